@@ -1,0 +1,171 @@
+"""Image datasets: one small interface over in-memory arrays and image folders on disk.
+
+A dataset is an indexable set of images with integer labels and class names. Folders keep only file
+paths and header facts (size, mode) in memory and decode an image when it is asked for, so a large
+folder streams from disk; arrays hold their pixels. Subsets are views, never copies.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from zap.data.errors import DataError
+from zap.data.images import mode_channels, pil_to_array
+
+UNLABELLED = -1
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read without decoding its pixels."""
+
+    height: int
+    width: int
+    channels: int
+
+
+class ImageDataset(ABC):
+    """Labelled images; `labels[i]` indexes `class_names`, or is -1 for unlabelled images."""
+
+    name: str
+    class_names: list[str]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def is_labelled(self) -> bool:
+        return bool(len(self.labels)) and bool(np.all(self.labels >= 0))
+
+    @abstractmethod
+    def load(self, index: int) -> np.ndarray:
+        """Decoded image `index` as uint8 (H, W, C), C in {1, 3}."""
+
+    @abstractmethod
+    def header(self, index: int) -> ImageHeader:
+        """Height, width and channels of image `index`, as cheaply as the storage allows."""
+
+    @property
+    @abstractmethod
+    def n_channels(self) -> int:
+        """3 if any image is colour, else 1: gray images are widened when mixed with colour ones."""
+
+    def describe(self, index: int) -> str:
+        """How an error message names image `index` (a file path where there is one)."""
+        return f"image #{index} of {self.name}"
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> SubsetDataset:
+        return SubsetDataset(self, np.asarray(indices, dtype=np.int64))
+
+
+class ArrayDataset(ImageDataset):
+    """Images held in memory as uint8 (N, H, W, C)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, class_names: list[str], name: str = "arrays"):
+        self.images = images
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.class_names = list(class_names)
+        self.name = name
+
+    def load(self, index: int) -> np.ndarray:
+        return self.images[index]
+
+    def header(self, index: int) -> ImageHeader:
+        h, w, c = self.images.shape[1:]
+        return ImageHeader(int(h), int(w), int(c))
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.images.shape[-1])
+
+
+class FolderDataset(ImageDataset):
+    """Image files on disk, decoded on demand; headers were read once when the folder was scanned."""
+
+    def __init__(
+        self,
+        paths: list[Path],
+        labels: np.ndarray,
+        class_names: list[str],
+        headers: list[ImageHeader],
+        name: str = "folder",
+    ):
+        self.paths = paths
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.class_names = list(class_names)
+        self.headers = headers
+        self.name = name
+        self._channels = max((h.channels for h in headers), default=3)
+
+    def load(self, index: int) -> np.ndarray:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as img:
+                img.load()
+                return pil_to_array(img)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise DataError(
+                f"cannot decode image {path}: {exc}. The file is corrupt or truncated; "
+                "replace or delete it and run again."
+            ) from exc
+
+    def header(self, index: int) -> ImageHeader:
+        return self.headers[index]
+
+    def describe(self, index: int) -> str:
+        return str(self.paths[index])
+
+    @property
+    def n_channels(self) -> int:
+        return self._channels
+
+
+class SubsetDataset(ImageDataset):
+    """A view of some images of another dataset (train or test split, a class subset, ...)."""
+
+    def __init__(self, base: ImageDataset, indices: np.ndarray):
+        self.base = base.base if isinstance(base, SubsetDataset) else base
+        self.indices = base.indices[indices] if isinstance(base, SubsetDataset) else indices
+        self.labels = self.base.labels[self.indices]
+        self.class_names = self.base.class_names
+        self.name = self.base.name
+
+    def load(self, index: int) -> np.ndarray:
+        return self.base.load(int(self.indices[index]))
+
+    def header(self, index: int) -> ImageHeader:
+        return self.base.header(int(self.indices[index]))
+
+    def describe(self, index: int) -> str:
+        return self.base.describe(int(self.indices[index]))
+
+    @property
+    def n_channels(self) -> int:
+        return self.base.n_channels
+
+    @property
+    def paths(self) -> list[Path]:
+        base_paths = getattr(self.base, "paths", None)
+        if base_paths is None:
+            raise AttributeError(f"{self.name} is not backed by files")
+        return [base_paths[i] for i in self.indices]
+
+
+def read_header(path: Path) -> ImageHeader:
+    """Open an image lazily (header only) and check that its data is intact where PIL can tell."""
+    with Image.open(path) as img:
+        width, height = img.size
+        channels = mode_channels(img.mode)
+        img.verify()
+    return ImageHeader(int(height), int(width), channels)
