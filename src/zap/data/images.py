@@ -47,11 +47,15 @@ def pil_to_array(img: Image.Image) -> np.ndarray:
 
 
 def to_channels(array: np.ndarray, channels: int) -> np.ndarray:
-    """Gray images in a colour dataset are repeated to 3 channels; colour never becomes gray here."""
+    """Gray images in a colour dataset are repeated to 3 channels; colour images shown to a gray model
+    become luminance (ITU-R 601, as PIL's "L")."""
     if array.shape[-1] == channels:
         return array
     if array.shape[-1] == 1 and channels == 3:
         return np.repeat(array, 3, axis=-1)
+    if array.shape[-1] == 3 and channels == 1:
+        luma = array.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
     raise ValueError(f"cannot convert an image with {array.shape[-1]} channels to {channels}")
 
 

@@ -86,10 +86,7 @@ def _list_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if _is_candidate_file(p))
 
 
-def _scan_files(
-    files: list[Path], on_corrupt: OnCorrupt, where: str
-) -> tuple[list[Path], list[ImageHeader]]:
-    """Read every header; bad files fail with a list or are skipped with a count and a warning."""
+def _read_headers(files: list[Path]) -> tuple[list[Path], list[ImageHeader], list[tuple[Path, str]]]:
     good, headers, bad = [], [], []
     for path in files:
         try:
@@ -97,18 +94,21 @@ def _scan_files(
             good.append(path)
         except Exception as exc:  # PIL raises many types for garbage; all mean "not a usable image"
             bad.append((path, type(exc).__name__))
-    if bad and on_corrupt == "fail":
+    return good, headers, bad
+
+
+def _handle_bad_files(bad: list[tuple[Path, str]], on_corrupt: OnCorrupt, where: str) -> None:
+    """Unreadable files fail with their list, or are skipped with a count and a warning."""
+    if not bad:
+        return
+    if on_corrupt == "fail":
         listed = "\n".join(f"  {p} ({why})" for p, why in bad[:MAX_LISTED_FILES])
         more = f"\n  ... and {len(bad) - MAX_LISTED_FILES} more" if len(bad) > MAX_LISTED_FILES else ""
         raise DataError(
             f"{len(bad)} file(s) in {where} are not readable images:\n{listed}{more}\n"
             "Remove or replace them, or pass on_corrupt='skip' (CLI: --on-corrupt skip) to leave them out."
         )
-    if bad:
-        warnings.warn(
-            f"skipped {len(bad)} unreadable file(s) in {where}, e.g. {bad[0][0]}", UserWarning, stacklevel=3
-        )
-    return good, headers
+    warnings.warn(f"skipped {len(bad)} unreadable file(s) in {where}, e.g. {bad[0][0]}", UserWarning, stacklevel=3)
 
 
 def from_folder(root: str | Path, on_corrupt: OnCorrupt = "fail") -> FolderDataset:
@@ -124,11 +124,14 @@ def from_folder(root: str | Path, on_corrupt: OnCorrupt = "fail") -> FolderDatas
     paths: list[Path] = []
     labels: list[int] = []
     headers: list[ImageHeader] = []
+    bad: list[tuple[Path, str]] = []
     for label, class_dir in enumerate(class_dirs):
-        files, class_headers = _scan_files(_list_files(class_dir), on_corrupt, f"class folder {class_dir}")
+        files, class_headers, class_bad = _read_headers(_list_files(class_dir))
         paths += files
         headers += class_headers
         labels += [label] * len(files)
+        bad += class_bad
+    _handle_bad_files(bad, on_corrupt, str(root))
     dataset = FolderDataset(paths, np.asarray(labels), [d.name for d in class_dirs], headers, name=root.name)
     check_labelled(dataset, where=str(root))
     return dataset
@@ -142,7 +145,8 @@ def unlabelled_folder(root: str | Path, on_corrupt: OnCorrupt = "fail") -> Folde
     files = [root] if root.is_file() else _list_files(root)
     if not files:
         raise DataError(f"{root} holds no files: put the images to predict in it")
-    paths, headers = _scan_files(files, on_corrupt, str(root))
+    paths, headers, bad = _read_headers(files)
+    _handle_bad_files(bad, on_corrupt, str(root))
     if not paths:
         raise DataError(f"{root} holds no readable images")
     return FolderDataset(paths, np.full(len(paths), -1), [], headers, name=root.name)
@@ -218,6 +222,15 @@ def _integer_labels(y: np.ndarray) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def images_from_array(x: np.ndarray) -> np.ndarray:
+    """Any accepted image array -> uint8 (N, H, W, C), C in {1, 3}; RGBA is composited over white."""
+    images = _as_uint8(_as_nhwc(np.asarray(x)))
+    if images.shape[-1] == 4:
+        alpha = images[..., 3:].astype(np.float64) / 255.0
+        images = np.rint(images[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    return images
+
+
 def from_arrays(
     x: np.ndarray, y: np.ndarray, class_names: list[str] | None = None, name: str = "arrays"
 ) -> ArrayDataset:
@@ -226,10 +239,7 @@ def from_arrays(
     labels = _integer_labels(y)
     if len(x) != len(labels):
         raise DataError(f"{len(x)} images but {len(labels)} labels: x and y must have the same length")
-    images = _as_uint8(_as_nhwc(x))
-    if images.shape[-1] == 4:
-        alpha = images[..., 3:].astype(np.float64) / 255.0
-        images = np.rint(images[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    images = images_from_array(x)
     n_classes = len(class_names) if class_names is not None else int(labels.max(initial=-1)) + 1
     out_of_range = labels[(labels < 0) | (labels >= n_classes)]
     if out_of_range.size:

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from zap.scoring.curve import COLUMNS, LearningCurve
+
 __all__ = [
     "CHALLENGE_T",
+    "COLUMNS",
+    "LearningCurve",
+    "curve_alc",
     "CHALLENGE_T0",
     "AlcSpec",
     "accuracy",
@@ -145,3 +150,9 @@ def alc(
     x = np.concatenate([[0.0], time_transform(times_arr, spec), [1.0]])
     y = np.concatenate([[0.0], scores_arr, [scores_arr[-1]]])
     return float(np.sum(np.diff(x) * y[:-1]))
+
+
+def curve_alc(curve: LearningCurve, clock: str, budget: float | AlcSpec, t0: float | None = None) -> float:
+    """ALC of a learning curve on the given clock ("wall", "cpu" or "steps")."""
+    return alc(curve.times(clock), curve.column("nauc"), budget, t0)
+

@@ -1,0 +1,140 @@
+"""The Python face of `zap fit` / `zap predict`: a small estimator, scikit-learn style."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zap.data import DataSplit, ImageDataset, SplitSettings, load_dataset, train_test_split, unlabelled_folder
+from zap.data.dataset import ArrayDataset, FolderDataset, read_header
+from zap.data.loaders import OnCorrupt, images_from_array
+from zap.finetune import Budget, RunResult, run
+from zap.finetune.predictor import Predictor
+from zap.metafeatures import MetaFeatures
+from zap.metafeatures import compute as compute_metafeatures
+from zap.pipelines import as_dict, get_config
+from zap.pipelines.space import complete
+
+DEFAULT_CONFIG = "recommended"
+
+
+def as_images(x: Any, on_corrupt: OnCorrupt = "fail") -> ImageDataset:
+    """Images to predict: a folder or file path, a list of paths, a dataset, or an array (N, H, W[, C])."""
+    if isinstance(x, ImageDataset):
+        return x
+    if isinstance(x, str | Path):
+        return unlabelled_folder(x, on_corrupt=on_corrupt)
+    if isinstance(x, Sequence) and x and isinstance(x[0], str | Path):
+        paths = [Path(p) for p in x]
+        return FolderDataset(paths, np.full(len(paths), -1), [], [read_header(p) for p in paths], "images")
+    images = images_from_array(x)
+    return ArrayDataset(images, np.full(len(images), -1), [], name="images")
+
+
+class ZAP:
+    """Fit the pipeline to a labelled dataset within a time budget, then predict new images.
+
+    >>> model = ZAP(budget=60).fit("digits")          # doctest: +SKIP
+    >>> model.summary()["accuracy"]                    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        budget: float = 60.0,
+        config: str | Path | dict | None = None,
+        clock: str = "wall",
+        device: str = "auto",
+        threads: int | None = None,
+        seed: int = 0,
+        test_ratio: float = 0.2,
+        max_test: int = 1000,
+        on_corrupt: OnCorrupt = "fail",
+        progress: bool = False,
+    ):
+        self.budget = budget
+        self.config = config
+        self.clock = clock
+        self.device = device
+        self.threads = threads
+        self.seed = seed
+        self.test_ratio = test_ratio
+        self.max_test = max_test
+        self.on_corrupt = on_corrupt
+        self.progress = progress
+
+    def _threads(self) -> int:
+        if self.threads is not None:
+            return self.threads
+        return 1 if self.clock == "cpu" else max(1, len(os.sched_getaffinity(0)))
+
+    def _config(self) -> dict[str, Any]:
+        if isinstance(self.config, dict):
+            return as_dict(complete(self.config))
+        return as_dict(get_config(self.config or DEFAULT_CONFIG))
+
+    def fit(self, data: Any, extra: Any | None = None) -> ZAP:
+        """Split `data`, fine-tune the pipeline on its train part within the budget; `extra` images get
+        anytime predictions too (they are unlabelled test images, as in AutoDL)."""
+        dataset = load_dataset(data, on_corrupt=self.on_corrupt)
+        self.split_: DataSplit = train_test_split(
+            dataset, SplitSettings(self.test_ratio, self.max_test, self.seed)
+        )
+        self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
+        self.pipeline_ = self._config()
+        extra_images = as_images(extra, self.on_corrupt) if extra is not None else None
+        self.result_: RunResult = run(
+            self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),
+            seed=self.seed, threads=self._threads(), device=self.device, extra=extra_images,
+            progress=self.progress,
+        )
+        self.extra_ = extra_images
+        self.predictor_ = Predictor.from_result(self.result_)
+        self.classes_ = np.asarray(self.result_.class_names)
+        return self
+
+    def refit(self) -> ZAP:
+        """Retrain the chosen pipeline on all labelled data (train + test) for the steps the run made."""
+        full = self.split_.train.base
+        steps = max(1, int(self.result_.elapsed["steps"]))
+        refit = run(full, None, self.pipeline_, Budget(steps, "steps"), seed=self.seed,
+                    threads=self._threads(), device=self.device, progress=self.progress)
+        self.predictor_ = Predictor.from_result(refit)
+        self.refit_steps_ = steps
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return self.predictor_.predict_proba(as_images(x, self.on_corrupt))
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+
+    def summary(self) -> dict[str, Any]:
+        r = self.result_
+        return {
+            "pipeline": r.config,
+            "pipeline_id": r.pipeline_id,
+            "meta_features": self.meta_features_.to_dict(),
+            "alc": r.alc,
+            "final_nauc": r.final_nauc,
+            "accuracy": r.accuracy,
+            "elapsed_s": r.elapsed[f"{self.clock}_s"] if self.clock != "steps" else r.elapsed["wall_s"],
+            "budget_s": self.budget,
+            "clock": self.clock,
+            "elapsed": r.elapsed,
+            "status": r.status,
+            "error": r.error,
+            "n_predictions": len(r.curve),
+            "input_size": r.input_size,
+            "threads": self._threads(),
+            "selector": "fixed" if self.config is not None else f"fixed:{DEFAULT_CONFIG}",
+            "config_source": str(self.config) if not isinstance(self.config, dict) and self.config else
+            ("dict" if isinstance(self.config, dict) else DEFAULT_CONFIG),
+            "seed": self.seed,
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        return self.predictor_.save(folder)

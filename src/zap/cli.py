@@ -1,0 +1,206 @@
+"""The `zap` command line: fit, predict, metafeatures, space, zoo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from zap.data import DataError, SplitSettings, load_dataset, train_test_split, unlabelled_folder
+from zap.pipelines.zoo import ZooError
+
+USER_ERRORS = (DataError, ZooError, ValueError, FileNotFoundError)
+
+
+def _print_json(payload) -> None:
+    print(json.dumps(payload, indent=2, default=str))
+
+
+# ------------------------------------------------------------------------------------------------- fit
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from zap.api import ZAP
+    from zap.finetune.clock import Budget
+    from zap.report import image_names, plot_curve, write_json, write_predictions
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    estimator = ZAP(budget=args.budget, config=args.config, clock=args.clock, device=args.device,
+                    threads=args.threads, seed=args.seed, test_ratio=args.test_ratio, max_test=args.max_test,
+                    on_corrupt=args.on_corrupt, progress=not args.quiet)
+    estimator.fit(args.data, extra=args.test)
+    result = estimator.result_
+    result.curve.to_csv(out / "learning_curve.csv")
+    plot_curve(result.curve, Budget(args.budget, args.clock), out / "learning_curve.png",
+               f"{estimator.split_.train.name}: ALC {result.alc:.3f}, pipeline {result.pipeline_id}")
+    if args.test:
+        _write_anytime(out, estimator, image_names, write_predictions)
+    if args.refit:
+        estimator.refit()
+    estimator.save(out / "model")
+    summary = estimator.summary() | {"refit": bool(args.refit), "data": str(args.data)}
+    write_json(out / "summary.json", summary)
+    if not args.quiet:
+        print(f"ALC {summary['alc']:.4f}  final NAUC {summary['final_nauc']:.4f}  accuracy "
+              f"{summary['accuracy']:.4f}  ({summary['elapsed_s']:.1f} of {args.budget:g} {args.clock}-s, "
+              f"{summary['n_predictions']} predictions)\nwrote {out}/summary.json, learning_curve.csv/.png, model/")
+    return 0 if result.status == "ok" else 3
+
+
+def _write_anytime(out: Path, estimator, image_names, write_predictions) -> None:
+    """Every anytime prediction of the unlabelled images, an index of when each was made, and the last."""
+    folder = out / "anytime_predictions"
+    folder.mkdir(exist_ok=True)
+    names, classes = image_names(estimator.extra_), list(estimator.classes_)
+    with open(folder / "index.csv", "w") as index:
+        index.write("n,wall_s,cpu_s,steps,file\n")
+        for n, pred in enumerate(estimator.result_.extra_predictions):
+            write_predictions(folder / f"{n:04d}.csv", names, pred.probabilities, classes)
+            index.write(f"{n},{pred.wall_s:.3f},{pred.cpu_s:.3f},{pred.steps},{n:04d}.csv\n")
+    if estimator.result_.extra_predictions:
+        last = estimator.result_.extra_predictions[-1].probabilities
+        write_predictions(out / "test_predictions.csv", names, last, classes)
+
+
+# --------------------------------------------------------------------------------------------- predict
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from zap.finetune.predictor import Predictor
+    from zap.report import image_names, write_predictions
+
+    model_dir = Path(args.model_dir)
+    if (model_dir / "model").is_dir() and not (model_dir / "model.json").exists():
+        model_dir = model_dir / "model"  # accept the `zap fit --out` folder too
+    predictor = Predictor.load(model_dir)
+    images = unlabelled_folder(args.images, on_corrupt=args.on_corrupt)
+    probabilities = predictor.predict_proba(images, device=args.device)
+    out = Path(args.out)
+    write_predictions(out, image_names(images), probabilities, predictor.class_names)
+    if not args.quiet:
+        print(f"wrote {len(images)} predictions to {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- information
+
+
+def cmd_metafeatures(args: argparse.Namespace) -> int:
+    from zap.metafeatures import compute
+
+    split = train_test_split(load_dataset(args.data, on_corrupt=args.on_corrupt),
+                             SplitSettings(args.test_ratio, args.max_test, args.seed))
+    features = compute(split.train)
+    if args.json:
+        _print_json(features.to_dict())
+    else:
+        for key, value in features.to_dict().items():
+            print(f"{key:14s} {value}")
+    return 0
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    from zap.pipelines.docs import space_markdown, space_records
+
+    if args.json:
+        _print_json(space_records())
+    elif args.markdown:
+        print(space_markdown())
+    else:
+        from zap.pipelines import search_space
+
+        print(search_space())
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from zap.pipelines.zoo import ZOO, model_info
+
+    rows = [model_info(name) for name in ZOO]
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'name':20s} {'params':>7s} {'input':>5s}  weights")
+    for row in rows:
+        print(f"{row['name']:20s} {row['params_m']:6.2f}M {row['input_size']:5d}  {row['weights']}")
+    print("any timm model: use 'timm:<name>' (weights through timm's Hugging Face hub code)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- parsers
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--on-corrupt", choices=["fail", "skip"], default="fail",
+                        help="unreadable image files: fail with their list (default) or skip them with a warning")
+    parser.add_argument("--test-ratio", type=float, default=0.2, help="share of each class held out as test")
+    parser.add_argument("--max-test", type=int, default=1000, help="cap on the test split")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zap", description="Zero-shot AutoML with pretrained models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="fine-tune a pipeline on a labelled dataset within a time budget")
+    fit.add_argument("data", help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
+    fit.add_argument("--budget", type=float, required=True, help="time budget in seconds (of --clock)")
+    fit.add_argument("--config", help="named pipeline (recommended, autodl-default) or a JSON file; "
+                                      "default: recommended")
+    fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
+    fit.add_argument("--out", required=True, help="output folder")
+    fit.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                     help="budget clock: wall seconds (default) or this thread's CPU seconds")
+    fit.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    fit.add_argument("--threads", type=int, help="torch threads (default: all cores; 1 with --clock cpu)")
+    fit.add_argument("--refit", action="store_true", help="retrain on all labelled data at the end")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar or closing line")
+    _data_options(fit)
+    fit.set_defaults(func=cmd_fit)
+
+    predict = sub.add_parser("predict", help="predict images with a model saved by `zap fit`")
+    predict.add_argument("model_dir", help="the `zap fit --out` folder or its model/ sub-folder")
+    predict.add_argument("images", help="an image file or a folder of images")
+    predict.add_argument("--out", default="predictions.csv", help="CSV to write (default predictions.csv)")
+    predict.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    predict.add_argument("--on-corrupt", choices=["fail", "skip"], default="fail")
+    predict.add_argument("--quiet", action="store_true")
+    predict.set_defaults(func=cmd_predict)
+
+    meta = sub.add_parser("metafeatures", help="the four ZAP meta-features of a dataset's train split")
+    meta.add_argument("data")
+    meta.add_argument("--json", action="store_true")
+    _data_options(meta)
+    meta.set_defaults(func=cmd_metafeatures)
+
+    space = sub.add_parser("space", help="print the pipeline search space")
+    space.add_argument("--json", action="store_true", help="one record per hyperparameter")
+    space.add_argument("--markdown", action="store_true", help="the table of docs/search_space.md")
+    space.set_defaults(func=cmd_space)
+
+    zoo = sub.add_parser("zoo", help="the pretrained model zoo")
+    zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)
+    zoo_list = zoo_sub.add_parser("list", help="models with weight source, parameter count and input size")
+    zoo_list.add_argument("--json", action="store_true")
+    zoo_list.set_defaults(func=cmd_zoo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*NumPy array is not writable.*")
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        if os.environ.get("ZAP_DEBUG"):
+            raise
+        print(f"zap: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

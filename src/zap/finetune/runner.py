@@ -1,0 +1,364 @@
+"""The budgeted fine-tuning run with anytime predictions: the AutoDL protocol on one dataset.
+
+`run` builds the backbone (before the clock starts: AutoDL's initialization phase), then, on the
+budget's clock, decodes data, trains and predicts the test split on a schedule that starts early and
+spaces out. A prediction pass is measured, and the last one is started so it ends inside the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from zap.data.dataset import ImageDataset
+from zap.data.split import stratified_holdout
+from zap.finetune import simple
+from zap.finetune.batches import CachedImages, InputTransform, PixelCache, endless, input_size, train_loader
+from zap.finetune.clock import Budget, Stopwatch
+from zap.finetune.schedules import EvalSchedule, LearningRate
+from zap.metafeatures import compute as compute_metafeatures
+from zap.pipelines.space import as_dict, complete, pipeline_id
+from zap.pipelines.zoo import create_model, normalization
+from zap.scoring import LearningCurve, accuracy, curve_alc, nauc
+
+PREDICT_BATCH = 256
+VALID_IMPROVEMENT = 1e-3  # AutoDL winner's threshold_valid_score_diff
+RESERVE_SAFETY = 1.15
+
+
+@dataclass
+class Prediction:
+    """One anytime prediction of the extra (unlabelled) images, with when it was made."""
+
+    wall_s: float
+    cpu_s: float
+    steps: int
+    probabilities: np.ndarray
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced; `alc` is on the budget's own clock."""
+
+    curve: LearningCurve
+    model: nn.Module
+    config: dict[str, Any]
+    pipeline_id: str
+    budget: Budget
+    alc: float
+    status: str
+    error: str | None
+    elapsed: dict[str, float]
+    input_size: int
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    n_channels: int
+    test_probabilities: np.ndarray | None = None
+    extra_predictions: list[Prediction] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def final_nauc(self) -> float:
+        return self.curve.final_nauc
+
+    @property
+    def accuracy(self) -> float:
+        return self.curve.final_accuracy
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Set torch's intra-op threads for the run and restore the previous count afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    head = model.get_classifier() if hasattr(model, "get_classifier") else model.classifier
+    return list(head.parameters())
+
+
+def freeze_backbone(model: nn.Module, portion: float) -> None:
+    """Freeze the first `portion` of the backbone's parameter tensors (input side); the head stays free."""
+    head = {id(p) for p in head_parameters(model)}
+    backbone = [p for p in model.parameters() if id(p) not in head]
+    for p in backbone[: int(round(portion * len(backbone)))]:
+        p.requires_grad_(False)
+
+
+def make_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg["optimizer"] == "SGD":
+        return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=bool(cfg["nesterov"]),
+                               weight_decay=cfg["wd"])
+    optimizer = torch.optim.Adam if cfg["optimizer"] == "Adam" else torch.optim.AdamW
+    return optimizer(params, lr=cfg["lr"], weight_decay=cfg["wd"], amsgrad=bool(cfg["amsgrad"]))
+
+
+class _Run:
+    """The state of one run; `run()` below is its only entry point."""
+
+    def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch):
+        self.cfg, self.budget, self.seed, self.device = cfg, budget, seed, device
+        self.train, self.test, self.extra = train, test, extra
+        self.stopwatch = stopwatch
+        self.n_classes = train.n_classes
+        resolution = compute_metafeatures(train).resolution
+        self.size = input_size(resolution, 2 ** int(cfg["log2_max_size"]))
+        self.mean, self.std = normalization(cfg["architecture"])
+        self.curve = LearningCurve()
+        self.extra_predictions: list[Prediction] = []
+        self.events: list[dict[str, Any]] = []
+        self.test_probabilities: np.ndarray | None = None
+        self.best_valid = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.skip_validation = False
+        self.full_eval_cost = 0.0
+        self.step_cost = 0.0
+        self.status, self.error = "ok", None
+        self.progress = progress
+        self.amp = device.type == "cuda"
+
+    # ------------------------------------------------------------------------------------------ setup
+    def build(self) -> None:
+        torch.manual_seed(self.seed)
+        self.model = create_model(self.cfg["architecture"], self.n_classes, pretrained=True).to(self.device)
+        freeze_backbone(self.model, float(self.cfg["freeze_portion"]))
+        self.optimizer = make_optimizer(self.model, self.cfg)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.transform = InputTransform(self.mean, self.std, self.device, self.cfg["augmentation"], self.seed)
+        self.lr = LearningRate(
+            lr=self.cfg["lr"], min_lr=self.cfg["min_lr"], multiplier=float(self.cfg["warmup_multiplier"]),
+            warmup_epochs=int(self.cfg["warm_up_epoch"]), steps_per_epoch=int(self.cfg["steps_per_epoch"]),
+            scheduler=self.cfg["scheduler"],
+        )
+        self.schedule = EvalSchedule(
+            self.cfg["eval_first_frac"], self.cfg["eval_gap_step_frac"], self.cfg["eval_gap_max_frac"]
+        )
+
+    def prepare_data(self) -> None:
+        """Carve validation out of train (per the pipeline) and set up lazy pixel caches."""
+        labels = self.train.labels
+        counts = np.bincount(labels, minlength=self.n_classes)
+        valid_idx = np.empty(0, dtype=np.int64)
+        if np.all(counts >= 2):
+            valid_idx = stratified_holdout(
+                labels, float(self.cfg["cv_valid_ratio"]), int(self.cfg["max_valid_count"]), self.seed + 1
+            )
+        fit_mask = np.ones(len(labels), dtype=bool)
+        fit_mask[valid_idx] = False
+        self.fit_idx, self.valid_idx = np.flatnonzero(fit_mask), valid_idx
+        self.train_cache = PixelCache(self.train, self.size)
+        images = CachedImages(self.train_cache, labels, self.fit_idx)
+        self.loader = train_loader(images, int(self.cfg["batch_size"]), self.seed)
+        self.test_cache = PixelCache(self.test, self.size) if self.test is not None else None
+        self.extra_cache = PixelCache(self.extra, self.size) if self.extra is not None else None
+
+    # ---------------------------------------------------------------------------------------- predict
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+
+    @torch.no_grad()
+    def predict(self, cache: PixelCache, indices: np.ndarray) -> np.ndarray:
+        was_training = self.model.training
+        self.model.eval()
+        outputs = []
+        for start in range(0, len(indices), PREDICT_BATCH):
+            x = self.transform(cache.batch(indices[start:start + PREDICT_BATCH]))
+            with self._autocast():
+                outputs.append(self.model(x).float().softmax(dim=1).cpu())
+        self.model.train(was_training)
+        if not outputs:
+            return np.zeros((0, self.n_classes))
+        return np.nan_to_num(torch.cat(outputs).numpy(), nan=1.0 / self.n_classes)  # a diverged model
+
+    def record(self, test_probs: np.ndarray | None, extra_probs: np.ndarray | None, source: str) -> None:
+        sw = self.stopwatch
+        wall, cpu, steps = sw.wall, sw.cpu, sw.steps
+        if test_probs is not None:
+            score, acc = nauc(self.test.labels, test_probs), accuracy(self.test.labels, test_probs)
+            self.curve.add(wall, cpu, steps, score, acc)
+            self.test_probabilities = test_probs
+            self.bar_postfix(score, acc)
+        if extra_probs is not None:
+            self.extra_predictions.append(Prediction(wall, cpu, steps, extra_probs))
+        self.events.append({"event": "prediction", "source": source, "wall_s": wall, "cpu_s": cpu,
+                            "steps": steps})
+
+    def predict_outputs(self, source: str) -> None:
+        test_probs = self.predict(self.test_cache, np.arange(len(self.test))) if self.test_cache else None
+        extra_probs = self.predict(self.extra_cache, np.arange(len(self.extra))) if self.extra_cache else None
+        self.record(test_probs, extra_probs, source)
+
+    def evaluate(self, force: bool = False) -> None:
+        """Validate; predict the test set only if validation improved (or once past the threshold)."""
+        start = self.stopwatch.elapsed()
+        if len(self.valid_idx) and not self.skip_validation:
+            valid_probs = self.predict(self.train_cache, self.valid_idx)
+            score = nauc(self.train.labels[self.valid_idx], valid_probs)
+            improved = score > self.best_valid + VALID_IMPROVEMENT
+            if not improved and not (force and not len(self.curve)):
+                self.events.append({"event": "skipped_prediction", "valid_nauc": score,
+                                    "steps": self.stopwatch.steps})
+                return
+            self.best_valid = max(self.best_valid, score)
+            self.skip_validation = score >= float(self.cfg["skip_valid_score_threshold"])
+        self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.predict_outputs("cnn")
+        self.full_eval_cost = max(self.full_eval_cost, self.stopwatch.elapsed() - start)
+
+    def simple_model_prediction(self) -> None:
+        rng = np.random.default_rng(self.seed)
+        take = self.fit_idx if len(self.fit_idx) <= simple.MAX_SAMPLES else np.sort(
+            rng.choice(self.fit_idx, simple.MAX_SAMPLES, replace=False))
+        x_train = simple.thumbnails(self.train_cache.batch(take))
+        evals = [simple.thumbnails(c.batch(np.arange(len(c.dataset))))
+                 for c in (self.test_cache, self.extra_cache) if c is not None]
+        try:
+            outputs = simple.fit_predict(self.cfg["simple_model"], x_train, self.train.labels[take], evals,
+                                         self.n_classes, self.seed)
+        except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. NuSVC's infeasible nu
+            self.events.append({"event": "simple_model_failed", "error": str(exc)})
+            return
+        test_probs = outputs.pop(0) if self.test_cache is not None else None
+        self.record(test_probs, outputs[0] if outputs else None, "simple_model")
+
+    # ------------------------------------------------------------------------------------------ train
+    def reserve(self) -> float:
+        """Budget to keep for the final prediction pass and the step that may run before it."""
+        if self.budget.clock == "steps":
+            return 0.0  # predictions cost no steps
+        return RESERVE_SAFETY * self.full_eval_cost + 2.0 * self.step_cost
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        lr = self.lr.at(self.stopwatch.steps, self.stopwatch.fraction())
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = self.transform(x, train=True), y.to(self.device)
+        with self._autocast():
+            loss = nn.functional.cross_entropy(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+    def train_loop(self, anytime: bool) -> None:
+        sw = self.stopwatch
+        epoch_losses: list[float] = []
+        self.model.train()
+        mark = sw.elapsed()
+        for x, y in endless(self.loader):  # fetching a batch decodes its new images: part of the step cost
+            if sw.remaining() <= self.reserve():
+                break
+            if anytime and sw.steps > 0 and self.schedule.due(sw.fraction()):  # an untrained head: no use
+                self.evaluate()
+                self.schedule.advance(sw.fraction())
+                if sw.remaining() <= self.reserve():
+                    break
+                mark = sw.elapsed()
+            loss = self.train_step(x, y)
+            sw.steps += 1
+            if not math.isfinite(loss):
+                self.status, self.error = "diverged", f"loss became {loss} at step {sw.steps}"
+                break
+            cost, mark = sw.elapsed() - mark, sw.elapsed()
+            self.step_cost = cost if self.step_cost == 0 else 0.9 * self.step_cost + 0.1 * cost
+            epoch_losses.append(loss)
+            if sw.steps % self.lr.steps_per_epoch == 0:
+                self.lr.end_of_epoch(float(np.mean(epoch_losses)))
+                epoch_losses = []
+            self.bar_update()
+
+    # ---------------------------------------------------------------------------------------- display
+    def open_bar(self) -> None:
+        unit = "step" if self.budget.clock == "steps" else f"{self.budget.clock}-s"
+        self.bar = tqdm(total=self.budget.amount, unit=unit, disable=not self.progress, leave=False,
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} {unit} {postfix}")
+
+    def bar_update(self) -> None:
+        if self.progress and self.stopwatch.steps % 5 == 0:
+            self.bar.n = min(self.budget.amount, self.stopwatch.elapsed())
+            self.bar.refresh()
+
+    def bar_postfix(self, score: float, acc: float) -> None:
+        self.bar.set_postfix_str(f"nauc {score:.3f} acc {acc:.3f}", refresh=False)
+
+
+def run(
+    train: ImageDataset,
+    test: ImageDataset | None,
+    config: Mapping[str, Any],
+    budget: Budget,
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    device: str = "auto",
+    extra: ImageDataset | None = None,
+    anytime: bool = True,
+    progress: bool = False,
+    alc_t0: float | None = None,
+    wall_fn: Callable[[], float] = time.perf_counter,
+    cpu_fn: Callable[[], float] = time.thread_time,
+) -> RunResult:
+    """Fine-tune `config` on `train` within `budget`, predicting `test` (and `extra`) anytime.
+
+    `threads` torch threads (must be 1 on the "cpu" clock, which counts only the calling thread).
+    With a step budget and a fixed seed the run is deterministic on the CPU.
+    """
+    if budget.clock == "cpu" and threads != 1:
+        raise ValueError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    cfg = as_dict(complete(config))
+    state = _Run(train, test, cfg, budget, seed=seed, device=resolve_device(device), extra=extra,
+                 progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn))
+    with torch_threads(threads):
+        state.build()
+        state.stopwatch.start()  # the clock starts after the model is built and its weights loaded
+        state.open_bar()
+        state.prepare_data()
+        if cfg.get("first_simple_model") and (test is not None or extra is not None):
+            state.simple_model_prediction()
+        state.train_loop(anytime and (test is not None or extra is not None))
+        if (test is not None or extra is not None) and (state.status == "ok" or not len(state.curve)):
+            state.evaluate(force=True)
+        if state.best_state is not None:
+            state.model.load_state_dict(state.best_state)
+        state.bar.close()
+    sw = state.stopwatch
+    score = curve_alc(state.curve, budget.clock, budget.amount, alc_t0) if test is not None else 0.0
+    return RunResult(
+        curve=state.curve, model=state.model.cpu().eval(), config=cfg, pipeline_id=pipeline_id(cfg),
+        budget=budget, alc=score, status=state.status, error=state.error,
+        elapsed={"wall_s": sw.wall, "cpu_s": sw.cpu, "steps": sw.steps}, input_size=state.size,
+        class_names=list(train.class_names), mean=tuple(state.mean), std=tuple(state.std),
+        n_channels=train.n_channels, test_probabilities=state.test_probabilities,
+        extra_predictions=state.extra_predictions, events=state.events,
+    )
+
+

@@ -1,0 +1,53 @@
+"""The optional quick scikit-learn model that gives the very first prediction, before the CNN learns.
+
+It sees 8x8 thumbnails of at most a few hundred training images: the point is a useful prediction
+within a small fraction of the budget, the AutoDL winners' trick for early ALC.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC, NuSVC
+
+THUMBNAIL = 8
+MAX_SAMPLES = 500
+
+
+def make_simple_model(name: str, seed: int):
+    if name == "SVC":
+        return SVC(probability=True, random_state=seed)
+    if name == "NuSVC":
+        return NuSVC(probability=True, nu=0.1, random_state=seed)
+    if name == "RF":
+        return RandomForestClassifier(n_estimators=50, max_depth=12, random_state=seed, n_jobs=1)
+    if name == "LR":
+        return LogisticRegression(max_iter=200)
+    raise ValueError(f"unknown simple model {name!r}; choose SVC, NuSVC, RF or LR")
+
+
+def thumbnails(pixels: torch.Tensor) -> np.ndarray:
+    """(N, C, S, S) uint8 -> (N, C*8*8) floats in [0, 1]."""
+    small = torch.nn.functional.adaptive_avg_pool2d(pixels.float() / 255.0, THUMBNAIL)
+    return small.flatten(1).numpy()
+
+
+def fit_predict(
+    name: str, x_train: np.ndarray, y_train: np.ndarray, x_eval: list[np.ndarray], n_classes: int, seed: int
+) -> list[np.ndarray]:
+    """Fit on thumbnails and return class-probability matrices (N, n_classes) for each eval set."""
+    model = make_simple_model(name, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x_train, y_train)
+    outputs = []
+    for x in x_eval:
+        probs = np.zeros((len(x), n_classes))
+        probs[:, model.classes_] = model.predict_proba(x)
+        outputs.append(probs)
+    return outputs

@@ -1,0 +1,37 @@
+"""Pipelines: the search space, its encoding and ids, named configurations and the model zoo."""
+
+from zap.pipelines.named import get_config, named_configs
+from zap.pipelines.space import (
+    DIMENSIONS,
+    SPACE_VERSION,
+    as_dict,
+    complete,
+    encode,
+    encode_many,
+    encoding_layout,
+    encoding_names,
+    make_config,
+    pipeline_id,
+    search_space,
+)
+from zap.pipelines.zoo import ZOO, ZooError, create_model, model_info
+
+__all__ = [
+    "DIMENSIONS",
+    "SPACE_VERSION",
+    "ZOO",
+    "ZooError",
+    "as_dict",
+    "complete",
+    "create_model",
+    "encode",
+    "encode_many",
+    "encoding_layout",
+    "encoding_names",
+    "get_config",
+    "make_config",
+    "model_info",
+    "named_configs",
+    "pipeline_id",
+    "search_space",
+]

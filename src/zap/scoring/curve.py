@@ -1,0 +1,67 @@
+"""The learning curve: the one table that passes from fine-tuning to scoring."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS: tuple[str, ...] = ("wall_s", "cpu_s", "steps", "nauc", "accuracy")
+CLOCK_COLUMN = {"wall": "wall_s", "cpu": "cpu_s", "steps": "steps"}
+
+
+@dataclass
+class LearningCurve:
+    """One row per test-set prediction: when it was made (three clocks) and how good it was."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def add(self, wall_s: float, cpu_s: float, steps: int, nauc: float, accuracy: float) -> None:
+        self.rows.append(
+            {"wall_s": float(wall_s), "cpu_s": float(cpu_s), "steps": int(steps),
+             "nauc": float(nauc), "accuracy": float(accuracy)}
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in COLUMNS:
+            raise KeyError(f"unknown curve column {name!r}; columns are {COLUMNS}")
+        return np.array([row[name] for row in self.rows], dtype=float)
+
+    def times(self, clock: str) -> np.ndarray:
+        if clock not in CLOCK_COLUMN:
+            raise ValueError(f"unknown clock {clock!r}; use one of {sorted(CLOCK_COLUMN)}")
+        return self.column(CLOCK_COLUMN[clock])
+
+    @property
+    def final_nauc(self) -> float:
+        return self.rows[-1]["nauc"] if self.rows else 0.0
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.rows[-1]["accuracy"] if self.rows else 0.0
+
+    def to_records(self) -> list[dict[str, float]]:
+        return [dict(row) for row in self.rows]
+
+    @classmethod
+    def from_records(cls, records: list[dict]) -> LearningCurve:
+        curve = cls()
+        for r in records:
+            curve.add(r["wall_s"], r["cpu_s"], int(r["steps"]), r["nauc"], r["accuracy"])
+        return curve
+
+    def to_csv(self, path: str | Path) -> None:
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> LearningCurve:
+        with open(path, newline="") as handle:
+            return cls.from_records([{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)])
