@@ -53,7 +53,7 @@ def test_in_memory_arrays_floats_and_channel_first(arrays):
 def test_modes_are_handled_consistently(tmp_path):
     gray = pattern(1, 0)
     Image.fromarray(gray).save(tmp_path / "l.png")
-    Image.fromarray((gray.astype(np.uint16) * 257)).save(tmp_path / "i16.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "i16.png")
     rgba = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(gray).convert("P").save(tmp_path / "p.png")

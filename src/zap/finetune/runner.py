@@ -106,7 +106,7 @@ def freeze_backbone(model: nn.Module, portion: float) -> None:
     """Freeze the first `portion` of the backbone's parameter tensors (input side); the head stays free."""
     head = {id(p) for p in head_parameters(model)}
     backbone = [p for p in model.parameters() if id(p) not in head]
-    for p in backbone[: int(round(portion * len(backbone)))]:
+    for p in backbone[: round(portion * len(backbone))]:
         p.requires_grad_(False)
 
 

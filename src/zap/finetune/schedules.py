@@ -28,7 +28,7 @@ class LearningRate:
         self._scale = 1.0
         self._best_loss = math.inf
         self._bad_epochs = 0
-        self._warm_end = 0.0
+        self._warm_end: float | None = None  # budget progress when the warm-up ended
 
     @property
     def peak(self) -> float:
@@ -38,8 +38,9 @@ class LearningRate:
         """The rate for optimizer step `step` at budget fraction `progress` (0..1)."""
         epoch = step / self.steps_per_epoch
         if epoch < self.warmup_epochs:
-            self._warm_end = progress
             return self.lr * (1.0 + (self.multiplier - 1.0) * epoch / self.warmup_epochs)
+        if self._warm_end is None:
+            self._warm_end = progress
         if self.scheduler == "cosine":
             span = max(1e-9, 1.0 - self._warm_end)
             done = min(1.0, max(0.0, (progress - self._warm_end) / span))

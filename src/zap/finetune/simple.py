@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -21,9 +22,9 @@ MAX_SAMPLES = 500
 
 def make_simple_model(name: str, seed: int):
     if name == "SVC":
-        return SVC(probability=True, random_state=seed)
+        return CalibratedClassifierCV(SVC(random_state=seed), ensemble=False, cv=3)
     if name == "NuSVC":
-        return NuSVC(probability=True, nu=0.1, random_state=seed)
+        return CalibratedClassifierCV(NuSVC(nu=0.1, random_state=seed), ensemble=False, cv=3)
     if name == "RF":
         return RandomForestClassifier(n_estimators=50, max_depth=12, random_state=seed, n_jobs=1)
     if name == "LR":

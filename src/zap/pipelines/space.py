@@ -170,7 +170,7 @@ def make_config(values: Mapping[str, Any]) -> Configuration:
     space = search_space()
     try:
         config = Configuration(space, values=clean)
-        space.check_configuration(config)
+        config.check_valid_configuration()
     except Exception as exc:
         raise ValueError(f"invalid pipeline configuration: {exc}") from exc
     return config

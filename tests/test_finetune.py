@@ -1,0 +1,148 @@
+"""The budgeted runner: determinism under a step budget, budget logic under an injected clock, failures."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FAST_CONFIG
+from zap.data import SplitSettings, load_dataset, train_test_split
+from zap.finetune import Budget, resolve_device, run
+from zap.finetune.batches import input_size
+from zap.finetune.schedules import EvalSchedule, LearningRate
+
+
+@pytest.fixture
+def split(arrays):
+    x, y = arrays
+    return train_test_split(load_dataset((x, y)), SplitSettings(0.3, 100, 0))
+
+
+def test_step_budget_runs_are_deterministic(split):
+    a = run(split.train, split.test, FAST_CONFIG, Budget(6, "steps"), seed=1)
+    b = run(split.train, split.test, FAST_CONFIG, Budget(6, "steps"), seed=1)
+    assert a.elapsed["steps"] == 6 and a.status == "ok"
+    assert [r["nauc"] for r in a.curve.rows] == [r["nauc"] for r in b.curve.rows]
+    assert [r["steps"] for r in a.curve.rows] == [r["steps"] for r in b.curve.rows]
+    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb)
+    c = run(split.train, split.test, FAST_CONFIG, Budget(6, "steps"), seed=2)
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.model.state_dict().values(),
+                                                         c.model.state_dict().values(), strict=True))
+
+
+class TickingClock:
+    """A fake clock: every read advances time by `tick` seconds, whatever the machine is doing."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_budget_logic_with_an_injected_clock(split):
+    clock = TickingClock(0.02)
+    result = run(split.train, split.test, FAST_CONFIG, Budget(3.0, "wall"), wall_fn=clock)
+    times = result.curve.times("wall")
+    assert result.elapsed["wall_s"] <= 3.0 * 1.05  # ends within +5 % of the budget
+    assert len(times) >= 2 and times[0] <= 0.25 * 3.0  # first prediction early
+    assert np.all(np.diff(times) > 0)
+    assert result.alc > 0
+
+
+def test_cpu_clock_needs_one_thread(split):
+    with pytest.raises(ValueError, match="threads=1"):
+        run(split.train, split.test, FAST_CONFIG, Budget(5, "cpu"), threads=2)
+
+
+def test_cpu_clock_run_records_all_three_clocks(split):
+    result = run(split.train, split.test, FAST_CONFIG, Budget(4.0, "cpu"))
+    assert result.elapsed["cpu_s"] <= 4.0 * 1.05 and result.elapsed["wall_s"] > 0
+    row = result.curve.rows[-1]
+    assert set(row) == {"wall_s", "cpu_s", "steps", "nauc", "accuracy"}
+
+
+def test_simple_model_gives_the_first_prediction_before_any_step(split):
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
+    result = run(split.train, split.test, config, Budget(4, "steps"))
+    first = result.curve.rows[0]
+    assert first["steps"] == 0 and first["nauc"] > 0.5  # stripes are easy for a linear model
+    assert result.events[0]["source"] == "simple_model"
+
+
+@pytest.mark.parametrize("name", ["SVC", "NuSVC", "RF"])
+def test_every_simple_model_runs(split, name):
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": name}
+    result = run(split.train, split.test, config, Budget(1, "steps"))
+    assert result.curve.rows[0]["steps"] == 0
+
+
+def test_divergence_is_reported_not_raised(split, monkeypatch):
+    real = torch.nn.functional.cross_entropy
+    calls = {"n": 0}
+
+    def nan_after_two(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] > 2 else loss
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", nan_after_two)
+    result = run(split.train, split.test, FAST_CONFIG, Budget(10, "steps"))
+    assert result.status == "diverged" and "step 3" in result.error
+    assert len(result.curve) >= 1  # predictions made before the failure are kept
+
+
+def test_extra_images_get_anytime_predictions(split, arrays):
+    extra = load_dataset(arrays).subset(np.arange(5))
+    result = run(split.train, split.test, FAST_CONFIG, Budget(4, "steps"), extra=extra)
+    assert result.extra_predictions and result.extra_predictions[-1].probabilities.shape == (5, 3)
+
+
+def test_tiny_dataset_without_validation_set():
+    x = np.stack([np.full((8, 8), 40 * k, np.uint8) for k in range(3) for _ in range(2)])
+    split = train_test_split(load_dataset((x, np.repeat(np.arange(3), 2))))
+    result = run(split.train, split.test, FAST_CONFIG, Budget(2, "steps"))
+    assert result.status == "ok" and len(result.curve) >= 1
+
+
+def test_input_size_rule():
+    assert input_size(8, 32) == 32 and input_size(8, 128) == 64 and input_size(300, 64) == 64
+    assert input_size(3, 128) == 32
+
+
+def test_learning_rate_warmup_cosine_and_plateau():
+    lr = LearningRate(1e-3, 1e-6, 2.0, warmup_epochs=2, steps_per_epoch=10, scheduler="cosine")
+    assert lr.at(0, 0.0) == pytest.approx(1e-3)
+    assert lr.at(10, 0.1) == pytest.approx(1.5e-3)
+    assert lr.at(20, 0.2) == pytest.approx(2e-3)
+    assert lr.at(100, 1.0) == pytest.approx(1e-6)
+    plateau = LearningRate(1e-3, 1e-6, 1.0, warmup_epochs=0, steps_per_epoch=10, scheduler="plateau")
+    for loss in (1.0, 1.0, 1.0):
+        plateau.end_of_epoch(loss)
+    assert plateau.at(50, 0.5) == pytest.approx(5e-4)
+
+
+def test_eval_schedule_gaps_grow_to_the_cap():
+    schedule, times = EvalSchedule(0.01, 0.02, 0.05), []
+    progress = 0.0
+    while progress < 0.3:
+        if schedule.due(progress):
+            times.append(round(progress, 3))
+            schedule.advance(progress)
+        progress += 0.001
+    gaps = np.diff(times)
+    assert times[0] == pytest.approx(0.01) and gaps[0] < gaps[1] and gaps.max() <= 0.051
+
+
+def test_device_resolution():
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_mixed_precision_run(split):
+    result = run(split.train, split.test, FAST_CONFIG, Budget(6, "steps"), device="cuda")
+    assert result.status == "ok" and len(result.curve) >= 1

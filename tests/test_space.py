@@ -1,0 +1,105 @@
+"""The search space as data: table, conditions, encoding layout, ids, named configurations."""
+
+import json
+
+import numpy as np
+import pytest
+
+from zap.pipelines import (
+    DIMENSIONS,
+    complete,
+    encode,
+    encoding_layout,
+    encoding_names,
+    get_config,
+    named_configs,
+    pipeline_id,
+    search_space,
+)
+from zap.pipelines.docs import space_markdown
+from zap.pipelines.space import as_dict
+
+
+def test_space_has_the_zap_dimensions_and_conditions():
+    space = search_space()
+    names = set(space.keys())
+    for name in ("architecture", "optimizer", "momentum", "nesterov", "amsgrad", "lr", "min_lr", "wd",
+                 "batch_size", "scheduler", "freeze_portion", "warmup_multiplier", "warm_up_epoch",
+                 "steps_per_epoch", "log2_max_size", "cv_valid_ratio", "max_valid_count",
+                 "first_simple_model", "simple_model"):
+        assert name in names
+    assert {"momentum", "nesterov", "amsgrad", "simple_model"} == {c.child.name for c in space.conditions}
+    assert space["lr"].log and space["wd"].log and space["min_lr"].log
+
+
+def test_encoding_has_a_fixed_documented_length():
+    layout = encoding_layout()
+    assert len(layout) == 35
+    sample = search_space().sample_configuration(20)
+    encoded = np.stack([encode(c) for c in sample])
+    assert encoded.shape == (20, 35) and np.isfinite(encoded).all()
+    names = encoding_names()
+    assert names[:4] == [f"architecture={a}" for a in ("mobilenetv2", "efficientnet_lite0",
+                                                        "efficientnet_lite1", "efficientnet_lite2")]
+    for dim in ("architecture", "optimizer", "scheduler", "augmentation"):
+        block = [i for i, c in enumerate(layout) if c.dim == dim]
+        assert np.allclose(encoded[:, block].sum(axis=1), 1.0)  # exactly one choice set
+
+
+def test_encoding_transforms():
+    config = complete({"optimizer": "Adam", "lr": 1e-3, "wd": 1e-4})
+    vector = dict(zip(encoding_names(), encode(config), strict=True))
+    assert vector["lr"] == pytest.approx(-3) and vector["wd"] == pytest.approx(-4)
+    assert vector["optimizer=Adam"] == 1 and vector["optimizer=SGD"] == 0
+    assert vector["momentum"] == pytest.approx(0.9)  # inactive: its default
+    assert vector["simple_model=RF"] == 0  # inactive categorical: all zeros
+
+
+def test_pipeline_id_depends_on_named_values_only():
+    a = complete({"optimizer": "Adam", "lr": 1e-3})
+    b = complete({"lr": 1e-3, "optimizer": "Adam"})
+    assert pipeline_id(a) == pipeline_id(b)
+    assert pipeline_id(a) == pipeline_id(as_dict(a)) == pipeline_id(dict(reversed(list(as_dict(a).items()))))
+    assert pipeline_id(a) != pipeline_id(complete({"optimizer": "Adam", "lr": 2e-3}))
+
+
+def test_pipeline_ids_are_stable_across_releases():
+    # Pinned: a change here breaks every stored meta-dataset row. Growing the space must not touch it.
+    assert pipeline_id(get_config("autodl-default")) == "c97550569f05"
+
+
+def test_named_configs_are_valid_and_distinct():
+    assert {"autodl-default", "recommended"} <= set(named_configs())
+    default = get_config("autodl-default")
+    assert default["architecture"] == "mobilenetv2" and default["optimizer"] == "SGD"
+    assert default["lr"] == 0.025 and default["eval_gap_max_frac"] == pytest.approx(90 / 1200)
+    assert pipeline_id(default) != pipeline_id(get_config("recommended"))
+
+
+def test_config_files_and_their_errors(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"architecture": "efficientnet_lite0", "optimizer": "AdamW"}))
+    config = get_config(path)
+    assert config["architecture"] == "efficientnet_lite0" and config["amsgrad"] is False
+    path.write_text(json.dumps({"learning_rate": 0.1}))
+    with pytest.raises(ValueError, match="unknown hyperparameter.*learning_rate"):
+        get_config(path)
+    path.write_text(json.dumps({"lr": 5.0}))
+    with pytest.raises(ValueError, match="invalid pipeline"):
+        get_config(path)
+    with pytest.raises(ValueError, match="no named pipeline or file"):
+        get_config("nonexistent-name")
+
+
+def test_docs_table_matches_the_space():
+    table = space_markdown()
+    for dim in DIMENSIONS:
+        assert f"`{dim.name}`" in table
+    assert "35 columns" in table
+
+
+def test_docs_page_holds_the_current_table():
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "search_space.md").read_text()
+    assert space_markdown() in page, "regenerate the table: zap space --markdown"
