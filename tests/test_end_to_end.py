@@ -23,13 +23,13 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_readme_console_examples_run(tmp_path):
+def test_readme_console_examples_run():
     commands = [line.strip() for block in readme_blocks("console") for line in block.splitlines()
                 if line.strip().startswith("zap ")]
     assert commands
     zap = str(Path(sys.executable).parent / "zap")
     for command in commands:
-        out = subprocess.run(zap + command[3:], shell=True, cwd=tmp_path, capture_output=True, text=True,
+        out = subprocess.run(zap + command[3:], shell=True, cwd=README.parent, capture_output=True, text=True,
                              timeout=600)
         assert out.returncode == 0, f"{command}\n{out.stderr[-2000:]}"
 
