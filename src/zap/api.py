@@ -130,11 +130,15 @@ class ZAP:
             "n_predictions": len(r.curve),
             "input_size": r.input_size,
             "threads": self._threads(),
-            "selector": "fixed" if self.config is not None else f"fixed:{DEFAULT_CONFIG}",
-            "config_source": str(self.config) if not isinstance(self.config, dict) and self.config else
-            ("dict" if isinstance(self.config, dict) else DEFAULT_CONFIG),
+            "selector": "fixed",  # zero-shot selectors come with the meta-dataset
+            "config_source": self._config_source(),
             "seed": self.seed,
         }
+
+    def _config_source(self) -> str:
+        if isinstance(self.config, dict):
+            return "dict"
+        return str(self.config or DEFAULT_CONFIG)
 
     def save(self, folder: str | Path) -> Path:
         return self.predictor_.save(folder)
