@@ -1,0 +1,81 @@
+"""The registry of core datasets: name -> source, domain, licence and a deterministic builder.
+
+Cores of one generator (one per script, say) are near-twins: `domain` groups them so a benchmark
+can leave a whole domain out. Difficulty (`Variation`, samples per class) was calibrated so the
+`recommended` pipeline at 20 CPU-seconds lands clearly above chance and below 0.99 (docs/datasets.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from zap.data.core import generators as g
+from zap.data.core.render import Variation
+from zap.data.errors import DataError
+
+NOTO = "Debian fonts-noto-core (SIL OFL 1.1)"
+GLYPH = Variation()
+HARD_GLYPH = Variation(rotate=18, shear=0.25, scale=(0.6, 1.05), shift=0.12, blur=1.1, noise=20, contrast=(0.3, 1.0))
+COLOUR = Variation(rotate=25, shear=0.15, scale=(0.7, 1.1), shift=0.1, blur=0.7, noise=10)
+
+
+@dataclass(frozen=True)
+class CoreSpec:
+    name: str
+    domain: str
+    source: str
+    license: str
+    resolution: int
+    channels: int
+    build: Callable[[int], g.CoreData]
+    description: str
+
+
+def _chars(script: str, per_class: int = 120, var: Variation = GLYPH) -> Callable[[int], g.CoreData]:
+    return partial(g.characters, script, per_class, var=var)
+
+
+CORE_SPECS: tuple[CoreSpec, ...] = (
+    CoreSpec("digits-sklearn", "handwriting", "scikit-learn load_digits (UCI optical digits)", "BSD-3-Clause",
+             8, 1, g.sklearn_digits, "1797 real handwritten digits, 8x8, 17 gray levels"),
+    CoreSpec("digits-opencv", "handwriting", "Debian opencv-doc examples/data/digits.png", "Apache-2.0", 20, 1,
+             g.opencv_digits, "5000 real handwritten digits cut from OpenCV's 20x20 sheet"),
+    CoreSpec("chars-latin", "characters", "DejaVu, URW base35 and Noto fonts (Debian)", "OFL / AGPL+font exc.",
+             32, 1, partial(g.latin_characters, 250, var=HARD_GLYPH),
+             "62 classes 0-9A-Za-z in about 50 typefaces"),
+    *(CoreSpec(f"chars-{script}", "characters", NOTO, "OFL-1.1", 32, 1, _chars(script),
+               f"{script} letters, one class per letter, Noto Sans/Serif regular and bold")
+      for script in ("greek", "cyrillic", "armenian", "hebrew", "arabic", "devanagari", "bengali", "thai",
+                     "georgian", "ethiopic")),
+    CoreSpec("font-id-urw", "fonts", "Debian fonts-urw-base35", "AGPL-3.0 with font exception", 48, 1,
+             partial(g.font_identification, 120, var=GLYPH), "which of 33 classic typefaces set 2-3 letters"),
+    CoreSpec("script-id", "scripts", NOTO, "OFL-1.1", 32, 1, partial(g.script_identification, 30, 120, var=GLYPH),
+             "which of 30 writing systems 1-3 random characters come from"),
+    CoreSpec("script-id-wide", "scripts", NOTO, "OFL-1.1", 32, 1,
+             partial(g.script_identification, 120, 110, var=Variation(rotate=6, shear=0.05, noise=6)),
+             "which of 120 writing systems (for variants with 100+ classes)"),
+    CoreSpec("emoji-group", "emoji", "Debian fonts-noto-color-emoji + unicode-data emoji-test.txt", "OFL-1.1 / Unicode",
+             48, 3, partial(g.emoji, g.EmojiTask("group", 20, 6, True), var=COLOUR),
+             "Unicode emoji group of unseen emoji (smileys, animals, food, travel, ...)"),
+    CoreSpec("emoji-subgroup", "emoji", "Debian fonts-noto-color-emoji + unicode-data emoji-test.txt",
+             "OFL-1.1 / Unicode", 48, 3, partial(g.emoji, g.EmojiTask("subgroup", 12, 10, False), var=COLOUR),
+             "Unicode emoji subgroup (animal-mammal, food-fruit, ...), new renderings of known emoji"),
+    CoreSpec("icons-adwaita", "icons", "Debian adwaita-icon-theme", "LGPL-3.0 / CC-BY-SA-3.0", 32, 1,
+             partial(g.icons, 8, var=COLOUR), "icon category of icons never seen in training"),
+    CoreSpec("photo-patches", "photos", "photos in opencv-doc, scikit-learn, matplotlib, scikit-image (CC0)",
+             "various free (see docs/datasets.md)", 64, 3, partial(g.photo_patches, 160),
+             "which photo a patch comes from; test patches from an unseen region"),
+    CoreSpec("shapes", "procedural", "generated (zap)", "Apache-2.0", 32, 3,
+             partial(g.shapes, 400, var=COLOUR), "12 geometric shapes, random colours, clutter"),
+    CoreSpec("textures", "procedural", "generated (zap)", "Apache-2.0", 64, 3,
+             partial(g.textures, 300, var=COLOUR), "14 procedural texture families"),
+)
+CORES: dict[str, CoreSpec] = {spec.name: spec for spec in CORE_SPECS}
+
+
+def get_spec(name: str) -> CoreSpec:
+    if name not in CORES:
+        raise DataError(f"unknown core dataset {name!r}; `zap datasets list` shows the {len(CORES)} cores")
+    return CORES[name]
