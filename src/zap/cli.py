@@ -131,6 +131,59 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------------- datasets
+
+
+def cmd_datasets_build(args: argparse.Namespace) -> int:
+    import time
+
+    from zap.data.core import CORES, build_core, default_cache
+
+    names = args.only or list(CORES)
+    cache = Path(args.cache) if args.cache else default_cache()
+    start = time.perf_counter()
+    for name in names:
+        entry = build_core(name, cache, force=args.force)
+        if not args.quiet:
+            print(f"{name:18s} {entry['n_images']:6d} images {entry['n_classes']:4d} classes "
+                  f"{entry['resolution']:4d} px {entry['channels']} ch  sha256 {entry['sha256'][:12]}  "
+                  f"{entry['seconds']:6.1f} s", flush=True)
+    if not args.quiet:
+        print(f"{len(names)} core(s) in {cache} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def cmd_datasets_list(args: argparse.Namespace) -> int:
+    from zap.data.core import registry_table
+
+    rows = registry_table(Path(args.cache) if args.cache else None)
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'name':18s} {'domain':12s} {'classes':>7s} {'images':>7s} {'res':>4s} {'ch':>2s}  built")
+    for r in rows:
+        print(f"{r['name']:18s} {r['domain']:12s} {r['n_classes'] or '-':>7} {r['n_images'] or '-':>7} "
+              f"{r['resolution']:4d} {r['channels']:2d}  {'yes' if r['built'] else 'no'}")
+    return 0
+
+
+def cmd_datasets_augment(args: argparse.Namespace) -> int:
+    from zap.data.augment import draw_variants, save_specs
+    from zap.data.core import load_core
+
+    core = load_core(args.core, Path(args.cache) if args.cache else None)
+    specs = draw_variants(core, args.n, args.seed, max_test=args.max_test)
+    if args.out:
+        save_specs(specs, args.out)
+    if args.json:
+        _print_json([s.to_dict() for s in specs])
+        return 0
+    print(f"{'variant':28s} {'res':>4s} {'ch':>2s} {'classes':>7s} {'n_train':>7s}")
+    for s in specs:
+        print(f"{s.name:28s} {s.resolution:4d} {s.channels:2d} {len(s.classes):7d} {s.n_train:7d}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- parsers
 
 
@@ -181,6 +234,28 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--json", action="store_true", help="one record per hyperparameter")
     space.add_argument("--markdown", action="store_true", help="the table of docs/search_space.md")
     space.set_defaults(func=cmd_space)
+
+    datasets = sub.add_parser("datasets", help="the core datasets and their variants")
+    datasets_sub = datasets.add_subparsers(dest="datasets_command", required=True)
+    build = datasets_sub.add_parser("build", help="build core datasets into the cache")
+    build.add_argument("--only", nargs="+", metavar="NAME", help="build only these cores")
+    build.add_argument("--cache", help="cache folder (default $ZAP_DATA or ~/.cache/zap/datasets)")
+    build.add_argument("--force", action="store_true", help="rebuild cores already in the cache")
+    build.add_argument("--quiet", action="store_true")
+    build.set_defaults(func=cmd_datasets_build)
+    listing = datasets_sub.add_parser("list", help="the registry of core datasets")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--cache")
+    listing.set_defaults(func=cmd_datasets_list)
+    augment = datasets_sub.add_parser("augment", help="draw ICGen-style variants of a core")
+    augment.add_argument("core")
+    augment.add_argument("--n", type=int, default=5, help="number of variants")
+    augment.add_argument("--seed", type=int, default=0)
+    augment.add_argument("--max-test", type=int, default=300, help="cap on each variant's test set")
+    augment.add_argument("--out", help="write the variant specs to this JSON file")
+    augment.add_argument("--json", action="store_true")
+    augment.add_argument("--cache")
+    augment.set_defaults(func=cmd_datasets_augment)
 
     zoo = sub.add_parser("zoo", help="the pretrained model zoo")
     zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)

@@ -100,27 +100,48 @@ LATIN = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SYMBOL_FONTS = ("StandardSymbolsPS", "D050000L")
 
 
+DEJAVU_CORE = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
+               "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf")  # exactly fonts-dejavu-core: same bytes everywhere
+NOTO_STYLES = ("Regular", "Bold")
+
+
+def _files(folder: Path, names: Sequence[str], package: str) -> list[Path]:
+    return [sources.require(folder / name, package) for name in names]
+
+
+def noto_family(family: str, styles: Sequence[str] = NOTO_STYLES) -> list[Path]:
+    """NotoSans<family> and NotoSerif<family> in the given styles, those fonts-noto-core ships."""
+    found = [sources.NOTO / f"Noto{kind}{family}-{style}.ttf" for kind in ("Sans", "Serif") for style in styles]
+    found = [f for f in found if f.exists()]
+    if not found:
+        raise sources.MissingSourceError(
+            f"no NotoSans{family} fonts under {sources.NOTO}: they come from the Debian package fonts-noto-core; "
+            f"{sources.INSTALL_HINT}")
+    return found
+
+
 def latin_fonts() -> list[Path]:
-    """Every installed text font with Latin letters: DejaVu, URW base35 (no symbol fonts), Noto."""
-    fonts = sources.require_glob(sources.DEJAVU, "*.ttf", "fonts-dejavu-core")
+    """Text fonts with Latin letters from fixed files: DejaVu core, URW base35 (no symbol fonts), Noto."""
+    fonts = _files(sources.DEJAVU, DEJAVU_CORE, "fonts-dejavu-core")
     fonts += [f for f in sources.require_glob(sources.URW, "*.otf", "fonts-urw-base35")
               if not f.name.startswith(SYMBOL_FONTS)]
-    fonts += sources.require_glob(sources.NOTO, "NotoSans-*.ttf", "fonts-noto-core")
-    fonts += sources.require_glob(sources.NOTO, "NotoSerif-*.ttf", "fonts-noto-core")
-    return sorted(set(fonts))
+    return fonts + noto_family("", ("Regular", "Bold", "Italic", "BoldItalic"))
 
 
 def script_fonts(stem: str) -> list[Path]:
-    """NotoSans<Script> and NotoSerif<Script> files (the Greek/Cyrillic ones live in plain NotoSans)."""
+    """Noto Sans/Serif regular and bold of a script (Greek and Cyrillic: plain Noto and DejaVu)."""
     if not stem:
-        return [f for f in latin_fonts() if f.parent in (sources.NOTO, sources.DEJAVU)]
-    return sources.require_glob(sources.NOTO, f"NotoS*{stem}-*.ttf", "fonts-noto-core")
+        return _files(sources.DEJAVU, DEJAVU_CORE, "fonts-dejavu-core") + noto_family("")
+    return noto_family(stem)
 
 
 def covered(chars: Sequence[str], fonts: Sequence[Path]) -> list[str]:
     """The characters every one of `fonts` can draw (so no class is a blank box in some font)."""
     common = set.intersection(*(set(sources.codepoints(f)) for f in fonts))
-    return [c for c in chars if ord(c) in common]
+    drawable = [c for c in chars if ord(c) in common]
+    if len(drawable) < 2:
+        raise sources.MissingSourceError(f"the fonts {[f.name for f in fonts]} share fewer than 2 of the characters")
+    return drawable
 
 
 def characters(script: str, per_class: int, seed: int, var: Variation, size: int = 32) -> CoreData:
