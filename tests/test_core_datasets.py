@@ -5,8 +5,7 @@ import pytest
 
 from zap.data import DataError
 from zap.data.augment import MAX_RES, MIN_RES, draw_variants, load_specs, materialize, save_specs, whole_core
-from zap.data.core import CORES, MissingSourceError, build_core, checksum, get_spec, load_core, registry_table
-from zap.data.core import sources
+from zap.data.core import CORES, MissingSourceError, build_core, checksum, get_spec, load_core, registry_table, sources
 
 
 def test_registry_integrity():

@@ -75,7 +75,7 @@ def draw_variants(core, n: int, seed: int, max_test: int = DEFAULT_MAX_TEST) -> 
         classes = tuple(sorted(int(c) for c in rng.choice(k_total, n_classes, replace=False)))
         available = int(np.isin(labels, classes).sum())
         low = min(available, MIN_PER_CLASS * n_classes)
-        n_train = int(round(math.exp(rng.uniform(math.log(max(low, 1)), math.log(max(available, 1))))))
+        n_train = round(math.exp(rng.uniform(math.log(max(low, 1)), math.log(max(available, 1)))))
         colour = core.dataset.n_channels == 3 and rng.random() < 0.5
         specs.append(VariantSpec(core.spec.name, core.spec.domain, seed, index,
                                  _resolution(core.spec.resolution, rng), 3 if colour else 1, classes,

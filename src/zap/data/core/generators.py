@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,36 +167,40 @@ def latin_characters(per_class: int, seed: int, var: Variation, size: int = 32) 
 
 
 def font_identification(per_class: int, seed: int, var: Variation, size: int = 48) -> CoreData:
-    """Which of the URW base35 typefaces set this short random string of Latin letters?"""
-    fonts = [f for f in sources.require_glob(sources.URW, "*.otf", "fonts-urw-base35")
+    """Which URW base35 family (Nimbus Sans, C059, URW Bookman, ...) set these letters? Upright
+    regular styles only: at 32-48 px, telling the families apart through weight and slant is hopeless."""
+    files = [f for f in sources.require_glob(sources.URW, "*.otf", "fonts-urw-base35")
              if not f.name.startswith(SYMBOL_FONTS)]
+    families = sorted({f.stem.split("-")[0] for f in files})
+    upright = [f for f in files if not re.search(r"Bold|Italic|Oblique|Demi|Bd", f.stem)] + [
+        f for f in files if f.stem.startswith("Z003")]  # Zapf Chancery comes only in medium italic
+    members = [[f for f in upright if f.stem.split("-")[0] == family] for family in families]
 
     def draw(k: int, rng: np.random.Generator) -> np.ndarray:
-        text = "".join(rng.choice(list(LATIN[10:]), int(rng.integers(2, 4))))
-        return render_text(text, fonts[k], size, rng, var, fill_ratio=0.8)
+        text = "".join(rng.choice(list(LATIN[10:]), int(rng.integers(4, 6))))
+        return render_text(text, members[k][rng.integers(len(members[k]))], size, rng, var, fill_ratio=0.95)
 
-    return _generate([f.stem for f in fonts], per_class, seed, draw)
+    return _generate(families, per_class, seed, draw)
 
 
 SCRIPT_ID_EXCLUDE = re.compile(r"(Symbols|Math|Music|Display|Mono|Unjoined|Supplement|Numbers|Tifinagh.+|Looped)")
 
 
 def script_identification(n_scripts: int, per_class: int, seed: int, var: Variation, size: int = 32) -> CoreData:
-    """Which writing system are these 1-3 random characters from? One Noto family per script."""
+    """Which writing system is this random letter from? One Noto family per script."""
     regular = sources.require_glob(sources.NOTO, "NotoSans?*-Regular.ttf", "fonts-noto-core")
     fonts = [f for f in regular if not SCRIPT_ID_EXCLUDE.search(f.stem) and f.stem != "NotoSans-Regular"]
     scripts = []
-    for f in fonts:
-        letters = [c for c in sources.codepoints(f) if (c > 0x036F and not 0x2000 <= c <= 0x2BFF and c < 0xE000)
-                   or c > 0xFFFF]
+    for f in fonts:  # letters only (no marks, digits or punctuation), outside Latin and the symbol blocks
+        letters = [c for c in sources.codepoints(f) if c > 0x036F and not 0x2000 <= c <= 0x2BFF
+                   and not 0xE000 <= c <= 0xF8FF and unicodedata.category(chr(c)).startswith("L")]
         if len(letters) >= 20:
             scripts.append((f.stem.removeprefix("NotoSans").removesuffix("-Regular"), f, sorted(letters)))
     picked = [scripts[i] for i in np.sort(np.random.default_rng(seed).permutation(len(scripts))[:n_scripts])]
 
     def draw(k: int, rng: np.random.Generator) -> np.ndarray:
         _, path, letters = picked[k]
-        text = "".join(chr(c) for c in rng.choice(letters, int(rng.integers(1, 4))))
-        return render_text(text, path, size, rng, var, fill_ratio=0.75)
+        return render_text(chr(rng.choice(letters)), path, size, rng, var, fill_ratio=0.85)
 
     return _generate([name for name, _, _ in picked], per_class, seed, draw)
 
@@ -244,17 +249,34 @@ def emoji(task: EmojiTask, seed: int, var: Variation, size: int = 48) -> CoreDat
     for i, (symbol, k) in enumerate(table):
         for r in range(task.renders_per_emoji):
             rng = np.random.default_rng([seed, i, r])
-            bg = random_colour(rng)
-            canvas = Image.new("RGBA", (136, 136), (*bg, 255))
-            layer = Image.new("RGBA", (136, 136), (0, 0, 0, 0))
-            ImageDraw.Draw(layer).text((68, 68), symbol, font=face, embedded_color=True, anchor="mm")
-            img = Image.alpha_composite(canvas, layer).convert("RGB")
-            images.append(finish_colour(img, size, rng, var, bg))
+            images.append(_emoji_image(symbol, face, rng, var, size))
             labels.append(k)
             test.append(symbol in held_out if task.split_by_emoji else False)
     y = np.asarray(labels)
     mask = np.asarray(test) if task.split_by_emoji else _stratified_test(y, seed)
     return CoreData(np.stack(images), y, classes, mask)
+
+
+def emoji_identity(n_classes: int, per_class: int, seed: int, var: Variation, size: int = 48) -> CoreData:
+    """Which of `n_classes` emoji (drawn across all groups) is this rendering? Backgrounds, placement and
+    distortion vary; the many-class core of the registry."""
+    face = font(str(sources.require(sources.EMOJI_FONT, "fonts-noto-color-emoji")), 109)
+    have = sources.codepoints(sources.EMOJI_FONT)
+    table = [e for e, _ in emoji_table("group") if ord(e) in have]
+    chosen = [table[i] for i in np.sort(np.random.default_rng(seed).permutation(len(table))[:n_classes])]
+
+    def draw(k: int, rng: np.random.Generator) -> np.ndarray:
+        return _emoji_image(chosen[k], face, rng, var, size)
+
+    return _generate([f"U+{ord(e):04X}" for e in chosen], per_class, seed, draw)
+
+
+def _emoji_image(symbol: str, face, rng: np.random.Generator, var: Variation, size: int) -> np.ndarray:
+    bg = random_colour(rng)
+    canvas = Image.new("RGBA", (136, 136), (*bg, 255))
+    layer = Image.new("RGBA", (136, 136), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).text((68, 68), symbol, font=face, embedded_color=True, anchor="mm")
+    return finish_colour(Image.alpha_composite(canvas, layer).convert("RGB"), size, rng, var, bg)
 
 
 # ----------------------------------------------------------------------------------------------- icons

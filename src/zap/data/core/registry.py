@@ -17,7 +17,8 @@ from zap.data.errors import DataError
 
 NOTO = "Debian fonts-noto-core (SIL OFL 1.1)"
 GLYPH = Variation()
-HARD_GLYPH = Variation(rotate=18, shear=0.25, scale=(0.6, 1.05), shift=0.12, blur=1.1, noise=20, contrast=(0.3, 1.0))
+MILD_GLYPH = Variation(rotate=6, shear=0.08, scale=(0.85, 1.05), shift=0.05, blur=0.5, noise=6, contrast=(0.6, 1.0))
+TYPESET = Variation(rotate=0, shear=0, scale=(0.9, 1.0), shift=0.03, blur=0.3, noise=4, contrast=(0.6, 1.0), stroke=0)
 COLOUR = Variation(rotate=25, shear=0.15, scale=(0.7, 1.1), shift=0.1, blur=0.7, noise=10)
 
 
@@ -43,19 +44,21 @@ CORE_SPECS: tuple[CoreSpec, ...] = (
     CoreSpec("digits-opencv", "handwriting", "Debian opencv-doc examples/data/digits.png", "Apache-2.0", 20, 1,
              g.opencv_digits, "5000 real handwritten digits cut from OpenCV's 20x20 sheet"),
     CoreSpec("chars-latin", "characters", "DejaVu, URW base35 and Noto fonts (Debian)", "OFL / AGPL+font exc.",
-             32, 1, partial(g.latin_characters, 250, var=HARD_GLYPH),
+             32, 1, partial(g.latin_characters, 250, var=MILD_GLYPH),
              "62 classes 0-9A-Za-z in about 50 typefaces"),
-    *(CoreSpec(f"chars-{script}", "characters", NOTO, "OFL-1.1", 32, 1, _chars(script),
+    *(CoreSpec(f"chars-{script}", "characters", NOTO, "OFL-1.1", 32, 1, _chars(script, var=var),
                f"{script} letters, one class per letter, Noto Sans/Serif regular and bold")
-      for script in ("greek", "cyrillic", "armenian", "hebrew", "arabic", "devanagari", "bengali", "thai",
-                     "georgian", "ethiopic")),
+      for script, var in (("greek", GLYPH), ("cyrillic", GLYPH), ("armenian", GLYPH), ("hebrew", GLYPH),
+                          ("arabic", GLYPH), ("devanagari", MILD_GLYPH), ("bengali", GLYPH), ("thai", MILD_GLYPH),
+                          ("georgian", GLYPH), ("ethiopic", GLYPH))),
     CoreSpec("font-id-urw", "fonts", "Debian fonts-urw-base35", "AGPL-3.0 with font exception", 48, 1,
-             partial(g.font_identification, 120, var=GLYPH), "which of 33 classic typefaces set 2-3 letters"),
-    CoreSpec("script-id", "scripts", NOTO, "OFL-1.1", 32, 1, partial(g.script_identification, 30, 120, var=GLYPH),
-             "which of 30 writing systems 1-3 random characters come from"),
-    CoreSpec("script-id-wide", "scripts", NOTO, "OFL-1.1", 32, 1,
-             partial(g.script_identification, 120, 110, var=Variation(rotate=6, shear=0.05, noise=6)),
-             "which of 120 writing systems (for variants with 100+ classes)"),
+             partial(g.font_identification, 300, var=TYPESET),
+             "which of 9 classic type families set 4-5 upright letters"),
+    CoreSpec("script-id", "scripts", NOTO, "OFL-1.1", 32, 1, partial(g.script_identification, 30, 150, var=MILD_GLYPH),
+             "which of 30 writing systems a random letter comes from"),
+    CoreSpec("emoji-id", "emoji", "Debian fonts-noto-color-emoji + unicode-data emoji-test.txt", "OFL-1.1 / Unicode",
+             48, 3, partial(g.emoji_identity, 100, 100, var=COLOUR),
+             "which of 100 emoji (across all groups) a rendering shows: the 100-class core"),
     CoreSpec("emoji-group", "emoji", "Debian fonts-noto-color-emoji + unicode-data emoji-test.txt", "OFL-1.1 / Unicode",
              48, 3, partial(g.emoji, g.EmojiTask("group", 20, 6, True), var=COLOUR),
              "Unicode emoji group of unseen emoji (smileys, animals, food, travel, ...)"),
