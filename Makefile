@@ -32,7 +32,7 @@ test-all: install data-sources
 	$(PY) -m pytest -q -m "slow or not slow"
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 
 bench: install
 	$(PY) benchmarks/runner_overhead.py

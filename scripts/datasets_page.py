@@ -11,11 +11,11 @@ import argparse
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from zap.data.augment import draw_variants, whole_core  # noqa: E402
-from zap.data.core import CORES, load_core  # noqa: E402
+from zap.data.augment import draw_variants, whole_core
+from zap.data.core import CORES, load_core
 
 
 def main() -> None:
