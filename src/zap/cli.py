@@ -184,6 +184,56 @@ def cmd_datasets_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------- metadataset
+
+
+def cmd_metadataset_plan(args: argparse.Namespace) -> int:
+    from zap.metadataset.plan import create_plan
+
+    plan = create_plan(Path(args.folder), n_variants=args.variants, seed=args.seed, budget=args.budget,
+                       clock=args.clock, max_test=args.max_test, cores=args.cores, cache=args.cache)
+    print(f"plan in {plan.folder}: {len(plan.protocol.datasets)} datasets, {len(plan.candidates)} candidates, "
+          f"protocol hash {plan.protocol.spec_hash()}")
+    return 0
+
+
+def cmd_metadataset_build(args: argparse.Namespace) -> int:
+    from zap.engine import EngineSpec, make_client
+    from zap.metadataset import build, load_plan, matrix_tasks
+
+    plan = load_plan(Path(args.plan))
+    tasks = matrix_tasks(plan.protocol, plan.pipelines(), seeds=args.seeds)
+    store = plan.store
+    spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
+    with make_client(spec) as client:
+        report = build(tasks, store, client, cache=args.cache, progress=not args.quiet)
+    print(f"{report.written} new results ({report.failed_inside} failed inside their task, {report.lost} lost and "
+          f"left for the next run) in {report.seconds:.0f} s; {len(store)} stored in {store.folder}")
+    return 0
+
+
+def cmd_metadataset_status(args: argparse.Namespace) -> int:
+    from zap.metadataset import key_of, load_plan, matrix_tasks
+
+    plan = load_plan(Path(args.plan))
+    store = plan.store
+    keys = [key_of(t) for t in matrix_tasks(plan.protocol, plan.pipelines(), seeds=args.seeds)]
+    done = [store.records[k] for k in keys if k in store]
+    seconds = [r["provenance"]["seconds"] for r in done] or [plan.protocol.budget * 1.3]
+    left = (len(keys) - len(done)) * float(sum(seconds) / len(seconds)) / 3600
+    payload = {"done": len(done), "total": len(keys), "missing": len(keys) - len(done),
+               "failed_inside": sum(r["status"] != "ok" for r in done), "core_hours_left": round(left, 2),
+               "n_datasets": len(plan.protocol.datasets), "n_candidates": len(plan.candidates),
+               "protocol_hash": plan.protocol.spec_hash()}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"{payload['done']}/{payload['total']} cells done ({payload['missing']} missing, about "
+              f"{payload['core_hours_left']} core-hours left); {payload['n_datasets']} datasets x "
+              f"{payload['n_candidates']} candidates, protocol {payload['protocol_hash']}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- parsers
 
 
@@ -256,6 +306,35 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--json", action="store_true")
     augment.add_argument("--cache")
     augment.set_defaults(func=cmd_datasets_augment)
+
+    meta = sub.add_parser("metadataset", help="build the meta-dataset (datasets x candidate pipelines)")
+    meta_sub = meta.add_subparsers(dest="metadataset_command", required=True)
+    plan = meta_sub.add_parser("plan", help="draw the datasets and start the candidate list of a new plan")
+    plan.add_argument("folder")
+    plan.add_argument("--variants", type=int, default=4, help="variants per core")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument("--budget", type=float, default=20.0)
+    plan.add_argument("--clock", choices=["cpu", "wall", "steps"], default="cpu")
+    plan.add_argument("--max-test", type=int, default=300)
+    plan.add_argument("--cores", nargs="+", help="only these cores")
+    plan.add_argument("--cache")
+    plan.set_defaults(func=cmd_metadataset_plan)
+    from zap.metadataset.plan import V1
+
+    for name, func, text in (("build", cmd_metadataset_build, "compute the missing cells (resumable)"),
+                             ("status", cmd_metadataset_status, "cells done and core-hours left")):
+        command = meta_sub.add_parser(name, help=text)
+        command.add_argument("--plan", default=str(V1), help="plan folder (default metadataset/v1)")
+        command.add_argument("--seeds", type=int, nargs="+", default=[0])
+        command.set_defaults(func=func)
+        if name == "build":
+            command.add_argument("--workers", type=int, help="local workers (default: one per core)")
+            command.add_argument("--cluster", choices=["local", "slurm"], default="local")
+            command.add_argument("--scheduler", help="address of an existing Dask scheduler")
+            command.add_argument("--cache", help="core dataset cache on the workers")
+            command.add_argument("--quiet", action="store_true")
+        else:
+            command.add_argument("--json", action="store_true")
 
     zoo = sub.add_parser("zoo", help="the pretrained model zoo")
     zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)

@@ -177,7 +177,7 @@ def font_identification(per_class: int, seed: int, var: Variation, size: int = 4
     members = [[f for f in upright if f.stem.split("-")[0] == family] for family in families]
 
     def draw(k: int, rng: np.random.Generator) -> np.ndarray:
-        text = "".join(rng.choice(list(LATIN[10:]), int(rng.integers(4, 6))))
+        text = "".join(rng.choice(list(LATIN[10:]), int(rng.integers(2, 4))))
         return render_text(text, members[k][rng.integers(len(members[k]))], size, rng, var, fill_ratio=0.95)
 
     return _generate(families, per_class, seed, draw)

@@ -19,6 +19,7 @@ NOTO = "Debian fonts-noto-core (SIL OFL 1.1)"
 GLYPH = Variation()
 MILD_GLYPH = Variation(rotate=6, shear=0.08, scale=(0.85, 1.05), shift=0.05, blur=0.5, noise=6, contrast=(0.6, 1.0))
 TYPESET = Variation(rotate=0, shear=0, scale=(0.9, 1.0), shift=0.03, blur=0.3, noise=4, contrast=(0.6, 1.0), stroke=0)
+MILD_COLOUR = Variation(rotate=10, shear=0.08, scale=(0.8, 1.05), shift=0.06, blur=0.4, noise=5)
 COLOUR = Variation(rotate=25, shear=0.15, scale=(0.7, 1.1), shift=0.1, blur=0.7, noise=10)
 
 
@@ -48,12 +49,12 @@ CORE_SPECS: tuple[CoreSpec, ...] = (
              "62 classes 0-9A-Za-z in about 50 typefaces"),
     *(CoreSpec(f"chars-{script}", "characters", NOTO, "OFL-1.1", 32, 1, _chars(script, var=var),
                f"{script} letters, one class per letter, Noto Sans/Serif regular and bold")
-      for script, var in (("greek", GLYPH), ("cyrillic", GLYPH), ("armenian", GLYPH), ("hebrew", GLYPH),
-                          ("arabic", GLYPH), ("devanagari", MILD_GLYPH), ("bengali", GLYPH), ("thai", MILD_GLYPH),
-                          ("georgian", GLYPH), ("ethiopic", GLYPH))),
+      for script, var in (("greek", MILD_GLYPH), ("cyrillic", MILD_GLYPH), ("armenian", GLYPH),
+                          ("hebrew", GLYPH), ("arabic", GLYPH), ("devanagari", MILD_GLYPH), ("bengali", GLYPH),
+                          ("thai", MILD_GLYPH), ("georgian", GLYPH), ("ethiopic", MILD_GLYPH))),
     CoreSpec("font-id-urw", "fonts", "Debian fonts-urw-base35", "AGPL-3.0 with font exception", 48, 1,
              partial(g.font_identification, 300, var=TYPESET),
-             "which of 9 classic type families set 4-5 upright letters"),
+             "which of 9 classic type families set 2-3 upright letters"),
     CoreSpec("script-id", "scripts", NOTO, "OFL-1.1", 32, 1, partial(g.script_identification, 30, 150, var=MILD_GLYPH),
              "which of 30 writing systems a random letter comes from"),
     CoreSpec("emoji-id", "emoji", "Debian fonts-noto-color-emoji + unicode-data emoji-test.txt", "OFL-1.1 / Unicode",
@@ -63,7 +64,7 @@ CORE_SPECS: tuple[CoreSpec, ...] = (
              48, 3, partial(g.emoji, g.EmojiTask("group", 20, 6, True), var=COLOUR),
              "Unicode emoji group of unseen emoji (smileys, animals, food, travel, ...)"),
     CoreSpec("emoji-subgroup", "emoji", "Debian fonts-noto-color-emoji + unicode-data emoji-test.txt",
-             "OFL-1.1 / Unicode", 48, 3, partial(g.emoji, g.EmojiTask("subgroup", 12, 10, False), var=COLOUR),
+             "OFL-1.1 / Unicode", 48, 3, partial(g.emoji, g.EmojiTask("subgroup", 16, 10, False), var=MILD_COLOUR),
              "Unicode emoji subgroup (animal-mammal, food-fruit, ...), new renderings of known emoji"),
     CoreSpec("icons-adwaita", "icons", "Debian adwaita-icon-theme", "LGPL-3.0 / CC-BY-SA-3.0", 32, 1,
              partial(g.icons, 8, var=COLOUR), "icon category of icons never seen in training"),

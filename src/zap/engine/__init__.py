@@ -1,0 +1,59 @@
+"""The distributed engine: a Dask client on a local cluster, an existing scheduler, or SLURM.
+
+Every worker runs one task at a time on one thread (torch threads 1, BLAS threads 1), which is what the
+meta-dataset's CPU-time clock assumes. The same client runs cost-matrix cells and SMAC's HPO trials.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Where tasks run: `cluster` "local" (default) or "slurm", or `scheduler` an existing address."""
+
+    cluster: str = "local"
+    workers: int | None = None
+    scheduler: str | None = None
+    slurm_queue: str | None = None
+    slurm_account: str | None = None
+    slurm_walltime: str = "04:00:00"
+    slurm_memory: str = "6GB"
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def slurm_cluster(spec: EngineSpec):
+    """A dask-jobqueue SLURMCluster: one single-thread worker per job, one core and `slurm_memory` each."""
+    from dask_jobqueue import SLURMCluster
+
+    return SLURMCluster(
+        cores=1, processes=1, memory=spec.slurm_memory, walltime=spec.slurm_walltime, queue=spec.slurm_queue,
+        account=spec.slurm_account, job_script_prologue=[f"export {k}={v}" for k, v in ONE_THREAD_ENV.items()],
+        worker_extra_args=["--nthreads", "1"],
+    )
+
+
+def make_client(spec: EngineSpec | None = None):
+    """A Dask client for `spec`; the caller closes it (it is a context manager)."""
+    from dask.distributed import Client, LocalCluster
+
+    spec = spec or EngineSpec()
+    if spec.scheduler:
+        return Client(spec.scheduler)
+    if spec.cluster == "slurm":
+        cluster = slurm_cluster(spec)
+        cluster.scale(jobs=spec.workers or 1)
+        return Client(cluster)
+    if spec.cluster != "local":
+        raise ValueError(f"unknown cluster {spec.cluster!r}; use 'local' or 'slurm' (or --scheduler ADDRESS)")
+    os.environ.update(ONE_THREAD_ENV)  # inherited by the worker processes the cluster starts
+    cluster = LocalCluster(n_workers=spec.workers or default_workers(), threads_per_worker=1, processes=True,
+                           dashboard_address=None, memory_limit=0)
+    return Client(cluster)

@@ -1,0 +1,77 @@
+"""Computing the missing cells of the cost matrix on the Dask engine, kill-safe.
+
+Only tasks whose key is not in the store are submitted; each finished record is appended (and
+fsynced) before it counts as done, so a killed builder or worker loses no finished result, and a
+rerun computes only what is missing. A worker lost mid-task is not a result: Dask reschedules the
+task on another worker. At most `2 x workers` tasks are in flight, so a kill wastes little work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from zap.data.augment import VariantSpec
+from zap.metadataset.protocol import Protocol
+from zap.metadataset.store import Store, TaskKey
+from zap.metadataset.task import Task, run_task
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+def key_of(task: Task) -> TaskKey:
+    return TaskKey(task.dataset.name, task.pipeline_id, float(task.budget), task.clock, task.seed)
+
+
+def matrix_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterable[int] = (0,),
+                 datasets: Iterable[VariantSpec] | None = None) -> list[Task]:
+    """Every (dataset, pipeline, seed) cell at the protocol's full budget."""
+    return [Task(d, p, protocol.budget, protocol.clock, s, protocol.budget, protocol.t0, protocol.threads)
+            for d in (datasets or protocol.datasets) for p in pipelines for s in seeds]
+
+
+@dataclass
+class BuildReport:
+    submitted: int
+    written: int
+    failed_inside: int
+    lost: int
+    seconds: float
+
+
+def _worker_count(client) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def build(tasks: list[Task], store: Store, client, cache: str | None = None, progress: bool = True) -> BuildReport:
+    """Run every task of `tasks` that the store lacks; append each record as it arrives."""
+    from dask.distributed import as_completed
+
+    start = time.perf_counter()
+    todo = {key_of(t): t for t in tasks}
+    todo = {k: t for k, t in todo.items() if k not in store}
+    queue = list(todo.values())
+    limit = IN_FLIGHT_PER_WORKER * _worker_count(client)
+    written = failed = lost = 0
+    bar = tqdm(total=len(queue), unit="task", disable=not progress, smoothing=0.05)
+    running = as_completed([client.submit(run_task, t, cache, pure=False) for t in queue[:limit]])
+    queue = queue[limit:]
+    for future in running:
+        try:
+            record = future.result()
+        except Exception as exc:  # e.g. KilledWorker after repeated losses: not a result, retried next run
+            bar.write(f"task lost ({type(exc).__name__}: {exc}); it stays missing and is retried on the next build")
+            lost += 1
+            continue
+        finally:
+            if queue:
+                running.add(client.submit(run_task, queue.pop(0), cache, pure=False))
+        written += store.add(record)
+        failed += record["status"] != "ok"
+        bar.update(1)
+        bar.set_postfix_str(f"last ALC {record['alc']:.3f} ({record['dataset']})", refresh=False)
+    bar.close()
+    return BuildReport(len(todo), written, failed, lost, time.perf_counter() - start)

@@ -1,0 +1,82 @@
+"""One cell of the cost matrix as a pure function: (dataset, pipeline, budget, seed) -> record.
+
+The record holds the whole learning curve (rows of `zap.scoring.COLUMNS`), ALC over the protocol's T (a run stopped earlier, as in
+multi-fidelity HPO, keeps its last score to T), the status and provenance. A failure inside the task
+(divergence, out of memory, an error in a pipeline) is a result: status and error stored, ALC 0, as
+the reference did. Only a lost worker or builder leaves no record, and so is retried.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from zap.data.augment import VariantSpec, materialize
+from zap.data.core import load_core
+from zap.pipelines import pipeline_id
+from zap.scoring import COLUMNS, curve_alc
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Task:
+    dataset: VariantSpec
+    pipeline: dict[str, Any]
+    budget: float  # this run's budget (a fidelity below T for HPO trials)
+    clock: str
+    seed: int
+    alc_budget: float  # T of the ALC time axis
+    alc_t0: float | None = None
+    threads: int = 1
+
+    @property
+    def pipeline_id(self) -> str:
+        return pipeline_id(self.pipeline)
+
+
+def provenance(threads: int) -> dict[str, Any]:
+    import timm
+    import torch
+
+    from zap import __version__
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    return {"host": socket.gethostname(), "machine": platform.machine(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "threads": threads, "python": platform.python_version(),
+            "torch": torch.__version__, "timm": timm.__version__, "zap": __version__, "loadavg_1m": load[0]}
+
+
+def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
+    """Fine-tune the pipeline on the dataset variant within the budget; never raises for a bad pipeline."""
+    from zap.finetune import Budget, run
+
+    started = time.time()
+    record: dict[str, Any] = {
+        "schema": SCHEMA_VERSION, "dataset": task.dataset.name, "core": task.dataset.core,
+        "domain": task.dataset.domain, "pipeline_id": task.pipeline_id, "pipeline": dict(task.pipeline),
+        "budget": task.budget, "clock": task.clock, "seed": task.seed, "alc_budget": task.alc_budget,
+    }
+    try:
+        split = materialize(load_core(task.dataset.core, cache), task.dataset)
+        result = run(split.train, split.test, task.pipeline, Budget(task.budget, task.clock), seed=task.seed,
+                     threads=task.threads, device="cpu")
+        ok = result.status == "ok"
+        alc = curve_alc(result.curve, task.clock, task.alc_budget, task.alc_t0) if ok else 0.0
+        record |= {"status": result.status, "error": result.error, "alc": alc,
+                   "final_nauc": result.final_nauc, "accuracy": result.accuracy,
+                   "curve": [[r[c] for c in COLUMNS] for r in result.curve.rows],
+                   "elapsed": result.elapsed, "n_train": len(split.train), "n_test": len(split.test)}
+    except MemoryError as exc:
+        record |= {"status": "out_of_memory", "error": repr(exc), "alc": 0.0, "curve": []}
+    except Exception as exc:  # a failing pipeline is a result (ALC 0), not a crash of the build
+        record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
+                   "alc": 0.0, "curve": []}
+    record["provenance"] = provenance(task.threads) | {"seconds": round(time.time() - started, 2),
+                                                        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return record

@@ -1,0 +1,132 @@
+"""The meta-dataset machinery: store, protocol hash, tasks, and builds on a real 2-worker LocalCluster,
+including a worker killed mid-task and a builder killed with SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from zap.metadataset import Store, Task, TaskKey, build, key_of, load_plan, matrix_tasks, read_records, run_task
+from zap.metadataset.plan import create_plan
+from zap.metadataset.protocol import Protocol
+
+
+def record(dataset="d", pipeline="p", seed=0, alc=0.5):
+    return {"dataset": dataset, "pipeline_id": pipeline, "budget": 20.0, "clock": "cpu", "seed": seed, "alc": alc}
+
+
+def test_store_is_append_only_and_idempotent(tmp_path):
+    store = Store(tmp_path)
+    assert store.add(record()) and not store.add(record(alc=0.9))
+    assert store.add(record(seed=1))
+    with open(store.shard, "a") as handle:
+        handle.write('{"dataset": "torn", "pipel')  # a builder killed mid-line
+    again = Store(tmp_path)
+    assert len(again) == 2 and again.records[TaskKey("d", "p", 20.0, "cpu", 0)]["alc"] == 0.5
+    assert again.add(record(dataset="e")) and len(list(read_records(tmp_path))) == 3
+
+
+def test_duplicate_keys_across_shards_count_once(tmp_path):
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text(json.dumps(record()) + "\n")
+    assert len(Store(tmp_path)) == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_plan(tmp_path_factory):
+    """2 variants of the sklearn digits x the 2 named pipelines, 3-step budgets: 4 quick cells."""
+    cache = str(tmp_path_factory.mktemp("cache"))
+    folder = tmp_path_factory.mktemp("plan")
+    create_plan(folder, n_variants=2, budget=3, clock="steps", cores=["digits-sklearn"], cache=cache)
+    return folder, cache
+
+
+def test_protocol_hash_covers_protocol_not_candidates(tiny_plan):
+    folder, _ = tiny_plan
+    plan = load_plan(folder)
+    before = plan.protocol.spec_hash()
+    plan.add_candidates([{"optimizer": "Adam", "lr": 1e-3, "architecture": "efficientnet_lite0"}], "test")
+    assert load_plan(folder).protocol.spec_hash() == before and len(load_plan(folder).candidates) == 3
+    plan.candidates.pop()
+    (folder / "candidates.json").write_text(json.dumps(plan.candidates))
+    assert Protocol(budget=4, clock="steps", datasets=plan.protocol.datasets).spec_hash() != before
+    assert Protocol(budget=3, clock="steps", datasets=plan.protocol.datasets[:1]).spec_hash() != before
+
+
+def test_run_task_records_the_curve_and_failures(tiny_plan):
+    folder, cache = tiny_plan
+    plan = load_plan(folder)
+    task = matrix_tasks(plan.protocol, plan.pipelines()[1:])[0]
+    result = run_task(task, cache)
+    assert result["status"] == "ok" and result["curve"] and 0 < result["alc"] <= 1
+    assert result["n_test"] <= 300 and result["provenance"]["threads"] == 1
+    bad = Task(task.dataset, {"architecture": "no-such-net"}, 3, "steps", 0, 3)
+    failed = run_task(bad, cache)
+    assert failed["status"] == "failed" and failed["alc"] == 0.0 and "no-such-net" in failed["error"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    from zap.engine import EngineSpec, make_client
+
+    with make_client(EngineSpec(workers=2)) as c:
+        yield c
+
+
+def test_build_on_two_workers_then_rerun_computes_nothing(tiny_plan, client, tmp_path):
+    folder, cache = tiny_plan
+    plan = load_plan(folder)
+    tasks = matrix_tasks(plan.protocol, plan.pipelines())
+    store = Store(tmp_path / "records")
+    report = build(tasks, store, client, cache=cache, progress=False)
+    assert report.written == len(tasks) == 4 and len(store) == 4
+    assert build(tasks, Store(tmp_path / "records"), client, cache=cache, progress=False).submitted == 0
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_task_still_completes_the_build(tiny_plan, client, tmp_path):
+    folder, cache = tiny_plan
+    plan = load_plan(folder)
+    tasks = matrix_tasks(plan.protocol, plan.pipelines(), seeds=(7, 8))
+    store = Store(tmp_path / "records")
+    reports = []
+    builder = threading.Thread(target=lambda: reports.append(build(tasks, store, client, cache, progress=False)))
+    builder.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(client.processing().values()):
+        time.sleep(0.1)
+    busy = next(w for w, running in client.processing().items() if running)
+    pid = client.run(os.getpid, workers=[busy])[busy]
+    os.kill(pid, signal.SIGKILL)  # the nanny restarts it; the scheduler reschedules its task
+    builder.join(timeout=300)
+    assert not builder.is_alive()
+    assert {key_of(t) for t in tasks} <= set(Store(tmp_path / "records").records)
+
+
+@pytest.mark.slow
+def test_a_builder_killed_with_sigkill_resumes_without_duplicates(tiny_plan, tmp_path):
+    folder, cache = tiny_plan
+    plan_folder = tmp_path / "plan"
+    plan_folder.mkdir()
+    for name in ("plan.json", "datasets.json", "candidates.json"):
+        (plan_folder / name).write_text((folder / name).read_text())
+    command = [sys.executable, "-m", "zap.cli", "metadataset", "build", "--plan", str(plan_folder), "--workers",
+               "2", "--cache", cache, "--quiet", "--seeds", "0", "1"]
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = plan_folder / "records"
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(read_records(records))) < 2:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the builder and its workers, mid-build
+    first.wait()
+    partial = len(list(read_records(records)))
+    assert 2 <= partial < 8
+    subprocess.run(command, check=True, timeout=300, capture_output=True)
+    keys = Counter(TaskKey.of(r) for r in read_records(records))
+    assert len(keys) == 8 and set(keys.values()) == {1}
