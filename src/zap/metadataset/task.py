@@ -1,9 +1,10 @@
 """One cell of the cost matrix as a pure function: (dataset, pipeline, budget, seed) -> record.
 
 The record holds the whole learning curve (rows of `zap.scoring.COLUMNS`), ALC over the protocol's T
-(a run stopped earlier, as in multi-fidelity HPO, keeps its last score to T), the status and provenance. A failure inside the task
-(divergence, out of memory, an error in a pipeline) is a result: status and error stored, ALC 0, as
-the reference did. Only a lost worker or builder leaves no record, and so is retried.
+(a run stopped earlier, as in multi-fidelity HPO, keeps its last score to T), the status and
+provenance. A failure inside the task (divergence, out of memory, an error in a pipeline) is a result:
+status and error stored, ALC 0, as the reference did. Only a lost worker or builder leaves no record,
+and so is retried.
 """
 
 from __future__ import annotations
