@@ -44,9 +44,9 @@ def main() -> None:
     axes[0].legend(fontsize=8, loc="upper left")
     variants = [s for k, _, s in rows if k == "variant"]
     res = [s.resolution for s in variants]
-    axes[1].hist(res, bins=[12, 24, 48, 96, 192], rwidth=0.8)
-    axes[1].set(xscale="log", xticks=[16, 32, 64, 128], xticklabels=["16", "32", "64", "128"],
-                xlabel="resolution (px)", title="variant resolution")
+    sides = [16, 32, 64, 128]
+    axes[1].bar([str(r) for r in sides], [res.count(r) for r in sides])
+    axes[1].set(xlabel="resolution (px)", ylabel="variants", title="variant resolution")
     axes[2].bar(["1 (gray)", "3 (colour)"], [sum(s.channels == 1 for s in variants),
                                              sum(s.channels == 3 for s in variants)])
     axes[2].set(title="variant channels")

@@ -6,6 +6,7 @@ import pytest
 from zap.data import DataError
 from zap.data.augment import MAX_RES, MIN_RES, draw_variants, load_specs, materialize, save_specs, whole_core
 from zap.data.core import CORES, MissingSourceError, build_core, checksum, get_spec, load_core, registry_table, sources
+from zap.data.core.store import catalogue
 
 
 def test_registry_integrity():
@@ -18,11 +19,17 @@ def test_registry_integrity():
     assert [r["name"] for r in rows] == list(CORES)
 
 
+def test_catalogue_lists_every_core():
+    assert set(catalogue()) == set(CORES)
+    for name, entry in catalogue().items():
+        assert entry["domain"] == CORES[name].domain and entry["channels"] == CORES[name].channels
+
+
 @pytest.mark.parametrize("name", ["digits-opencv", "chars-hebrew", "shapes"])
 def test_builds_are_deterministic_and_match_the_registry(name):
     spec = get_spec(name)
     first, second = spec.build(0), spec.build(0)
-    assert checksum(first) == checksum(second)
+    assert checksum(first) == checksum(second) == catalogue()[name]["sha256"]  # same bytes as the reference
     assert first.x.shape[1] == first.x.shape[2] == spec.resolution and first.x.shape[-1] == spec.channels
     assert set(np.unique(first.y)) == set(range(len(first.class_names)))
     for k in range(len(first.class_names)):  # every class has training and test images

@@ -148,6 +148,10 @@ def cmd_datasets_build(args: argparse.Namespace) -> int:
             print(f"{name:18s} {entry['n_images']:6d} images {entry['n_classes']:4d} classes "
                   f"{entry['resolution']:4d} px {entry['channels']} ch  sha256 {entry['sha256'][:12]}  "
                   f"{entry['seconds']:6.1f} s", flush=True)
+    if args.catalogue:
+        from zap.data.core.store import write_catalogue
+
+        write_catalogue(cache)
     if not args.quiet:
         print(f"{len(names)} core(s) in {cache} ({time.perf_counter() - start:.0f} s)")
     return 0
@@ -162,8 +166,9 @@ def cmd_datasets_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'name':18s} {'domain':12s} {'classes':>7s} {'images':>7s} {'res':>4s} {'ch':>2s}  built")
     for r in rows:
+        built = "no" if not r["built"] else "yes" if r["matches_reference"] else "yes (differs from reference)"
         print(f"{r['name']:18s} {r['domain']:12s} {r['n_classes'] or '-':>7} {r['n_images'] or '-':>7} "
-              f"{r['resolution']:4d} {r['channels']:2d}  {'yes' if r['built'] else 'no'}")
+              f"{r['resolution']:4d} {r['channels']:2d}  {built}")
     return 0
 
 
@@ -291,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--only", nargs="+", metavar="NAME", help="build only these cores")
     build.add_argument("--cache", help="cache folder (default $ZAP_DATA or ~/.cache/zap/datasets)")
     build.add_argument("--force", action="store_true", help="rebuild cores already in the cache")
+    build.add_argument("--catalogue", action="store_true", help=argparse.SUPPRESS)  # maintainers: record sizes
     build.add_argument("--quiet", action="store_true")
     build.set_defaults(func=cmd_datasets_build)
     listing = datasets_sub.add_parser("list", help="the registry of core datasets")
@@ -349,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*NumPy array is not writable.*")
     try:
         return args.func(args)
+    except BrokenPipeError:  # `zap ... | head`
+        sys.stderr.close()
+        return 0
     except USER_ERRORS as exc:
         if os.environ.get("ZAP_DEBUG"):
             raise

@@ -8,9 +8,10 @@ Draws (after Stoll 2020 / automl/ICGen, zap_reference.md §7), with two departur
 - resolution 2**(4+b), b uniform within +-1 of the core's bracket floor(log2(native)) - 4,
   clipped to 16..128 px;
 - classes uniform in [2, min(100, K)], a random subset;
-- training images: a total drawn log-uniformly in [20 * classes, available] (ICGen draws uniformly
-  from [available/10, available]; log-uniform spreads n_train over orders of magnitude), split
-  across classes in proportion to what each has, every class keeping >= 20 (or all it has);
+- training images: all available with probability 1/4, else a total drawn log-uniformly in
+  [20 * classes, available] (ICGen draws uniformly from [available/10, available]; log-uniform
+  spreads n_train over orders of magnitude), split across classes in proportion to what each has,
+  every class keeping >= 20 (or all it has);
 - channels: a colour core becomes gray with probability 1/2 (ICGen keeps channels); gray stays gray.
 """
 
@@ -29,6 +30,7 @@ from zap.data.split import DataSplit, SplitSettings
 MIN_RES, MAX_RES = 16, 128
 MAX_CLASSES = 100
 MIN_PER_CLASS = 20
+FULL_SHARE = 0.25  # share of variants that keep every training image of their classes
 DEFAULT_MAX_TEST = 300
 WHOLE = 10**6  # the index of a core's "whole core" variant
 
@@ -76,6 +78,8 @@ def draw_variants(core, n: int, seed: int, max_test: int = DEFAULT_MAX_TEST) -> 
         available = int(np.isin(labels, classes).sum())
         low = min(available, MIN_PER_CLASS * n_classes)
         n_train = round(math.exp(rng.uniform(math.log(max(low, 1)), math.log(max(available, 1)))))
+        if rng.random() < FULL_SHARE:
+            n_train = available
         colour = core.dataset.n_channels == 3 and rng.random() < 0.5
         specs.append(VariantSpec(core.spec.name, core.spec.domain, seed, index,
                                  _resolution(core.spec.resolution, rng), 3 if colour else 1, classes,

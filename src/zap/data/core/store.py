@@ -23,6 +23,18 @@ from zap.data.errors import DataError
 
 BUILD_SEED = 0
 MANIFEST = "manifest.json"
+CATALOGUE = Path(__file__).with_name("catalogue.json")  # sizes and checksums of the reference build
+
+
+def catalogue() -> dict[str, dict]:
+    """What each core looked like when built by the maintainers (`zap datasets build --catalogue`)."""
+    return json.loads(CATALOGUE.read_text()) if CATALOGUE.exists() else {}
+
+
+def write_catalogue(cache: Path) -> None:
+    keep = ("n_images", "n_classes", "n_test", "resolution", "channels", "domain", "sha256")
+    entries = {name: {k: e[k] for k in keep} for name, e in read_manifest(cache).items() if name in CORES}
+    CATALOGUE.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
 
 
 def default_cache() -> Path:
@@ -104,14 +116,16 @@ def load_core(name: str, cache: Path | None = None, build: bool = True) -> Core:
 
 def registry_table(cache: Path | None = None) -> list[dict]:
     """One row per core: registry facts, plus sizes and checksum where the core is built."""
-    manifest = read_manifest(Path(cache or default_cache()))
+    manifest, reference = read_manifest(Path(cache or default_cache())), catalogue()
     rows = []
     for name, spec in CORES.items():
         built = manifest.get(name, {})
+        known = built or reference.get(name, {})
         rows.append({
-            "name": name, "domain": spec.domain, "n_classes": built.get("n_classes"),
-            "n_images": built.get("n_images"), "resolution": spec.resolution, "channels": spec.channels,
-            "built": bool(built), "source": spec.source, "license": spec.license,
-            "description": spec.description, "sha256": built.get("sha256"),
+            "name": name, "domain": spec.domain, "n_classes": known.get("n_classes"),
+            "n_images": known.get("n_images"), "resolution": spec.resolution, "channels": spec.channels,
+            "built": bool(built), "source": spec.source, "license": spec.license, "description": spec.description,
+            "sha256": built.get("sha256"),
+            "matches_reference": built.get("sha256") == reference.get(name, {}).get("sha256") if built else None,
         })
     return rows
