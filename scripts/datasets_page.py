@@ -18,12 +18,37 @@ from zap.data.augment import draw_variants, whole_core
 from zap.data.core import CORES, load_core
 
 
+def core_table(difficulty_files: list[str]) -> str:
+    """Markdown table of the cores: registry facts, reference sizes, accuracy and ALC per measured regime."""
+    import json
+    from pathlib import Path
+
+    from zap.data.core.store import catalogue
+
+    runs = [{r["core"]: r for r in json.loads(Path(f).read_text())} for f in difficulty_files]
+    head = "| core | domain | classes | images (test) | px | ch | source | license |"
+    head += "".join(f" acc / ALC ({Path(f).stem.removeprefix('difficulty_')}) |" for f in difficulty_files)
+    lines = [head, "|" + "---|" * (8 + len(runs))]
+    for name, spec in CORES.items():
+        ref = catalogue().get(name, {})
+        cells = [f"`{name}`", spec.domain, str(ref.get("n_classes", "")), f"{ref.get('n_images', '')} "
+                 f"({ref.get('n_test', '')})", str(spec.resolution), str(spec.channels), spec.source, spec.license]
+        cells += [f"{run[name]['accuracy']:.3f} / {run[name]['alc']:.3f}" if name in run else "–" for run in runs]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/img/datasets_spread.png")
+    parser.add_argument("--difficulty", nargs="*", default=[], metavar="JSON",
+                        help="outputs of benchmarks/core_difficulty.py --json: print the core table with them")
     args = parser.parse_args()
+    if args.difficulty:
+        print(core_table(args.difficulty))
+        return
     rows = []
     for name in CORES:
         core = load_core(name)

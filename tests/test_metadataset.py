@@ -130,3 +130,29 @@ def test_a_builder_killed_with_sigkill_resumes_without_duplicates(tiny_plan, tmp
     subprocess.run(command, check=True, timeout=300, capture_output=True)
     keys = Counter(TaskKey.of(r) for r in read_records(records))
     assert len(keys) == 8 and set(keys.values()) == {1}
+
+
+def test_smac_hpo_on_a_tiny_dataset_ranks_trials_and_stores_them(tiny_plan, tmp_path):
+    from zap.metadataset.hpo import load_hpo, run_hpo
+
+    folder, cache = tiny_plan
+    plan = load_plan(folder)
+    result = run_hpo(plan.protocol.datasets[0], plan.protocol, tmp_path, n_trials=6, cache=cache)
+    assert result.trials and {t["budget"] for t in result.trials} <= {0.75, 1.5, 3.0}
+    top = [t for t in result.trials if t["budget"] == result.trials[0]["budget"]]
+    assert top == sorted(top, key=lambda t: -t["alc"])
+    assert load_hpo(tmp_path / f"{plan.protocol.datasets[0].name}.json").trials == result.trials
+    stored = list(read_records(tmp_path / "records"))
+    assert len(stored) >= len(result.trials) and all(r["curve"] for r in stored if r["status"] == "ok")
+
+
+def test_candidates_round_robin_over_runs():
+    from zap.metadataset.hpo import HPOResult, select_candidates
+
+    def trial(pid, alc, budget=20.0):
+        return {"pipeline_id": pid, "config": {"id": pid}, "budget": budget, "alc": alc}
+
+    runs = [HPOResult("a", [trial("x", 0.9), trial("y", 0.8), trial("low", 0.99, 5.0)], 1.0),
+            HPOResult("b", [trial("x", 0.7), trial("z", 0.6)], 1.0)]
+    assert [c["id"] for c in select_candidates(runs, 3)] == ["x", "y", "z"]
+    assert [c["id"] for c in select_candidates(runs, 1)] == ["x"]

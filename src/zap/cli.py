@@ -217,6 +217,30 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
+    """SMAC on the first variant of every core that has no finished run yet, then refresh the candidates."""
+    from zap.engine import EngineSpec, make_client
+    from zap.metadataset import load_plan
+    from zap.metadataset.hpo import hpo_datasets, load_hpo, run_hpo, select_candidates
+
+    plan = load_plan(Path(args.plan))
+    folder = plan.folder / "hpo"
+    todo = [d for d in hpo_datasets(list(plan.protocol.datasets)) if not (folder / f"{d.name}.json").exists()]
+    if todo:
+        spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
+        with make_client(spec) as client:
+            for i, dataset in enumerate(todo, 1):
+                result = run_hpo(dataset, plan.protocol, folder, n_trials=args.trials, client=client,
+                                 cache=args.cache)
+                best = max((t["alc"] for t in result.trials), default=float("nan"))
+                print(f"[{i}/{len(todo)}] {dataset.name}: {len(result.trials)} trials, best ALC {best:.3f}, "
+                      f"{result.seconds:.0f} s", flush=True)
+    results = [load_hpo(p) for p in sorted(folder.glob("*.json"))]
+    added = plan.add_candidates(select_candidates(results, args.min_candidates), "hpo")
+    print(f"{len(results)} HPO runs; {added} new candidates, {len(plan.candidates)} in all")
+    return 0
+
+
 def cmd_metadataset_status(args: argparse.Namespace) -> int:
     from zap.metadataset import key_of, load_plan, matrix_tasks
 
@@ -328,12 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     from zap.metadataset.plan import V1
 
     for name, func, text in (("build", cmd_metadataset_build, "compute the missing cells (resumable)"),
+                             ("hpo", cmd_metadataset_hpo, "SMAC per core (first variant) -> candidates"),
                              ("status", cmd_metadataset_status, "cells done and core-hours left")):
         command = meta_sub.add_parser(name, help=text)
         command.add_argument("--plan", default=str(V1), help="plan folder (default metadataset/v1)")
         command.add_argument("--seeds", type=int, nargs="+", default=[0])
         command.set_defaults(func=func)
-        if name == "build":
+        if name == "hpo":
+            command.add_argument("--trials", type=int, default=40, help="SMAC trials per dataset")
+            command.add_argument("--min-candidates", type=int, default=32)
+        if name in ("build", "hpo"):
             command.add_argument("--workers", type=int, help="local workers (default: one per core)")
             command.add_argument("--cluster", choices=["local", "slurm"], default="local")
             command.add_argument("--scheduler", help="address of an existing Dask scheduler")

@@ -54,6 +54,13 @@ def read_records(folder: Path) -> Iterator[dict]:
                     continue
 
 
+def _plain(value):
+    """numpy scalars (as ConfigSpace hands out) to plain JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot store a {type(value).__name__} in a record")
+
+
 class Store:
     """Results keyed by TaskKey over a folder of shards; `add` appends only what is new."""
 
@@ -80,7 +87,7 @@ class Store:
         key = TaskKey.of(record)
         if key in self.records:
             return False
-        line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+        line = json.dumps(record, sort_keys=True, separators=(",", ":"), default=_plain) + "\n"
         with open(self.shard, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()

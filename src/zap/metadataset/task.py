@@ -19,7 +19,7 @@ from typing import Any
 
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import load_core
-from zap.pipelines import pipeline_id
+from zap.pipelines import as_dict, pipeline_id
 from zap.scoring import COLUMNS, curve_alc
 
 SCHEMA_VERSION = 1
@@ -60,7 +60,7 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
     started = time.time()
     record: dict[str, Any] = {
         "schema": SCHEMA_VERSION, "dataset": task.dataset.name, "core": task.dataset.core,
-        "domain": task.dataset.domain, "pipeline_id": task.pipeline_id, "pipeline": dict(task.pipeline),
+        "domain": task.dataset.domain, "pipeline_id": task.pipeline_id, "pipeline": as_dict(task.pipeline),
         "budget": task.budget, "clock": task.clock, "seed": task.seed, "alc_budget": task.alc_budget,
     }
     try:
