@@ -156,3 +156,15 @@ def test_candidates_round_robin_over_runs():
             HPOResult("b", [trial("x", 0.7), trial("z", 0.6)], 1.0)]
     assert [c["id"] for c in select_candidates(runs, 3)] == ["x", "y", "z"]
     assert [c["id"] for c in select_candidates(runs, 1)] == ["x"]
+
+
+def test_slurm_job_script_runs_single_thread_workers():
+    from zap.engine import EngineSpec, slurm_cluster
+
+    cluster = slurm_cluster(EngineSpec(cluster="slurm", slurm_queue="cpu", slurm_memory="6GB"))
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "#SBATCH -p cpu" in script and "--nthreads 1" in script and "export OMP_NUM_THREADS=1" in script
+    assert "#SBATCH --mem=" in script and "distributed.cli.dask_worker" in script
