@@ -1,0 +1,60 @@
+"""Engine scaling: the same batch of real fine-tuning tasks (fixed step budget) run directly in this
+process, on a 1-worker and on a 2-worker Dask LocalCluster, each result appended to a Store.
+
+Prints the speed-up of 2 workers over 1 (target >= 1.8 on 2 cores) and the per-task overhead of the
+engine and store over running the task function directly (target <= 2 %).
+
+    python benchmarks/engine_scaling.py --tasks 8 --steps 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from zap.engine import EngineSpec, make_client
+from zap.metadataset import Store, build, matrix_tasks, run_task
+from zap.metadataset.plan import create_plan
+
+
+def direct(tasks, cache) -> float:
+    start = time.perf_counter()
+    for task in tasks:
+        run_task(task, cache)
+    return time.perf_counter() - start
+
+
+def engine(tasks, cache, workers: int, folder: Path) -> float:
+    with make_client(EngineSpec(workers=workers)) as client:
+        client.submit(sum, [1]).result()  # workers up before the clock starts
+        start = time.perf_counter()
+        build(tasks, Store(folder), client, cache=cache, progress=False)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=8, help="tasks per batch (an even number)")
+    parser.add_argument("--steps", type=int, default=40, help="step budget of each task")
+    parser.add_argument("--core", default="digits-opencv")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp())
+    plan = create_plan(work / "plan", n_variants=args.tasks // 2, budget=args.steps, clock="steps", cores=[args.core])
+    tasks = matrix_tasks(plan.protocol, plan.pipelines())[: args.tasks]
+    run_task(tasks[0], None)  # warm caches (core build, weights) out of the measurement
+    t_direct = direct(tasks, None)
+    t_one = engine(tasks, None, 1, work / "one")
+    t_two = engine(tasks, None, 2, work / "two")
+    print(f"{len(tasks)} tasks of {args.steps} steps on {args.core} variants")
+    print(f"{'mode':22s} {'seconds':>8s} {'per task':>9s}")
+    for name, t in (("direct (no engine)", t_direct), ("dask, 1 worker", t_one), ("dask, 2 workers", t_two)):
+        print(f"{name:22s} {t:8.1f} {t / len(tasks):9.2f}")
+    print(f"speed-up 2 vs 1 worker: {t_one / t_two:.2f} (target >= 1.8)")
+    print(f"engine + store overhead per task, 1 worker vs direct: {100 * (t_one - t_direct) / t_direct:+.1f} % "
+          "(target <= 2 %)")
+
+
+if __name__ == "__main__":
+    main()
