@@ -27,13 +27,14 @@ def core_table(difficulty_files: list[str]) -> str:
 
     runs = [{r["core"]: r for r in json.loads(Path(f).read_text())} for f in difficulty_files]
     head = "| core | domain | classes | images (test) | px | ch | source | license |"
-    head += "".join(f" acc / ALC ({Path(f).stem.removeprefix('difficulty_')}) |" for f in difficulty_files)
+    head += "".join(f" acc / ALC / steps ({Path(f).stem.removeprefix('difficulty_')}) |" for f in difficulty_files)
     lines = [head, "|" + "---|" * (8 + len(runs))]
     for name, spec in CORES.items():
         ref = catalogue().get(name, {})
         cells = [f"`{name}`", spec.domain, str(ref.get("n_classes", "")), f"{ref.get('n_images', '')} "
                  f"({ref.get('n_test', '')})", str(spec.resolution), str(spec.channels), spec.source, spec.license]
-        cells += [f"{run[name]['accuracy']:.3f} / {run[name]['alc']:.3f}" if name in run else "–" for run in runs]
+        cells += [f"{run[name]['accuracy']:.3f} / {run[name]['alc']:.3f} / {run[name]['steps']}" if name in run
+                  else "–" for run in runs]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -46,7 +46,7 @@ CORE_SPECS: tuple[CoreSpec, ...] = (
              g.opencv_digits, "5000 real handwritten digits cut from OpenCV's 20x20 sheet"),
     CoreSpec("chars-latin", "characters", "DejaVu, URW base35 and Noto fonts (Debian)", "OFL / AGPL+font exc.",
              32, 1, partial(g.latin_characters, 600, var=MILD_GLYPH),
-             "36 case-free classes 0-9, A-Z (either case) in 44 typefaces"),
+             "36 classes 0-9, A-Z in 44 typefaces"),
     *(CoreSpec(f"chars-{script}", "characters", NOTO, "OFL-1.1", 32, 1, _chars(script, var=var),
                f"{script} letters, one class per letter, Noto Sans/Serif regular and bold")
       for script, var in (("greek", MILD_GLYPH), ("cyrillic", MILD_GLYPH), ("armenian", GLYPH),
