@@ -232,8 +232,10 @@ def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
             for i, dataset in enumerate(todo, 1):
                 result = run_hpo(dataset, plan.protocol, folder, n_trials=args.trials, client=client,
                                  cache=args.cache)
-                best = max((t["alc"] for t in result.trials), default=float("nan"))
-                print(f"[{i}/{len(todo)}] {dataset.name}: {len(result.trials)} trials, best ALC {best:.3f}, "
+                top = max((t["budget"] for t in result.trials), default=0.0)
+                best = max((t["alc"] for t in result.trials if t["budget"] == top), default=float("nan"))
+                print(f"[{i}/{len(todo)}] {dataset.name}: {len(result.trials)} trials, best ALC {best:.3f} "
+                      f"at {top:g} {plan.protocol.clock}-s, "
                       f"{result.seconds:.0f} s", flush=True)
     results = [load_hpo(p) for p in sorted(folder.glob("*.json"))]
     added = plan.add_candidates(select_candidates(results, args.min_candidates), "hpo")
