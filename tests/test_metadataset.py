@@ -168,3 +168,21 @@ def test_slurm_job_script_runs_single_thread_workers():
         cluster.close()
     assert "#SBATCH -p cpu" in script and "--nthreads 1" in script and "export OMP_NUM_THREADS=1" in script
     assert "#SBATCH --mem=" in script and "distributed.cli.dask_worker" in script
+
+
+def test_export_and_info_report_missing_cells(tiny_plan, tmp_path, capsys):
+    from zap.cli import main
+    from zap.metadataset.artifact import export, load
+
+    folder, cache = tiny_plan
+    plan = load_plan(folder)
+    task = matrix_tasks(plan.protocol, plan.pipelines())[0]
+    plan.store.add(run_task(task, cache))
+    summary = export(plan, tmp_path / "md.json.gz")
+    assert summary["n_datasets"] == 2 and summary["n_candidates"] == 2 and summary["n_missing"] == 3
+    payload = load(tmp_path / "md.json.gz")
+    assert payload["protocol_hash"] == plan.protocol.spec_hash()
+    assert len(payload["candidates"][0]["encoding"]) == len(payload["encoding_names"])
+    assert main(["metadataset", "info", str(tmp_path / "md.json.gz"), "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    assert reported["n_missing"] == 3 and reported["clock"] == "steps" and reported["budget_s"] == 3

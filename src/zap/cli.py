@@ -243,6 +243,28 @@ def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metadataset_export(args: argparse.Namespace) -> int:
+    from zap.metadataset import load_plan
+    from zap.metadataset.artifact import export
+
+    summary = export(load_plan(Path(args.plan)), Path(args.out), seeds=tuple(args.seeds))
+    print(f"wrote {args.out}: {summary['n_datasets']} datasets x {summary['n_candidates']} candidates, "
+          f"{summary['n_missing']} missing cells")
+    return 0
+
+
+def cmd_metadataset_info(args: argparse.Namespace) -> int:
+    from zap.metadataset.artifact import info, load
+
+    summary = info(load(Path(args.artifact)))
+    if args.json:
+        _print_json(summary)
+    else:
+        for key, value in summary.items():
+            print(f"{key:14s} {value}")
+    return 0
+
+
 def cmd_metadataset_status(args: argparse.Namespace) -> int:
     from zap.metadataset import key_of, load_plan, matrix_tasks
 
@@ -353,13 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=cmd_metadataset_plan)
     from zap.metadataset.plan import V1
 
+    info = meta_sub.add_parser("info", help="what an exported artifact holds")
+    info.add_argument("artifact")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=cmd_metadataset_info)
     for name, func, text in (("build", cmd_metadataset_build, "compute the missing cells (resumable)"),
+                             ("export", cmd_metadataset_export, "write the compact artifact for selectors"),
                              ("hpo", cmd_metadataset_hpo, "SMAC per core (first variant) -> candidates"),
                              ("status", cmd_metadataset_status, "cells done and core-hours left")):
         command = meta_sub.add_parser(name, help=text)
         command.add_argument("--plan", default=str(V1), help="plan folder (default metadataset/v1)")
         command.add_argument("--seeds", type=int, nargs="+", default=[0])
         command.set_defaults(func=func)
+        if name == "export":
+            command.add_argument("--out", default="artifacts/metadataset/v1.json.gz")
         if name == "hpo":
             command.add_argument("--trials", type=int, default=40, help="SMAC trials per dataset")
             command.add_argument("--min-candidates", type=int, default=32)

@@ -1,0 +1,85 @@
+"""The compact meta-dataset artifact that selectors learn from (artifacts/metadataset/*.json.gz).
+
+It carries a schema version, the protocol and its hash, the datasets with their meta-features and
+groups (core, domain), the candidates with their configurations and encodings, the ALC and final
+NAUC matrices (datasets x candidates, null where missing) for every seed, and per-cell provenance.
+Loading checks the schema; a selector checks the protocol hash it was trained on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+
+from zap.metadataset.plan import Plan
+from zap.metadataset.store import TaskKey
+from zap.pipelines import encode, encoding_names
+
+ARTIFACT_SCHEMA = 1
+
+
+def _meta_features(spec) -> dict:
+    """The four ZAP features of a variant, from its spec alone (no images needed)."""
+    return {"n_channels": spec.channels, "n_classes": len(spec.classes), "n_train": spec.n_train,
+            "resolution": spec.resolution}
+
+
+def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
+    """Write the artifact of `plan` at the protocol's budget; returns what `info` reports."""
+    store, protocol = plan.store, plan.protocol
+    datasets, candidates = list(protocol.datasets), plan.candidates
+    matrices = {}
+    for seed in seeds:
+        alc = np.full((len(datasets), len(candidates)), np.nan)
+        nauc = np.full_like(alc, np.nan)
+        provenance = {}
+        for i, d in enumerate(datasets):
+            for j, c in enumerate(candidates):
+                record = store.records.get(TaskKey(d.name, c["pipeline_id"], float(protocol.budget), protocol.clock,
+                                                   seed))
+                if record is not None:
+                    alc[i, j] = record["alc"]
+                    nauc[i, j] = record.get("final_nauc", 0.0) if record["status"] == "ok" else 0.0
+                    provenance[f"{i},{j}"] = record["provenance"] | {"status": record["status"]}
+        matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance}
+    payload = {
+        "schema": ARTIFACT_SCHEMA, "protocol_hash": protocol.spec_hash(), "protocol": protocol.describe(),
+        "datasets": [{"id": d.name, "core": d.core, "domain": d.domain, "meta_features": _meta_features(d)}
+                     for d in datasets],
+        "candidates": [{"id": c["pipeline_id"], "config": c["config"], "origin": c["origin"],
+                        "encoding": encode(c["config"]).tolist()} for c in candidates],
+        "encoding_names": encoding_names(), "seeds": list(seeds), "matrices": matrices,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        json.dump(payload, handle, separators=(",", ":"))
+    return info(payload)
+
+
+def _nullable(matrix: np.ndarray) -> list[list[float | None]]:
+    return [[None if np.isnan(v) else round(float(v), 6) for v in row] for row in matrix]
+
+
+def load(path: Path) -> dict:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        payload = json.load(handle)
+    if payload.get("schema") != ARTIFACT_SCHEMA:
+        raise ValueError(f"{path} has artifact schema {payload.get('schema')}, this zap reads {ARTIFACT_SCHEMA}; "
+                         "re-export it with `zap metadataset export`")
+    return payload
+
+
+def info(payload: dict) -> dict:
+    first = payload["matrices"][str(payload["seeds"][0])]["alc"]
+    missing = sum(v is None for row in first for v in row)
+    return {
+        "n_datasets": len(payload["datasets"]), "n_cores": len({d["core"] for d in payload["datasets"]}),
+        "n_domains": len({d["domain"] for d in payload["datasets"]}), "n_candidates": len(payload["candidates"]),
+        "n_missing": missing, "complete": missing == 0, "budget_s": payload["protocol"]["budget"],
+        "clock": payload["protocol"]["clock"], "t0": payload["protocol"]["t0"], "seeds": payload["seeds"],
+        "protocol_hash": payload["protocol_hash"], "schema": payload["schema"],
+    }
