@@ -221,7 +221,7 @@ def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
     """SMAC on the first variant of every core that has no finished run yet, then refresh the candidates."""
     from zap.engine import EngineSpec, make_client
     from zap.metadataset import load_plan
-    from zap.metadataset.hpo import hpo_datasets, load_hpo, run_hpo, select_candidates
+    from zap.metadataset.hpo import dataset_seed, hpo_datasets, load_hpo, run_hpo, select_candidates
 
     plan = load_plan(Path(args.plan))
     folder = plan.folder / "hpo"
@@ -231,7 +231,7 @@ def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
         with make_client(spec) as client:
             for i, dataset in enumerate(todo, 1):
                 result = run_hpo(dataset, plan.protocol, folder, n_trials=args.trials, client=client,
-                                 cache=args.cache)
+                                 cache=args.cache, seed=dataset_seed(dataset))
                 top = max((t["budget"] for t in result.trials), default=0.0)
                 best = max((t["alc"] for t in result.trials if t["budget"] == top), default=float("nan"))
                 print(f"[{i}/{len(todo)}] {dataset.name}: {len(result.trials)} trials, best ALC {best:.3f} "
