@@ -186,3 +186,11 @@ def test_export_and_info_report_missing_cells(tiny_plan, tmp_path, capsys):
     assert main(["metadataset", "info", str(tmp_path / "md.json.gz"), "--json"]) == 0
     reported = json.loads(capsys.readouterr().out)
     assert reported["n_missing"] == 3 and reported["clock"] == "steps" and reported["budget_s"] == 3
+
+
+def test_each_dataset_gets_its_own_smac_seed(tiny_plan):
+    from zap.metadataset.hpo import dataset_seed
+
+    folder, _ = tiny_plan
+    seeds = {dataset_seed(d) for d in load_plan(folder).protocol.datasets}
+    assert len(seeds) == 2 and all(0 <= s < 2**31 for s in seeds)
