@@ -15,10 +15,12 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from zap.data.augment import VariantSpec, materialize
-from zap.data.core import load_core
+from zap.data.core import default_cache, load_core
 from zap.pipelines import as_dict, pipeline_id
 from zap.scoring import COLUMNS, curve_alc
 
@@ -53,6 +55,18 @@ def provenance(threads: int) -> dict[str, Any]:
             "torch": torch.__version__, "timm": timm.__version__, "zap": __version__, "loadavg_1m": load[0]}
 
 
+@lru_cache(maxsize=4)
+def _core(name: str, cache: str | None, stamp: float):
+    """A worker keeps its last few cores in memory instead of decompressing one per task; the file's
+    mtime is part of the key, so a rebuilt core is read again."""
+    return load_core(name, cache)
+
+
+def _cached_core(name: str, cache: str | None):
+    path = Path(cache or default_cache()) / f"{name}.npz"
+    return _core(name, cache, path.stat().st_mtime if path.exists() else 0.0)
+
+
 def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
     """Fine-tune the pipeline on the dataset variant within the budget; never raises for a bad pipeline."""
     from zap.finetune import Budget, run
@@ -64,7 +78,7 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
         "budget": task.budget, "clock": task.clock, "seed": task.seed, "alc_budget": task.alc_budget,
     }
     try:
-        split = materialize(load_core(task.dataset.core, cache), task.dataset)
+        split = materialize(_cached_core(task.dataset.core, cache), task.dataset)
         result = run(split.train, split.test, task.pipeline, Budget(task.budget, task.clock), seed=task.seed,
                      threads=task.threads, device="cpu")
         ok = result.status == "ok"
