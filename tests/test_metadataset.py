@@ -117,7 +117,8 @@ def test_a_builder_killed_with_sigkill_resumes_without_duplicates(tiny_plan, tmp
     for name in ("plan.json", "datasets.json", "candidates.json"):
         (plan_folder / name).write_text((folder / name).read_text())
     command = [sys.executable, "-m", "zap.cli", "metadataset", "build", "--plan", str(plan_folder), "--workers",
-               "2", "--cache", cache, "--quiet", "--seeds", "0", "1"]
+               "2", "--cache", cache, "--quiet", "--seeds", "0", "1",
+               "--extra-seed-share", "0"]
     first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     records = plan_folder / "records"
     deadline = time.time() + 180
@@ -152,9 +153,13 @@ def test_candidates_round_robin_over_runs():
     def trial(pid, alc, budget=20.0):
         return {"pipeline_id": pid, "config": {"id": pid}, "budget": budget, "alc": alc}
 
-    runs = [HPOResult("a", [trial("x", 0.9), trial("y", 0.8), trial("low", 0.99, 5.0)], 1.0),
+    # a configuration counts by its highest-budget trial: "y" fell from 0.95 at 5 s to 0.5 at 20 s, and
+    # "early", stopped at 10 s (another bracket), still beats it as a lower bound of its ALC at T
+    runs = [HPOResult("a", [trial("x", 0.9), trial("y", 0.5), trial("y", 0.95, 5.0), trial("early", 0.6, 10.0)],
+                      1.0),
             HPOResult("b", [trial("x", 0.7), trial("z", 0.6)], 1.0)]
-    assert [c["id"] for c in select_candidates(runs, 3)] == ["x", "y", "z"]
+    assert [c["id"] for c in select_candidates(runs, 3)] == ["x", "early", "z"]
+    assert [c["id"] for c in select_candidates(runs, 4)] == ["x", "early", "z", "y"]
     assert [c["id"] for c in select_candidates(runs, 1)] == ["x"]
 
 
@@ -194,3 +199,39 @@ def test_each_dataset_gets_its_own_smac_seed(tiny_plan):
     folder, _ = tiny_plan
     seeds = {dataset_seed(d) for d in load_plan(folder).protocol.datasets}
     assert len(seeds) == 2 and all(0 <= s < 2**31 for s in seeds)
+
+
+def _spec(core, index):
+    from zap.data.augment import VariantSpec
+
+    return VariantSpec(core=core, domain="d", index=index, seed=0, classes=(0, 1), n_train=10, resolution=16,
+                       channels=1, max_test=10)
+
+
+def test_builds_go_breadth_first_over_cores_and_extra_seeds_come_last():
+    from zap.metadataset import protocol_tasks
+
+    datasets = tuple(_spec(core, i) for core in ("a", "b", "c") for i in range(2))
+    protocol = Protocol(budget=3, clock="steps", datasets=datasets)
+    pipelines = [{"lr": lr} for lr in (1e-3, 1e-2, 1e-1, 1.0)]
+    tasks = protocol_tasks(protocol, pipelines, seeds=(0,), extra_seed_share=0.5)
+    first = [t for t in tasks if t.seed == 0]
+    assert len(first) == 24 and tasks[:24] == first  # the whole matrix before any extra seed
+    order = list(dict.fromkeys((t.dataset.core, t.dataset.index) for t in first))
+    assert order == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("b", 1), ("c", 1)]
+    extra = tasks[24:]
+    assert extra and all(t.seed == 1 for t in extra) and len(extra) < 24
+
+
+def test_extra_seed_cells_are_a_stable_share_independent_of_candidate_order():
+    from zap.metadataset import sample_cells
+
+    datasets = tuple(_spec(f"core{i}", 0) for i in range(40))
+    protocol = Protocol(budget=3, clock="steps", datasets=datasets)
+    pipelines = [{"lr": 10.0 ** -k} for k in range(1, 11)]
+    tasks = matrix_tasks(protocol, pipelines)
+    chosen = {key_of(t) for t in sample_cells(tasks, 0.1)}
+    again = {key_of(t) for t in sample_cells(matrix_tasks(protocol, pipelines[::-1]), 0.1)}
+    assert chosen == again and 20 <= len(chosen) <= 60  # 400 cells, 10 % expected
+    with pytest.raises(ValueError, match="share"):
+        sample_cells(tasks, 0.0)

@@ -204,10 +204,10 @@ def cmd_metadataset_plan(args: argparse.Namespace) -> int:
 
 def cmd_metadataset_build(args: argparse.Namespace) -> int:
     from zap.engine import EngineSpec, make_client
-    from zap.metadataset import build, load_plan, matrix_tasks
+    from zap.metadataset import build, load_plan, protocol_tasks
 
     plan = load_plan(Path(args.plan))
-    tasks = matrix_tasks(plan.protocol, plan.pipelines(), seeds=args.seeds)
+    tasks = protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share)
     store = plan.store
     spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
     with make_client(spec) as client:
@@ -266,11 +266,11 @@ def cmd_metadataset_info(args: argparse.Namespace) -> int:
 
 
 def cmd_metadataset_status(args: argparse.Namespace) -> int:
-    from zap.metadataset import key_of, load_plan, matrix_tasks
+    from zap.metadataset import key_of, load_plan, protocol_tasks
 
     plan = load_plan(Path(args.plan))
     store = plan.store
-    keys = [key_of(t) for t in matrix_tasks(plan.protocol, plan.pipelines(), seeds=args.seeds)]
+    keys = [key_of(t) for t in protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share)]
     done = [store.records[k] for k in keys if k in store]
     seconds = [r["provenance"]["seconds"] for r in done] or [plan.protocol.budget * 1.3]
     left = (len(keys) - len(done)) * float(sum(seconds) / len(seconds)) / 3600
@@ -386,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
         command = meta_sub.add_parser(name, help=text)
         command.add_argument("--plan", default=str(V1), help="plan folder (default metadataset/v1)")
         command.add_argument("--seeds", type=int, nargs="+", default=[0])
+        if name in ("build", "status"):
+            command.add_argument("--extra-seed-share", type=float, default=0.1,
+                                 help="share of cells also run with the next seed, for the noise floor "
+                                      "(default 0.1; 0 for none)")
         command.set_defaults(func=func)
         if name == "export":
             command.add_argument("--out", default="artifacts/metadataset/v1.json.gz")

@@ -1,6 +1,6 @@
 """The meta-dataset: datasets x candidate pipelines x learning curves, built on the Dask engine."""
 
-from zap.metadataset.build import BuildReport, build, key_of, matrix_tasks
+from zap.metadataset.build import BuildReport, build, key_of, matrix_tasks, protocol_tasks, sample_cells
 from zap.metadataset.plan import V1, Plan, load_plan
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store, TaskKey, read_records
@@ -18,6 +18,8 @@ __all__ = [
     "key_of",
     "load_plan",
     "matrix_tasks",
+    "protocol_tasks",
     "read_records",
     "run_task",
+    "sample_cells",
 ]

@@ -9,6 +9,7 @@ task on another worker. At most `2 x workers` tasks are in flight, so a kill was
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,11 +27,48 @@ def key_of(task: Task) -> TaskKey:
     return TaskKey(task.dataset.name, task.pipeline_id, float(task.budget), task.clock, task.seed)
 
 
+def breadth_first(datasets: Iterable[VariantSpec]) -> list[VariantSpec]:
+    """Datasets ordered variant by variant across cores (every core's first variant, then every core's
+    second, ...), so that any prefix of a build is a balanced pilot over all cores."""
+    datasets = list(datasets)
+    core_rank = {core: i for i, core in enumerate(dict.fromkeys(d.core for d in datasets))}
+    seen: dict[str, int] = {}
+    position = []
+    for d in datasets:
+        position.append((seen.get(d.core, 0), core_rank[d.core]))
+        seen[d.core] = seen.get(d.core, 0) + 1
+    return [d for _, d in sorted(zip(position, datasets, strict=True), key=lambda pair: pair[0])]
+
+
 def matrix_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterable[int] = (0,),
                  datasets: Iterable[VariantSpec] | None = None) -> list[Task]:
-    """Every (dataset, pipeline, seed) cell at the protocol's full budget."""
+    """Every (dataset, pipeline, seed) cell at the protocol's full budget, seed by seed, and within a seed
+    breadth-first over cores (a dataset's cells stay together so a worker reuses its loaded core)."""
+    pipelines = list(pipelines)
+    ordered = breadth_first(datasets or protocol.datasets)
     return [Task(d, p, protocol.budget, protocol.clock, s, protocol.budget, protocol.t0, protocol.threads)
-            for d in (datasets or protocol.datasets) for p in pipelines for s in seeds]
+            for s in seeds for d in ordered for p in pipelines]
+
+
+def sample_cells(tasks: list[Task], share: float, salt: str = "noise-floor") -> list[Task]:
+    """A fixed pseudo-random share of cells, chosen by a hash of (dataset, pipeline): the same cells on
+    every machine and every rerun, independent of the candidate list's order or length."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    limit = int(share * 2**32)
+    return [t for t in tasks
+            if zlib.crc32(f"{salt}|{t.dataset.name}|{t.pipeline_id}".encode()) < limit]
+
+
+def protocol_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterable[int] = (0,),
+                   extra_seed_share: float = 0.0) -> list[Task]:
+    """The full matrix for each of `seeds`, then (measuring the noise floor) a fixed share of its cells
+    again with the next seed; the extra cells come last, so the complete matrix is done first."""
+    seeds, pipelines = list(seeds), list(pipelines)
+    tasks = matrix_tasks(protocol, pipelines, seeds)
+    if extra_seed_share > 0:
+        tasks += sample_cells(matrix_tasks(protocol, pipelines, (max(seeds) + 1,)), extra_seed_share)
+    return tasks
 
 
 @dataclass

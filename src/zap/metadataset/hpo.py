@@ -126,10 +126,25 @@ def hpo_datasets(datasets: list[VariantSpec]) -> list[VariantSpec]:
     return list(first.values())
 
 
+def _ranked_configs(trials: list[dict]) -> list[dict]:
+    """One entry per configuration, its trial at the highest budget it reached, best ALC first.
+
+    ALC is over the full T with the last score held, so a trial stopped at a lower fidelity scores a
+    lower bound of what it would reach at T: trials of different budgets compare fairly, and a
+    configuration Hyperband never promoted (another bracket's) is not ranked below a worse one that was.
+    """
+    highest: dict[str, dict] = {}
+    for trial in trials:
+        known = highest.get(trial["pipeline_id"])
+        if known is None or trial["budget"] > known["budget"]:
+            highest[trial["pipeline_id"]] = trial
+    return sorted(highest.values(), key=lambda t: (-t["alc"], -t["budget"]))
+
+
 def select_candidates(results: list[HPOResult], min_count: int = 32) -> list[dict]:
-    """Round-robin over runs: every run's best full-budget configuration, then every run's second
-    best, ... (distinct pipeline ids only) until at least `min_count` are chosen."""
-    ranked = [[t for t in r.trials if t["budget"] >= max(x["budget"] for x in r.trials)] for r in results]
+    """Round-robin over runs: every run's best configuration, then every run's second best, ...
+    (distinct pipeline ids only) until at least `min_count` are chosen."""
+    ranked = [_ranked_configs(r.trials) for r in results]
     chosen: dict[str, dict] = {}
     depth = 0
     while len(chosen) < min_count and any(depth < len(r) for r in ranked):
