@@ -19,7 +19,8 @@ from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines import as_dict, get_config
 from zap.pipelines.space import complete
 
-DEFAULT_CONFIG = "recommended"
+DEFAULT_CONFIG = "recommended"  # used when no selector is shipped (or `selector=None`)
+DEFAULT_SELECTOR = "zap-hpo"
 
 
 def as_images(x: Any, on_corrupt: OnCorrupt = "fail") -> ImageDataset:
@@ -35,6 +36,12 @@ def as_images(x: Any, on_corrupt: OnCorrupt = "fail") -> ImageDataset:
     return ArrayDataset(images, np.full(len(images), -1), [], name="images")
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class ZAP:
     """Fit the pipeline to a labelled dataset within a time budget, then predict new images.
 
@@ -46,6 +53,7 @@ class ZAP:
         self,
         budget: float = 60.0,
         config: str | Path | dict | None = None,
+        selector: str | None = DEFAULT_SELECTOR,
         clock: str = "wall",
         device: str = "auto",
         threads: int | None = None,
@@ -57,6 +65,7 @@ class ZAP:
     ):
         self.budget = budget
         self.config = config
+        self.selector = selector
         self.clock = clock
         self.device = device
         self.threads = threads
@@ -72,9 +81,29 @@ class ZAP:
         return 1 if self.clock == "cpu" else max(1, len(os.sched_getaffinity(0)))
 
     def _config(self) -> dict[str, Any]:
+        """A fixed `config` wins; otherwise the zero-shot pick of `selector` from the meta-features."""
         if isinstance(self.config, dict):
             return as_dict(complete(self.config))
-        return as_dict(get_config(self.config or DEFAULT_CONFIG))
+        if self.config is not None or self.selector is None:
+            return as_dict(get_config(self.config or DEFAULT_CONFIG))
+        return self._zero_shot()
+
+    def _zero_shot(self) -> dict[str, Any]:
+        from zap.selectors.trained import selector_path, suggest
+
+        if not selector_path(self.selector).exists():
+            self.selection_ = {"selector": self.selector, "fallback": DEFAULT_CONFIG,
+                               "warnings": [f"no trained '{self.selector}' selector at {selector_path(self.selector)} "
+                                            f"(train one with `zap meta-train`); used the '{DEFAULT_CONFIG}' "
+                                            "pipeline instead"]}
+            return as_dict(get_config(DEFAULT_CONFIG))
+        device = "cpu" if self.device == "auto" and not _cuda() else self.device
+        result = suggest(self.meta_features_, self.selector, k=1, budget=self.budget, clock=self.clock,
+                         threads=self._threads(), device=device)
+        pick = result.suggestions[0]
+        self.selection_ = {"selector": self.selector, "pipeline_id": pick.pipeline_id, "name": pick.name,
+                           "score": pick.score, "warnings": result.warnings, "trained_on": result.trained_on}
+        return as_dict(complete(pick.config))
 
     def fit(self, data: Any, extra: Any | None = None) -> ZAP:
         """Split `data`, fine-tune the pipeline on its train part within the budget; `extra` images get
@@ -84,6 +113,7 @@ class ZAP:
             dataset, SplitSettings(self.test_ratio, self.max_test, self.seed)
         )
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
+        self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         self.pipeline_ = self._config()
         extra_images = as_images(extra, self.on_corrupt) if extra is not None else None
         self.result_: RunResult = run(
@@ -130,7 +160,8 @@ class ZAP:
             "n_predictions": len(r.curve),
             "input_size": r.input_size,
             "threads": self._threads(),
-            "selector": "fixed",  # zero-shot selectors come with the meta-dataset
+            "selector": self.selection_["selector"],
+            "selection": self.selection_,
             "config_source": self._config_source(),
             "seed": self.seed,
         }
@@ -138,6 +169,8 @@ class ZAP:
     def _config_source(self) -> str:
         if isinstance(self.config, dict):
             return "dict"
+        if self.config is None and self.selector is not None:
+            return f"selector:{self.selector}"
         return str(self.config or DEFAULT_CONFIG)
 
     def save(self, folder: str | Path) -> Path:

@@ -29,7 +29,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    estimator = ZAP(budget=args.budget, config=args.config, clock=args.clock, device=args.device,
+    estimator = ZAP(budget=args.budget, config=args.config, selector=args.selector, clock=args.clock,
+                    device=args.device,
                     threads=args.threads, seed=args.seed, test_ratio=args.test_ratio, max_test=args.max_test,
                     on_corrupt=args.on_corrupt, progress=not args.quiet)
     estimator.fit(args.data, extra=args.test)
@@ -44,11 +45,118 @@ def cmd_fit(args: argparse.Namespace) -> int:
     estimator.save(out / "model")
     summary = estimator.summary() | {"refit": bool(args.refit), "data": str(args.data)}
     write_json(out / "summary.json", summary)
+    for warning in summary["selection"].get("warnings", []):
+        print(f"note: {warning}", file=sys.stderr)
     if not args.quiet:
+        _print_selection(summary["selection"])
         print(f"ALC {summary['alc']:.4f}  final NAUC {summary['final_nauc']:.4f}  accuracy "
               f"{summary['accuracy']:.4f}  ({summary['elapsed_s']:.1f} of {args.budget:g} {args.clock}-s, "
               f"{summary['n_predictions']} predictions)\nwrote {out}/summary.json, learning_curve.csv/.png, model/")
     return 0 if result.status == "ok" else 3
+
+
+def _print_selection(selection: dict) -> None:
+    if "pipeline_id" in selection:
+        print(f"{selection['selector']} picked pipeline {selection['pipeline_id']}"
+              f"{' (' + selection['name'] + ')' if selection.get('name') else ''} zero-shot from the meta-features")
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from zap.metafeatures import compute
+    from zap.selectors.trained import suggest
+
+    dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
+    train = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed)).train
+    meta = compute(train)
+    result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=args.threads)
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    print("meta-features: " + ", ".join(f"{k}={v}" for k, v in meta.to_dict().items()))
+    print(f"{'rank':>4}  {'pipeline':12s}  {'score':>7}  description")
+    for s in result.suggestions:
+        c = s.config
+        text = (f"{c.get('architecture')} {c.get('optimizer')} lr={c.get('lr', 0):.2g} batch={c.get('batch_size')} "
+                f"max_size={2 ** int(c.get('log2_max_size', 6))} freeze={c.get('freeze_portion', 0):.2f}")
+        print(f"{s.rank:>4}  {s.pipeline_id:12s}  {s.score:7.3f}  {text}{' [' + s.name + ']' if s.name else ''}")
+    for warning in result.warnings:
+        print(f"note: {warning}")
+    return 0
+
+
+def cmd_meta_train(args: argparse.Namespace) -> int:
+    from zap.selectors.trained import meta_train
+
+    report = meta_train(args.artifact, tuple(args.selectors), args.out, seed=args.seed, as_trials=args.as_trials)
+    for name, item in report.items():
+        print(f"{name}: {item['path']} (spec {item['spec_hash']}, {item['seconds']:.1f} s)")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    if args.aslib:
+        return _benchmark_aslib(args)
+    from zap.benchmark import report
+    from zap.benchmark.loco import ABLATIONS, MAIN_METHODS, Settings
+    from zap.benchmark.problem import SelectionProblem
+
+    problem = SelectionProblem.load(args.artifact)
+    out = Path(args.out)
+    sections, first = [], None
+    for protocol in args.protocol:
+        ablations = () if args.no_ablations or protocol != "loco" else ABLATIONS
+        settings = Settings(protocol=protocol, repetitions=args.repetitions, as_trials=args.as_trials,
+                            methods=MAIN_METHODS, ablations=ablations,
+                            drop_own_candidates=args.drop_own, hpo_epochs=args.hpo_epochs, seed=args.seed)
+        folds = _run_folds(problem, settings, out, args)
+        result = report.summary(folds)
+        first = first or report.json_view(result)
+        _write_json_file(out / f"{settings.tag()}.json", report.json_view(result) |
+                         {"_noise_floor": report.noise_floor(folds),
+                          "_cost_core_hours": round(sum(f["seconds"] for f in folds) / 3600, 3)})
+        report.cd_plot(folds, out / f"{settings.tag()}-cd.png", title=f"{settings.tag()}: mean rank per core")
+        sections.append(f"## {settings.tag()} ({len(folds)} folds, {args.repetitions} repetitions)\n\n"
+                        f"{report.tables(result, folds)}")
+    (out / "report.md").write_text("\n".join(sections))
+    if args.json:
+        _write_json_file(Path(args.json), first)
+    print("\n".join(sections))
+    return 0
+
+
+def _run_folds(problem, settings, out: Path, args: argparse.Namespace) -> list[dict]:
+    from zap.benchmark.loco import outer_folds, run_benchmark
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    groups = outer_folds(problem, settings.protocol)[: args.max_folds] if args.max_folds else None
+    if args.workers == 0:
+        return run_benchmark(problem, settings, out, client=None, progress=say, groups=groups)
+    from zap.engine import EngineSpec, make_client
+
+    with make_client(EngineSpec(workers=args.workers, scheduler=args.scheduler)) as client:
+        return run_benchmark(problem, settings, out, client=client, progress=say, groups=groups)
+
+
+def _benchmark_aslib(args: argparse.Namespace) -> int:
+    from zap.benchmark.aslib import evaluate_scenario, read_scenario
+    from zap.selectors.zap_as import ZapAS
+    from zap.selectors.zap_hpo import ZapHPO
+
+    scenario = read_scenario(args.aslib)
+    methods = {"zap-hpo": lambda: ZapHPO(seed=args.seed, max_epochs=args.hpo_epochs),
+               "zap-as": lambda: ZapAS(tune=True, n_trials=args.as_trials, seed=args.seed)}
+    result = evaluate_scenario(scenario, methods)
+    if args.json:
+        _write_json_file(Path(args.json), result)
+    _print_json(result)
+    return 0
+
+
+def _write_json_file(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def _write_anytime(out: Path, estimator, image_names, write_predictions) -> None:
@@ -305,8 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fine-tune a pipeline on a labelled dataset within a time budget")
     fit.add_argument("data", help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
     fit.add_argument("--budget", type=float, required=True, help="time budget in seconds (of --clock)")
-    fit.add_argument("--config", help="named pipeline (recommended, autodl-default) or a JSON file; "
-                                      "default: recommended")
+    fit.add_argument("--config", help="named pipeline (recommended, autodl-default) or a JSON file; fixes the "
+                                      "pipeline and bypasses zero-shot selection")
+    fit.add_argument("--selector", default="zap-hpo", choices=["zap-hpo", "zap-as", "single-best"],
+                     help="zero-shot selector that picks the pipeline from the meta-features (default zap-hpo)")
     fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--clock", choices=["wall", "cpu"], default="wall",
@@ -404,6 +514,43 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--quiet", action="store_true")
         else:
             command.add_argument("--json", action="store_true")
+
+    suggest = sub.add_parser("suggest", help="the top-k pipelines for a dataset, zero-shot")
+    suggest.add_argument("data", help="image folder, .npz, or 'digits'")
+    suggest.add_argument("--k", type=int, default=5)
+    suggest.add_argument("--selector", default="zap-hpo", choices=["zap-hpo", "zap-as", "single-best"])
+    suggest.add_argument("--budget", type=float, help="your time budget, to compare with the meta-dataset's")
+    suggest.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    suggest.add_argument("--threads", type=int)
+    suggest.add_argument("--json", action="store_true")
+    _data_options(suggest)
+    suggest.set_defaults(func=cmd_suggest)
+
+    train = sub.add_parser("meta-train", help="train the selectors on a meta-dataset artifact")
+    train.add_argument("artifact", nargs="?", default="artifacts/metadataset/v1.json.gz")
+    train.add_argument("--selectors", nargs="+", default=["zap-hpo", "zap-as", "single-best"],
+                       choices=["zap-hpo", "zap-as", "single-best"])
+    train.add_argument("--out", help="folder (default artifacts/selectors, or $ZAP_SELECTORS)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
+    train.set_defaults(func=cmd_meta_train)
+
+    bench = sub.add_parser("benchmark", help="leave-one-core-out benchmark of the selectors (or an ASlib scenario)")
+    bench.add_argument("artifact", nargs="?", default="artifacts/metadataset/v1.json.gz")
+    bench.add_argument("--aslib", help="an ASlib scenario folder instead of a meta-dataset")
+    bench.add_argument("--json", help="write {method: {alc, nauc, rank, gap_closed, beats_single_best}} here")
+    bench.add_argument("--out", default="runs/benchmark", help="fold results (resumable), report.md, plots")
+    bench.add_argument("--protocol", nargs="+", choices=["loco", "lodo"], default=["loco", "lodo"])
+    bench.add_argument("--repetitions", type=int, default=3)
+    bench.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS, once per outer fold")
+    bench.add_argument("--hpo-epochs", type=int, default=80, help="cap on ZAP-HPO's training epochs")
+    bench.add_argument("--drop-own", action="store_true", help="drop candidates tuned on the held-out core")
+    bench.add_argument("--no-ablations", action="store_true")
+    bench.add_argument("--max-folds", type=int, help="only the first N outer folds (a reduced run)")
+    bench.add_argument("--workers", type=int, help="Dask workers (default one per core; 0 = in this process)")
+    bench.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(func=cmd_benchmark)
 
     zoo = sub.add_parser("zoo", help="the pretrained model zoo")
     zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)

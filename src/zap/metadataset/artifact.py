@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zap.metadataset.plan import Plan
+from zap.metadataset.plan import NAMED_CANDIDATES, Plan
 from zap.metadataset.store import TaskKey
-from zap.pipelines import encode, encoding_names
+from zap.pipelines import encode, encoding_names, get_config, pipeline_id
 
 ARTIFACT_SCHEMA = 1
 
@@ -45,11 +45,13 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
                     nauc[i, j] = record.get("final_nauc", 0.0) if record["status"] == "ok" else 0.0
                     provenance[f"{i},{j}"] = record["provenance"] | {"status": record["status"]}
         matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance}
+    names, sources = named_ids(), hpo_sources(plan.folder / "hpo")
     payload = {
         "schema": ARTIFACT_SCHEMA, "protocol_hash": protocol.spec_hash(), "protocol": protocol.describe(),
         "datasets": [{"id": d.name, "core": d.core, "domain": d.domain, "meta_features": _meta_features(d)}
                      for d in datasets],
         "candidates": [{"id": c["pipeline_id"], "config": c["config"], "origin": c["origin"],
+                        "name": names.get(c["pipeline_id"]), "hpo_sources": sources.get(c["pipeline_id"], []),
                         "encoding": encode(c["config"]).tolist()} for c in candidates],
         "encoding_names": encoding_names(), "seeds": list(seeds), "matrices": matrices,
     }
@@ -58,6 +60,22 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         json.dump(payload, handle, separators=(",", ":"))
     return info(payload)
+
+
+def named_ids() -> dict[str, str]:
+    """Pipeline id -> name of the named pipelines (`autodl-default`, `recommended`), the baselines' columns."""
+    return {pipeline_id(get_config(name)): name for name in NAMED_CANDIDATES}
+
+
+def hpo_sources(folder: Path) -> dict[str, list[str]]:
+    """Pipeline id -> the datasets whose HPO run evaluated it, so the benchmark can drop the candidates
+    that were tuned on a held-out core."""
+    sources: dict[str, list[str]] = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        run = json.loads(path.read_text())
+        for pid in dict.fromkeys(t["pipeline_id"] for t in run["trials"]):
+            sources.setdefault(pid, []).append(run["dataset"])
+    return sources
 
 
 def _nullable(matrix: np.ndarray) -> list[list[float | None]]:

@@ -1,0 +1,1 @@
+"""Benchmarks of the selectors: ASlib algorithm-selection scenarios (`aslib`)."""

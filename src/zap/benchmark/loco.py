@@ -1,0 +1,234 @@
+"""Leave-one-core-out (and leave-one-domain-out) evaluation of selectors on a meta-dataset.
+
+An outer fold holds out every variant of one core (or every core of one domain); the selectors are
+meta-trained on the rest and pick for each held-out dataset; a pick is scored with the stored matrix.
+One fold is one pure task (problem, held-out group) -> result, run on the Dask engine; each finished
+fold is written to its own JSON file first, so an interrupted benchmark resumes with the folds it lacks.
+ZAP-AS tunes its configuration once per outer fold; each repetition refits it with another seed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zap.benchmark.problem import SelectionProblem
+from zap.selectors import Selector, SingleBest
+
+MAIN_METHODS = ("zap-hpo", "zap-as", "single-best", "random", "default", "recommended", "oracle")
+ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-keep75", "zap-hpo-keep50", "zap-hpo-keep25")
+NAMED_COLUMNS = {"default": "autodl-default", "recommended": "recommended"}
+SPARSITY = {"zap-hpo-keep75": 0.75, "zap-hpo-keep50": 0.5, "zap-hpo-keep25": 0.25}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a benchmark run depends on; part of every fold file's name check."""
+
+    protocol: str = "loco"  # loco | lodo
+    repetitions: int = 3
+    methods: tuple[str, ...] = MAIN_METHODS
+    ablations: tuple[str, ...] = ABLATIONS
+    drop_own_candidates: bool = False  # drop candidates tuned on the held-out core(s)
+    as_trials: int = 50  # SMAC trials to tune ZAP-AS, once per outer fold
+    hpo_epochs: int = 80  # cap on ZAP-HPO's epochs
+    seed: int = 0
+
+    def tag(self) -> str:
+        own = "-dropown" if self.drop_own_candidates else ""
+        return f"{self.protocol}{own}"
+
+
+def outer_folds(problem: SelectionProblem, protocol: str) -> list[str]:
+    """The held-out groups: every core (loco) or every domain (lodo)."""
+    if protocol not in ("loco", "lodo"):
+        raise ValueError(f"protocol must be 'loco' or 'lodo', got {protocol!r}")
+    return sorted(set((problem.cores if protocol == "loco" else problem.domains).tolist()))
+
+
+def held_out_mask(problem: SelectionProblem, protocol: str, group: str) -> np.ndarray:
+    return (problem.cores if protocol == "loco" else problem.domains) == group
+
+
+def candidate_pool(problem: SelectionProblem, test: np.ndarray, drop_own: bool) -> np.ndarray:
+    """Candidate columns a fold may pick from: all, or (drop_own) all but those whose HPO ran on a
+    held-out core; the named baselines' columns always stay."""
+    if not drop_own:
+        return np.arange(len(problem.candidate_ids))
+    held = set(problem.cores[test].tolist())
+    named = set(problem.named.values())
+    return np.array([j for j, cores in enumerate(problem.hpo_cores) if j in named or not cores & held])
+
+
+def make_selector(method: str, settings: Settings, repetition: int, as_config: dict | None = None) -> Selector:
+    """The selector a method name stands for (ZAP-AS with the fold's tuned configuration)."""
+    from zap.selectors.zap_hpo import ZapHPO
+
+    seed = settings.seed + 1000 * repetition
+    if method == "single-best":
+        return SingleBest()
+    if method == "zap-as":
+        from zap.selectors.zap_as import ZapAS
+
+        return ZapAS(config=as_config, tune=False, seed=seed)
+    if method.startswith("zap-hpo"):
+        options = {"zap-hpo-vote": {"ensemble": "vote"}, "zap-hpo-regression": {"loss": "regression"}}
+        keep = SPARSITY.get(method, 1.0)
+        return ZapHPO(seed=seed, max_epochs=settings.hpo_epochs, keep=keep, **options.get(method, {}))
+    raise ValueError(f"unknown selector method {method!r}")
+
+
+def _scores_of_picks(matrix: np.ndarray | None, picks: np.ndarray) -> list[float | None]:
+    if matrix is None:
+        return [None] * len(picks)
+    values = matrix[np.arange(len(picks)), picks]
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+def _expected(matrix: np.ndarray) -> list[float | None]:
+    """Random selection scored by its expectation: the mean over the pool's measured cells."""
+    with np.errstate(invalid="ignore"):
+        means = np.nanmean(matrix, axis=1)
+    return [None if np.isnan(v) else float(v) for v in means]
+
+
+def _result(problem: SelectionProblem, rows: np.ndarray, pool: np.ndarray, picks: np.ndarray | None) -> dict:
+    alc, nauc = problem.alc[np.ix_(rows, pool)], problem.nauc[np.ix_(rows, pool)]
+    repeat = None if problem.alc_repeat is None else problem.alc_repeat[np.ix_(rows, pool)]
+    if picks is None:
+        return {"picks": None, "alc": _expected(alc), "nauc": _expected(nauc), "alc_repeat": None}
+    return {"picks": [problem.candidate_ids[pool[p]] for p in picks], "alc": _scores_of_picks(alc, picks),
+            "nauc": _scores_of_picks(nauc, picks), "alc_repeat": _scores_of_picks(repeat, picks)}
+
+
+def _fixed_pick(problem: SelectionProblem, pool: np.ndarray, method: str, n: int) -> np.ndarray | None:
+    name = NAMED_COLUMNS[method]
+    if name not in problem.named or problem.named[name] not in pool:
+        return None
+    return np.full(n, int(np.flatnonzero(pool == problem.named[name])[0]))
+
+
+def _tune_zap_as(train: SelectionProblem, pool: np.ndarray, settings: Settings) -> tuple[dict, dict]:
+    from zap.selectors.zap_as import ZapAS
+
+    tuned = ZapAS(tune=True, n_trials=settings.as_trials, seed=settings.seed)
+    tuned.fit(train.meta_features, train.encodings[pool], train.alc[:, pool], train.cores)
+    return dict(tuned.config_), dict(tuned.tuning_)
+
+
+def run_fold(problem: SelectionProblem, settings: Settings, group: str) -> dict:
+    """Meta-train on everything but `group`, pick for its datasets; every method, every repetition."""
+    start = time.perf_counter()
+    test = held_out_mask(problem, settings.protocol, group)
+    pool = candidate_pool(problem, test, settings.drop_own_candidates)
+    train = problem.subset(~test & problem.complete_rows())
+    rows = np.flatnonzero(test)
+    x_test = problem.meta_features[rows]
+    methods: dict[str, list[dict]] = {}
+    timings: dict[str, float] = {}
+    as_config, tuning = (None, None)
+    if "zap-as" in settings.methods:
+        t = time.perf_counter()
+        as_config, tuning = _tune_zap_as(train, pool, settings)
+        timings["zap-as-tuning"] = time.perf_counter() - t
+    for method in (*settings.methods, *settings.ablations):
+        reps = 1 if method in settings.ablations or method in ("oracle", "random", "default", "recommended",
+                                                                "single-best") else settings.repetitions
+        t = time.perf_counter()
+        methods[method] = [_method_result(problem, train, pool, rows, x_test, method, settings, r, as_config)
+                           for r in range(reps)]
+        timings[method] = time.perf_counter() - t
+    return {"group": group, "tag": settings.tag(), "datasets": [problem.dataset_ids[i] for i in rows],
+            "cores": problem.cores[rows].tolist(), "pool_size": len(pool), "methods": methods,
+            "zap_as_config": as_config, "zap_as_tuning": tuning, "seconds": time.perf_counter() - start,
+            "timings": timings}
+
+
+def _method_result(problem, train, pool, rows, x_test, method, settings, rep, as_config) -> dict:
+    if method == "random":
+        return _result(problem, rows, pool, None)
+    if method == "oracle":
+        alc = problem.alc[np.ix_(rows, pool)]
+        return _result(problem, rows, pool, np.nanargmax(np.where(np.isnan(alc), -np.inf, alc), axis=1))
+    if method in NAMED_COLUMNS:
+        picks = _fixed_pick(problem, pool, method, len(rows))
+        return _result(problem, rows, pool, picks) if picks is not None else {"missing": NAMED_COLUMNS[method]}
+    selector = make_selector(method, settings, rep, as_config)
+    selector.fit(train.meta_features, train.encodings[pool], train.alc[:, pool], train.cores)
+    return _result(problem, rows, pool, selector.select(x_test))
+
+
+# ------------------------------------------------------------------------------------------ driver
+
+
+def fold_path(folder: Path, settings: Settings, group: str) -> Path:
+    return Path(folder) / "folds" / f"{settings.tag()}--{group}.json"
+
+
+def run_benchmark(problem: SelectionProblem, settings: Settings, folder: Path, client=None,
+                  progress: Callable[[str], None] | None = None, groups: Sequence[str] | None = None) -> list[dict]:
+    """Every outer fold (or those of `groups`) not yet on disk, on the Dask client if given (else here)."""
+    folder = Path(folder)
+    (folder / "folds").mkdir(parents=True, exist_ok=True)
+    groups = list(groups) if groups is not None else outer_folds(problem, settings.protocol)
+    todo = [g for g in groups if not _valid_fold_file(fold_path(folder, settings, g), settings)]
+    if client is None:
+        for group in todo:
+            _write_fold(folder, settings, run_fold(problem, settings, group), progress)
+    else:
+        from dask.distributed import as_completed
+
+        futures = [client.submit(run_fold, problem, settings, g, pure=False) for g in todo]
+        for future in as_completed(futures):
+            _write_fold(folder, settings, future.result(), progress)
+    return [json.loads(fold_path(folder, settings, g).read_text()) for g in groups]
+
+
+def _settings_record(settings: Settings) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
+
+
+def _valid_fold_file(path: Path, settings: Settings) -> bool:
+    """A fold on disk counts only if it was computed with these settings (else it is recomputed)."""
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("settings") == _settings_record(settings)
+    except json.JSONDecodeError:
+        return False
+
+
+def _write_fold(folder: Path, settings: Settings, result: dict, progress) -> None:
+    result["settings"] = _settings_record(settings)
+    path = fold_path(folder, settings, result["group"])
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(path)
+    if progress:
+        progress(f"{settings.tag()} fold {result['group']}: {len(result['datasets'])} datasets, "
+                 f"{result['seconds']:.0f} s")
+
+
+def collect(folds: Sequence[dict], key: str = "alc") -> tuple[list[str], list[str], dict[str, np.ndarray]]:
+    """Fold results -> dataset ids, their cores, and per method a [n_reps x n_datasets] array of `key`."""
+    datasets = [d for f in folds for d in f["datasets"]]
+    cores = [c for f in folds for c in f["cores"]]
+    methods = list(dict.fromkeys(m for f in folds for m in f["methods"]))
+    table: dict[str, np.ndarray] = {}
+    for method in methods:
+        reps = max(len(f["methods"].get(method, [])) for f in folds)
+        values = np.full((reps, len(datasets)), np.nan)
+        offset = 0
+        for f in folds:
+            for r, result in enumerate(f["methods"].get(method, [])):
+                if result.get(key) is not None:
+                    values[r, offset:offset + len(f["datasets"])] = [np.nan if v is None else v for v in result[key]]
+            offset += len(f["datasets"])
+        if not np.isnan(values).all():
+            table[method] = values
+    return datasets, cores, table

@@ -1,0 +1,81 @@
+"""A meta-dataset artifact as the arrays selectors learn from, plus what the benchmark scores picks with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zap.metafeatures import FEATURE_NAMES, MetaFeatures
+
+
+def _matrix(rows: list[list[float | None]]) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
+@dataclass
+class SelectionProblem:
+    """Datasets x candidates. `alc`/`nauc` are the first seed's matrices; `alc_repeat` holds the cells
+    that were run again with the next seed (NaN elsewhere), the noise floor."""
+
+    dataset_ids: list[str]
+    cores: np.ndarray
+    domains: np.ndarray
+    meta_features: np.ndarray
+    candidate_ids: list[str]
+    encodings: np.ndarray
+    alc: np.ndarray
+    nauc: np.ndarray
+    alc_repeat: np.ndarray | None = None
+    named: dict[str, int] = field(default_factory=dict)  # "autodl-default" -> column
+    hpo_cores: list[set[str]] = field(default_factory=list)  # per candidate, the cores it was tuned on
+    protocol_hash: str = ""
+
+    @property
+    def n_datasets(self) -> int:
+        return len(self.dataset_ids)
+
+    @classmethod
+    def from_artifact(cls, payload: dict) -> SelectionProblem:
+        datasets, candidates = payload["datasets"], payload["candidates"]
+        core_of = {d["id"]: d["core"] for d in datasets}
+        seeds = [str(s) for s in payload["seeds"]]
+        first = payload["matrices"][seeds[0]]
+        repeat = _matrix(payload["matrices"][seeds[1]]["alc"]) if len(seeds) > 1 else None
+        return cls(
+            dataset_ids=[d["id"] for d in datasets],
+            cores=np.array([d["core"] for d in datasets]),
+            domains=np.array([d["domain"] for d in datasets]),
+            meta_features=np.array([MetaFeatures.from_dict(d["meta_features"]).vector() for d in datasets]),
+            candidate_ids=[c["id"] for c in candidates],
+            encodings=np.array([c["encoding"] for c in candidates], dtype=float),
+            alc=_matrix(first["alc"]),
+            nauc=_matrix(first["final_nauc"]),
+            alc_repeat=repeat,
+            named={c["name"]: j for j, c in enumerate(candidates) if c.get("name")},
+            hpo_cores=[{core_of.get(s, s.split("--")[0]) for s in c.get("hpo_sources", [])} for c in candidates],
+            protocol_hash=payload["protocol_hash"],
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> SelectionProblem:
+        from zap.metadataset.artifact import load
+
+        return cls.from_artifact(load(Path(path)))
+
+    def complete_rows(self) -> np.ndarray:
+        """Datasets with at least one measured candidate (a partial matrix during the build)."""
+        return ~np.isnan(self.alc).all(axis=1)
+
+    def subset(self, rows: np.ndarray) -> SelectionProblem:
+        """The same problem restricted to some datasets (a boolean mask or indices)."""
+        idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return SelectionProblem(
+            [self.dataset_ids[i] for i in idx], self.cores[idx], self.domains[idx], self.meta_features[idx],
+            self.candidate_ids, self.encodings, self.alc[idx], self.nauc[idx],
+            None if self.alc_repeat is None else self.alc_repeat[idx], self.named, self.hpo_cores,
+            self.protocol_hash)
+
+
+FEATURES = list(FEATURE_NAMES)

@@ -1,0 +1,86 @@
+"""From fold results to what `zap benchmark` reports: the summary JSON, markdown tables, the per-core
+table, a critical-difference plot, and the picks re-scored on the cells measured with a second seed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zap.benchmark import stats
+from zap.benchmark.loco import collect
+
+RANKED = ("zap-hpo", "zap-as", "single-best", "random", "default", "recommended")
+JSON_KEYS = ("alc", "nauc", "rank", "gap_closed", "beats_single_best")
+
+
+def summary(folds: Sequence[dict], main: Sequence[str] = RANKED) -> dict[str, dict[str, Any]]:
+    """Per method: mean ALC and final NAUC over cores, mean rank among `main`, gap closed, share of cores
+    beating Single-best, Wilcoxon p against it, and a 95 % interval over repetitions."""
+    _, cores, alc = collect(folds, "alc")
+    _, _, nauc = collect(folds, "nauc")
+    main = [m for m in main if m in alc]
+    out = stats.summarize(alc, nauc, cores, main)
+    ablations = [m for m in alc if m not in main and m != "oracle"]
+    for group in _ablation_groups(ablations):
+        for method, rank in stats.mean_ranks(alc, cores, ["zap-hpo", *group]).items():
+            if method != "zap-hpo":
+                out[method]["rank_vs_zap_hpo"] = rank
+    return out
+
+
+def _ablation_groups(ablations: list[str]) -> list[list[str]]:
+    return [[a] for a in ablations]
+
+
+def json_view(result: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The `--json FILE` shape: {method: {alc, nauc, rank, gap_closed, beats_single_best}} (+ extras)."""
+    return {m: {k: v.get(k) for k in JSON_KEYS} | {k: v[k] for k in ("alc_ci", "wilcoxon_p") if k in v}
+            for m, v in result.items()}
+
+
+def noise_floor(folds: Sequence[dict]) -> dict[str, Any]:
+    """Picks re-scored on the second-seed cells where they exist: per method the mean |ALC(seed 0) −
+    ALC(seed 1)| of its picks and the mean seed-1 ALC; overall, the mean absolute seed difference."""
+    _, _, alc = collect(folds, "alc")
+    _, _, repeat = collect(folds, "alc_repeat")
+    per_method = {}
+    for method, values in repeat.items():
+        first = alc[method][: values.shape[0]]
+        both = ~np.isnan(values) & ~np.isnan(first)
+        if both.any():
+            per_method[method] = {"cells": int(both.sum()), "alc_seed0": float(first[both].mean()),
+                                  "alc_seed1": float(values[both].mean()),
+                                  "mean_abs_diff": float(np.abs(first[both] - values[both]).mean())}
+    return per_method
+
+
+def tables(result: dict[str, dict[str, Any]], folds: Sequence[dict], main: Sequence[str] = RANKED) -> str:
+    """Markdown: the method table (main methods, then oracle, then ablations) and the per-core table."""
+    order = [m for m in (*main, "oracle") if m in result] + [m for m in result if m not in (*main, "oracle")]
+    rows = [[m, v["alc"], _ci(v.get("alc_ci")), v["nauc"], v.get("rank") or v.get("rank_vs_zap_hpo"),
+             v["gap_closed"], v["beats_single_best"], v.get("wilcoxon_p")] for m, v in
+            ((m, result[m]) for m in order)]
+    text = stats.markdown_table(["method", "ALC", "95% CI", "final NAUC", "rank*", "gap closed", "beats SB",
+                                 "Wilcoxon p"], rows)
+    _, cores, alc = collect(folds, "alc")
+    shown = [m for m in (*main, "oracle") if m in alc]
+    names, table = stats.per_core_table(alc, cores, shown)
+    per_core = stats.markdown_table(["core", *shown], [[n, *row] for n, row in zip(names, table, strict=True)])
+    note = ("*rank: mean rank per core among the main methods; for an ablation, its rank against zap-hpo alone "
+            "(1 = better on every core).")
+    return f"{text}\n\n{note}\n\nPer core (ALC, variants averaged, repetitions averaged):\n\n{per_core}\n"
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "–" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def cd_plot(folds: Sequence[dict], path: Path, main: Sequence[str] = RANKED, title: str = "") -> Path:
+    _, cores, alc = collect(folds, "alc")
+    methods = [m for m in main if m in alc]
+    ranks = stats.mean_ranks(alc, cores, methods)
+    cd = stats.critical_difference(ranks, n_blocks=len(set(cores)))
+    return stats.plot_critical_difference(ranks, cd, path, title)

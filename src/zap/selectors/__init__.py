@@ -1,0 +1,28 @@
+"""Zero-shot selectors: one interface (`fit` on meta-features, pipeline encodings, a performance matrix
+and groups; `rank` on new meta-features), many learners."""
+
+from zap.selectors.base import (
+    SELECTOR_SCHEMA,
+    LoadedSelector,
+    Ranking,
+    Selector,
+    SelectorError,
+    Standardizer,
+    load_selector,
+    one_hot_encodings,
+)
+from zap.selectors.baselines import FixedPipeline, RandomSelector, SingleBest
+
+__all__ = [
+    "SELECTOR_SCHEMA",
+    "FixedPipeline",
+    "LoadedSelector",
+    "RandomSelector",
+    "Ranking",
+    "Selector",
+    "SelectorError",
+    "SingleBest",
+    "Standardizer",
+    "load_selector",
+    "one_hot_encodings",
+]

@@ -1,0 +1,194 @@
+"""The one interface every selector implements, and what they share: input checks, ranking output,
+feature scaling, and save/load with a schema version and a specification hash.
+
+A selector learns from four arrays and nothing else (never images):
+    meta_features       [n_datasets x f]   e.g. the four ZAP features
+    pipeline_encodings  [n_pipelines x e]  `zap.pipelines.encode` rows, or a one-hot for plain algorithms
+    performance         [n_datasets x n_pipelines], NaN where a cell is missing
+    groups              [n_datasets]       the core (or any grouping) each dataset came from
+so the same code learns from a ZAP meta-dataset and from an algorithm-selection scenario.
+`rank(meta_features)` returns, per new dataset, every pipeline ordered best first with its score
+(higher is better whatever `maximize` was: scores are oriented at fit time).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+SELECTOR_SCHEMA = 1
+
+
+class SelectorError(ValueError):
+    """Bad input to a selector, or a saved selector that does not fit what it is used with."""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One dataset's candidates, best first: `order[i]` is a pipeline index, `scores[i]` its score."""
+
+    order: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def best(self) -> int:
+        return int(self.order[0])
+
+    def top(self, k: int) -> list[tuple[int, float]]:
+        return [(int(i), float(s)) for i, s in zip(self.order[:k], self.scores[:k], strict=True)]
+
+
+def one_hot_encodings(n_pipelines: int) -> np.ndarray:
+    """The encoding of algorithms that have no parameters (as in algorithm-selection scenarios)."""
+    return np.eye(n_pipelines)
+
+
+def check_inputs(meta_features, pipeline_encodings, performance, groups) -> tuple[np.ndarray, ...]:
+    """Arrays of consistent shapes, or a SelectorError that says which one is wrong and how."""
+    x = np.asarray(meta_features, dtype=float)
+    enc = np.asarray(pipeline_encodings, dtype=float)
+    y = np.asarray(performance, dtype=float)
+    g = np.asarray(groups)
+    if x.ndim != 2:
+        raise SelectorError(f"meta_features must be 2-D [n_datasets x n_features], got shape {x.shape}")
+    if enc.ndim != 2:
+        raise SelectorError(f"pipeline_encodings must be 2-D [n_pipelines x n_dims], got shape {enc.shape}; "
+                            "use one_hot_encodings(n) for algorithms without parameters")
+    if y.shape != (x.shape[0], enc.shape[0]):
+        raise SelectorError(f"performance has shape {y.shape}, expected (n_datasets, n_pipelines) = "
+                            f"({x.shape[0]}, {enc.shape[0]}) from meta_features and pipeline_encodings")
+    if g.shape != (x.shape[0],):
+        raise SelectorError(f"groups must have one entry per dataset ({x.shape[0]}), got shape {g.shape}")
+    if not np.isfinite(x).all():
+        raise SelectorError("meta_features contain NaN or infinity; impute them first (ZAP-AS can impute)")
+    if not np.isfinite(enc).all():
+        raise SelectorError("pipeline_encodings contain NaN or infinity")
+    if np.isinf(y).any():
+        raise SelectorError("performance contains infinity; use NaN for missing cells")
+    empty = np.isnan(y).all(axis=1)
+    if empty.any():
+        raise SelectorError(f"{int(empty.sum())} dataset(s) have no performance at all (rows "
+                            f"{np.flatnonzero(empty)[:5].tolist()}...); drop them before fitting")
+    if len(np.unique(g)) < 2:
+        raise SelectorError("groups hold a single group; selectors validate on held-out groups and need >= 2")
+    return x, enc, y, g
+
+
+def oriented(performance: np.ndarray, maximize: bool) -> np.ndarray:
+    """Performance turned so that higher is better."""
+    return performance if maximize else -performance
+
+
+class Standardizer:
+    """Z-scores the columns that are not binary (one-hot and boolean columns stay 0/1), with the mean and
+    std of the training rows; a zero std becomes 1. This is ZAP-HPO's input scaling (log scales are
+    already in the pipeline encoding)."""
+
+    def fit(self, x: np.ndarray) -> Standardizer:
+        binary = np.all((x == 0) | (x == 1), axis=0)
+        self.mean_ = np.where(binary, 0.0, x.mean(axis=0))
+        std = x.std(axis=0)
+        self.std_ = np.where(binary | (std == 0), 1.0, std)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean_) / self.std_
+
+
+def spec_hash(payload: Any) -> str:
+    """A short hash of what a trained selector's meaning depends on (its settings and the candidates'
+    encodings): loading it against other candidates is an error, not a silent mismatch."""
+    text = json.dumps(payload, sort_keys=True, default=lambda v: np.asarray(v).round(8).tolist())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Selector:
+    """Base class: subclasses implement `_fit` and `_scores`; everything else is shared."""
+
+    name: ClassVar[str] = "selector"
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def fit(self, meta_features, pipeline_encodings, performance, groups, maximize: bool = True) -> Selector:
+        x, enc, y, g = check_inputs(meta_features, pipeline_encodings, performance, groups)
+        self.maximize_ = bool(maximize)
+        self.n_features_ = x.shape[1]
+        self.encodings_ = enc
+        self.spec_hash_ = spec_hash({"selector": self.name, "params": self.get_params(), "encodings": enc,
+                                     "n_features": x.shape[1], "maximize": self.maximize_})
+        self._fit(x, enc, oriented(y, self.maximize_), g)
+        return self
+
+    def scores(self, meta_features) -> np.ndarray:
+        """[n_datasets x n_pipelines] scores, higher is better."""
+        if not hasattr(self, "spec_hash_"):
+            raise SelectorError(f"{type(self).__name__} is not fitted: call fit(...) or load a saved one")
+        x = np.asarray(meta_features, dtype=float)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.shape[1] != self.n_features_:
+            raise SelectorError(f"{x.shape[1]} meta-features given, the selector was fitted on {self.n_features_}")
+        return np.asarray(self._scores(x), dtype=float)
+
+    def rank(self, meta_features) -> list[Ranking]:
+        rankings = []
+        for row in self.scores(meta_features):
+            order = np.argsort(-row, kind="stable")
+            rankings.append(Ranking(order, row[order]))
+        return rankings
+
+    def select(self, meta_features) -> np.ndarray:
+        """The top-1 pipeline index per dataset."""
+        return np.array([r.best for r in self.rank(meta_features)], dtype=int)
+
+    def _fit(self, x: np.ndarray, enc: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _scores(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------ save/load
+
+    def save(self, path: str | Path, context: dict[str, Any] | None = None) -> Path:
+        """One gzip file: schema, selector name, spec hash, `context` (e.g. the meta-dataset's protocol
+        hash and candidate ids) and the fitted state. It is a pickle: load only files you trust."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"schema": SELECTOR_SCHEMA, "selector": self.name, "spec_hash": self.spec_hash_,
+                   "context": context or {}, "state": self}
+        tmp = path.with_name(path.name + ".tmp")
+        with gzip.open(tmp, "wb") as handle:
+            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+        return path
+
+
+@dataclass
+class LoadedSelector:
+    selector: Selector
+    context: dict[str, Any]
+
+
+def load_selector(path: str | Path, expect_hash: str | None = None) -> LoadedSelector:
+    """Read a saved selector; a different schema, or a spec hash other than `expect_hash`, is an error."""
+    path = Path(path)
+    if not path.exists():
+        raise SelectorError(f"no saved selector at {path}: train one with `zap meta-train`")
+    with gzip.open(path, "rb") as handle:
+        payload = pickle.load(handle)
+    if payload.get("schema") != SELECTOR_SCHEMA:
+        raise SelectorError(f"{path} has selector schema {payload.get('schema')}, this zap reads {SELECTOR_SCHEMA}; "
+                            "retrain it with `zap meta-train`")
+    selector = payload["state"]
+    if expect_hash is not None and payload["spec_hash"] != expect_hash:
+        raise SelectorError(f"{path} was trained for specification {payload['spec_hash']}, not {expect_hash} "
+                            "(other candidates or settings); retrain it with `zap meta-train`")
+    return LoadedSelector(selector, payload["context"])

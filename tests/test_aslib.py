@@ -1,0 +1,316 @@
+"""ASlib scenarios: the reader (description, ARFF, repetitions, PAR10, folds), its errors, and the
+cross-validated evaluation against single-best and oracle. Every scenario is written here, small."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zap.benchmark.aslib import (
+    ScenarioError,
+    evaluate_scenario,
+    parse_description,
+    read_arff,
+    read_description,
+    read_scenario,
+)
+from zap.selectors.base import Selector, Standardizer
+from zap.selectors.baselines import SingleBest
+
+CUTOFF = 100.0
+
+RUNTIME_DESCRIPTION = """\
+scenario_id: TOY-RUNTIME
+performance_measures:
+  - runtime
+maximize:
+  - false
+performance_type:
+  - runtime
+algorithm_cutoff_time: 100
+algorithm_cutoff_memory: ?
+features_cutoff_time: ?
+algorithms_deterministic:
+  - A
+  - B
+  - C
+algorithms_stochastic:
+features_deterministic:
+  - f1
+  - f2
+features_stochastic:
+number_of_feature_steps: 1
+feature_steps:
+  base:
+    provides:
+      - f1
+      - f2
+"""
+
+QUALITY_DESCRIPTION = """\
+scenario_id: TOY-QUALITY
+performance_measures: [accuracy]
+maximize: [true]
+performance_type: [solution_quality]
+algorithm_cutoff_time: ?
+algorithms_deterministic: [X, Y]
+algorithms_stochastic: []
+features_deterministic: [g]
+number_of_feature_steps: 1
+"""
+
+
+def arff(relation: str, attributes: list[str], rows: list[str]) -> str:
+    header = [f"% written by test_aslib\n@RELATION {relation}", ""]
+    header += [f"@ATTRIBUTE {a}" for a in attributes]
+    return "\n".join([*header, "", "@DATA", "% a comment inside the data", *rows]) + "\n"
+
+
+def kind(k: int) -> str:
+    """Even instances are A-instances (A fast, B times out), odd ones B-instances."""
+    return "A" if k % 2 == 0 else "B"
+
+
+def runtime_rows() -> list[str]:
+    """A solves its kind in 5+k s and B in 8+k s, each times out on the other kind; C always takes 50 s.
+    Special cells: i00 has two repetitions; i02/B crashes with no runtime; i03/A is `ok` at the cutoff;
+    i05/A is a `timeout` reported below the cutoff."""
+    rows = []
+    for k in range(12):
+        name = f"i{k:02d}"
+        if k == 0:
+            rows += [f"{name},1,A,4,ok", f"{name},2,A,6,ok", f"{name},1,B,100,timeout", f"{name},2,B,100,timeout",
+                     f"{name},1,C,40,ok", f"{name},2,C,100,timeout"]
+            continue
+        a = f"{5 + k},ok" if kind(k) == "A" else "100,timeout"
+        b = f"{8 + k},ok" if kind(k) == "B" else "100,timeout"
+        a = {3: "100,ok", 5: "99.5,timeout"}.get(k, a)
+        b = "?,crash" if k == 2 else b
+        rows += [f"{name},1,A,{a}", f"{name},1,B,{b}", f"{name},1,C,50,ok"]
+    return rows
+
+
+def feature_rows() -> list[str]:
+    rows = ["i00,1,0.2,0.5", "i00,2,0.3,0.7"]
+    for k in range(1, 12):
+        f1 = (0.2 if kind(k) == "A" else 0.8) + 0.01 * k
+        rows.append(f"i{k:02d},1,{f1:.2f},{'?' if k == 5 else f'{0.5 + 0.01 * k:.2f}'}")
+    return rows
+
+
+def write_runtime(root: Path) -> Path:
+    folder = root / "TOY-RUNTIME"
+    folder.mkdir(parents=True)
+    (folder / "description.txt").write_text(RUNTIME_DESCRIPTION)
+    (folder / "algorithm_runs.arff").write_text(arff(
+        "ALGORITHM_RUNS", ["instance_id STRING", "repetition NUMERIC", "algorithm STRING", "runtime NUMERIC",
+                           "runstatus {ok, timeout, memout, not_applicable, crash, other}"], runtime_rows()))
+    (folder / "feature_values.arff").write_text(arff(
+        "FEATURES", ["instance_id STRING", "repetition NUMERIC", "f1 NUMERIC", "f2 REAL"], feature_rows()))
+    cv = [f"i{k:02d},1,{k % 3 + 1}" for k in range(12)] + [f"i{k:02d},2,{(k + 1) % 3 + 1}" for k in range(12)]
+    (folder / "cv.arff").write_text(arff(
+        "CV", ["instance_id STRING", "repetition NUMERIC", "fold NUMERIC"], cv))
+    return folder
+
+
+def write_quality(root: Path) -> Path:
+    """X is good (0.9) when g > 0.5 and poor (0.5) otherwise; Y is a steady 0.72. Instance ids are quoted
+    and contain a comma."""
+    folder = root / "TOY-QUALITY"
+    folder.mkdir(parents=True)
+    (folder / "description.txt").write_text(QUALITY_DESCRIPTION)
+    runs, feats = [], []
+    for k in range(9):
+        g = 0.9 if k % 2 else 0.1
+        runs += [f"'q,{k}',1,X,{0.9 if g > 0.5 else 0.5},ok", f"'q,{k}',1,Y,0.72,ok"]
+        feats.append(f"\"q,{k}\",1,{g}")
+    (folder / "algorithm_runs.arff").write_text(arff(
+        "RUNS", ["instance_id STRING", "repetition INTEGER", "algorithm STRING", "accuracy NUMERIC",
+                 "runstatus {ok, timeout, memout, not_applicable, crash, other}"], runs))
+    (folder / "feature_values.arff").write_text(arff(
+        "FEATURES", ["instance_id STRING", "repetition NUMERIC", "g NUMERIC"], feats))
+    (folder / "cv.arff").write_text(arff(
+        "CV", ["instance_id STRING", "repetition NUMERIC", "fold NUMERIC"], [f"'q,{k}',1,{k % 3}" for k in range(9)]))
+    return folder
+
+
+class NearestNeighbour(Selector):
+    """Gives a new instance the (oriented) performance row of its nearest training instance."""
+
+    name = "test-1nn"
+
+    def _fit(self, x, enc, y, groups) -> None:
+        self.scaler_ = Standardizer().fit(x)
+        self.x_ = self.scaler_.transform(x)
+        self.y_ = np.nan_to_num(y, nan=-np.inf)
+
+    def _scores(self, x: np.ndarray) -> np.ndarray:
+        dist = ((self.scaler_.transform(x)[:, None, :] - self.x_[None]) ** 2).sum(axis=2)
+        return self.y_[dist.argmin(axis=1)]
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+def test_runtime_scenario_shapes_and_values(tmp_path):
+    s = read_scenario(write_runtime(tmp_path))
+    assert s.name == "TOY-RUNTIME" and s.performance_type == "runtime" and s.maximize is False
+    assert s.cutoff == CUTOFF
+    assert s.instances == [f"i{k:02d}" for k in range(12)]
+    assert s.algorithms == ["A", "B", "C"] and s.feature_names == ["f1", "f2"]
+    assert s.features.shape == (12, 2) and s.performance.shape == (12, 3) and s.par10.shape == (12, 3)
+    assert np.array_equal(s.encodings, np.eye(3))
+    assert s.cost is s.par10
+    assert s.performance[1].tolist() == [100.0, 9.0, 50.0]
+    assert s.features[1].tolist() == pytest.approx([0.81, 0.51])
+    assert math.isnan(s.features[5, 1]) and s.features[5, 0] == pytest.approx(0.85)
+
+
+def test_repetitions_are_averaged(tmp_path):
+    s = read_scenario(write_runtime(tmp_path))
+    assert s.features[0].tolist() == pytest.approx([0.25, 0.6])
+    assert s.performance[0].tolist() == pytest.approx([5.0, 100.0, 70.0])
+    # PAR10 per repetition, then the mean: C is 40 once and a timeout once
+    assert s.par10[0].tolist() == pytest.approx([5.0, 1000.0, (40.0 + 1000.0) / 2])
+
+
+def test_par10_rule(tmp_path):
+    s = read_scenario(write_runtime(tmp_path))
+    penalty = 10 * CUTOFF
+    assert s.par10[1, 0] == penalty and s.par10[1, 1] == 9.0  # timeout / ok below the cutoff
+    assert math.isnan(s.performance[2, 1]) and s.par10[2, 1] == penalty  # crash, no runtime reported
+    assert s.performance[3, 0] == CUTOFF and s.par10[3, 0] == penalty  # ok, but runtime >= cutoff
+    assert s.performance[5, 0] == 99.5 and s.par10[5, 0] == penalty  # status timeout below the cutoff
+    assert s.par10[4].tolist() == [9.0, penalty, 50.0]
+
+
+def test_folds_come_from_the_first_repetition(tmp_path):
+    s = read_scenario(write_runtime(tmp_path))
+    assert s.folds.tolist() == [k % 3 + 1 for k in range(12)]
+    assert s.folds.dtype.kind == "i"
+
+
+def test_quality_scenario_with_quoted_ids(tmp_path):
+    s = read_scenario(write_quality(tmp_path))
+    assert s.performance_type == "solution_quality" and s.maximize is True and s.cutoff is None
+    assert s.par10 is None and s.cost is s.performance
+    assert s.instances[:2] == ["q,0", "q,1"] and s.algorithms == ["X", "Y"]
+    assert s.performance[:2].tolist() == [[0.5, 0.72], [0.9, 0.72]]
+    assert s.features[:, 0].tolist() == [0.1, 0.9] * 4 + [0.1]
+    assert s.folds.tolist() == [k % 3 for k in range(9)]
+
+
+@pytest.mark.parametrize("use_yaml", [True, False])
+@pytest.mark.parametrize("text", [RUNTIME_DESCRIPTION, QUALITY_DESCRIPTION])
+def test_description_list_forms_with_and_without_yaml(text, use_yaml):
+    d = parse_description(text, use_yaml=use_yaml)
+    measures = d["performance_measures"]
+    assert measures == ["runtime"] or measures == ["accuracy"]
+    assert str(d["maximize"][0]).lower() in ("true", "false")
+    assert d["algorithm_cutoff_memory" if "runtime" in measures else "algorithm_cutoff_time"] is None
+    assert [str(a) for a in d["algorithms_deterministic"]] in (["A", "B", "C"], ["X", "Y"])
+
+
+def test_aslib_1x_comma_description_and_nested_metainfo(tmp_path):
+    path = tmp_path / "description.txt"
+    path.write_text("scenario_id: OLD\nperformance_measures: runtime\nmaximize: false\nperformance_type: runtime\n"
+                    "algorithm_cutoff_time: 600\nalgorithm_cutoff_memory: ?\nfeatures_deterministic: a, b\n"
+                    "algorithms_stochastic: \nmetainfo_algorithms:\n  x/1:\n    deterministic: true\n"
+                    "  y:\n    configuration: ''\n")
+    d = read_description(path)
+    assert d.performance_measures == ["runtime"] and d.maximize == [False] and d.cutoff == 600.0
+    assert d.algorithms == ["x/1", "y"] and d.features == ["a", "b"]
+
+
+def test_arff_reader_types_quotes_and_missing(tmp_path):
+    path = tmp_path / "t.arff"
+    path.write_text("% head\n@relation 'r'\n@attribute 'my name' string\n@attribute v numeric\n"
+                    "@attribute s {ok,crash}\n@data\n'a, b',?,ok\n\"c\",2.5,crash\n")
+    table = read_arff(path)
+    assert table.names == ["my name", "v", "s"] and table.types == ["string", "numeric", "nominal"]
+    assert table.rows[0][0] == "a, b" and math.isnan(table.rows[0][1]) and table.rows[1] == ["c", 2.5, "crash"]
+
+
+# ------------------------------------------------------------------------------------------------- errors
+
+
+def test_missing_file_is_named(tmp_path):
+    folder = write_runtime(tmp_path)
+    (folder / "cv.arff").unlink()
+    with pytest.raises(ScenarioError, match=r"cv\.arff: required ASlib file is missing"):
+        read_scenario(folder)
+
+
+def test_unknown_instance_in_cv(tmp_path):
+    folder = write_runtime(tmp_path)
+    with (folder / "cv.arff").open("a") as handle:
+        handle.write("ghost,1,2\n")
+    with pytest.raises(ScenarioError, match=r"cv\.arff: unknown instance 'ghost'"):
+        read_scenario(folder)
+
+
+def test_unknown_algorithm_in_runs(tmp_path):
+    folder = write_runtime(tmp_path)
+    with (folder / "algorithm_runs.arff").open("a") as handle:
+        handle.write("i01,1,D,3,ok\n")
+    with pytest.raises(ScenarioError, match=r"algorithm 'D'.*not among the description's algorithms"):
+        read_scenario(folder)
+
+
+def test_description_without_performance_measures(tmp_path):
+    folder = write_runtime(tmp_path)
+    text = RUNTIME_DESCRIPTION.replace("performance_measures:\n  - runtime\n", "")
+    (folder / "description.txt").write_text(text)
+    with pytest.raises(ScenarioError, match="no performance_measures"):
+        read_scenario(folder)
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+def test_evaluate_single_best_and_oracle(tmp_path):
+    s = read_scenario(write_runtime(tmp_path))
+    result = evaluate_scenario(s, {"sb-again": SingleBest})
+    assert set(result) == {"single-best", "oracle", "sb-again"}
+    assert result["single-best"]["gap_closed"] == 0.0 and result["oracle"]["gap_closed"] == 1.0
+    assert result["sb-again"] == result["single-best"]
+    # C is the single best in every fold; the oracle takes each instance's fastest PAR10
+    assert result["single-best"]["par10"] == pytest.approx(s.par10[:, 2].mean())
+    assert result["oracle"]["par10"] == pytest.approx(s.par10.min(axis=1).mean())
+    json.dumps(result)
+
+
+def test_feature_driven_selector_closes_the_gap(tmp_path):
+    s = read_scenario(write_runtime(tmp_path))
+    result = evaluate_scenario(s, {"1nn": NearestNeighbour})
+    assert result["1nn"]["par10"] < result["single-best"]["par10"]
+    assert result["1nn"]["gap_closed"] > 0.5
+
+
+def test_quality_evaluation_is_oriented_for_maximize(tmp_path):
+    s = read_scenario(write_quality(tmp_path))
+    result = evaluate_scenario(s, {"1nn": NearestNeighbour})
+    assert set(result["oracle"]) == {"quality", "gap_closed"}
+    assert result["oracle"]["quality"] == pytest.approx(s.performance.max(axis=1).mean())
+    assert result["single-best"]["quality"] == pytest.approx(0.72)
+    assert result["single-best"]["gap_closed"] == 0.0 and result["oracle"]["gap_closed"] == 1.0
+    assert result["1nn"]["quality"] == pytest.approx(result["oracle"]["quality"])
+    assert result["1nn"]["gap_closed"] == pytest.approx(1.0)
+
+
+def test_gap_is_none_when_single_best_is_the_oracle(tmp_path):
+    s = read_scenario(write_quality(tmp_path))
+    s.performance[:, 0] = 1.0
+    result = evaluate_scenario(s, {})
+    assert result["single-best"]["gap_closed"] is None and result["oracle"]["gap_closed"] is None
+    assert json.loads(json.dumps(result))["oracle"]["quality"] == 1.0
+
+
+def test_reserved_method_names_are_refused(tmp_path):
+    s = read_scenario(write_quality(tmp_path))
+    with pytest.raises(ValueError, match="reserved"):
+        evaluate_scenario(s, {"oracle": SingleBest})
