@@ -314,3 +314,18 @@ def test_reserved_method_names_are_refused(tmp_path):
     s = read_scenario(write_quality(tmp_path))
     with pytest.raises(ValueError, match="reserved"):
         evaluate_scenario(s, {"oracle": SingleBest})
+
+
+def test_benchmark_cli_on_an_aslib_scenario(tmp_path, capsys):
+    import json
+
+    from zap.cli import main
+
+    folder = write_runtime(tmp_path)
+    report = tmp_path / "aslib.json"
+    command = ["benchmark", "--aslib", str(folder), "--json", str(report), "--as-trials", "3", "--hpo-epochs", "3"]
+    assert main(command) == 0
+    result = json.loads(report.read_text())
+    assert {"zap-hpo", "zap-as", "single-best", "oracle"} <= set(result)
+    assert all("par10" in v and "gap_closed" in v for v in result.values())
+    assert result["oracle"]["par10"] <= result["single-best"]["par10"]

@@ -12,6 +12,8 @@ from zap.selectors.base import (
     one_hot_encodings,
 )
 from zap.selectors.baselines import FixedPipeline, RandomSelector, SingleBest
+from zap.selectors.zap_as import ZapAS
+from zap.selectors.zap_hpo import ZapHPO
 
 __all__ = [
     "SELECTOR_SCHEMA",
@@ -23,6 +25,8 @@ __all__ = [
     "SelectorError",
     "SingleBest",
     "Standardizer",
+    "ZapAS",
+    "ZapHPO",
     "load_selector",
     "one_hot_encodings",
 ]

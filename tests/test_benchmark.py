@@ -1,0 +1,119 @@
+"""The leave-one-core-out benchmark, meta-training, `zap suggest` and zero-shot `zap fit`, end to end on a
+small synthetic meta-dataset artifact (real candidate configurations, synthetic performance)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from zap.benchmark.loco import Settings, candidate_pool, held_out_mask, outer_folds, run_benchmark, run_fold
+from zap.benchmark.problem import SelectionProblem
+from zap.cli import main
+from zap.selectors.synthetic import write_synthetic_artifact
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    path = tmp_path_factory.mktemp("md") / "synthetic.json.gz"
+    write_synthetic_artifact(path, n_groups=6, per_group=3, n_pipelines=8, seed=0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def problem(artifact):
+    return SelectionProblem.load(artifact)
+
+
+def test_outer_folds_hold_out_whole_cores_and_domains(problem):
+    for protocol, labels in (("loco", problem.cores), ("lodo", problem.domains)):
+        groups = outer_folds(problem, protocol)
+        assert sorted(set(labels.tolist())) == groups
+        for group in groups:
+            test = held_out_mask(problem, protocol, group)
+            assert not set(problem.cores[test]) & set(problem.cores[~test])  # no core on both sides
+
+
+def test_a_fold_never_trains_on_its_held_out_core(problem, monkeypatch):
+    from zap.selectors import SingleBest, ZapHPO
+
+    seen = []
+    for cls in (ZapHPO, SingleBest):
+        original = cls._fit
+
+        def recording_fit(self, x, enc, y, groups, _original=original):
+            seen.append(set(np.asarray(groups).tolist()))
+            return _original(self, x, enc, y, groups)
+
+        monkeypatch.setattr(cls, "_fit", recording_fit)
+    settings = Settings(repetitions=1, methods=("zap-hpo", "single-best", "oracle"), ablations=(), hpo_epochs=2)
+    result = run_fold(problem, settings, "core2")
+    assert len(seen) == 2 and all("core2" not in groups for groups in seen)
+    assert set(result["cores"]) == {"core2"} and len(result["methods"]["zap-hpo"][0]["alc"]) == 3
+
+
+def test_dropping_own_candidates_keeps_named_columns(problem):
+    test = held_out_mask(problem, "loco", "core2")
+    pool = candidate_pool(problem, test, drop_own=True)
+    assert set(problem.named.values()) <= set(pool.tolist())
+    assert all("core2" not in problem.hpo_cores[j] for j in pool if j not in problem.named.values())
+    assert len(pool) < len(problem.candidate_ids)
+
+
+def test_benchmark_cli_writes_the_json_and_resumes(artifact, tmp_path, capsys):
+    out, report = tmp_path / "bench", tmp_path / "loco.json"
+    args = ["benchmark", str(artifact), "--json", str(report), "--out", str(out), "--protocol", "loco",
+            "--repetitions", "2",
+            "--as-trials", "3", "--hpo-epochs", "3", "--max-folds", "3", "--workers", "0"]
+    assert main(args) == 0
+    result = json.loads(report.read_text())
+    for method in ("zap-hpo", "zap-as", "single-best", "random", "default", "recommended", "oracle"):
+        assert {"alc", "nauc", "rank", "gap_closed", "beats_single_best"} <= set(result[method])
+    assert result["single-best"]["gap_closed"] == 0 and result["oracle"]["gap_closed"] == 1
+    assert result["oracle"]["alc"] >= max(v["alc"] for v in result.values())
+    assert "zap-hpo-keep25" in result and (out / "loco-cd.png").exists()
+    assert "Per core" in (out / "report.md").read_text()
+    stamps = {p.name: p.stat().st_mtime for p in (out / "folds").glob("*.json")}
+    assert len(stamps) == 3
+    assert main(args) == 0  # every fold on disk: nothing is recomputed
+    assert stamps == {p.name: p.stat().st_mtime for p in (out / "folds").glob("*.json")}
+
+
+def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkeypatch):
+    selectors = tmp_path / "selectors"
+    assert main(["meta-train", str(artifact), "--selectors", "zap-hpo", "single-best", "--out", str(selectors)]) == 0
+    monkeypatch.setenv("ZAP_SELECTORS", str(selectors))
+    capsys.readouterr()
+    assert main(["suggest", "digits", "--k", "3", "--json", "--budget", "60", "--threads", "2"]) == 0
+    suggested = json.loads(capsys.readouterr().out)
+    assert len(suggested["suggestions"]) == 3 and suggested["meta_features"]["n_classes"] == 10
+    assert suggested["trained_on"]["protocol"]["clock"] == "cpu"
+    scores = [s["score"] for s in suggested["suggestions"]]
+    assert scores == sorted(scores, reverse=True)
+    assert main(["suggest", "digits", "--selector", "single-best"]) == 0
+    assert "meta-features: n_channels=1" in capsys.readouterr().out
+    out = tmp_path / "fit"
+    assert main(["fit", "digits", "--budget", "3", "--clock", "cpu", "--out", str(out), "--quiet"]) in (0, 3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["selector"] == "zap-hpo" and summary["selection"]["pipeline_id"] == summary["pipeline_id"]
+    assert summary["pipeline_id"] == suggested["suggestions"][0]["pipeline_id"]
+    fixed = tmp_path / "fixed"
+    assert main(["fit", "digits", "--budget", "3", "--clock", "cpu", "--config", "recommended", "--out", str(fixed),
+                 "--quiet"]) == 0
+    assert json.loads((fixed / "summary.json").read_text())["selector"] == "fixed"
+
+
+def test_fit_without_a_trained_selector_says_so_and_uses_recommended(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ZAP_SELECTORS", str(tmp_path / "none"))
+    out = tmp_path / "fit"
+    assert main(["fit", "digits", "--budget", "2", "--clock", "cpu", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["selection"]["fallback"] == "recommended" and "meta-train" in capsys.readouterr().err
+
+
+def test_benchmark_resumes_folds_only_with_the_same_settings(problem, tmp_path):
+    first = Settings(repetitions=1, methods=("single-best", "oracle"), ablations=())
+    run_benchmark(problem, first, tmp_path, groups=["core0"])
+    other = Settings(repetitions=1, methods=("single-best", "random", "oracle"), ablations=())
+    folds = run_benchmark(problem, other, tmp_path, groups=["core0"])
+    assert "random" in folds[0]["methods"]
+

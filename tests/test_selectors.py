@@ -1,0 +1,137 @@
+"""Selectors: the shared interface, ZAP-HPO's sampling, loss and folds, baselines, save/load."""
+
+import numpy as np
+import pytest
+
+from zap.selectors import (
+    FixedPipeline,
+    RandomSelector,
+    SelectorError,
+    SingleBest,
+    Standardizer,
+    load_selector,
+    one_hot_encodings,
+)
+from zap.selectors.synthetic import make_problem
+from zap.selectors.zap_hpo import PairSampler, Rows, ZapHPO, group_folds, true_rank_of_pick
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return make_problem(n_groups=10, per_group=4, n_pipelines=12, seed=3)
+
+
+def test_pairs_never_cross_datasets_and_are_strictly_ordered():
+    rng = np.random.default_rng(0)
+    y = rng.random((6, 9)).round(1)  # rounding makes ties, which must count as neither better nor worse
+    y[rng.random(y.shape) < 0.3] = np.nan
+    rows = Rows.of(y, np.arange(6))
+    sampler = PairSampler(rows)
+    for _ in range(20):
+        worse, better = sampler.draw(rng)
+        assert (rows.dataset[worse] == rows.dataset).all() and (rows.dataset[better] == rows.dataset).all()
+        assert ((rows.y[worse] < rows.y) | (worse == np.arange(len(rows.y)))).all()
+        assert ((rows.y[better] > rows.y) | (better == np.arange(len(rows.y)))).all()
+    # an anchor with better partners always gets one (never itself), and the draw covers all of them
+    best_of = {d: np.nanmax(y[d]) for d in range(6)}
+    anchor = next(i for i in range(len(rows.y)) if rows.y[i] < best_of[rows.dataset[i]])
+    seen = {int(sampler.draw(rng)[1][anchor]) for _ in range(300)}
+    expected = {i for i in range(len(rows.y)) if rows.dataset[i] == rows.dataset[anchor] and rows.y[i] > rows.y[anchor]}
+    assert seen == expected
+
+
+def test_group_folds_never_split_a_group(problem):
+    folds = group_folds(problem.groups, 5, seed=1)
+    assert np.logical_or.reduce(folds).all() and sum(f.sum() for f in folds) == len(problem.groups)
+    for mask in folds:
+        assert not set(problem.groups[mask]) & set(problem.groups[~mask])
+
+
+def test_true_rank_of_pick_skips_missing_cells():
+    y = np.array([[0.1, 0.5, np.nan, 0.3], [0.9, 0.2, 0.2, 0.1]])
+    scores = np.array([[0.0, 1.0, 9.0, 0.5], [0.0, 1.0, 0.0, 0.0]])
+    assert true_rank_of_pick(scores, y).tolist() == [0.0, 1.0]
+
+
+def test_zap_hpo_beats_single_best_on_held_out_groups(problem):
+    test = np.isin(problem.groups, np.unique(problem.groups)[:3])
+    args = (problem.encodings, problem.performance[~test], problem.groups[~test])
+    hpo = ZapHPO(max_epochs=40, seed=0).fit(problem.meta_features[~test], *args)
+    best = SingleBest().fit(problem.meta_features[~test], *args)
+    y = problem.performance[test]
+    picked = y[np.arange(len(y)), hpo.select(problem.meta_features[test])].mean()
+    single = y[np.arange(len(y)), best.select(problem.meta_features[test])].mean()
+    assert picked > single and len(hpo.models_) == 5
+    assert all(h["epochs"] <= 40 and h["best_epoch"] >= 1 for h in hpo.history_)
+
+
+def test_rank_is_a_full_ordering_and_minimizing_flips_the_pick(problem):
+    x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
+    for loss in ("bpr", "regression"):
+        up = ZapHPO(loss=loss, max_epochs=5, n_folds=2, seed=1).fit(x, enc, y, g)
+        down = ZapHPO(loss=loss, max_epochs=5, n_folds=2, seed=1).fit(x, enc, -y, g, maximize=False)
+        ranking = up.rank(x[:2])[0]
+        assert sorted(ranking.order.tolist()) == list(range(len(enc)))
+        assert (np.diff(ranking.scores) <= 0).all()
+        assert (up.select(x) == down.select(x)).all()
+
+
+def test_sparse_ablation_keeps_every_dataset(problem):
+    hpo = ZapHPO(keep=0.25, max_epochs=3, n_folds=2, seed=2)
+    kept = hpo._sparsified(problem.performance, np.random.default_rng(0))
+    measured = ~np.isnan(kept)
+    assert measured.any(axis=1).all() and 0.15 < measured.mean() < 0.4
+    with pytest.raises(SelectorError, match="keep"):
+        ZapHPO(keep=0).fit(problem.meta_features, problem.encodings, problem.performance, problem.groups)
+
+
+def test_vote_ensemble_picks_a_fold_models_top_choice(problem):
+    x = problem.meta_features
+    hpo = ZapHPO(ensemble="vote", max_epochs=5, n_folds=3, seed=4).fit(x, problem.encodings, problem.performance,
+                                                                      problem.groups)
+    tops = hpo.fold_scores(x[:5]).argmax(axis=2)  # [folds x datasets]
+    assert all(pick in tops[:, i] for i, pick in enumerate(hpo.select(x[:5])))
+
+
+def test_save_load_round_trip_and_hash_check(problem, tmp_path):
+    x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
+    hpo = ZapHPO(max_epochs=3, n_folds=2).fit(x, enc, y, g)
+    path = hpo.save(tmp_path / "hpo.pkl.gz", {"note": "test"})
+    loaded = load_selector(path, expect_hash=hpo.spec_hash_)
+    assert np.allclose(loaded.selector.scores(x), hpo.scores(x)) and loaded.context == {"note": "test"}
+    with pytest.raises(SelectorError, match="specification"):
+        load_selector(path, expect_hash="0" * 16)
+    with pytest.raises(SelectorError, match="meta-train"):
+        load_selector(tmp_path / "missing.pkl.gz")
+
+
+def test_inputs_are_checked_with_clear_errors(problem):
+    x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
+    with pytest.raises(SelectorError, match="performance has shape"):
+        SingleBest().fit(x, enc, y[:, :-1], g)
+    with pytest.raises(SelectorError, match="single group"):
+        SingleBest().fit(x, enc, y, np.zeros(len(x)))
+    with pytest.raises(SelectorError, match="not fitted"):
+        ZapHPO().rank(x)
+    bad = y.copy()
+    bad[0] = np.nan
+    with pytest.raises(SelectorError, match="no performance"):
+        SingleBest().fit(x, enc, bad, g)
+    with pytest.raises(SelectorError, match="3 meta-features"):
+        SingleBest().fit(x, enc, y, g).rank(x[:, :3])
+
+
+def test_baselines(problem):
+    x, y, g = problem.meta_features, problem.performance, problem.groups
+    enc = one_hot_encodings(y.shape[1])
+    best = SingleBest().fit(x, enc, y, g)
+    assert (best.select(x) == np.nanmean(y, axis=0).argmax()).all()
+    assert (FixedPipeline(3).fit(x, enc, y, g).select(x) == 3).all()
+    a, b = RandomSelector(seed=1).fit(x, enc, y, g), RandomSelector(seed=1).fit(x, enc, y, g)
+    assert (a.select(x) == b.select(x)).all() and len(set(a.select(x).tolist())) > 1
+
+
+def test_standardizer_leaves_binary_columns():
+    x = np.array([[0.0, 1.0, 5.0], [1.0, 1.0, 7.0], [0.0, 1.0, 9.0]])
+    z = Standardizer().fit(x).transform(x)
+    assert (z[:, :2] == x[:, :2]).all() and abs(z[:, 2].mean()) < 1e-12 and abs(z[:, 2].std() - 1) < 1e-12
