@@ -117,3 +117,14 @@ def test_benchmark_resumes_folds_only_with_the_same_settings(problem, tmp_path):
     folds = run_benchmark(problem, other, tmp_path, groups=["core0"])
     assert "random" in folds[0]["methods"]
 
+
+
+def test_diversity_report_and_figures(artifact, tmp_path, capsys):
+    assert main(["metadataset", "diversity", str(artifact), "--out", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_datasets"] == 18 and report["distinct_winners"] >= 2
+    assert report["oracle_alc"] >= report["single_best_alc"] >= report["random_alc"] - 1e-9
+    assert report["noise_floor"]["cells"] > 0 and 0 < report["noise_floor"]["run_std"] < 0.1
+    assert sum(report["winner_counts"].values()) == 18
+    for name in ("cost_matrix.png", "winners.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -137,3 +137,14 @@ def test_helpers():
     assert len(d) == 2 + 6 and np.all(i != j)
     d, i, j = pair_sample(np.random.default_rng(1).random((30, 20)), 50, np.random.default_rng(0))
     assert len(d) == 50 and np.all(i != j)
+
+
+def test_fast_forest_prediction_equals_sklearn():
+    from sklearn.ensemble import RandomForestRegressor
+
+    from zap.selectors.zap_as import forest_predict
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), rng.normal(size=60)
+    forest = RandomForestRegressor(n_estimators=12, random_state=0).fit(x, y)
+    assert np.allclose(forest_predict(forest, x[:7]), forest.predict(x[:7]))

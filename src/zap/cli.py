@@ -373,6 +373,27 @@ def cmd_metadataset_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
+    from zap.benchmark.problem import SelectionProblem
+    from zap.metadataset.diversity import diversity_report, plot_heatmap, plot_winners
+
+    problem = SelectionProblem.load(args.artifact)
+    report = diversity_report(problem)
+    if args.out and report["n_datasets"]:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["figures"] = [str(plot_heatmap(problem, out / "cost_matrix.png")),
+                             str(plot_winners(problem, out / "winners.png"))]
+    if args.json:
+        _print_json(report)
+    else:
+        for key, value in report.items():
+            if key not in ("winner_counts", "near_copies"):
+                print(f"{key:34s} {value}")
+        print(f"{'near_copies (rho > 0.95)':34s} {len(report.get('near_copies', []))}")
+    return 0
+
+
 def cmd_metadataset_status(args: argparse.Namespace) -> int:
     from zap.metadataset import key_of, load_plan, protocol_tasks
 
@@ -489,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("artifact")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_metadataset_info)
+    diversity = meta_sub.add_parser("diversity", help="winners, candidate correlation, Oracle vs Single-best "
+                                                      "vs noise, heatmap")
+    diversity.add_argument("artifact", nargs="?", default="artifacts/metadataset/v1.json.gz")
+    diversity.add_argument("--out", help="folder for cost_matrix.png and winners.png")
+    diversity.add_argument("--json", action="store_true")
+    diversity.set_defaults(func=cmd_metadataset_diversity)
     for name, func, text in (("build", cmd_metadataset_build, "compute the missing cells (resumable)"),
                              ("export", cmd_metadataset_export, "write the compact artifact for selectors"),
                              ("hpo", cmd_metadataset_hpo, "SMAC per core (first variant) -> candidates"),

@@ -187,6 +187,13 @@ def _all_pairs(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------------------------ selector types
 
 
+def forest_predict(forest, x: np.ndarray) -> np.ndarray:
+    """A regression forest's prediction, tree by tree without joblib: identical to `forest.predict`
+    but ~20x faster for the single row of a zero-shot decision (joblib's dispatch dominates there)."""
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    return np.mean([tree.tree_.predict(x32).reshape(len(x32), -1)[:, 0] for tree in forest.estimators_], axis=0)
+
+
 class ClassifierModel:
     """Predicts the best pipeline per dataset; a dataset's weight is the std of its row, so datasets
     where the choice hardly matters count little (AutoFolio's MultiClassifier)."""
@@ -267,7 +274,7 @@ class JointRegressionModel:
     def scores(self, x: np.ndarray) -> np.ndarray:
         n = self.enc_.shape[0]
         feats = np.hstack([np.repeat(x, n, axis=0), np.tile(self.enc_, (len(x), 1))])
-        return self.rf_.predict(feats).reshape(len(x), n)
+        return forest_predict(self.rf_, feats).reshape(len(x), n)
 
 
 class PerPipelineRegressionModel:
@@ -291,7 +298,7 @@ class PerPipelineRegressionModel:
         return self
 
     def scores(self, x: np.ndarray) -> np.ndarray:
-        cols = [m.predict(x) if m is not None else np.full(len(x), self.means_[p])
+        cols = [forest_predict(m, x) if m is not None else np.full(len(x), self.means_[p])
                 for p, m in enumerate(self.models_)]
         return np.column_stack(cols)
 

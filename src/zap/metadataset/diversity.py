@@ -1,0 +1,131 @@
+"""Is the cost matrix worth learning from? Winners, candidate correlation, Oracle vs Single-best against
+the noise floor, and the two figures (heatmap, winners histogram) that show it.
+
+A matrix where one pipeline wins nearly everywhere, or where the Oracle's lead over Single-best is
+within the seed-to-seed noise, leaves nothing for a selector to learn; these numbers say which it is.
+Rows without any measured cell (a build in progress) are left out; every figure names how many rows
+it used.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+NEAR_COPY_RHO = 0.95
+
+
+def _complete_rows(alc: np.ndarray) -> np.ndarray:
+    return ~np.isnan(alc).any(axis=1)
+
+
+def winners(alc: np.ndarray) -> np.ndarray:
+    return np.nanargmax(alc, axis=1)
+
+
+def candidate_correlation(alc: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation between candidates over the datasets (columns with no variance: NaN)."""
+    if alc.shape[0] < 3:
+        return np.full((alc.shape[1], alc.shape[1]), np.nan)
+    rho = spearmanr(alc, axis=0, nan_policy="omit").statistic
+    return np.atleast_2d(rho)
+
+
+def noise_floor(alc: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | None:
+    """Seed-to-seed spread of ALC on the cells measured twice: mean |difference| and the per-run standard
+    deviation (std of the differences / sqrt 2)."""
+    if repeat is None:
+        return None
+    both = ~np.isnan(alc) & ~np.isnan(repeat)
+    if both.sum() < 2:
+        return None
+    diff = alc[both] - repeat[both]
+    return {"cells": int(both.sum()), "mean_abs_diff": float(np.abs(diff).mean()),
+            "run_std": float(diff.std(ddof=1) / np.sqrt(2)), "max_abs_diff": float(np.abs(diff).max())}
+
+
+def per_core(values: np.ndarray, cores: np.ndarray) -> np.ndarray:
+    return np.array([values[cores == c].mean() for c in sorted(set(cores.tolist()))])
+
+
+def diversity_report(problem) -> dict[str, Any]:
+    """The numbers of the pilot check on the rows where every candidate was measured."""
+    rows = _complete_rows(problem.alc)
+    alc, cores = problem.alc[rows], problem.cores[rows]
+    if not rows.any():
+        return {"n_datasets": 0, "note": "no dataset has every candidate measured yet"}
+    win = winners(alc)
+    single = int(np.argmax(alc.mean(axis=0)))
+    rho = candidate_correlation(alc)
+    off = rho[~np.eye(len(rho), dtype=bool)]
+    off = off[~np.isnan(off)]
+    near = [(problem.candidate_ids[i], problem.candidate_ids[j], float(rho[i, j]))
+            for i in range(len(rho)) for j in range(i + 1, len(rho)) if rho[i, j] > NEAR_COPY_RHO]
+    oracle, best = alc.max(axis=1), alc[:, single]
+    repeat = None if problem.alc_repeat is None else problem.alc_repeat[rows]
+    return {
+        "n_datasets": int(rows.sum()), "n_cores": len(set(cores.tolist())), "n_candidates": alc.shape[1],
+        "distinct_winners": len(set(win.tolist())),
+        "winner_counts": {problem.candidate_ids[k]: v for k, v in Counter(win.tolist()).most_common()},
+        "single_best": problem.candidate_ids[single],
+        "single_best_wins": int((win == single).sum()),
+        "oracle_alc": float(oracle.mean()), "single_best_alc": float(best.mean()),
+        "oracle_minus_single_best": float((oracle - best).mean()),
+        "oracle_minus_single_best_per_core": float((per_core(oracle, cores) - per_core(best, cores)).mean()),
+        "random_alc": float(alc.mean()),
+        "rank_correlation": {"mean": float(off.mean()) if off.size else None,
+                             "median": float(np.median(off)) if off.size else None,
+                             "max": float(off.max()) if off.size else None},
+        "near_copies": near,
+        "noise_floor": noise_floor(alc, repeat),
+        "failed_cells": int((alc == 0).sum()),
+    }
+
+
+def plot_heatmap(problem, path: str | Path) -> Path:
+    """Datasets (grouped by core) x candidates (ordered by mean ALC), like the paper's cost-matrix figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = _complete_rows(problem.alc)
+    alc, cores = problem.alc[rows], problem.cores[rows]
+    row_order = np.lexsort((-np.nanmax(alc, axis=1), cores))
+    col_order = np.argsort(-alc.mean(axis=0))
+    fig = Figure(figsize=(max(6, 0.22 * alc.shape[1] + 2), max(4, 0.12 * alc.shape[0] + 1.5)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(alc[np.ix_(row_order, col_order)], aspect="auto", cmap="viridis", vmin=0,
+                      vmax=max(0.01, float(np.nanmax(alc))), interpolation="nearest")
+    ax.set_xlabel(f"candidate pipelines ({alc.shape[1]}, best mean ALC left)")
+    ax.set_ylabel(f"datasets ({alc.shape[0]}, grouped by core)")
+    labels = cores[row_order]
+    ticks = [i for i in range(len(labels)) if i == 0 or labels[i] != labels[i - 1]]
+    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=6)
+    ax.set_xticks([])
+    fig.colorbar(image, ax=ax, label="ALC")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return Path(path)
+
+
+def plot_winners(problem, path: str | Path) -> Path:
+    """How many datasets each candidate wins (only candidates that win at least one)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = _complete_rows(problem.alc)
+    counts = Counter(winners(problem.alc[rows]).tolist()).most_common()
+    fig = Figure(figsize=(max(5, 0.35 * len(counts) + 2), 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar(range(len(counts)), [c for _, c in counts], color="#4477aa")
+    ax.set_xticks(range(len(counts)), [problem.candidate_ids[k][:6] for k, _ in counts], rotation=60, fontsize=7)
+    ax.set_ylabel("datasets won")
+    ax.set_title(f"per-dataset winners: {len(counts)} distinct over {int(rows.sum())} datasets", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return Path(path)
