@@ -47,7 +47,7 @@ def time_decisions(path: Path, repeats: int) -> tuple[float, list[float]]:
         meta = MetaFeatures(int(rng.choice([1, 3])), int(rng.integers(2, 100)), int(rng.integers(50, 20000)),
                             int(rng.choice([16, 32, 64, 128])))
         start = time.perf_counter()
-        selector.rank(meta.vector()[None, :])[0].best
+        _ = selector.rank(meta.vector()[None, :])[0].best
         samples.append(1000 * (time.perf_counter() - start))
     return load_ms, samples
 
