@@ -2,6 +2,7 @@
 small synthetic meta-dataset artifact (real candidate configurations, synthetic performance)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,18 @@ def test_diversity_report_and_figures(artifact, tmp_path, capsys):
     assert sum(report["winner_counts"].values()) == 18
     for name in ("cost_matrix.png", "winners.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+V1_ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "metadataset" / "v1.json.gz"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not V1_ARTIFACT.exists(), reason="no exported v1 artifact in this checkout")
+def test_reduced_benchmark_on_the_shipped_artifact_runs_on_dask(tmp_path):
+    report = tmp_path / "loco.json"
+    assert main(["benchmark", str(V1_ARTIFACT), "--json", str(report), "--out", str(tmp_path / "out"), "--protocol",
+                 "loco", "--max-folds", "2", "--repetitions", "1", "--as-trials", "5", "--hpo-epochs", "10",
+                 "--no-ablations", "--workers", "2"]) == 0
+    result = json.loads(report.read_text())
+    assert result["oracle"]["alc"] >= result["single-best"]["alc"]
+    assert len(list((tmp_path / "out" / "folds").glob("loco--*.json"))) == 2
