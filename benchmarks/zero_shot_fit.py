@@ -58,7 +58,7 @@ def main() -> None:
         methods = {s: problem.candidate_ids[pick(problem, core, dataset, s, 0)] for s in args.selectors}
         config_of = {c["id"]: c["config"] for c in payload["candidates"]}
         configs = {m: config_of[pid] for m, pid in methods.items()}
-        configs |= {"recommended": dict(get_config("recommended")), "autodl-default": dict(get_config("autodl-default"))}
+        configs |= {name: dict(get_config(name)) for name in ("recommended", "autodl-default")}
         for method, config in configs.items():
             for seed in args.seeds:
                 result = run(split.train, split.test, config, Budget(args.budget, "wall"), seed=seed,
