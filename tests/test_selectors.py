@@ -135,3 +135,19 @@ def test_standardizer_leaves_binary_columns():
     x = np.array([[0.0, 1.0, 5.0], [1.0, 1.0, 7.0], [0.0, 1.0, 9.0]])
     z = Standardizer().fit(x).transform(x)
     assert (z[:, :2] == x[:, :2]).all() and abs(z[:, 2].mean()) < 1e-12 and abs(z[:, 2].std() - 1) < 1e-12
+
+
+def test_regime_warnings_name_what_is_far_from_the_meta_dataset():
+    from zap.metafeatures import MetaFeatures
+    from zap.selectors.trained import regime_warnings
+
+    context = {"meta_feature_range": {"min": [1, 2, 50, 16], "max": [3, 100, 12000, 128]},
+               "protocol": {"budget": 20.0, "clock": "cpu", "threads": 1}, "complete": True}
+    inside = MetaFeatures(3, 10, 500, 32)
+    assert regime_warnings(context, inside, budget=60, clock="wall", threads=2) == []
+    far = regime_warnings(context, MetaFeatures(3, 10, 50000, 32), budget=3600, clock="wall", threads=8,
+                          device="cuda")
+    assert any("n_train = 50000" in w for w in far) and any("1440.0x" in w for w in far)
+    assert any("cuda" in w for w in far) and len(far) == 3
+    partial = regime_warnings(context | {"complete": False, "n_datasets": 20, "n_cores": 5}, inside)
+    assert partial == ["this selector was trained on an incomplete meta-dataset (20 datasets, 5 cores)"]
