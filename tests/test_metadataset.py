@@ -188,6 +188,9 @@ def test_export_and_info_report_missing_cells(tiny_plan, tmp_path, capsys):
     payload = load(tmp_path / "md.json.gz")
     assert payload["protocol_hash"] == plan.protocol.spec_hash()
     assert len(payload["candidates"][0]["encoding"]) == len(payload["encoding_names"])
+    (cell, curve), = payload["matrices"]["0"]["curves"].items()  # the one measured cell, with its curve
+    assert cell == "0,0" and curve and all(len(point) == 2 for point in curve)
+    assert [t for t, _ in curve] == sorted(t for t, _ in curve)
     assert main(["metadataset", "info", str(tmp_path / "md.json.gz"), "--json"]) == 0
     reported = json.loads(capsys.readouterr().out)
     assert reported["n_missing"] == 3 and reported["clock"] == "steps" and reported["budget_s"] == 3

@@ -17,6 +17,7 @@ import numpy as np
 from zap.metadataset.plan import NAMED_CANDIDATES, Plan
 from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
+from zap.scoring import COLUMNS
 
 ARTIFACT_SCHEMA = 1
 
@@ -35,7 +36,7 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
     for seed in seeds:
         alc = np.full((len(datasets), len(candidates)), np.nan)
         nauc = np.full_like(alc, np.nan)
-        provenance = {}
+        provenance, curves = {}, {}
         for i, d in enumerate(datasets):
             for j, c in enumerate(candidates):
                 record = store.records.get(TaskKey(d.name, c["pipeline_id"], float(protocol.budget), protocol.clock,
@@ -44,7 +45,9 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
                     alc[i, j] = record["alc"]
                     nauc[i, j] = record.get("final_nauc", 0.0) if record["status"] == "ok" else 0.0
                     provenance[f"{i},{j}"] = record["provenance"] | {"status": record["status"]}
-        matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance}
+                    curves[f"{i},{j}"] = _curve(record, protocol.clock)
+        matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance,
+                               "curves": curves}
     names, sources = named_ids(), hpo_sources(plan.folder / "hpo")
     payload = {
         "schema": ARTIFACT_SCHEMA, "protocol_hash": protocol.spec_hash(), "protocol": protocol.describe(),
@@ -60,6 +63,14 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         json.dump(payload, handle, separators=(",", ":"))
     return info(payload)
+
+
+def _curve(record: dict, clock: str) -> list[list[float]]:
+    """A cell's learning curve as [time on the protocol clock, NAUC] pairs: what a gray-box selector
+    (refining the zero-shot top-k from partial curves, Quick-Tune style) learns from."""
+    time_column = COLUMNS.index(f"{clock}_s" if clock != "steps" else "steps")
+    nauc_column = COLUMNS.index("nauc")
+    return [[round(row[time_column], 3), round(row[nauc_column], 5)] for row in record.get("curve", [])]
 
 
 def named_ids() -> dict[str, str]:
