@@ -146,3 +146,18 @@ def test_device_resolution():
 def test_cuda_mixed_precision_run(split):
     result = run(split.train, split.test, FAST_CONFIG, Budget(6, "steps"), device="cuda")
     assert result.status == "ok" and len(result.curve) >= 1
+
+
+def test_predictions_that_cannot_end_inside_the_budget_are_not_made(split):
+    # every clock read costs 0.3 s, so the budget of 2 s is spent before a CNN pass could end inside it:
+    # no pass is started or finished after T (none would count); the simple model's early one stays
+    config = dict(FAST_CONFIG) | {"first_simple_model": True, "simple_model": "LR"}
+    for budget in (2.0, 3.0, 4.0):
+        result = run(split.train, split.test, config, Budget(budget, "wall"), wall_fn=TickingClock(0.3))
+        times = result.curve.times("wall")
+        assert len(times) >= 1 and all(t <= budget for t in times), (budget, times)
+        assert result.alc > 0
+    # without any prediction yet, the run still makes one, late or not: a user always gets predictions
+    bare = run(split.train, split.test, dict(FAST_CONFIG) | {"first_simple_model": False}, Budget(0.5, "wall"),
+               wall_fn=TickingClock(0.3))
+    assert len(bare.curve) >= 1 and bare.test_probabilities is not None

@@ -31,6 +31,10 @@ from zap.pipelines.zoo import create_model, normalization
 from zap.scoring import LearningCurve, accuracy, curve_alc, nauc
 
 PREDICT_BATCH = 256
+
+
+class PredictionTooLate(Exception):
+    """A prediction pass that cannot end inside the budget."""
 VALID_IMPROVEMENT = 1e-3  # AutoDL winner's threshold_valid_score_diff
 RESERVE_SAFETY = 1.15
 
@@ -182,12 +186,20 @@ class _Run:
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
 
+    def out_of_time(self) -> bool:
+        """The budget is spent on a time clock: a prediction finished from now on would not count
+        (ALC ignores predictions after T, as AutoDL did), so starting or finishing one is waste."""
+        return self.budget.clock != "steps" and self.stopwatch.remaining() <= 0
+
     @torch.no_grad()
-    def predict(self, cache: PixelCache, indices: np.ndarray) -> np.ndarray:
+    def predict(self, cache: PixelCache, indices: np.ndarray, abandon_late: bool = False) -> np.ndarray:
         was_training = self.model.training
         self.model.eval()
         outputs = []
         for start in range(0, len(indices), PREDICT_BATCH):
+            if abandon_late and self.out_of_time():
+                self.model.train(was_training)
+                raise PredictionTooLate
             x = self.transform(cache.batch(indices[start:start + PREDICT_BATCH]))
             with self._autocast():
                 outputs.append(self.model(x).float().softmax(dim=1).cpu())
@@ -209,16 +221,27 @@ class _Run:
         self.events.append({"event": "prediction", "source": source, "wall_s": wall, "cpu_s": cpu,
                             "steps": steps})
 
-    def predict_outputs(self, source: str) -> None:
-        test_probs = self.predict(self.test_cache, np.arange(len(self.test))) if self.test_cache else None
-        extra_probs = self.predict(self.extra_cache, np.arange(len(self.extra))) if self.extra_cache else None
+    def predict_outputs(self, source: str, abandon_late: bool = False) -> None:
+        test_probs = (self.predict(self.test_cache, np.arange(len(self.test)), abandon_late)
+                      if self.test_cache else None)
+        extra_probs = (self.predict(self.extra_cache, np.arange(len(self.extra)), abandon_late)
+                       if self.extra_cache else None)
         self.record(test_probs, extra_probs, source)
 
     def evaluate(self, force: bool = False) -> None:
-        """Validate; predict the test set only if validation improved (or once past the threshold)."""
+        """Validate; predict the test set only if validation improved (or once past the threshold).
+        A pass still running when the budget runs out is abandoned, unless it would be the first
+        prediction of the run (a user always gets one)."""
+        try:
+            self._evaluate(force, abandon_late=bool(len(self.curve)))
+        except PredictionTooLate:
+            self.events.append({"event": "prediction_abandoned", "steps": self.stopwatch.steps,
+                                "reason": "the budget ran out during the pass; it would not count"})
+
+    def _evaluate(self, force: bool, abandon_late: bool) -> None:
         start = self.stopwatch.elapsed()
         if len(self.valid_idx) and not self.skip_validation:
-            valid_probs = self.predict(self.train_cache, self.valid_idx)
+            valid_probs = self.predict(self.train_cache, self.valid_idx, abandon_late)
             score = nauc(self.train.labels[self.valid_idx], valid_probs)
             improved = score > self.best_valid + VALID_IMPROVEMENT
             if not improved and not (force and not len(self.curve)):
@@ -227,8 +250,9 @@ class _Run:
                 return
             self.best_valid = max(self.best_valid, score)
             self.skip_validation = score >= float(self.cfg["skip_valid_score_threshold"])
-        self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.predict_outputs("cnn")
+        state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.predict_outputs("cnn", abandon_late)
+        self.best_state = state  # only a model whose prediction counted
         self.full_eval_cost = max(self.full_eval_cost, self.stopwatch.elapsed() - start)
 
     def simple_model_prediction(self) -> None:
@@ -345,7 +369,8 @@ def run(
         if cfg.get("first_simple_model") and (test is not None or extra is not None):
             state.simple_model_prediction()
         state.train_loop(anytime and (test is not None or extra is not None))
-        if (test is not None or extra is not None) and (state.status == "ok" or not len(state.curve)):
+        late = len(state.curve) and state.out_of_time()  # a final pass now would not count
+        if (test is not None or extra is not None) and (state.status == "ok" or not len(state.curve)) and not late:
             state.evaluate(force=True)
         if state.best_state is not None:
             state.model.load_state_dict(state.best_state)

@@ -43,7 +43,7 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
                                                    seed))
                 if record is not None:
                     alc[i, j] = record["alc"]
-                    nauc[i, j] = record.get("final_nauc", 0.0) if record["status"] == "ok" else 0.0
+                    nauc[i, j] = final_nauc_within(record, protocol.clock, protocol.budget)
                     provenance[f"{i},{j}"] = record["provenance"] | {"status": record["status"]}
                     curves[f"{i},{j}"] = _curve(record, protocol.clock)
         matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance,
@@ -63,6 +63,17 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         json.dump(payload, handle, separators=(",", ":"))
     return info(payload)
+
+
+def final_nauc_within(record: dict, clock: str, budget: float) -> float:
+    """NAUC of the last prediction made inside T (0 for a failed run or none inside T): the same rule
+    as ALC, whether or not the runner that made the record still predicted after T (before 2026-11-28
+    it ran a last pass past T, which ALC ignored but its own final_nauc reported)."""
+    if record["status"] != "ok":
+        return 0.0
+    curve = _curve(record, clock)
+    inside = [score for t, score in curve if t <= budget]
+    return float(inside[-1]) if inside else 0.0
 
 
 def _curve(record: dict, clock: str) -> list[list[float]]:
