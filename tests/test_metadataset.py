@@ -79,6 +79,13 @@ def client():
         yield c
 
 
+def test_local_workers_run_without_dask_malloc_trim_threshold(client):
+    env = client.run(lambda: {k: v for k, v in __import__("os").environ.items() if k.startswith("MALLOC_")})
+    assert env and all(not values for values in env.values())
+    assert all(v == {"OMP_NUM_THREADS": "1"} for v in client.run(
+        lambda: {"OMP_NUM_THREADS": __import__("os").environ.get("OMP_NUM_THREADS")}).values())
+
+
 def test_build_on_two_workers_then_rerun_computes_nothing(tiny_plan, client, tmp_path):
     folder, cache = tiny_plan
     plan = load_plan(folder)
@@ -173,6 +180,7 @@ def test_slurm_job_script_runs_single_thread_workers():
         cluster.close()
     assert "#SBATCH -p cpu" in script and "--nthreads 1" in script and "export OMP_NUM_THREADS=1" in script
     assert "#SBATCH --mem=" in script and "distributed.cli.dask_worker" in script
+    assert "export MALLOC_MMAP_THRESHOLD_=33554432" in script
 
 
 def test_export_and_info_report_missing_cells(tiny_plan, tmp_path, capsys):
