@@ -1,0 +1,80 @@
+"""CPU seconds of the same fine-tuning task in a plain process and in a Dask worker, with and without the
+malloc trim threshold that Dask's nanny sets by default (MALLOC_TRIM_THRESHOLD_=65536).
+
+Why it matters: the meta-dataset's budget is the task thread's CPU time, so anything that makes a step
+cost more CPU in a worker than in `zap fit` (a plain process) shifts the whole matrix away from the
+user's regime. Prints CPU-s per task for each setting and the ratio to the plain process.
+
+    python benchmarks/worker_allocator.py --steps 40 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def make_task(steps: int):
+    from zap.metadataset import matrix_tasks
+    from zap.metadataset.plan import create_plan
+
+    plan = create_plan(Path(tempfile.mkdtemp()) / "plan", n_variants=2, budget=steps, clock="steps",
+                       cores=["digits-opencv"])
+    return matrix_tasks(plan.protocol, plan.pipelines())[1]
+
+
+def plain(steps: int, repeats: int) -> list[float]:
+    from zap.metadataset import run_task
+
+    task = make_task(steps)
+    run_task(task, None)  # warm
+    return [run_task(task, None)["elapsed"]["cpu_s"] for _ in range(repeats)]
+
+
+def in_worker(steps: int, repeats: int) -> list[float]:
+    """A 1-worker LocalCluster from `zap.engine`; the worker inherits this process's environment, so the
+    "-trim" modes (run with MALLOC_TRIM_THRESHOLD_=65536) reproduce what Dask's nanny does by default."""
+    from zap.engine import EngineSpec, make_client
+    from zap.metadataset import run_task
+
+    task = make_task(steps)
+    with make_client(EngineSpec(workers=1)) as client:
+        client.submit(run_task, task, None, pure=False).result()  # warm the executor thread
+        return [client.submit(run_task, task, None, pure=False).result()["elapsed"]["cpu_s"]
+                for _ in range(repeats)]
+
+
+def child(mode: str, steps: int, repeats: int) -> list[float]:
+    env = os.environ | ({"MALLOC_TRIM_THRESHOLD_": "65536"} if mode.endswith("-trim") else {})
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--steps", str(steps), "--repeats",
+                          str(repeats)], env=env, capture_output=True, text=True, check=True).stdout
+    return [float(v) for v in out.strip().splitlines()[-1].split()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        values = (plain(args.steps, args.repeats) if args.child.startswith("plain")
+                  else in_worker(args.steps, args.repeats))
+        print(" ".join(f"{v:.3f}" for v in values))
+        return
+    modes = ("plain", "plain-trim", "worker", "worker-trim")
+    results = {mode: child(mode, args.steps, args.repeats) for mode in modes}
+    base = statistics.median(results["plain"])
+    print(f"{'setting':12s} {'CPU-s per task (each repeat)':36s} {'median':>7s} {'vs plain':>9s}")
+    for mode, values in results.items():
+        shown = " ".join(f"{v:5.1f}" for v in values)
+        print(f"{mode:12s} {shown:36s} {statistics.median(values):7.1f} {statistics.median(values) / base:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
