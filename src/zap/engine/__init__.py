@@ -7,6 +7,7 @@ meta-dataset's CPU-time clock assumes. The same client runs cost-matrix cells an
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -32,6 +33,20 @@ class EngineSpec:
     slurm_account: str | None = None
     slurm_walltime: str = "04:00:00"
     slurm_memory: str = "6GB"
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Set torch's intra-op threads for a block and restore the previous count: no thread setting leaks
+    out of a run or a selector's training into the caller."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def default_workers() -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from zap.data.dataset import ImageDataset
 from zap.data.split import stratified_holdout
+from zap.engine import torch_threads
 from zap.finetune import simple
 from zap.finetune.batches import CachedImages, InputTransform, PixelCache, endless, input_size, train_loader
 from zap.finetune.clock import Budget, Stopwatch
@@ -88,17 +89,6 @@ def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
     return torch.device(device)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Set torch's intra-op threads for the run and restore the previous count afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def head_parameters(model: nn.Module) -> list[nn.Parameter]:

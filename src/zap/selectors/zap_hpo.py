@@ -16,28 +16,15 @@ and the paper's online submission).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
+from zap.engine import torch_threads
 from zap.selectors.base import Selector, SelectorError, Standardizer
 
 LOSSES = ("bpr", "regression")
 ENSEMBLES = ("zscore", "vote")
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Set torch's intra-op threads for a block and restore them: no hidden global state leaks out."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def group_folds(groups: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
