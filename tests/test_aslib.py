@@ -245,19 +245,15 @@ def test_missing_file_is_named(tmp_path):
         read_scenario(folder)
 
 
-def test_unknown_instance_in_cv(tmp_path):
+@pytest.mark.parametrize(("file", "line", "message"), [
+    ("cv.arff", "ghost,1,2\n", r"cv\.arff: unknown instance 'ghost'"),
+    ("algorithm_runs.arff", "i01,1,D,3,ok\n", r"algorithm 'D'.*not among the description's algorithms"),
+])
+def test_rows_naming_unknown_instances_or_algorithms(tmp_path, file, line, message):
     folder = write_runtime(tmp_path)
-    with (folder / "cv.arff").open("a") as handle:
-        handle.write("ghost,1,2\n")
-    with pytest.raises(ScenarioError, match=r"cv\.arff: unknown instance 'ghost'"):
-        read_scenario(folder)
-
-
-def test_unknown_algorithm_in_runs(tmp_path):
-    folder = write_runtime(tmp_path)
-    with (folder / "algorithm_runs.arff").open("a") as handle:
-        handle.write("i01,1,D,3,ok\n")
-    with pytest.raises(ScenarioError, match=r"algorithm 'D'.*not among the description's algorithms"):
+    with (folder / file).open("a") as handle:
+        handle.write(line)
+    with pytest.raises(ScenarioError, match=message):
         read_scenario(folder)
 
 
