@@ -111,6 +111,33 @@ def test_fit_without_a_trained_selector_says_so_and_uses_recommended(tmp_path, m
     assert summary["selection"]["fallback"] == "recommended" and "meta-train" in capsys.readouterr().err
 
 
+def test_a_partial_artifact_is_benchmarked_on_its_complete_rows_only(tmp_path, capsys):
+    import gzip
+
+    from zap.selectors.synthetic import synthetic_artifact
+
+    payload = synthetic_artifact(n_groups=4, per_group=3, n_pipelines=6, seed=1)
+    first = payload["matrices"][str(payload["seeds"][0])]
+    core_of = [d["core"] for d in payload["datasets"]]
+    for i, core in enumerate(core_of):
+        for key in ("alc", "final_nauc"):
+            if core == "core3":  # a core the build has not reached: nothing to score
+                first[key][i] = [None] * len(first[key][i])
+            elif core == "core1" and i % 3 == 0:  # one dataset half built
+                first[key][i][1::2] = [None] * len(first[key][i][1::2])
+    path = tmp_path / "partial.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    out = tmp_path / "bench"
+    assert main(["benchmark", str(path), "--out", str(out), "--protocol", "loco", "--repetitions", "1",
+                 "--as-trials", "3", "--hpo-epochs", "2", "--no-ablations", "--workers", "0"]) == 0
+    assert "incomplete: 8 of 12 datasets (3 of 4 cores)" in capsys.readouterr().err
+    folds = {p.stem.split("--")[1]: json.loads(p.read_text()) for p in (out / "folds").glob("*.json")}
+    assert sorted(folds) == ["core0", "core1", "core2"] and len(folds["core1"]["datasets"]) == 2
+    result = json.loads((out / "loco.json").read_text())
+    assert result["_complete_artifact"] is False and result["_scored_datasets"] == 8
+    assert all(np.isfinite(result[m]["alc"]) for m in ("zap-hpo", "zap-as", "single-best", "oracle"))
+
+
 def test_benchmark_resumes_folds_only_with_the_same_settings(problem, tmp_path):
     first = Settings(repetitions=1, methods=("single-best", "oracle"), ablations=())
     run_benchmark(problem, first, tmp_path, groups=["core0"])

@@ -79,9 +79,11 @@ def client():
         yield c
 
 
-def test_local_workers_run_without_dask_malloc_trim_threshold(client):
+def test_local_workers_run_without_dask_malloc_trim_threshold_or_profiler(client):
     env = client.run(lambda: {k: v for k, v in __import__("os").environ.items() if k.startswith("MALLOC_")})
     assert env and all(not values for values in env.values())
+    profiling = client.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
+    assert profiling and not any(profiling.values())
     assert all(v == {"OMP_NUM_THREADS": "1"} for v in client.run(
         lambda: {"OMP_NUM_THREADS": __import__("os").environ.get("OMP_NUM_THREADS")}).values())
 
@@ -181,6 +183,7 @@ def test_slurm_job_script_runs_single_thread_workers():
     assert "#SBATCH -p cpu" in script and "--nthreads 1" in script and "export OMP_NUM_THREADS=1" in script
     assert "#SBATCH --mem=" in script and "distributed.cli.dask_worker" in script
     assert "export MALLOC_MMAP_THRESHOLD_=33554432" in script
+    assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script
 
 
 def test_export_and_info_report_missing_cells(tiny_plan, tmp_path, capsys):

@@ -101,6 +101,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from zap.benchmark.problem import SelectionProblem
 
     problem = SelectionProblem.load(args.artifact)
+    _warn_if_incomplete(problem)
     out = Path(args.out)
     sections, first = [], None
     for protocol in args.protocol:
@@ -113,7 +114,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         result = report.summary(folds)
         first = first or report.json_view(result)
         _write_json_file(out / f"{settings.tag()}.json", report.json_view(result) |
-                         {"_noise_floor": report.noise_floor(folds),
+                         {"_noise_floor": report.noise_floor(folds), "_complete_artifact": problem.complete,
+                          "_scored_datasets": sum(len(f["datasets"]) for f in folds),
                           "_cost_core_hours": round(sum(f["seconds"] for f in folds) / 3600, 3)})
         report.cd_plot(folds, out / f"{settings.tag()}-cd.png", title=f"{settings.tag()}: mean rank per core")
         sections.append(f"## {settings.tag()} ({len(folds)} folds, {settings.repetitions} repetitions)\n\n"
@@ -123,6 +125,17 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         _write_json_file(Path(args.json), first)
     print("\n".join(sections))
     return 0
+
+
+def _warn_if_incomplete(problem) -> None:
+    """A partial matrix (a build in progress) can be benchmarked as a pilot; say plainly what it covers."""
+    if problem.complete:
+        return
+    rows = problem.complete_rows()
+    print(f"note: this artifact is incomplete: {int(rows.sum())} of {problem.n_datasets} datasets "
+          f"({len(set(problem.cores[rows].tolist()))} of {len(set(problem.cores.tolist()))} cores) have every "
+          "candidate measured. Only those are held out and scored; training uses every measured cell. "
+          "Treat the result as a pilot, not as the meta-dataset's benchmark.", file=sys.stderr)
 
 
 def _run_folds(problem, settings, out: Path, args: argparse.Namespace) -> list[dict]:

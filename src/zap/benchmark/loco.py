@@ -45,10 +45,12 @@ class Settings:
 
 
 def outer_folds(problem: SelectionProblem, protocol: str) -> list[str]:
-    """The held-out groups: every core (loco) or every domain (lodo)."""
+    """The held-out groups: every core (loco) or every domain (lodo) that has a completely measured
+    dataset to score (all of them, once the meta-dataset is complete)."""
     if protocol not in ("loco", "lodo"):
         raise ValueError(f"protocol must be 'loco' or 'lodo', got {protocol!r}")
-    return sorted(set((problem.cores if protocol == "loco" else problem.domains).tolist()))
+    labels = problem.cores if protocol == "loco" else problem.domains
+    return sorted(set(labels[problem.complete_rows()].tolist()))
 
 
 def held_out_mask(problem: SelectionProblem, protocol: str, group: str) -> np.ndarray:
@@ -126,8 +128,8 @@ def run_fold(problem: SelectionProblem, settings: Settings, group: str) -> dict:
     start = time.perf_counter()
     test = held_out_mask(problem, settings.protocol, group)
     pool = candidate_pool(problem, test, settings.drop_own_candidates)
-    train = problem.subset(~test & problem.complete_rows())
-    rows = np.flatnonzero(test)
+    train = problem.subset(~test & problem.measured_rows())
+    rows = np.flatnonzero(test & problem.complete_rows())
     x_test = problem.meta_features[rows]
     methods: dict[str, list[dict]] = {}
     timings: dict[str, float] = {}

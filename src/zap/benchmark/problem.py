@@ -64,9 +64,18 @@ class SelectionProblem:
 
         return cls.from_artifact(load(Path(path)))
 
-    def complete_rows(self) -> np.ndarray:
-        """Datasets with at least one measured candidate (a partial matrix during the build)."""
+    def measured_rows(self) -> np.ndarray:
+        """Datasets with at least one measured candidate: enough to learn from (NaN = missing)."""
         return ~np.isnan(self.alc).all(axis=1)
+
+    def complete_rows(self) -> np.ndarray:
+        """Datasets with every candidate measured: only these can be scored fairly, since a pick, the
+        Oracle and Single-best must all be read from the same row."""
+        return ~np.isnan(self.alc).any(axis=1)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.complete_rows().all())
 
     def subset(self, rows: np.ndarray) -> SelectionProblem:
         """The same problem restricted to some datasets (a boolean mask or indices)."""

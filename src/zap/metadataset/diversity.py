@@ -3,7 +3,7 @@ the noise floor, and the two figures (heatmap, winners histogram) that show it.
 
 A matrix where one pipeline wins nearly everywhere, or where the Oracle's lead over Single-best is
 within the seed-to-seed noise, leaves nothing for a selector to learn; these numbers say which it is.
-Rows without any measured cell (a build in progress) are left out; every figure names how many rows
+Rows with a missing cell (a build in progress) are left out; every figure names how many rows
 it used.
 """
 
@@ -17,10 +17,6 @@ import numpy as np
 from scipy.stats import spearmanr
 
 NEAR_COPY_RHO = 0.95
-
-
-def _complete_rows(alc: np.ndarray) -> np.ndarray:
-    return ~np.isnan(alc).any(axis=1)
 
 
 def winners(alc: np.ndarray) -> np.ndarray:
@@ -54,7 +50,7 @@ def per_core(values: np.ndarray, cores: np.ndarray) -> np.ndarray:
 
 def diversity_report(problem) -> dict[str, Any]:
     """The numbers of the pilot check on the rows where every candidate was measured."""
-    rows = _complete_rows(problem.alc)
+    rows = problem.complete_rows()
     alc, cores = problem.alc[rows], problem.cores[rows]
     if not rows.any():
         return {"n_datasets": 0, "note": "no dataset has every candidate measured yet"}
@@ -91,7 +87,7 @@ def plot_heatmap(problem, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = _complete_rows(problem.alc)
+    rows = problem.complete_rows()
     alc, cores = problem.alc[rows], problem.cores[rows]
     row_order = np.lexsort((-np.nanmax(alc, axis=1), cores))
     col_order = np.argsort(-alc.mean(axis=0))
@@ -117,7 +113,7 @@ def plot_winners(problem, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = _complete_rows(problem.alc)
+    rows = problem.complete_rows()
     counts = Counter(winners(problem.alc[rows]).tolist()).most_common()
     fig = Figure(figsize=(max(5, 0.35 * len(counts) + 2), 3.5))
     FigureCanvasAgg(fig)

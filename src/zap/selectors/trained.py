@@ -50,14 +50,14 @@ def new_selector(name: str, seed: int = 0, as_trials: int = 50) -> Selector:
 def training_context(payload: dict, problem) -> dict[str, Any]:
     """What a saved selector needs at suggestion time, taken from the meta-dataset artifact."""
     protocol = payload["protocol"]
-    x = problem.meta_features[problem.complete_rows()]
+    x = problem.meta_features[problem.measured_rows()]
     return {
         "protocol_hash": payload["protocol_hash"],
         "protocol": {k: protocol[k] for k in ("budget", "clock", "threads", "t0") if k in protocol},
         "meta_features": list(FEATURE_NAMES),
         "meta_feature_range": {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()},
         "n_datasets": len(x),
-        "n_cores": len(set(problem.cores[problem.complete_rows()].tolist())),
+        "n_cores": len(set(problem.cores[problem.measured_rows()].tolist())),
         "complete": bool(not np.isnan(problem.alc).any()),
         "candidates": [{"id": c["id"], "name": c.get("name"), "config": c["config"]} for c in payload["candidates"]],
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -73,7 +73,7 @@ def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: st
 
     payload = load(Path(artifact))
     problem = SelectionProblem.from_artifact(payload)
-    rows = problem.complete_rows()
+    rows = problem.measured_rows()
     context = training_context(payload, problem)
     report = {}
     for name in names:
