@@ -1,5 +1,6 @@
 """CPU seconds of the same fine-tuning task in a plain process and in a Dask worker, with and without the
-malloc trim threshold that Dask's nanny sets by default (MALLOC_TRIM_THRESHOLD_=65536).
+malloc trim threshold that Dask's nanny sets by default (MALLOC_TRIM_THRESHOLD_=65536), and in a worker
+with Dask's statistical profiler on (its default; zap's engine turns it off).
 
 Why it matters: the meta-dataset's budget is the task thread's CPU time, so anything that makes a step
 cost more CPU in a worker than in `zap fit` (a plain process) shifts the whole matrix away from the
@@ -36,11 +37,16 @@ def plain(steps: int, repeats: int) -> list[float]:
     return [run_task(task, None)["elapsed"]["cpu_s"] for _ in range(repeats)]
 
 
-def in_worker(steps: int, repeats: int) -> list[float]:
+def in_worker(steps: int, repeats: int, profiler: bool = False) -> list[float]:
     """A 1-worker LocalCluster from `zap.engine`; the worker inherits this process's environment, so the
-    "-trim" modes (run with MALLOC_TRIM_THRESHOLD_=65536) reproduce what Dask's nanny does by default."""
+    "-trim" modes (run with MALLOC_TRIM_THRESHOLD_=65536) reproduce what Dask's nanny does by default, and
+    "worker-profiler" turns Dask's statistical profiler back on (zap switches it off)."""
+    import zap.engine
     from zap.engine import EngineSpec, make_client
     from zap.metadataset import run_task
+
+    if profiler:
+        zap.engine.NO_PROFILER = {}
 
     task = make_task(steps)
     with make_client(EngineSpec(workers=1)) as client:
@@ -64,10 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         values = (plain(args.steps, args.repeats) if args.child.startswith("plain")
-                  else in_worker(args.steps, args.repeats))
+                  else in_worker(args.steps, args.repeats, profiler=args.child == "worker-profiler"))
         print(" ".join(f"{v:.3f}" for v in values))
         return
-    modes = ("plain", "plain-trim", "worker", "worker-trim")
+    modes = ("plain", "plain-trim", "worker", "worker-trim", "worker-profiler")
     results = {mode: child(mode, args.steps, args.repeats) for mode in modes}
     base = statistics.median(results["plain"])
     print(f"{'setting':12s} {'CPU-s per task (each repeat)':36s} {'median':>7s} {'vs plain':>9s}")

@@ -29,7 +29,7 @@ from zap.selectors import SingleBest, ZapAS, ZapHPO
 
 
 def pick(problem: SelectionProblem, core: str, dataset: int, selector: str, seed: int) -> int:
-    train = (problem.cores != core) & problem.complete_rows()
+    train = (problem.cores != core) & problem.measured_rows()
     model = {"zap-hpo": lambda: ZapHPO(seed=seed), "zap-as": lambda: ZapAS(tune=True, n_trials=50, seed=seed),
              "single-best": SingleBest}[selector]()
     model.fit(problem.meta_features[train], problem.encodings, problem.alc[train], problem.cores[train])

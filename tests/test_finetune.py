@@ -71,6 +71,48 @@ def test_simple_model_gives_the_first_prediction_before_any_step(split):
     assert result.events[0]["source"] == "simple_model"
 
 
+def test_a_cnn_prediction_replaces_the_simple_model_only_if_it_validates_better(split, monkeypatch, tmp_path):
+    from zap.finetune.predictor import Predictor
+    from zap.finetune.runner import _Run
+
+    real_predict = _Run.predict
+
+    def untrained_cnn(self, cache, indices, abandon_late=False):  # what a CNN after one step looks like
+        real_predict(self, cache, indices, abandon_late)
+        return np.full((len(indices), self.n_classes), 1.0 / self.n_classes)
+
+    monkeypatch.setattr(_Run, "predict", untrained_cnn)
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
+    result = run(split.train, split.test, config, Budget(8, "steps"))
+    simple_valid = result.events[0]["valid_nauc"]
+    skipped = [e for e in result.events if e["event"] == "skipped_prediction"]
+    assert simple_valid > 0.5 and skipped and all(e["valid_nauc"] < simple_valid for e in skipped)
+    assert len(result.curve) == 1 and result.curve.rows[0]["steps"] == 0  # the simple model's answer stands
+    assert result.simple_model is not None
+    monkeypatch.setattr(_Run, "predict", real_predict)
+    loaded = Predictor.load(Predictor.from_result(result).save(tmp_path / "model"))
+    assert loaded.answers_with == "simple_model"
+    np.testing.assert_allclose(loaded.predict_proba(split.test), result.test_probabilities, atol=1e-6)
+
+
+def test_a_cnn_that_validates_better_takes_over_and_answers(split, tmp_path, monkeypatch):
+    from zap.finetune import simple
+    from zap.finetune.predictor import Predictor
+
+    def useless(model, x, n_classes):  # a simple model no better than chance
+        return np.full((len(x), n_classes), 1.0 / n_classes)
+
+    monkeypatch.setattr(simple, "predict_proba", useless)
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
+    result = run(split.train, split.test, config, Budget(12, "steps"))
+    released = [e for e in result.events if e["event"] == "prediction" and e["source"] == "cnn"]
+    assert result.events[0]["valid_nauc"] == 0 and released and result.simple_model is None
+    predictor = Predictor.from_result(result)
+    assert predictor.answers_with == "cnn"
+    predictor.save(tmp_path / "model")
+    assert not (tmp_path / "model" / "simple_model.pkl").exists()
+
+
 @pytest.mark.parametrize("name", ["SVC", "NuSVC", "RF"])
 def test_every_simple_model_runs(split, name):
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": name}

@@ -38,17 +38,17 @@ def thumbnails(pixels: torch.Tensor) -> np.ndarray:
     return small.flatten(1).numpy()
 
 
-def fit_predict(
-    name: str, x_train: np.ndarray, y_train: np.ndarray, x_eval: list[np.ndarray], n_classes: int, seed: int
-) -> list[np.ndarray]:
-    """Fit on thumbnails and return class-probability matrices (N, n_classes) for each eval set."""
+def fit(name: str, x_train: np.ndarray, y_train: np.ndarray, seed: int):
+    """The named classifier fitted on thumbnails."""
     model = make_simple_model(name, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x_train, y_train)
-    outputs = []
-    for x in x_eval:
-        probs = np.zeros((len(x), n_classes))
-        probs[:, model.classes_] = model.predict_proba(x)
-        outputs.append(probs)
-    return outputs
+    return model
+
+
+def predict_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """(N, n_classes) probabilities; classes absent from the model's training sample get 0."""
+    probs = np.zeros((len(x), n_classes))
+    probs[:, model.classes_] = model.predict_proba(x)
+    return probs

@@ -1,9 +1,10 @@
 """The evaluation protocol of a meta-dataset and the hash of what its numbers mean.
 
-The hash covers what changes the meaning of a stored ALC: scoring constants, budget and clock, thread
-count, test cap and the dataset specs. It does not cover the candidate list (adding pipelines extends
-the matrix) nor the git commit. Adding datasets changes it; records keep their own dataset ids, so
-stored results stay usable and `zap metadataset build` only computes the new cells.
+The hash covers what changes the meaning of a stored ALC: scoring constants, the runner's anytime rule
+(`RUNNER_VERSION`), budget and clock, thread count, test cap and the dataset specs. It does not cover
+the candidate list (adding pipelines extends the matrix) nor the git commit. Adding datasets changes
+it; records keep their own dataset ids, so stored results stay usable and `zap metadataset build`
+only computes the new cells.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from zap.data.augment import VariantSpec
+from zap.finetune.runner import RUNNER_VERSION
 from zap.scoring import AlcSpec
 
 SCORING_VERSION = "autodl-v20191219"
@@ -33,8 +35,8 @@ class Protocol:
 
     def describe(self) -> dict:
         return {
-            "scoring": SCORING_VERSION, "budget": self.budget, "t0": self.alc_spec.resolved_t0,
-            "clock": self.clock, "threads": self.threads, "max_test": self.max_test,
+            "scoring": SCORING_VERSION, "runner": RUNNER_VERSION, "budget": self.budget,
+            "t0": self.alc_spec.resolved_t0, "clock": self.clock, "threads": self.threads, "max_test": self.max_test,
             "datasets": [d.to_dict() for d in self.datasets],
         }
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import default_cache, load_core
+from zap.finetune.runner import RUNNER_VERSION
 from zap.pipelines import as_dict, pipeline_id
 from zap.scoring import COLUMNS, curve_alc
 
@@ -52,7 +53,8 @@ def provenance(threads: int) -> dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {"host": socket.gethostname(), "machine": platform.machine(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "threads": threads, "python": platform.python_version(),
-            "torch": torch.__version__, "timm": timm.__version__, "zap": __version__, "loadavg_1m": load[0]}
+            "torch": torch.__version__, "timm": timm.__version__, "zap": __version__, "runner": RUNNER_VERSION,
+            "loadavg_1m": load[0]}
 
 
 @lru_cache(maxsize=4)
