@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     payload = load(Path(args.artifact))
     problem = SelectionProblem.from_artifact(payload)
-    specs = {d["id"]: d for d in payload["protocol"]["datasets"]}
+    specs = {d["name"]: d for d in payload["protocol"]["datasets"]}
     runs = []
     for core in args.cores:
         dataset = int(np.flatnonzero(problem.cores == core)[-1])  # the last variant: not the one HPO ran on

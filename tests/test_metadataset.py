@@ -207,6 +207,31 @@ def test_export_and_info_report_missing_cells(tiny_plan, tmp_path, capsys):
     assert reported["n_missing"] == 3 and reported["clock"] == "steps" and reported["budget_s"] == 3
 
 
+def test_picks_are_rerun_for_real_beside_their_stored_alc(tiny_plan, tmp_path, monkeypatch):
+    import zap.benchmark.rerun as rerun
+    from zap.metadataset.artifact import export, load
+
+    folder, cache = tiny_plan
+    plan = load_plan(folder)
+    for task in matrix_tasks(plan.protocol, plan.pipelines()):
+        plan.store.add(run_task(task, cache))
+    export(plan, tmp_path / "md.json.gz")
+    payload = load(tmp_path / "md.json.gz")
+    datasets, ids = [d["id"] for d in payload["datasets"]], [c["id"] for c in payload["candidates"]]
+    stored = payload["matrices"]["0"]["alc"]
+    fold = {"group": "digits-sklearn", "datasets": datasets, "methods": {"zap-hpo": [
+        {"picks": [ids[1], ids[0]], "alc": [stored[0][1], stored[1][0]], "alc_repeat": [None, None]}]}}
+    result = rerun.rerun_picks(payload, [fold], tmp_path / "rerun", methods=("zap-hpo",), n=1, cache=cache)
+    (row,) = result["rows"]  # the fold's last dataset, the pick made for it
+    assert row["dataset"] == datasets[1] and row["pipeline_id"] == ids[0] and row["stored_alc"] == stored[1][0]
+    assert 0 < row["rerun_alc"] <= 1 and row["diff"] == pytest.approx(row["rerun_alc"] - row["stored_alc"])
+    (record,) = read_records(tmp_path / "rerun")
+    assert record["seed"] == rerun.RERUN_SEED and record["dataset"] == datasets[1]
+    monkeypatch.setattr(rerun, "run_task", lambda *a: pytest.fail("a stored re-run was computed again"))
+    assert rerun.rerun_picks(payload, [fold], tmp_path / "rerun", methods=("zap-hpo",), n=1)["rows"] == [row]
+    assert "| zap-hpo |" in rerun.rerun_table(result)
+
+
 def test_each_dataset_gets_its_own_smac_seed(tiny_plan):
     from zap.metadataset.hpo import dataset_seed
 

@@ -103,7 +103,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     problem = SelectionProblem.load(args.artifact)
     _warn_if_incomplete(problem)
     out = Path(args.out)
-    sections, first = [], None
+    sections, first, first_folds = [], None, None
     for protocol in args.protocol:
         drop_own = protocol.endswith("-dropown")
         ablations = () if args.no_ablations or protocol != "loco" else ABLATIONS
@@ -111,6 +111,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
                             repetitions=1 if drop_own else args.repetitions, as_trials=args.as_trials,
                             drop_own_candidates=drop_own, hpo_epochs=args.hpo_epochs, seed=args.seed)
         folds = _run_folds(problem, settings, out, args)
+        first_folds = first_folds or folds
         result = report.summary(folds)
         first = first or report.json_view(result)
         _write_json_file(out / f"{settings.tag()}.json", report.json_view(result) |
@@ -120,11 +121,33 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         report.cd_plot(folds, out / f"{settings.tag()}-cd.png", title=f"{settings.tag()}: mean rank per core")
         sections.append(f"## {settings.tag()} ({len(folds)} folds, {settings.repetitions} repetitions)\n\n"
                         f"{report.tables(result, folds)}")
+    if args.rerun_picks and first_folds is not None:
+        sections.append(_rerun_section(args, first_folds, out))
     (out / "report.md").write_text("\n".join(sections))
     if args.json:
         _write_json_file(Path(args.json), first)
     print("\n".join(sections))
     return 0
+
+
+def _rerun_section(args: argparse.Namespace, folds: list[dict], out: Path) -> str:
+    """The picks of the first protocol's folds fine-tuned again; a synthetic artifact has nothing to run."""
+    from zap.benchmark.rerun import rerun_picks, rerun_table
+    from zap.metadataset.artifact import load
+
+    payload = load(Path(args.artifact))
+    if payload["protocol"].get("synthetic"):
+        return "## Picks re-run\n\nSkipped: a synthetic artifact has no datasets to fine-tune on.\n"
+    print(f"re-running picks on {args.rerun_picks} held-out datasets ...", file=sys.stderr, flush=True)
+    if args.workers == 0:
+        result = rerun_picks(payload, folds, out / "rerun", n=args.rerun_picks)
+    else:
+        from zap.engine import EngineSpec, make_client
+
+        with make_client(EngineSpec(workers=args.workers, scheduler=args.scheduler)) as client:
+            result = rerun_picks(payload, folds, out / "rerun", n=args.rerun_picks, client=client)
+    _write_json_file(out / "rerun-picks.json", result)
+    return f"## Picks re-run (stored vs fresh ALC)\n\n{rerun_table(result)}\n"
 
 
 def _warn_if_incomplete(problem) -> None:
@@ -593,6 +616,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, help="Dask workers (default one per core; 0 = in this process)")
     bench.add_argument("--scheduler", help="address of an existing Dask scheduler")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--rerun-picks", type=int, default=5, metavar="N",
+                       help="fine-tune ZAP-HPO's and ZAP-AS's picks again on N held-out datasets (one per spread-out "
+                            "core) under the meta-dataset's protocol with a new seed, beside the stored ALC; 0 = skip")
     bench.set_defaults(func=cmd_benchmark)
 
     zoo = sub.add_parser("zoo", help="the pretrained model zoo")
