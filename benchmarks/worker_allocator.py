@@ -76,7 +76,7 @@ def main() -> None:
     modes = ("plain", "plain-trim", "worker", "worker-trim", "worker-profiler")
     results = {mode: child(mode, args.steps, args.repeats) for mode in modes}
     base = statistics.median(results["plain"])
-    print(f"{"setting":16s} {'CPU-s per task (each repeat)':36s} {'median':>7s} {'vs plain':>9s}")
+    print(f"{'setting':16s} {'CPU-s per task (each repeat)':36s} {'median':>7s} {'vs plain':>9s}")
     for mode, values in results.items():
         shown = " ".join(f"{v:5.1f}" for v in values)
         print(f"{mode:16s} {shown:36s} {statistics.median(values):7.1f} {statistics.median(values) / base:9.2f}")
