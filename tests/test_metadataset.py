@@ -32,6 +32,15 @@ def test_store_is_append_only_and_idempotent(tmp_path):
     assert again.add(record(dataset="e")) and len(list(read_records(tmp_path))) == 3
 
 
+def test_a_store_for_one_runner_version_ignores_records_of_another(tmp_path):
+    old, new = record(alc=0.9) | {"provenance": {}}, record(seed=1) | {"provenance": {"runner": 2}}
+    (tmp_path / "a.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    assert len(Store(tmp_path)) == 2
+    current = Store(tmp_path, runner=2)
+    assert list(current.records) == [TaskKey("d", "p", 20.0, "cpu", 1)] and current.skipped == 1
+    assert current.add(record(alc=0.5) | {"provenance": {"runner": 2}})  # the old cell is computed again
+
+
 def test_duplicate_keys_across_shards_count_once(tmp_path):
     for name in ("a.jsonl", "b.jsonl"):
         (tmp_path / name).write_text(json.dumps(record()) + "\n")

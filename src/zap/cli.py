@@ -443,7 +443,7 @@ def cmd_metadataset_status(args: argparse.Namespace) -> int:
     payload = {"done": len(done), "total": len(keys), "missing": len(keys) - len(done),
                "failed_inside": sum(r["status"] != "ok" for r in done), "core_hours_left": round(left, 2),
                "n_datasets": len(plan.protocol.datasets), "n_candidates": len(plan.candidates),
-               "protocol_hash": plan.protocol.spec_hash()}
+               "protocol_hash": plan.protocol.spec_hash(), "other_runner_records": store.skipped}
     if args.json:
         _print_json(payload)
     else:

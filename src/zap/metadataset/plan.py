@@ -16,6 +16,7 @@ from pathlib import Path
 
 from zap.data.augment import VariantSpec, draw_variants
 from zap.data.core import CORES, load_core
+from zap.finetune.runner import RUNNER_VERSION
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store
 from zap.pipelines import as_dict, get_config, pipeline_id
@@ -32,7 +33,7 @@ class Plan:
 
     @property
     def store(self) -> Store:
-        return Store(self.folder / "records")
+        return Store(self.folder / "records", runner=RUNNER_VERSION)
 
     def pipelines(self) -> list[dict]:
         return [c["config"] for c in self.candidates]

@@ -64,11 +64,17 @@ def _plain(value):
 class Store:
     """Results keyed by TaskKey over a folder of shards; `add` appends only what is new."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, runner: int | None = None):
+        """`runner`: keep only records made by that runner version (a record without one is version 1), so
+        cells from a superseded anytime rule can never pass for current ones; `skipped` counts the rest."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.records: dict[TaskKey, dict] = {}
+        self.skipped = 0
         for record in read_records(self.folder):
+            if runner is not None and record.get("provenance", {}).get("runner", 1) != runner:
+                self.skipped += 1
+                continue
             self.records.setdefault(TaskKey.of(record), record)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         self.shard = self.folder / f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
