@@ -95,6 +95,24 @@ def test_a_cnn_prediction_replaces_the_simple_model_only_if_it_validates_better(
     np.testing.assert_allclose(loaded.predict_proba(split.test), result.test_probabilities, atol=1e-6)
 
 
+def test_refit_refits_the_simple_model_when_its_answer_stood(arrays, monkeypatch):
+    from zap import ZAP
+    from zap.finetune.runner import _Run
+
+    def untrained_cnn(self, cache, indices, abandon_late=False):
+        return np.full((len(indices), self.n_classes), 1.0 / self.n_classes)
+
+    monkeypatch.setattr(_Run, "predict", untrained_cnn)
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
+    model = ZAP(budget=6, clock="steps", config=config, test_ratio=0.3, max_test=100).fit(arrays)
+    first = model.predictor_.simple_model
+    assert first is not None and model.predictor_.answers_with == "simple_model"
+    model.refit()
+    assert model.predictor_.simple_model is not first and model.refit_steps_ == 0
+    assert len(model.predictor_.simple_model.coef_) == 3  # refit on all labelled images, all classes
+    assert (model.predict(arrays[0]) == arrays[1].astype(str)).mean() > 0.9
+
+
 def test_a_cnn_that_validates_better_takes_over_and_answers(split, tmp_path, monkeypatch):
     from zap.finetune import simple
     from zap.finetune.predictor import Predictor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import numpy as np
 from zap.data import DataSplit, ImageDataset, SplitSettings, load_dataset, train_test_split, unlabelled_folder
 from zap.data.dataset import ArrayDataset, FolderDataset, read_header
 from zap.data.loaders import OnCorrupt, images_from_array
-from zap.finetune import Budget, RunResult, run
+from zap.finetune import Budget, RunResult, run, simple
+from zap.finetune.batches import PixelCache
 from zap.finetune.predictor import Predictor
 from zap.metafeatures import MetaFeatures
 from zap.metafeatures import compute as compute_metafeatures
@@ -127,8 +129,16 @@ class ZAP:
         return self
 
     def refit(self) -> ZAP:
-        """Retrain the chosen pipeline on all labelled data (train + test) for the steps the run made."""
+        """Retrain on all labelled data (train + test): the CNN for the steps the run made, or the quick
+        simple model when its answer stood (the CNN never validated better)."""
         full = self.split_.train.base
+        if self.result_.simple_model is not None:  # the quick model's answer stood: refit that model
+            cache = PixelCache(full, self.result_.input_size)
+            model = simple.fit_on_images(self.result_.config["simple_model"], cache, np.arange(len(full)),
+                                         full.labels, self.seed)
+            self.predictor_ = replace(self.predictor_, simple_model=model)
+            self.refit_steps_ = 0
+            return self
         steps = max(1, int(self.result_.elapsed["steps"]))
         refit = run(full, None, self.pipeline_, Budget(steps, "steps"), seed=self.seed,
                     threads=self._threads(), device=self.device, progress=self.progress)

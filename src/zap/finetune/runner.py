@@ -259,12 +259,9 @@ class _Run:
         releasing them anyway made a CNN that never got past one step score higher than one that learned:
         on the first six v1 datasets the best candidates were 128-px EfficientNets making one step.
         """
-        rng = np.random.default_rng(self.seed)
-        take = self.fit_idx if len(self.fit_idx) <= simple.MAX_SAMPLES else np.sort(
-            rng.choice(self.fit_idx, simple.MAX_SAMPLES, replace=False))
         try:
-            model = simple.fit(self.cfg["simple_model"], simple.thumbnails(self.train_cache.batch(take)),
-                               self.train.labels[take], self.seed)
+            model = simple.fit_on_images(self.cfg["simple_model"], self.train_cache, self.fit_idx,
+                                         self.train.labels, self.seed)
         except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. NuSVC's infeasible nu
             self.events.append({"event": "simple_model_failed", "error": str(exc)})
             return

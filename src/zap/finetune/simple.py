@@ -47,6 +47,13 @@ def fit(name: str, x_train: np.ndarray, y_train: np.ndarray, seed: int):
     return model
 
 
+def fit_on_images(name: str, cache, indices: np.ndarray, labels: np.ndarray, seed: int):
+    """Fit on thumbnails of at most MAX_SAMPLES of `indices` (a seeded sample) from a pixel cache."""
+    rng = np.random.default_rng(seed)
+    take = indices if len(indices) <= MAX_SAMPLES else np.sort(rng.choice(indices, MAX_SAMPLES, replace=False))
+    return fit(name, thumbnails(cache.batch(take)), labels[take], seed)
+
+
 def predict_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
     """(N, n_classes) probabilities; classes absent from the model's training sample get 0."""
     probs = np.zeros((len(x), n_classes))
