@@ -106,7 +106,7 @@ def test_refit_refits_the_simple_model_when_its_answer_stood(arrays, monkeypatch
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
     model = ZAP(budget=6, clock="steps", config=config, test_ratio=0.3, max_test=100).fit(arrays)
     first = model.predictor_.simple_model
-    assert first is not None and model.predictor_.answers_with == "simple_model"
+    assert first is not None and model.summary()["answers_with"] == "simple_model"
     model.refit()
     assert model.predictor_.simple_model is not first and model.refit_steps_ == 0
     assert len(model.predictor_.simple_model.coef_) == 3  # refit on all labelled images, all classes

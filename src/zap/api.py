@@ -168,6 +168,7 @@ class ZAP:
             "status": r.status,
             "error": r.error,
             "n_predictions": len(r.curve),
+            "answers_with": self.predictor_.answers_with,  # "cnn", or "simple_model" if the CNN never beat it
             "input_size": r.input_size,
             "threads": self._threads(),
             "selector": self.selection_["selector"],
