@@ -241,6 +241,15 @@ def test_picks_are_rerun_for_real_beside_their_stored_alc(tiny_plan, tmp_path, m
     assert "| zap-hpo |" in rerun.rerun_table(result)
 
 
+def test_answered_by_names_the_model_whose_prediction_stood_at_t():
+    from zap.metadataset.artifact import answered_by
+
+    simple_then_cnn = {"curve": [[0.3, 0.2, 0, 0.9, 0.9], [9.0, 8.0, 40, 0.95, 0.95], [25.0, 21.0, 90, 0.97, 0.97]]}
+    assert answered_by(simple_then_cnn, "cpu", 20.0) == "cnn"
+    assert answered_by(simple_then_cnn, "cpu", 5.0) == "simple_model"  # the CNN's first came after T
+    assert answered_by({"curve": [[25.0, 21.0, 90, 0.97, 0.97]]}, "cpu", 20.0) is None
+
+
 def test_each_dataset_gets_its_own_smac_seed(tiny_plan):
     from zap.metadataset.hpo import dataset_seed
 

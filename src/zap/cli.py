@@ -412,10 +412,12 @@ def cmd_metadataset_info(args: argparse.Namespace) -> int:
 
 def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
     from zap.benchmark.problem import SelectionProblem
-    from zap.metadataset.diversity import diversity_report, plot_heatmap, plot_winners
+    from zap.metadataset.artifact import load
+    from zap.metadataset.diversity import answered_by_share, diversity_report, plot_heatmap, plot_winners
 
-    problem = SelectionProblem.load(args.artifact)
-    report = diversity_report(problem)
+    payload = load(Path(args.artifact))
+    problem = SelectionProblem.from_artifact(payload)
+    report = diversity_report(problem) | {"answered_by": answered_by_share(payload)}
     if args.out and report["n_datasets"]:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

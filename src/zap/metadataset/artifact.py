@@ -44,7 +44,9 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
                 if record is not None:
                     alc[i, j] = record["alc"]
                     nauc[i, j] = final_nauc_within(record, protocol.clock, protocol.budget)
-                    provenance[f"{i},{j}"] = record["provenance"] | {"status": record["status"]}
+                    provenance[f"{i},{j}"] = record["provenance"] | {
+                        "status": record["status"], "steps": record["elapsed"]["steps"],
+                        "answered_by": answered_by(record, protocol.clock, protocol.budget)}
                     curves[f"{i},{j}"] = _curve(record, protocol.clock)
         matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance,
                                "curves": curves}
@@ -74,6 +76,17 @@ def final_nauc_within(record: dict, clock: str, budget: float) -> float:
     curve = _curve(record, clock)
     inside = [score for t, score in curve if t <= budget]
     return float(inside[-1]) if inside else 0.0
+
+
+def answered_by(record: dict, clock: str, budget: float) -> str | None:
+    """Which model's prediction stood at T: "cnn", "simple_model" (the CNN never validated better than
+    the quick first model), or None (no prediction inside T). A prediction made before the first
+    optimizer step is the simple model's."""
+    time_column = COLUMNS.index(f"{clock}_s" if clock != "steps" else "steps")
+    inside = [row for row in record.get("curve", []) if row[time_column] <= budget]
+    if not inside:
+        return None
+    return "cnn" if inside[-1][COLUMNS.index("steps")] > 0 else "simple_model"
 
 
 def _curve(record: dict, clock: str) -> list[list[float]]:

@@ -125,3 +125,15 @@ def plot_winners(problem, path: str | Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return Path(path)
+
+
+def answered_by_share(payload: dict) -> dict[str, Any]:
+    """How often the CNN's prediction stood at T rather than the quick first model's: if the CNN rarely
+    gets past the simple model within the budget, the matrix mostly ranks simple models."""
+    cells = [p.get("answered_by") for p in payload["matrices"][str(payload["seeds"][0])]["provenance"].values()]
+    known = [c for c in cells if c is not None]
+    if not known:
+        return {"cells": 0}
+    counts = Counter(known)
+    return {"cells": len(known), "cnn": counts["cnn"], "simple_model": counts["simple_model"],
+            "cnn_share": counts["cnn"] / len(known)}
