@@ -167,7 +167,9 @@ def test_reduced_benchmark_on_the_shipped_artifact_runs_on_dask(tmp_path):
     report = tmp_path / "loco.json"
     assert main(["benchmark", str(V1_ARTIFACT), "--json", str(report), "--out", str(tmp_path / "out"), "--protocol",
                  "loco", "--max-folds", "2", "--repetitions", "1", "--as-trials", "5", "--hpo-epochs", "10",
-                 "--no-ablations", "--workers", "2"]) == 0
+                 "--no-ablations", "--workers", "2", "--rerun-picks", "1"]) == 0
     result = json.loads(report.read_text())
     assert result["oracle"]["alc"] >= result["single-best"]["alc"]
     assert len(list((tmp_path / "out" / "folds").glob("loco--*.json"))) == 2
+    rerun = json.loads((tmp_path / "out" / "rerun-picks.json").read_text())
+    assert rerun["n"] == 2 and all(0 <= r["rerun_alc"] <= 1 for r in rerun["rows"])
