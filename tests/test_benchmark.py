@@ -172,4 +172,4 @@ def test_reduced_benchmark_on_the_shipped_artifact_runs_on_dask(tmp_path):
     assert result["oracle"]["alc"] >= result["single-best"]["alc"]
     assert len(list((tmp_path / "out" / "folds").glob("loco--*.json"))) == 2
     rerun = json.loads((tmp_path / "out" / "rerun-picks.json").read_text())
-    assert rerun["n"] == 2 and all(0 <= r["rerun_alc"] <= 1 for r in rerun["rows"])
+    assert rerun["n"] == 2 and all(-1 <= r["rerun_alc"] <= 1 for r in rerun["rows"])
