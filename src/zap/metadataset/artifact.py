@@ -78,11 +78,16 @@ def final_nauc_within(record: dict, clock: str, budget: float) -> float:
     return float(inside[-1]) if inside else 0.0
 
 
+def _time_column(clock: str) -> int:
+    """Where a record's curve row keeps the protocol clock's time."""
+    return COLUMNS.index(f"{clock}_s" if clock != "steps" else "steps")
+
+
 def answered_by(record: dict, clock: str, budget: float) -> str | None:
     """Which model's prediction stood at T: "cnn", "simple_model" (the CNN never validated better than
     the quick first model), or None (no prediction inside T). A prediction made before the first
     optimizer step is the simple model's."""
-    time_column = COLUMNS.index(f"{clock}_s" if clock != "steps" else "steps")
+    time_column = _time_column(clock)
     inside = [row for row in record.get("curve", []) if row[time_column] <= budget]
     if not inside:
         return None
@@ -92,7 +97,7 @@ def answered_by(record: dict, clock: str, budget: float) -> str | None:
 def _curve(record: dict, clock: str) -> list[list[float]]:
     """A cell's learning curve as [time on the protocol clock, NAUC] pairs: what a gray-box selector
     (refining the zero-shot top-k from partial curves, Quick-Tune style) learns from."""
-    time_column = COLUMNS.index(f"{clock}_s" if clock != "steps" else "steps")
+    time_column = _time_column(clock)
     nauc_column = COLUMNS.index("nauc")
     return [[round(row[time_column], 3), round(row[nauc_column], 5)] for row in record.get("curve", [])]
 
