@@ -9,10 +9,10 @@ torch thread per process, and prints mean ALC / final accuracy. `recommended.jso
 from __future__ import annotations
 
 import argparse
-import json
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+
+from common import measure_all, save_rows
 
 CANDIDATES: dict[str, dict] = {
     "mnv2-adam-32-cosine": dict(architecture="mobilenetv2", optimizer="Adam", lr=1e-3, log2_max_size=5,
@@ -64,17 +64,14 @@ def main() -> None:
     args = parser.parse_args()
     names = args.only or list(CANDIDATES)
     tasks = [(n, args.clock, args.budget, s, args.data) for n in names for s in args.seeds]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(measure, tasks))
+    rows = measure_all(measure, tasks, args.jobs)
     print(f"{'candidate':28s} {'ALC':>7s} {'acc':>7s} {'steps':>6s}   ({args.clock} budget {args.budget:g} s, "
           f"seeds {args.seeds}, data {args.data})")
     for name in names:
         mine = [r for r in rows if r["name"] == name]
         print(f"{name:28s} {np.mean([r['alc'] for r in mine]):7.3f} {np.mean([r['accuracy'] for r in mine]):7.3f}"
               f" {np.mean([r['steps'] for r in mine]):6.0f}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+    save_rows(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ on one thread, `--jobs` processes side by side (the meta-dataset's regime); `--c
 from __future__ import annotations
 
 import argparse
-import json
-from concurrent.futures import ProcessPoolExecutor
+
+from common import measure_all, save_rows
 
 
 def measure(task: tuple[str, str, float, int, str | None]) -> dict:
@@ -43,8 +43,7 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     tasks = [(n, args.clock, args.budget, args.threads, args.cache) for n in args.only or CORES]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(measure, tasks))
+    rows = measure_all(measure, tasks, args.jobs)
     print(f"recommended pipeline, {args.budget:g} {args.clock}-s, {args.threads} thread(s), {args.jobs} job(s)")
     print(f"{'core':18s} {'domain':12s} {'classes':>7s} {'n_train':>7s} {'chance':>6s} {'acc':>6s} {'ALC':>6s} "
           f"{'steps':>5s}  verdict")
@@ -53,9 +52,7 @@ def main() -> None:
             "TOO HARD" if r["accuracy"] < r["chance"] + 0.2 else "SOLVED")
         print(f"{r['core']:18s} {r['domain']:12s} {r['n_classes']:7d} {r['n_train']:7d} {r['chance']:6.3f} "
               f"{r['accuracy']:6.3f} {r['alc']:6.3f} {r['steps']:5d}  {verdict}")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+    save_rows(rows, args.json)
 
 
 if __name__ == "__main__":

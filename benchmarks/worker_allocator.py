@@ -29,12 +29,20 @@ def make_task(steps: int):
     return matrix_tasks(plan.protocol, plan.pipelines())[1]
 
 
-def plain(steps: int, repeats: int) -> list[float]:
+def plain(steps: int, repeats: int, in_thread: bool = False) -> list[float]:
+    """In this process's main thread, or (`in_thread`) in one long-lived second thread, as a worker's
+    executor runs tasks: glibc gives that thread its own malloc arena, which the main thread never uses."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from zap.metadataset import run_task
 
     task = make_task(steps)
-    run_task(task, None)  # warm
-    return [run_task(task, None)["elapsed"]["cpu_s"] for _ in range(repeats)]
+    if not in_thread:
+        run_task(task, None)  # warm
+        return [run_task(task, None)["elapsed"]["cpu_s"] for _ in range(repeats)]
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run_task, task, None).result()  # warm
+        return [pool.submit(run_task, task, None).result()["elapsed"]["cpu_s"] for _ in range(repeats)]
 
 
 def in_worker(steps: int, repeats: int, profiler: bool = False) -> list[float]:
@@ -55,8 +63,13 @@ def in_worker(steps: int, repeats: int, profiler: bool = False) -> list[float]:
                 for _ in range(repeats)]
 
 
+MODES = ("plain", "plain-trim", "plain-thread", "plain-thread-arena1", "worker", "worker-arena1", "worker-trim",
+         "worker-profiler")
+MODE_ENV = {"-trim": {"MALLOC_TRIM_THRESHOLD_": "65536"}, "-arena1": {"MALLOC_ARENA_MAX": "1"}}
+
+
 def child(mode: str, steps: int, repeats: int) -> list[float]:
-    env = os.environ | ({"MALLOC_TRIM_THRESHOLD_": "65536"} if mode.endswith("-trim") else {})
+    env = os.environ | next((v for suffix, v in MODE_ENV.items() if mode.endswith(suffix)), {})
     out = subprocess.run([sys.executable, __file__, "--child", mode, "--steps", str(steps), "--repeats",
                           str(repeats)], env=env, capture_output=True, text=True, check=True).stdout
     return [float(v) for v in out.strip().splitlines()[-1].split()]
@@ -66,16 +79,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", choices=MODES, help="only these settings (default all)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        values = (plain(args.steps, args.repeats) if args.child.startswith("plain")
+        values = (plain(args.steps, args.repeats, in_thread=args.child.startswith("plain-thread"))
+                  if args.child.startswith("plain")
                   else in_worker(args.steps, args.repeats, profiler=args.child == "worker-profiler"))
         print(" ".join(f"{v:.3f}" for v in values))
         return
-    modes = ("plain", "plain-trim", "worker", "worker-trim", "worker-profiler")
+    modes = args.modes or MODES
     results = {mode: child(mode, args.steps, args.repeats) for mode in modes}
-    base = statistics.median(results["plain"])
+    base = statistics.median(results["plain"]) if "plain" in results else 1.0
     print(f"{'setting':16s} {'CPU-s per task (each repeat)':36s} {'median':>7s} {'vs plain':>9s}")
     for mode, values in results.items():
         shown = " ".join(f"{v:5.1f}" for v in values)
