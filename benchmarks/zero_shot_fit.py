@@ -24,7 +24,7 @@ from zap.data.augment import VariantSpec, materialize
 from zap.data.core import load_core
 from zap.finetune import Budget, run
 from zap.metadataset.artifact import load
-from zap.pipelines import get_config
+from zap.pipelines import get_config, pipeline_id
 from zap.selectors import SingleBest, ZapAS, ZapHPO
 
 
@@ -36,6 +36,50 @@ def pick(problem: SelectionProblem, core: str, dataset: int, selector: str, seed
     return int(model.select(problem.meta_features[dataset][None, :])[0])
 
 
+def load_runs(path: str | None) -> list[dict]:
+    """Runs already measured by an interrupted invocation (the `--json` file is rewritten after each run)."""
+    if path and Path(path).exists():
+        return json.loads(Path(path).read_text())["runs"]
+    return []
+
+
+def save_runs(path: str | None, budget: float, threads: int, runs: list[dict]) -> None:
+    if path:
+        Path(path).write_text(json.dumps({"budget": budget, "threads": threads, "runs": runs}, indent=1) + "\n")
+
+
+def measure(runs: list[dict], name: str, method: str, config: dict, seed: int, split, args) -> dict:
+    """One real run, unless this dataset, pipeline and seed already ran (an earlier invocation, or another
+    method that picked the same pipeline): the same run then counts for both."""
+    pid = pipeline_id(config)
+    done = next((r for r in runs if (r["dataset"], r["pipeline_id"], r["seed"]) == (name, pid, seed)), None)
+    if done is None:
+        result = run(split.train, split.test, config, Budget(args.budget, "wall"), seed=seed,
+                     threads=args.threads, device="cpu")
+        done = {"dataset": name, "pipeline_id": pid, "seed": seed, "alc": result.alc, "accuracy": result.accuracy,
+                "status": result.status, "steps": result.elapsed["steps"],
+                "answers_with": "cnn" if result.simple_model is None else "simple_model"}
+    return done | {"method": method}
+
+
+def print_table(runs: list[dict]) -> None:
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    datasets = list(dict.fromkeys(r["dataset"] for r in runs))
+    print(f"\n{'dataset':28s} " + " ".join(f"{m:>15s}" for m in methods))
+    means = {m: [] for m in methods}
+    for name in datasets:
+        cells = []
+        for method in methods:
+            alcs = [r["alc"] for r in runs if r["dataset"] == name and r["method"] == method]
+            means[method].append(statistics.mean(alcs))
+            cells.append(f"{statistics.mean(alcs):.3f}±{statistics.pstdev(alcs):.3f}")
+        print(f"{name:28s} " + " ".join(f"{c:>15s}" for c in cells))
+    print(f"{'mean over datasets':28s} " + " ".join(f"{statistics.mean(v):15.3f}" for v in means.values()))
+    best = {m: sum(v[i] >= max(w[i] for w in means.values()) for i in range(len(datasets)))
+            for m, v in means.items()}
+    print(f"{'datasets won (ties count)':28s} " + " ".join(f"{best[m]:15d}" for m in methods))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifact", default="artifacts/metadataset/v1.json.gz")
@@ -44,39 +88,30 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--json", help="write every run here")
+    parser.add_argument("--json", help="write every run here after each one; a rerun resumes from it")
     args = parser.parse_args()
     payload = load(Path(args.artifact))
     problem = SelectionProblem.from_artifact(payload)
     specs = {d["name"]: d for d in payload["protocol"]["datasets"]}
-    runs = []
+    config_of = {c["id"]: c["config"] for c in payload["candidates"]}
+    runs = load_runs(args.json)
     for core in args.cores:
         dataset = int(np.flatnonzero(problem.cores == core)[-1])  # the last variant: not the one HPO ran on
         name = problem.dataset_ids[dataset]
         spec = VariantSpec.from_dict(specs[name])
         split = materialize(load_core(spec.core), spec)
-        methods = {s: problem.candidate_ids[pick(problem, core, dataset, s, 0)] for s in args.selectors}
-        config_of = {c["id"]: c["config"] for c in payload["candidates"]}
-        configs = {m: config_of[pid] for m, pid in methods.items()}
+        configs = {s: config_of[problem.candidate_ids[pick(problem, core, dataset, s, 0)]] for s in args.selectors}
         configs |= {name: dict(get_config(name)) for name in ("recommended", "autodl-default")}
         for method, config in configs.items():
             for seed in args.seeds:
-                result = run(split.train, split.test, config, Budget(args.budget, "wall"), seed=seed,
-                             threads=args.threads, device="cpu")
-                runs.append({"dataset": name, "method": method, "pipeline_id": result.pipeline_id, "seed": seed,
-                             "alc": result.alc, "accuracy": result.accuracy, "status": result.status})
-                print(f"{name:28s} {method:15s} seed {seed}: ALC {result.alc:.3f} acc {result.accuracy:.3f}",
-                      flush=True)
-    print(f"\n{'dataset':28s} " + " ".join(f"{m:>15s}" for m in dict.fromkeys(r["method"] for r in runs)))
-    for name in dict.fromkeys(r["dataset"] for r in runs):
-        cells = []
-        for method in dict.fromkeys(r["method"] for r in runs):
-            alcs = [r["alc"] for r in runs if r["dataset"] == name and r["method"] == method]
-            cells.append(f"{statistics.mean(alcs):.3f}±{statistics.pstdev(alcs):.3f}")
-        print(f"{name:28s} " + " ".join(f"{c:>15s}" for c in cells))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"budget": args.budget, "threads": args.threads, "runs": runs},
-                                              indent=1) + "\n")
+                if any((r["dataset"], r["method"], r["seed"]) == (name, method, seed) for r in runs):
+                    continue
+                runs.append(measure(runs, name, method, config, seed, split, args))
+                save_runs(args.json, args.budget, args.threads, runs)
+                r = runs[-1]
+                print(f"{name:28s} {method:15s} seed {seed}: ALC {r['alc']:.3f} acc {r['accuracy']:.3f} "
+                      f"({r['pipeline_id']})", flush=True)
+    print_table(runs)
 
 
 if __name__ == "__main__":
