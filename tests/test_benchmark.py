@@ -79,6 +79,14 @@ def test_benchmark_cli_writes_the_json_and_resumes(artifact, tmp_path, capsys):
     assert stamps == {p.name: p.stat().st_mtime for p in (out / "folds").glob("*.json")}
 
 
+def test_benchmark_cli_runs_only_the_methods_asked_for_plus_the_reference_points(artifact, tmp_path):
+    report = tmp_path / "loco.json"
+    assert main(["benchmark", str(artifact), "--json", str(report), "--out", str(tmp_path / "b"), "--protocol",
+                 "loco", "--repetitions", "1", "--methods", "zap-hpo", "--hpo-epochs", "2", "--max-folds", "2",
+                 "--workers", "0", "--no-ablations"]) == 0
+    assert set(json.loads(report.read_text())) == {"zap-hpo", "single-best", "oracle"}
+
+
 def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkeypatch):
     selectors = tmp_path / "selectors"
     assert main(["meta-train", str(artifact), "--selectors", "zap-hpo", "single-best", "--out", str(selectors)]) == 0
@@ -145,6 +153,29 @@ def test_benchmark_resumes_folds_only_with_the_same_settings(problem, tmp_path):
     folds = run_benchmark(problem, other, tmp_path, groups=["core0"])
     assert "random" in folds[0]["methods"]
 
+
+
+def test_dropown_folds_reuse_the_loco_folds_tuned_zap_as_configuration(problem, tmp_path, monkeypatch):
+    import zap.benchmark.loco as loco
+
+    tuned_in = []
+    original = loco._tune_zap_as
+
+    def recording_tune(train, pool, settings):
+        tuned_in.append(settings.tag())
+        return original(train, pool, settings)
+
+    monkeypatch.setattr(loco, "_tune_zap_as", recording_tune)
+    common = dict(repetitions=1, methods=("zap-as", "single-best", "oracle"), ablations=(), as_trials=3)
+    with_own = run_benchmark(problem, Settings(**common), tmp_path, groups=["core1"])[0]
+    without = run_benchmark(problem, Settings(**common, drop_own_candidates=True, as_from="loco"), tmp_path,
+                            groups=["core1"])[0]
+    assert tuned_in == ["loco"]  # tuned once, for the fold with its own candidates
+    assert without["zap_as_config"] == with_own["zap_as_config"]
+    assert without["zap_as_tuning"] == {"reused_from": "loco"} and without["pool_size"] < with_own["pool_size"]
+    alone = run_benchmark(problem, Settings(**common, drop_own_candidates=True, as_from="loco"), tmp_path / "new",
+                          groups=["core1"])[0]  # no loco fold on disk: it tunes for itself
+    assert tuned_in == ["loco", "loco-dropown"] and alone["zap_as_tuning"]["n_trials"] == 3
 
 
 def test_diversity_report_and_figures(artifact, tmp_path, capsys):

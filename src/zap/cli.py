@@ -97,7 +97,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.aslib:
         return _benchmark_aslib(args)
     from zap.benchmark import report
-    from zap.benchmark.loco import ABLATIONS, MAIN_METHODS, Settings
+    from zap.benchmark.loco import ABLATIONS, Settings
     from zap.benchmark.problem import SelectionProblem
 
     problem = SelectionProblem.load(args.artifact)
@@ -106,10 +106,15 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     sections, first, first_folds = [], None, None
     for protocol in args.protocol:
         drop_own = protocol.endswith("-dropown")
-        ablations = () if args.no_ablations or protocol != "loco" else ABLATIONS
-        settings = Settings(protocol=protocol.removesuffix("-dropown"), methods=MAIN_METHODS, ablations=ablations,
+        methods = _methods(args.methods)
+        ablations = () if args.no_ablations or protocol != "loco" or "zap-hpo" not in methods else ABLATIONS
+        base = protocol.removesuffix("-dropown")
+        # without its own candidates a fold keeps ZAP-AS's configuration tuned in the same fold with them
+        as_from = base if drop_own and base in args.protocol[: args.protocol.index(protocol)] else None
+        settings = Settings(protocol=base, methods=methods, ablations=ablations,
                             repetitions=1 if drop_own else args.repetitions, as_trials=args.as_trials,
-                            drop_own_candidates=drop_own, hpo_epochs=args.hpo_epochs, seed=args.seed)
+                            drop_own_candidates=drop_own, hpo_epochs=args.hpo_epochs, seed=args.seed,
+                            as_from=as_from)
         folds = _run_folds(problem, settings, out, args)
         first_folds = first_folds or folds
         result = report.summary(folds)
@@ -128,6 +133,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         _write_json_file(Path(args.json), first)
     print("\n".join(sections))
     return 0
+
+
+def _methods(asked: list[str] | None) -> tuple[str, ...]:
+    """The main methods to run, in their usual order; the reference points (Single-best, Oracle) always."""
+    from zap.benchmark.loco import MAIN_METHODS
+
+    wanted = set(asked or MAIN_METHODS) | {"single-best", "oracle"}
+    return tuple(m for m in MAIN_METHODS if m in wanted)
 
 
 def _rerun_section(args: argparse.Namespace, folds: list[dict], out: Path) -> str:
@@ -609,7 +622,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--protocol", nargs="+", choices=["loco", "lodo", "loco-dropown"],
                        default=["loco", "lodo", "loco-dropown"],
                        help="leave one core out, one domain out, and one core out without the candidates tuned on "
-                            "it (one repetition, no ablations); --json reports the first")
+                            "it (one repetition, no ablations, ZAP-AS configured as in the loco fold when loco "
+                            "runs first); --json reports the first")
+    bench.add_argument("--methods", nargs="+", choices=["zap-hpo", "zap-as", "random", "default", "recommended"],
+                       help="only these selectors and baselines (default all; single-best and oracle always run)")
     bench.add_argument("--repetitions", type=int, default=3)
     bench.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS, once per outer fold")
     bench.add_argument("--hpo-epochs", type=int, default=80, help="cap on ZAP-HPO's training epochs")

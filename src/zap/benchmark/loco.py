@@ -38,6 +38,9 @@ class Settings:
     as_trials: int = 50  # SMAC trials to tune ZAP-AS, once per outer fold
     hpo_epochs: int = 80  # cap on ZAP-HPO's epochs
     seed: int = 0
+    # reuse ZAP-AS's configuration tuned in this protocol's fold of the same group (e.g. "loco" for
+    # loco-dropown) instead of tuning again: that tuning saw only the training cores, so nothing leaks
+    as_from: str | None = None
 
     def tag(self) -> str:
         own = "-dropown" if self.drop_own_candidates else ""
@@ -123,8 +126,9 @@ def _tune_zap_as(train: SelectionProblem, pool: np.ndarray, settings: Settings) 
     return dict(tuned.config_), dict(tuned.tuning_)
 
 
-def run_fold(problem: SelectionProblem, settings: Settings, group: str) -> dict:
-    """Meta-train on everything but `group`, pick for its datasets; every method, every repetition."""
+def run_fold(problem: SelectionProblem, settings: Settings, group: str, as_config: dict | None = None) -> dict:
+    """Meta-train on everything but `group`, pick for its datasets; every method, every repetition.
+    ZAP-AS is tuned here unless `as_config` (a configuration tuned on the same training cores) is given."""
     start = time.perf_counter()
     test = held_out_mask(problem, settings.protocol, group)
     pool = candidate_pool(problem, test, settings.drop_own_candidates)
@@ -133,8 +137,8 @@ def run_fold(problem: SelectionProblem, settings: Settings, group: str) -> dict:
     x_test = problem.meta_features[rows]
     methods: dict[str, list[dict]] = {}
     timings: dict[str, float] = {}
-    as_config, tuning = (None, None)
-    if "zap-as" in settings.methods:
+    tuning = {"reused_from": settings.as_from} if as_config is not None else None
+    if "zap-as" in settings.methods and as_config is None:
         t = time.perf_counter()
         as_config, tuning = _tune_zap_as(train, pool, settings)
         timings["zap-as-tuning"] = time.perf_counter() - t
@@ -179,16 +183,27 @@ def run_benchmark(problem: SelectionProblem, settings: Settings, folder: Path, c
     (folder / "folds").mkdir(parents=True, exist_ok=True)
     groups = list(groups) if groups is not None else outer_folds(problem, settings.protocol)
     todo = [g for g in groups if not _valid_fold_file(fold_path(folder, settings, g), settings)]
+    tuned = {g: _tuned_elsewhere(folder, settings, g) for g in todo}
     if client is None:
         for group in todo:
-            _write_fold(folder, settings, run_fold(problem, settings, group), progress)
+            _write_fold(folder, settings, run_fold(problem, settings, group, tuned[group]), progress)
     else:
         from dask.distributed import as_completed
 
-        futures = [client.submit(run_fold, problem, settings, g, pure=False) for g in todo]
+        futures = [client.submit(run_fold, problem, settings, g, tuned[g], pure=False) for g in todo]
         for future in as_completed(futures):
             _write_fold(folder, settings, future.result(), progress)
     return [json.loads(fold_path(folder, settings, g).read_text()) for g in groups]
+
+
+def _tuned_elsewhere(folder: Path, settings: Settings, group: str) -> dict | None:
+    """The ZAP-AS configuration of `settings.as_from`'s fold of `group`, if that fold is on disk."""
+    if settings.as_from is None or "zap-as" not in settings.methods:
+        return None
+    path = Path(folder) / "folds" / f"{settings.as_from}--{group}.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("zap_as_config")
 
 
 def _settings_record(settings: Settings) -> dict:
