@@ -28,9 +28,18 @@ from zap.pipelines import get_config, pipeline_id
 from zap.selectors import SingleBest, ZapAS, ZapHPO
 
 
-def pick(problem: SelectionProblem, core: str, dataset: int, selector: str, seed: int) -> int:
+def tuned_as_config(folds: str | None, core: str) -> dict | None:
+    """ZAP-AS's configuration tuned in `zap benchmark`'s loco fold of this core (same training cores), if
+    that fold file exists: tuning it again would cost minutes per core for the same answer."""
+    path = Path(folds or "") / "folds" / f"loco--{core}.json"
+    return json.loads(path.read_text()).get("zap_as_config") if folds and path.exists() else None
+
+
+def pick(problem: SelectionProblem, core: str, dataset: int, selector: str, seed: int,
+         as_config: dict | None = None) -> int:
     train = (problem.cores != core) & problem.measured_rows()
-    model = {"zap-hpo": lambda: ZapHPO(seed=seed), "zap-as": lambda: ZapAS(tune=True, n_trials=50, seed=seed),
+    model = {"zap-hpo": lambda: ZapHPO(seed=seed),
+             "zap-as": lambda: ZapAS(config=as_config, tune=as_config is None, n_trials=50, seed=seed),
              "single-best": SingleBest}[selector]()
     model.fit(problem.meta_features[train], problem.encodings, problem.alc[train], problem.cores[train])
     return int(model.select(problem.meta_features[dataset][None, :])[0])
@@ -89,6 +98,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--json", help="write every run here after each one; a rerun resumes from it")
+    parser.add_argument("--benchmark-out", default="runs/benchmark",
+                        help="`zap benchmark --out` folder whose loco folds' tuned ZAP-AS configurations are reused")
     args = parser.parse_args()
     payload = load(Path(args.artifact))
     problem = SelectionProblem.from_artifact(payload)
@@ -100,7 +111,9 @@ def main() -> None:
         name = problem.dataset_ids[dataset]
         spec = VariantSpec.from_dict(specs[name])
         split = materialize(load_core(spec.core), spec)
-        configs = {s: config_of[problem.candidate_ids[pick(problem, core, dataset, s, 0)]] for s in args.selectors}
+        as_config = tuned_as_config(args.benchmark_out, core)
+        configs = {s: config_of[problem.candidate_ids[pick(problem, core, dataset, s, 0, as_config)]]
+                   for s in args.selectors}
         configs |= {name: dict(get_config(name)) for name in ("recommended", "autodl-default")}
         for method, config in configs.items():
             for seed in args.seeds:
