@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zap.benchmark.loco import fold_path
 from zap.benchmark.problem import SelectionProblem
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import load_core
@@ -31,7 +32,7 @@ from zap.selectors import SingleBest, ZapAS, ZapHPO
 def tuned_as_config(folds: str | None, core: str) -> dict | None:
     """ZAP-AS's configuration tuned in `zap benchmark`'s loco fold of this core (same training cores), if
     that fold file exists: tuning it again would cost minutes per core for the same answer."""
-    path = Path(folds or "") / "folds" / f"loco--{core}.json"
+    path = fold_path(folds or "", "loco", core)
     return json.loads(path.read_text()).get("zap_as_config") if folds and path.exists() else None
 
 

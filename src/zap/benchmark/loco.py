@@ -172,8 +172,10 @@ def _method_result(problem, train, pool, rows, x_test, method, settings, rep, as
 # ------------------------------------------------------------------------------------------ driver
 
 
-def fold_path(folder: Path, settings: Settings, group: str) -> Path:
-    return Path(folder) / "folds" / f"{settings.tag()}--{group}.json"
+def fold_path(folder: Path, settings: Settings | str, group: str) -> Path:
+    """Where a fold's result lives: by its settings, or by a protocol tag such as "loco"."""
+    tag = settings if isinstance(settings, str) else settings.tag()
+    return Path(folder) / "folds" / f"{tag}--{group}.json"
 
 
 def run_benchmark(problem: SelectionProblem, settings: Settings, folder: Path, client=None,
@@ -200,7 +202,7 @@ def _tuned_elsewhere(folder: Path, settings: Settings, group: str) -> dict | Non
     """The ZAP-AS configuration of `settings.as_from`'s fold of `group`, if that fold is on disk."""
     if settings.as_from is None or "zap-as" not in settings.methods:
         return None
-    path = Path(folder) / "folds" / f"{settings.as_from}--{group}.json"
+    path = fold_path(folder, settings.as_from, group)
     if not path.exists():
         return None
     return json.loads(path.read_text()).get("zap_as_config")
