@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zap.benchmark.loco import fold_path
+from zap.benchmark.loco import tuned_as_config
 from zap.benchmark.problem import SelectionProblem
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import load_core
@@ -27,13 +27,6 @@ from zap.finetune import Budget, run
 from zap.metadataset.artifact import load
 from zap.pipelines import get_config, pipeline_id
 from zap.selectors import SingleBest, ZapAS, ZapHPO
-
-
-def tuned_as_config(folds: str | None, core: str) -> dict | None:
-    """ZAP-AS's configuration tuned in `zap benchmark`'s loco fold of this core (same training cores), if
-    that fold file exists: tuning it again would cost minutes per core for the same answer."""
-    path = fold_path(folds or "", "loco", core)
-    return json.loads(path.read_text()).get("zap_as_config") if folds and path.exists() else None
 
 
 def pick(problem: SelectionProblem, core: str, dataset: int, selector: str, seed: int,
@@ -112,7 +105,7 @@ def main() -> None:
         name = problem.dataset_ids[dataset]
         spec = VariantSpec.from_dict(specs[name])
         split = materialize(load_core(spec.core), spec)
-        as_config = tuned_as_config(args.benchmark_out, core)
+        as_config = tuned_as_config(args.benchmark_out, "loco", core) if args.benchmark_out else None
         configs = {s: config_of[problem.candidate_ids[pick(problem, core, dataset, s, 0, as_config)]]
                    for s in args.selectors}
         configs |= {name: dict(get_config(name)) for name in ("recommended", "autodl-default")}

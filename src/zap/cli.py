@@ -104,9 +104,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     _warn_if_incomplete(problem)
     out = Path(args.out)
     sections, first, first_folds = [], None, None
+    methods = _methods(args.methods)
     for protocol in args.protocol:
         drop_own = protocol.endswith("-dropown")
-        methods = _methods(args.methods)
         ablations = () if args.no_ablations or protocol != "loco" or "zap-hpo" not in methods else ABLATIONS
         base = protocol.removesuffix("-dropown")
         # without its own candidates a fold keeps ZAP-AS's configuration tuned in the same fold with them

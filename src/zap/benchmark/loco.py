@@ -198,14 +198,17 @@ def run_benchmark(problem: SelectionProblem, settings: Settings, folder: Path, c
     return [json.loads(fold_path(folder, settings, g).read_text()) for g in groups]
 
 
+def tuned_as_config(folder: Path, tag: str, group: str) -> dict | None:
+    """ZAP-AS's configuration tuned in the `tag` fold of `group` (its training cores exclude `group`), if
+    that fold is on disk; reusing it saves a SMAC run per fold."""
+    path = fold_path(folder, tag, group)
+    return json.loads(path.read_text()).get("zap_as_config") if path.exists() else None
+
+
 def _tuned_elsewhere(folder: Path, settings: Settings, group: str) -> dict | None:
-    """The ZAP-AS configuration of `settings.as_from`'s fold of `group`, if that fold is on disk."""
     if settings.as_from is None or "zap-as" not in settings.methods:
         return None
-    path = fold_path(folder, settings.as_from, group)
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get("zap_as_config")
+    return tuned_as_config(folder, settings.as_from, group)
 
 
 def _settings_record(settings: Settings) -> dict:
