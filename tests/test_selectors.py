@@ -151,3 +151,25 @@ def test_regime_warnings_name_what_is_far_from_the_meta_dataset():
     assert any("cuda" in w for w in far) and len(far) == 3
     partial = regime_warnings(context | {"complete": False, "n_datasets": 20, "n_cores": 5}, inside)
     assert partial == ["this selector was trained on an incomplete meta-dataset (20 datasets, 5 cores)"]
+
+
+def test_a_strong_single_best_prior_turns_zap_hpo_into_single_best(problem):
+    x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
+    plain = ZapHPO(max_epochs=5, n_folds=2, seed=5).fit(x, enc, y, g)
+    pulled = ZapHPO(max_epochs=5, n_folds=2, seed=5, prior=1e6).fit(x, enc, y, g)
+    best = SingleBest().fit(x, enc, y, g).select(x)
+    assert (pulled.select(x) == best).all() and not (plain.select(x) == best).all()
+    missing = y.copy()
+    missing[:, 0] = np.nan  # a never-measured pipeline sits at the bottom of the prior, not NaN
+    assert np.isfinite(ZapHPO._single_best_prior(missing)).all()
+
+
+def test_weighted_pairs_and_log_meta_features_train_and_are_checked(problem):
+    x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
+    hpo = ZapHPO(pair_weight="delta", meta_transform="log", max_epochs=5, n_folds=2, seed=6).fit(x, enc, y, g)
+    assert np.isfinite(hpo.scores(x)).all()
+    grid = hpo._inputs(np.array([[3.0, 9.0]]), np.zeros((1, 1)), np.array([0]), np.array([0]))
+    assert np.allclose(grid[0, :2], np.log1p([3.0, 9.0]))
+    for option in ({"pair_weight": "rank"}, {"meta_transform": "sqrt"}):
+        with pytest.raises(SelectorError, match=next(iter(option))):
+            ZapHPO(max_epochs=1, **option).fit(x, enc, y, g)

@@ -22,9 +22,12 @@ import numpy as np
 
 from zap.engine import torch_threads
 from zap.selectors.base import Selector, SelectorError, Standardizer
+from zap.selectors.baselines import column_means
 
 LOSSES = ("bpr", "regression")
 ENSEMBLES = ("zscore", "vote")
+PAIR_WEIGHTS = ("none", "delta")
+META_TRANSFORMS = ("none", "log")
 
 
 def group_folds(groups: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
@@ -110,7 +113,8 @@ class ZapHPO(Selector):
     def __init__(self, loss: str = "bpr", hidden_layers: int = 5, hidden_units: int = 190, dropout: float = 0.0233,
                  lr: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 64, max_epochs: int = 80,
                  patience: int = 15, n_folds: int = 5, ensemble: str = "zscore", keep: float = 1.0,
-                 use_meta_features: bool = True, seed: int = 0, threads: int = 1):
+                 use_meta_features: bool = True, meta_transform: str = "none", pair_weight: str = "none",
+                 prior: float = 0.0, seed: int = 0, threads: int = 1):
         self.loss = loss
         self.hidden_layers = hidden_layers
         self.hidden_units = hidden_units
@@ -124,6 +128,9 @@ class ZapHPO(Selector):
         self.ensemble = ensemble
         self.keep = keep
         self.use_meta_features = use_meta_features
+        self.meta_transform = meta_transform
+        self.pair_weight = pair_weight
+        self.prior = prior
         self.seed = seed
         self.threads = threads
 
@@ -134,17 +141,32 @@ class ZapHPO(Selector):
             raise SelectorError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.ensemble not in ENSEMBLES:
             raise SelectorError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
+        if self.pair_weight not in PAIR_WEIGHTS:
+            raise SelectorError(f"pair_weight must be one of {PAIR_WEIGHTS}, got {self.pair_weight!r}")
+        if self.meta_transform not in META_TRANSFORMS:
+            raise SelectorError(f"meta_transform must be one of {META_TRANSFORMS}, got {self.meta_transform!r}")
         if not 0 < self.keep <= 1:
             raise SelectorError(f"keep (the share of matrix cells used) must be in (0, 1], got {self.keep}")
         self.x_, self.models_, self.history_ = x, [], []
         rng = np.random.default_rng(self.seed)
         y = self._sparsified(y, rng)
+        self.prior_ = self._single_best_prior(y)
         with torch_threads(self.threads):
             for k, validation in enumerate(group_folds(groups, self.n_folds, self.seed)):
                 model, scaler, history = self._fit_fold(x, enc, y, ~validation, validation, self.seed + k)
                 self.models_.append((model, scaler))
                 self.history_.append(history)
         del self.x_
+
+    @staticmethod
+    def _single_best_prior(y: np.ndarray) -> np.ndarray:
+        """The pipelines' z-scored mean training performance (never-measured ones at the lowest): what
+        `prior` adds to the surrogate's z-scores, pulling a pick towards pipelines that do well everywhere
+        when the meta-features say little."""
+        means = column_means(y)
+        finite = means[np.isfinite(means)]
+        means = np.where(np.isfinite(means), means, finite.min() if len(finite) else 0.0)
+        return zscore_rows(means[None, :])[0]
 
     def _sparsified(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.keep >= 1:
@@ -155,6 +177,8 @@ class ZapHPO(Selector):
         return np.where(dropped, np.nan, y)
 
     def _inputs(self, x: np.ndarray, enc: np.ndarray, datasets: np.ndarray, pipelines: np.ndarray) -> np.ndarray:
+        if self.meta_transform == "log":  # sizes spread over orders of magnitude; sign-safe for any feature
+            x = np.sign(x) * np.log1p(np.abs(x))
         parts = [x[datasets]] if self.use_meta_features else []
         return np.column_stack([*parts, enc[pipelines]])
 
@@ -180,11 +204,12 @@ class ZapHPO(Selector):
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         step = self._bpr_epoch if self.loss == "bpr" else self._regression_epoch
         state = PairSampler(rows) if self.loss == "bpr" else self._standardized_targets(rows)
+        targets = torch.tensor(rows.y, dtype=torch.float32)
         valid = np.flatnonzero(valid_mask)
         best, best_state, waited, history = np.inf, None, 0, []
         for _ in range(self.max_epochs):
             model.train()
-            step(model, optimizer, inputs, state, rng)
+            step(model, optimizer, inputs, state, rng, targets)
             rank = float(true_rank_of_pick(self._score_with(model, scaler, x[valid], enc), y[valid]).mean())
             history.append(rank)
             if rank < best:
@@ -203,7 +228,7 @@ class ZapHPO(Selector):
         order = rng.permutation(n)
         return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
 
-    def _bpr_epoch(self, model, optimizer, inputs, sampler: PairSampler, rng) -> None:
+    def _bpr_epoch(self, model, optimizer, inputs, sampler: PairSampler, rng, y) -> None:
         import torch
         from torch.nn.functional import logsigmoid
 
@@ -212,7 +237,13 @@ class ZapHPO(Selector):
             f_x = model(inputs[batch]).squeeze(-1)
             f_s = model(inputs[worse[batch]]).squeeze(-1)
             f_l = model(inputs[better[batch]]).squeeze(-1)
-            loss = -torch.cat([logsigmoid(f_x - f_s), logsigmoid(f_l - f_x), logsigmoid(f_l - f_s)]).mean()
+            terms = torch.cat([logsigmoid(f_x - f_s), logsigmoid(f_l - f_x), logsigmoid(f_l - f_s)])
+            if self.pair_weight == "none":
+                loss = -terms.mean()
+            else:  # "delta": a pair counts by how much performance separates it, so costly mistakes dominate
+                y_x, y_s, y_l = y[batch], y[worse[batch]], y[better[batch]]
+                weights = torch.cat([y_x - y_s, y_l - y_x, y_l - y_s])
+                loss = -(weights * terms).sum() / weights.sum().clamp_min(1e-12)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -224,7 +255,7 @@ class ZapHPO(Selector):
         std = rows.y.std() or 1.0
         return torch.tensor((rows.y - rows.y.mean()) / std, dtype=torch.float32)
 
-    def _regression_epoch(self, model, optimizer, inputs, targets, rng) -> None:
+    def _regression_epoch(self, model, optimizer, inputs, targets, rng, y) -> None:
         from torch.nn.functional import mse_loss
 
         for batch in self._batches(len(inputs), rng):
@@ -255,7 +286,7 @@ class ZapHPO(Selector):
 
     def _scores(self, x: np.ndarray) -> np.ndarray:
         per_model = np.stack([zscore_rows(s) for s in self.fold_scores(x)])
-        mean = per_model.mean(axis=0)
+        mean = per_model.mean(axis=0) + self.prior * self.prior_
         if self.ensemble == "zscore":
             return mean
         votes = np.zeros_like(mean)
