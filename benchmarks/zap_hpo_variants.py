@@ -39,9 +39,8 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, options
 
 
-def picks_alc(problem: SelectionProblem, selector, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    t = problem.subset(train)
-    selector.fit(t.meta_features, t.encodings, t.alc, t.cores)
+def picks_alc(problem: SelectionProblem, selector, train: SelectionProblem, rows: np.ndarray) -> np.ndarray:
+    selector.fit(train.meta_features, train.encodings, train.alc, train.cores)
     picks = selector.select(problem.meta_features[rows])
     return problem.alc[rows, picks]
 
@@ -55,7 +54,7 @@ def evaluate(problem: SelectionProblem, protocol: str, variants: dict[str, dict]
     seconds = dict.fromkeys(variants, 0.0)
     for group in outer_folds(problem, protocol):
         test = held_out_mask(problem, protocol, group)
-        train, rows = ~test & problem.measured_rows(), np.flatnonzero(test & complete)
+        train, rows = problem.subset(~test & problem.measured_rows()), np.flatnonzero(test & complete)
         rows_all.extend(rows)
         results["oracle"].extend(np.nanmax(problem.alc[rows], axis=1))
         results["single-best"].extend(picks_alc(problem, SingleBest(), train, rows))
@@ -69,13 +68,14 @@ def evaluate(problem: SelectionProblem, protocol: str, variants: dict[str, dict]
 
 def table(problem: SelectionProblem, rows: np.ndarray, results: dict[str, np.ndarray], seconds: dict) -> str:
     cores = problem.cores[rows].tolist()
+    names = core_means(results["oracle"], cores)[0]
     per_core = {k: core_means(v, cores)[1] for k, v in results.items()}
     oracle, best = per_core["oracle"].mean(), per_core["single-best"].mean()
     lines = []
     for name, values in per_core.items():
         gap = (values.mean() - best) / (oracle - best) if oracle > best else float("nan")
         beats = float((values > per_core["single-best"] + 1e-9).mean())
-        worst = core_means(results[name], cores)[0][int(np.argmin(values - per_core["oracle"]))]
+        worst = names[int(np.argmin(values - per_core["oracle"]))]
         lines.append([name, values.mean(), gap, beats, worst, seconds.get(name, 0.0)])
     return markdown_table(["method", "ALC (cores)", "gap closed", "beats SB", "worst core vs oracle", "fit s"], lines)
 

@@ -66,6 +66,7 @@ class PairSampler:
     def __init__(self, rows: Rows):
         order = np.lexsort((rows.y, rows.dataset))
         self.order = order
+        self.y = rows.y
         d, y = rows.dataset[order], rows.y[order]
         starts = np.searchsorted(d, d, side="left")
         ends = np.searchsorted(d, d, side="right")
@@ -204,12 +205,11 @@ class ZapHPO(Selector):
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         step = self._bpr_epoch if self.loss == "bpr" else self._regression_epoch
         state = PairSampler(rows) if self.loss == "bpr" else self._standardized_targets(rows)
-        targets = torch.tensor(rows.y, dtype=torch.float32)
         valid = np.flatnonzero(valid_mask)
         best, best_state, waited, history = np.inf, None, 0, []
         for _ in range(self.max_epochs):
             model.train()
-            step(model, optimizer, inputs, state, rng, targets)
+            step(model, optimizer, inputs, state, rng)
             rank = float(true_rank_of_pick(self._score_with(model, scaler, x[valid], enc), y[valid]).mean())
             history.append(rank)
             if rank < best:
@@ -228,11 +228,12 @@ class ZapHPO(Selector):
         order = rng.permutation(n)
         return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
 
-    def _bpr_epoch(self, model, optimizer, inputs, sampler: PairSampler, rng, y) -> None:
+    def _bpr_epoch(self, model, optimizer, inputs, sampler: PairSampler, rng) -> None:
         import torch
         from torch.nn.functional import logsigmoid
 
         worse, better = sampler.draw(rng)
+        y = torch.as_tensor(sampler.y, dtype=torch.float32)
         for batch in self._batches(len(inputs), rng):
             f_x = model(inputs[batch]).squeeze(-1)
             f_s = model(inputs[worse[batch]]).squeeze(-1)
@@ -255,7 +256,7 @@ class ZapHPO(Selector):
         std = rows.y.std() or 1.0
         return torch.tensor((rows.y - rows.y.mean()) / std, dtype=torch.float32)
 
-    def _regression_epoch(self, model, optimizer, inputs, targets, rng, y) -> None:
+    def _regression_epoch(self, model, optimizer, inputs, targets, rng) -> None:
         from torch.nn.functional import mse_loss
 
         for batch in self._batches(len(inputs), rng):
