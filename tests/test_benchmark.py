@@ -52,6 +52,23 @@ def test_a_fold_never_trains_on_its_held_out_core(problem, monkeypatch):
     assert set(result["cores"]) == {"core2"} and len(result["methods"]["zap-hpo"][0]["alc"]) == 3
 
 
+def test_the_vote_ablation_reuses_zap_hpos_models_and_equals_a_vote_fit(problem, monkeypatch):
+    from zap.selectors import ZapHPO
+
+    settings = Settings(repetitions=1, methods=("zap-hpo", "oracle"), ablations=("zap-hpo-vote",), hpo_epochs=3)
+    fits = []
+    original = ZapHPO._fit
+    monkeypatch.setattr(ZapHPO, "_fit", lambda self, *a: fits.append(self.ensemble) or original(self, *a))
+    result = run_fold(problem, settings, "core2")
+    assert fits == ["zscore"]  # one training serves both ensembles
+    test = held_out_mask(problem, "loco", "core2")
+    train = problem.subset(~test)
+    alone = ZapHPO(ensemble="vote", seed=0, max_epochs=3).fit(train.meta_features, train.encodings, train.alc,
+                                                              train.cores)
+    picks = [problem.candidate_ids[j] for j in alone.select(problem.meta_features[test])]
+    assert result["methods"]["zap-hpo-vote"][0]["picks"] == picks
+
+
 def test_dropping_own_candidates_keeps_named_columns(problem):
     test = held_out_mask(problem, "loco", "core2")
     pool = candidate_pool(problem, test, drop_own=True)

@@ -9,6 +9,7 @@ ZAP-AS tunes its configuration once per outer fold; each repetition refits it wi
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -142,12 +143,13 @@ def run_fold(problem: SelectionProblem, settings: Settings, group: str, as_confi
         t = time.perf_counter()
         as_config, tuning = _tune_zap_as(train, pool, settings)
         timings["zap-as-tuning"] = time.perf_counter() - t
+    fitted: dict[tuple[str, int], Selector] = {}
     for method in (*settings.methods, *settings.ablations):
         reps = 1 if method in settings.ablations or method in ("oracle", "random", "default", "recommended",
                                                                 "single-best") else settings.repetitions
         t = time.perf_counter()
-        methods[method] = [_method_result(problem, train, pool, rows, x_test, method, settings, r, as_config)
-                           for r in range(reps)]
+        methods[method] = [_method_result(problem, train, pool, rows, x_test, method, settings, r, as_config,
+                                          fitted) for r in range(reps)]
         timings[method] = time.perf_counter() - t
     return {"group": group, "tag": settings.tag(), "datasets": [problem.dataset_ids[i] for i in rows],
             "cores": problem.cores[rows].tolist(), "pool_size": len(pool), "methods": methods,
@@ -155,7 +157,7 @@ def run_fold(problem: SelectionProblem, settings: Settings, group: str, as_confi
             "timings": timings}
 
 
-def _method_result(problem, train, pool, rows, x_test, method, settings, rep, as_config) -> dict:
+def _method_result(problem, train, pool, rows, x_test, method, settings, rep, as_config, fitted) -> dict:
     if method == "random":
         return _result(problem, rows, pool, None)
     if method == "oracle":
@@ -164,8 +166,14 @@ def _method_result(problem, train, pool, rows, x_test, method, settings, rep, as
     if method in NAMED_COLUMNS:
         picks = _fixed_pick(problem, pool, method, len(rows))
         return _result(problem, rows, pool, picks) if picks is not None else {"missing": NAMED_COLUMNS[method]}
-    selector = make_selector(method, settings, rep, as_config)
-    selector.fit(train.meta_features, train.encodings[pool], train.alc[:, pool], train.cores)
+    if method == "zap-hpo-vote" and ("zap-hpo", rep) in fitted:
+        # the vote ablation differs only in how the fold models' scores combine: reuse the trained models
+        selector = copy.copy(fitted["zap-hpo", rep])
+        selector.ensemble = "vote"
+    else:
+        selector = make_selector(method, settings, rep, as_config)
+        selector.fit(train.meta_features, train.encodings[pool], train.alc[:, pool], train.cores)
+    fitted[method, rep] = selector
     return _result(problem, rows, pool, selector.select(x_test))
 
 

@@ -235,9 +235,9 @@ class ZapHPO(Selector):
         worse, better = sampler.draw(rng)
         y = torch.as_tensor(sampler.y, dtype=torch.float32)
         for batch in self._batches(len(inputs), rng):
-            f_x = model(inputs[batch]).squeeze(-1)
-            f_s = model(inputs[worse[batch]]).squeeze(-1)
-            f_l = model(inputs[better[batch]]).squeeze(-1)
+            # one forward pass over anchors, worse and better rows: a third of the calls at this size
+            f_x, f_s, f_l = model(inputs[np.concatenate([batch, worse[batch], better[batch]])]).squeeze(-1).split(
+                len(batch))
             terms = torch.cat([logsigmoid(f_x - f_s), logsigmoid(f_l - f_x), logsigmoid(f_l - f_s)])
             if self.pair_weight == "none":
                 loss = -terms.mean()
