@@ -206,6 +206,21 @@ def test_diversity_report_and_figures(artifact, tmp_path, capsys):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_near_copies_are_candidates_closer_than_the_noise_floor():
+    from zap.metadataset.diversity import candidate_correlation, distinct_candidates, near_copies
+
+    rng = np.random.default_rng(0)
+    difficulty = rng.uniform(0.2, 0.8, size=(40, 1))
+    own = rng.normal(0, 0.05, size=(40, 3))
+    alc = np.column_stack([difficulty + own, difficulty + own[:, :1] + 0.005])  # column 3 copies column 0
+    ids = ["a", "b", "c", "a2"]
+    copies = near_copies(alc, ids, threshold=0.01)
+    assert [(x, y) for x, y, _ in copies] == [("a", "a2")] and distinct_candidates(ids, copies) == 3
+    raw, within = candidate_correlation(alc), candidate_correlation(alc, within_datasets=True)
+    assert raw[0, 1] > 0.6  # difficulty alone makes any two candidates look alike over raw ALC
+    assert within[0, 1] < 0 < 0.9 < within[0, 3]  # relative to the row mean, only the copy moves with it
+
+
 V1_ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "metadataset" / "v1.json.gz"
 
 

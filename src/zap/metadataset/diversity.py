@@ -16,19 +16,56 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-NEAR_COPY_RHO = 0.95
+# Two candidates are near copies when their ALC differs, averaged over the datasets, by less than one
+# candidate's ALC differs from itself between two seeds (the noise floor's mean |difference|); before a
+# second seed exists this stand-in, about the seed-to-seed spread the pilots measured, is used.
+NEAR_COPY_FALLBACK = 0.03
 
 
 def winners(alc: np.ndarray) -> np.ndarray:
     return np.nanargmax(alc, axis=1)
 
 
-def candidate_correlation(alc: np.ndarray) -> np.ndarray:
-    """Spearman rank correlation between candidates over the datasets (columns with no variance: NaN)."""
+def candidate_correlation(alc: np.ndarray, within_datasets: bool = False) -> np.ndarray:
+    """Spearman rank correlation between candidates over the datasets (columns with no variance: NaN).
+    Over raw ALC it is high for any two candidates, because a dataset's difficulty moves all of them
+    alike; `within_datasets` first subtracts each dataset's mean, so it measures whether two candidates
+    are strong and weak on the same datasets *relative to the others*, the part a selector can use."""
     if alc.shape[0] < 3:
         return np.full((alc.shape[1], alc.shape[1]), np.nan)
+    if within_datasets:
+        alc = alc - alc.mean(axis=1, keepdims=True)
     rho = spearmanr(alc, axis=0, nan_policy="omit").statistic
     return np.atleast_2d(rho)
+
+
+def _off_diagonal_summary(rho: np.ndarray) -> dict[str, float | None]:
+    off = rho[~np.eye(len(rho), dtype=bool)]
+    off = off[~np.isnan(off)]
+    if not off.size:
+        return {"mean": None, "median": None, "max": None}
+    return {"mean": float(off.mean()), "median": float(np.median(off)), "max": float(off.max())}
+
+
+def near_copies(alc: np.ndarray, ids: list[str], threshold: float) -> list[tuple[str, str, float]]:
+    """Pairs whose mean |ALC difference| over the datasets is below `threshold`, closest first."""
+    pairs = [(ids[i], ids[j], float(np.abs(alc[:, i] - alc[:, j]).mean()))
+             for i in range(alc.shape[1]) for j in range(i + 1, alc.shape[1])]
+    return sorted((p for p in pairs if p[2] < threshold), key=lambda p: p[2])
+
+
+def distinct_candidates(ids: list[str], copies: list[tuple[str, str, float]]) -> int:
+    """How many groups the candidates form when near copies are merged (connected components)."""
+    parent = {i: i for i in ids}
+
+    def root(i: str) -> str:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for a, b, _ in copies:
+        parent[root(a)] = root(b)
+    return len({root(i) for i in ids})
 
 
 def noise_floor(alc: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | None:
@@ -56,13 +93,11 @@ def diversity_report(problem) -> dict[str, Any]:
         return {"n_datasets": 0, "note": "no dataset has every candidate measured yet"}
     win = winners(alc)
     single = int(np.argmax(alc.mean(axis=0)))
-    rho = candidate_correlation(alc)
-    off = rho[~np.eye(len(rho), dtype=bool)]
-    off = off[~np.isnan(off)]
-    near = [(problem.candidate_ids[i], problem.candidate_ids[j], float(rho[i, j]))
-            for i in range(len(rho)) for j in range(i + 1, len(rho)) if rho[i, j] > NEAR_COPY_RHO]
     oracle, best = alc.max(axis=1), alc[:, single]
     repeat = None if problem.alc_repeat is None else problem.alc_repeat[rows]
+    noise = noise_floor(alc, repeat)
+    threshold = noise["mean_abs_diff"] if noise else NEAR_COPY_FALLBACK
+    copies = near_copies(alc, problem.candidate_ids, threshold)
     return {
         "n_datasets": int(rows.sum()), "n_cores": len(set(cores.tolist())), "n_candidates": alc.shape[1],
         "distinct_winners": len(set(win.tolist())),
@@ -73,11 +108,12 @@ def diversity_report(problem) -> dict[str, Any]:
         "oracle_minus_single_best": float((oracle - best).mean()),
         "oracle_minus_single_best_per_core": float((per_core(oracle, cores) - per_core(best, cores)).mean()),
         "random_alc": float(alc.mean()),
-        "rank_correlation": {"mean": float(off.mean()) if off.size else None,
-                             "median": float(np.median(off)) if off.size else None,
-                             "max": float(off.max()) if off.size else None},
-        "near_copies": near,
-        "noise_floor": noise_floor(alc, repeat),
+        "rank_correlation": _off_diagonal_summary(candidate_correlation(alc)),
+        "rank_correlation_within_datasets": _off_diagonal_summary(candidate_correlation(alc, within_datasets=True)),
+        "near_copy_threshold": threshold,
+        "near_copies": copies,
+        "distinct_candidates": distinct_candidates(problem.candidate_ids, copies),
+        "noise_floor": noise,
         "failed_cells": int((alc == 0).sum()),
     }
 
