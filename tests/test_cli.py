@@ -67,13 +67,22 @@ def test_space_and_zoo(capsys):
         (["fit", "digits", "--budget", "5", "--out", "X", "--config", "nope"], "no named pipeline or file"),
         (["fit", "digits", "--budget", "-1", "--out", "X"], "budget must be positive"),
         (["predict", "/no/model", "/no/images"], "not a saved zap model"),
+        (["benchmark", "/no/artifact.json.gz"], "zap metadataset export --out"),
+        (["metadataset", "info", "X"], "X does not exist"),
     ],
 )
 def test_user_errors_are_one_clear_line(capsys, tmp_path, argv, message):
     argv = [a.replace("X", str(tmp_path / "o")) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message.replace("X", str(tmp_path / "o")) in err and "Traceback" not in err
+
+
+def test_a_file_that_is_no_artifact_is_named(capsys, tmp_path):
+    bad = tmp_path / "v1.json.gz"
+    bad.write_text("not gzip")
+    assert main(["metadataset", "info", str(bad)]) == 2
+    assert "is not a meta-dataset artifact" in capsys.readouterr().err
 
 
 def test_console_script_runs_in_a_fresh_process(image_folder):

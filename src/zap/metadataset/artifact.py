@@ -123,8 +123,16 @@ def _nullable(matrix: np.ndarray) -> list[list[float | None]]:
 
 
 def load(path: Path) -> dict:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        payload = json.load(handle)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"meta-dataset artifact {path} does not exist: give the path of one, or write it "
+                                "from the committed records with `zap metadataset export --out PATH`")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            payload = json.load(handle)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a meta-dataset artifact (gzipped JSON from `zap metadataset export`): "
+                         f"{error}") from None
     if payload.get("schema") != ARTIFACT_SCHEMA:
         raise ValueError(f"{path} has artifact schema {payload.get('schema')}, this zap reads {ARTIFACT_SCHEMA}; "
                          "re-export it with `zap metadataset export`")
