@@ -23,7 +23,7 @@ from zap.selectors import SingleBest
 from zap.selectors.zap_hpo import ZapHPO
 
 DEFAULT_VARIANTS = ("paper", "log:meta_transform=log", "delta:pair_weight=delta", "prior1:prior=1.0",
-                    "log-delta-prior1:meta_transform=log,pair_weight=delta,prior=1.0")
+                    "regret:select_by=regret", "log-delta-prior1:meta_transform=log,pair_weight=delta,prior=1.0")
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

@@ -13,7 +13,7 @@ from zap.selectors import (
     one_hot_encodings,
 )
 from zap.selectors.synthetic import make_problem
-from zap.selectors.zap_hpo import PairSampler, Rows, ZapHPO, group_folds, true_rank_of_pick
+from zap.selectors.zap_hpo import PairSampler, Rows, ZapHPO, group_folds, regret_of_pick, true_rank_of_pick
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,7 @@ def test_true_rank_of_pick_skips_missing_cells():
     y = np.array([[0.1, 0.5, np.nan, 0.3], [0.9, 0.2, 0.2, 0.1]])
     scores = np.array([[0.0, 1.0, 9.0, 0.5], [0.0, 1.0, 0.0, 0.0]])
     assert true_rank_of_pick(scores, y).tolist() == [0.0, 1.0]
+    assert np.allclose(regret_of_pick(scores, y), [0.0, 0.7])  # the second pick lost 0.9 - 0.2
 
 
 def test_zap_hpo_beats_single_best_on_held_out_groups(problem):
@@ -164,12 +165,13 @@ def test_a_strong_single_best_prior_turns_zap_hpo_into_single_best(problem):
     assert np.isfinite(ZapHPO._single_best_prior(missing)).all()
 
 
-def test_weighted_pairs_and_log_meta_features_train_and_are_checked(problem):
+def test_weighted_pairs_log_meta_features_and_regret_selection_train_and_are_checked(problem):
     x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
-    hpo = ZapHPO(pair_weight="delta", meta_transform="log", max_epochs=5, n_folds=2, seed=6).fit(x, enc, y, g)
-    assert np.isfinite(hpo.scores(x)).all()
+    hpo = ZapHPO(pair_weight="delta", meta_transform="log", select_by="regret", max_epochs=5, n_folds=2,
+                 seed=6).fit(x, enc, y, g)
+    assert np.isfinite(hpo.scores(x)).all() and all("valid_regret" in h for h in hpo.history_)
     grid = hpo._inputs(np.array([[3.0, 9.0]]), np.zeros((1, 1)), np.array([0]), np.array([0]))
     assert np.allclose(grid[0, :2], np.log1p([3.0, 9.0]))
-    for option in ({"pair_weight": "rank"}, {"meta_transform": "sqrt"}):
+    for option in ({"pair_weight": "rank"}, {"meta_transform": "sqrt"}, {"select_by": "ndcg"}):
         with pytest.raises(SelectorError, match=next(iter(option))):
             ZapHPO(max_epochs=1, **option).fit(x, enc, y, g)
