@@ -212,10 +212,16 @@ def test_near_copies_are_candidates_closer_than_the_noise_floor():
     rng = np.random.default_rng(0)
     difficulty = rng.uniform(0.2, 0.8, size=(40, 1))
     own = rng.normal(0, 0.05, size=(40, 3))
-    alc = np.column_stack([difficulty + own, difficulty + own[:, :1] + 0.005])  # column 3 copies column 0
-    ids = ["a", "b", "c", "a2"]
-    copies = near_copies(alc, ids, threshold=0.01)
-    assert [(x, y) for x, y, _ in copies] == [("a", "a2")] and distinct_candidates(ids, copies) == 3
+    copy = own[:, :1] + rng.normal(0, 0.01, size=(40, 1))  # column 0 again, within seed noise
+    rare = own[:, :1] + np.where(np.arange(40)[:, None] < 4, 0.2, 0.0)  # column 0 but far ahead on 4 datasets
+    alc = difficulty + np.column_stack([own, copy, rare])
+    ids = ["a", "b", "c", "a-copy", "a-rare"]
+    copies = near_copies(alc, ids, run_std=0.01)
+    assert [(x, y) for x, y, _ in copies] == [("a", "a-copy")]  # mean |d| of a-rare is 0.02, but not a copy
+    kept = distinct_candidates(alc, ids, copies)
+    assert len(kept) == 4 and {"a-rare", "b", "c"} < set(kept) and len({"a", "a-copy"} & set(kept)) == 1
+    chained = [("a", "b", 0.0), ("b", "c", 0.0)]  # b is dropped as a's copy, so c stays
+    assert distinct_candidates(np.array([[3.0, 2.0, 1.0]]), ["a", "b", "c"], chained) == ["a", "c"]
     raw, within = candidate_correlation(alc), candidate_correlation(alc, within_datasets=True)
     assert raw[0, 1] > 0.6  # difficulty alone makes any two candidates look alike over raw ALC
     assert within[0, 1] < 0 < 0.9 < within[0, 3]  # relative to the row mean, only the copy moves with it

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-# Two candidates are near copies when their ALC differs, averaged over the datasets, by less than one
-# candidate's ALC differs from itself between two seeds (the noise floor's mean |difference|); before a
-# second seed exists this stand-in, about the seed-to-seed spread the pilots measured, is used.
-NEAR_COPY_FALLBACK = 0.03
+# Two candidates are near copies when their ALCs differ, in root mean square over the datasets, by no
+# more than two runs of one candidate with different seeds do (sqrt(2) x the noise floor's per-run std):
+# nothing in the matrix then tells them apart. Squares, not absolute values, so that two candidates which
+# agree on most datasets but differ widely on a few (exactly what a selector exploits) are not copies.
+# Until a second seed exists the per-run std below, about what the pilots measured, stands in.
+NEAR_COPY_FALLBACK_STD = 0.03
 
 
 def winners(alc: np.ndarray) -> np.ndarray:
@@ -47,25 +49,23 @@ def _off_diagonal_summary(rho: np.ndarray) -> dict[str, float | None]:
     return {"mean": float(off.mean()), "median": float(np.median(off)), "max": float(off.max())}
 
 
-def near_copies(alc: np.ndarray, ids: list[str], threshold: float) -> list[tuple[str, str, float]]:
-    """Pairs whose mean |ALC difference| over the datasets is below `threshold`, closest first."""
-    pairs = [(ids[i], ids[j], float(np.abs(alc[:, i] - alc[:, j]).mean()))
+def near_copies(alc: np.ndarray, ids: list[str], run_std: float) -> list[tuple[str, str, float]]:
+    """Pairs whose RMS ALC difference over the datasets is within what seed noise alone gives, closest first."""
+    threshold = np.sqrt(2) * run_std
+    pairs = [(ids[i], ids[j], float(np.sqrt(np.mean((alc[:, i] - alc[:, j]) ** 2))))
              for i in range(alc.shape[1]) for j in range(i + 1, alc.shape[1])]
-    return sorted((p for p in pairs if p[2] < threshold), key=lambda p: p[2])
+    return sorted((p for p in pairs if p[2] <= threshold), key=lambda p: p[2])
 
 
-def distinct_candidates(ids: list[str], copies: list[tuple[str, str, float]]) -> int:
-    """How many groups the candidates form when near copies are merged (connected components)."""
-    parent = {i: i for i in ids}
-
-    def root(i: str) -> str:
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    for a, b, _ in copies:
-        parent[root(a)] = root(b)
-    return len({root(i) for i in ids})
+def distinct_candidates(alc: np.ndarray, ids: list[str], copies: list[tuple[str, str, float]]) -> list[str]:
+    """The candidates left when near copies are dropped: from the best mean ALC down, each is kept unless
+    it is a near copy of one already kept (no chaining: a copy of a dropped candidate can stay)."""
+    copy_of = {frozenset((a, b)) for a, b, _ in copies}
+    kept: list[str] = []
+    for j in np.argsort(-alc.mean(axis=0), kind="stable"):
+        if not any(frozenset((ids[j], k)) in copy_of for k in kept):
+            kept.append(ids[j])
+    return kept
 
 
 def noise_floor(alc: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | None:
@@ -96,8 +96,9 @@ def diversity_report(problem) -> dict[str, Any]:
     oracle, best = alc.max(axis=1), alc[:, single]
     repeat = None if problem.alc_repeat is None else problem.alc_repeat[rows]
     noise = noise_floor(alc, repeat)
-    threshold = noise["mean_abs_diff"] if noise else NEAR_COPY_FALLBACK
-    copies = near_copies(alc, problem.candidate_ids, threshold)
+    run_std = noise["run_std"] if noise else NEAR_COPY_FALLBACK_STD
+    copies = near_copies(alc, problem.candidate_ids, run_std)
+    distinct = distinct_candidates(alc, problem.candidate_ids, copies)
     return {
         "n_datasets": int(rows.sum()), "n_cores": len(set(cores.tolist())), "n_candidates": alc.shape[1],
         "distinct_winners": len(set(win.tolist())),
@@ -110,9 +111,9 @@ def diversity_report(problem) -> dict[str, Any]:
         "random_alc": float(alc.mean()),
         "rank_correlation": _off_diagonal_summary(candidate_correlation(alc)),
         "rank_correlation_within_datasets": _off_diagonal_summary(candidate_correlation(alc, within_datasets=True)),
-        "near_copy_threshold": threshold,
+        "near_copy_rms_threshold": float(np.sqrt(2) * run_std),
         "near_copies": copies,
-        "distinct_candidates": distinct_candidates(problem.candidate_ids, copies),
+        "distinct_candidates": len(distinct),
         "noise_floor": noise,
         "failed_cells": int((alc == 0).sum()),
     }
