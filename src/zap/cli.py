@@ -442,7 +442,7 @@ def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
         for key, value in report.items():
             if key not in ("winner_counts", "near_copies"):
                 print(f"{key:34s} {value}")
-        print(f"{'near_copies (mean |dALC| < threshold)':34s} {len(report.get('near_copies', []))}")
+        print(f"{'near_copies (RMS dALC within noise)':34s} {len(report.get('near_copies', []))}")
     return 0
 
 
