@@ -57,15 +57,18 @@ def near_copies(alc: np.ndarray, ids: list[str], run_std: float) -> list[tuple[s
     return sorted((p for p in pairs if p[2] <= threshold), key=lambda p: p[2])
 
 
-def distinct_candidates(alc: np.ndarray, ids: list[str], copies: list[tuple[str, str, float]]) -> list[str]:
-    """The candidates left when near copies are dropped: from the best mean ALC down, each is kept unless
-    it is a near copy of one already kept (no chaining: a copy of a dropped candidate can stay)."""
+def representatives(alc: np.ndarray, ids: list[str], copies: list[tuple[str, str, float]]) -> dict[str, str]:
+    """Each candidate -> the candidate that stands for it once near copies are dropped: from the best mean
+    ALC down, a candidate stands for itself unless it is a near copy of one already standing (then that
+    one; no chaining: a copy of a dropped candidate can stand)."""
     copy_of = {frozenset((a, b)) for a, b, _ in copies}
-    kept: list[str] = []
+    standing: list[str] = []
+    rep: dict[str, str] = {}
     for j in np.argsort(-alc.mean(axis=0), kind="stable"):
-        if not any(frozenset((ids[j], k)) in copy_of for k in kept):
-            kept.append(ids[j])
-    return kept
+        rep[ids[j]] = next((k for k in standing if frozenset((ids[j], k)) in copy_of), ids[j])
+        if rep[ids[j]] == ids[j]:
+            standing.append(ids[j])
+    return rep
 
 
 def noise_floor(alc: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | None:
@@ -98,10 +101,12 @@ def diversity_report(problem) -> dict[str, Any]:
     noise = noise_floor(alc, repeat)
     run_std = noise["run_std"] if noise else NEAR_COPY_FALLBACK_STD
     copies = near_copies(alc, problem.candidate_ids, run_std)
-    distinct = distinct_candidates(alc, problem.candidate_ids, copies)
+    rep = representatives(alc, problem.candidate_ids, copies)
     return {
         "n_datasets": int(rows.sum()), "n_cores": len(set(cores.tolist())), "n_candidates": alc.shape[1],
         "distinct_winners": len(set(win.tolist())),
+        # winners that are near copies of each other count once
+        "distinct_winners_without_copies": len({rep[problem.candidate_ids[w]] for w in win}),
         "winner_counts": {problem.candidate_ids[k]: v for k, v in Counter(win.tolist()).most_common()},
         "single_best": problem.candidate_ids[single],
         "single_best_wins": int((win == single).sum()),
@@ -113,7 +118,7 @@ def diversity_report(problem) -> dict[str, Any]:
         "rank_correlation_within_datasets": _off_diagonal_summary(candidate_correlation(alc, within_datasets=True)),
         "near_copy_rms_threshold": float(np.sqrt(2) * run_std),
         "near_copies": copies,
-        "distinct_candidates": len(distinct),
+        "distinct_candidates": len(set(rep.values())),
         "noise_floor": noise,
         "failed_cells": int((alc == 0).sum()),
     }
