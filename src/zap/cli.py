@@ -482,7 +482,16 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zap", description="Zero-shot AutoML with pretrained models.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_fit_and_predict(sub)
+    _add_inspection(sub)
+    _add_datasets(sub)
+    _add_metadataset(sub)
+    _add_selection(sub)
+    return parser
 
+
+def _add_fit_and_predict(sub) -> None:
+    """`zap fit` and `zap predict`: what most users run."""
     fit = sub.add_parser("fit", help="fine-tune a pipeline on a labelled dataset within a time budget")
     fit.add_argument("data", help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
     fit.add_argument("--budget", type=float, required=True, help="time budget in seconds (of --clock)")
@@ -510,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=cmd_predict)
 
+
+def _add_inspection(sub) -> None:
+    """Commands that print what zap knows: meta-features, the search space, the model zoo."""
     meta = sub.add_parser("metafeatures", help="the four ZAP meta-features of a dataset's train split")
     meta.add_argument("data")
     meta.add_argument("--json", action="store_true")
@@ -521,6 +533,15 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--markdown", action="store_true", help="the table of docs/search_space.md")
     space.set_defaults(func=cmd_space)
 
+    zoo = sub.add_parser("zoo", help="the pretrained model zoo")
+    zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)
+    zoo_list = zoo_sub.add_parser("list", help="models with weight source, parameter count and input size")
+    zoo_list.add_argument("--json", action="store_true")
+    zoo_list.set_defaults(func=cmd_zoo)
+
+
+def _add_datasets(sub) -> None:
+    """`zap datasets`: the core datasets and their variants."""
     datasets = sub.add_parser("datasets", help="the core datasets and their variants")
     datasets_sub = datasets.add_subparsers(dest="datasets_command", required=True)
     build = datasets_sub.add_parser("build", help="build core datasets into the cache")
@@ -544,6 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--cache")
     augment.set_defaults(func=cmd_datasets_augment)
 
+
+def _add_metadataset(sub) -> None:
+    """`zap metadataset`: plan, HPO, build, status, export, info, diversity."""
     meta = sub.add_parser("metadataset", help="build the meta-dataset (datasets x candidate pipelines)")
     meta_sub = meta.add_subparsers(dest="metadataset_command", required=True)
     plan = meta_sub.add_parser("plan", help="draw the datasets and start the candidate list of a new plan")
@@ -594,6 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             command.add_argument("--json", action="store_true")
 
+
+def _add_selection(sub) -> None:
+    """Zero-shot selection: `zap suggest`, `zap meta-train`, `zap benchmark`."""
     suggest = sub.add_parser("suggest", help="the top-k pipelines for a dataset, zero-shot")
     suggest.add_argument("data", help="image folder, .npz, or 'digits'")
     suggest.add_argument("--k", type=int, default=5)
@@ -638,14 +665,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fine-tune ZAP-HPO's and ZAP-AS's picks again on N held-out datasets (one per spread-out "
                             "core) under the meta-dataset's protocol with a new seed, beside the stored ALC; 0 = skip")
     bench.set_defaults(func=cmd_benchmark)
-
-    zoo = sub.add_parser("zoo", help="the pretrained model zoo")
-    zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)
-    zoo_list = zoo_sub.add_parser("list", help="models with weight source, parameter count and input size")
-    zoo_list.add_argument("--json", action="store_true")
-    zoo_list.set_defaults(func=cmd_zoo)
-    return parser
-
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
