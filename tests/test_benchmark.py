@@ -25,6 +25,23 @@ def problem(artifact):
     return SelectionProblem.load(artifact)
 
 
+def test_cells_measured_twice_are_scored_by_their_seed_mean(artifact, problem):
+    from zap.metadataset.artifact import load
+
+    matrices = load(artifact)["matrices"]
+    first = np.array(matrices["0"]["alc"], dtype=float)
+    repeat = np.array([[np.nan if v is None else v for v in row] for row in matrices["1"]["alc"]])
+    twice = ~np.isnan(repeat)
+    assert twice.any() and (~twice).any()
+    assert np.allclose(problem.alc[twice], (first[twice] + repeat[twice]) / 2)
+    assert np.allclose(problem.alc[~twice], first[~twice]) and np.allclose(problem.alc_first, first)
+    missing = problem.subset(np.arange(3))
+    missing.alc_first[0, 0] = np.nan  # a cell the first seed lacks is missing even if another seed has it
+    from zap.benchmark.problem import _seed_mean
+
+    assert np.isnan(_seed_mean([missing.alc_first, np.ones_like(missing.alc_first)])[0, 0])
+
+
 def test_outer_folds_hold_out_whole_cores_and_domains(problem):
     for protocol, labels in (("loco", problem.cores), ("lodo", problem.domains)):
         groups = outer_folds(problem, protocol)

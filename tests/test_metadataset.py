@@ -292,3 +292,25 @@ def test_extra_seed_cells_are_a_stable_share_independent_of_candidate_order():
     assert chosen == again and 20 <= len(chosen) <= 60  # 400 cells, 10 % expected
     with pytest.raises(ValueError, match="share"):
         sample_cells(tasks, 0.0)
+
+
+def test_extra_seeds_on_each_complete_datasets_best_cells(tmp_path):
+    from zap.metadataset import protocol_tasks
+    from zap.metadataset.build import top_cells
+
+    datasets = tuple(_spec(core, 0) for core in ("a", "b"))
+    protocol = Protocol(budget=3, clock="steps", datasets=datasets)
+    pipelines = [{"lr": lr} for lr in (1e-3, 1e-2, 1e-1)]
+    store = Store(tmp_path)
+    first = matrix_tasks(protocol, pipelines)
+    for task, alc in zip(first[:3], (0.2, 0.9, 0.5), strict=True):  # dataset a complete, b not measured
+        key = key_of(task)
+        store.add({"dataset": key.dataset, "pipeline_id": key.pipeline, "budget": key.budget, "clock": key.clock,
+                   "seed": 0, "alc": alc})
+    chosen = top_cells(protocol, pipelines, store, seed=0, k=2)
+    assert [(t.dataset.name, t.pipeline_id, t.seed) for t in chosen] == [
+        (first[i].dataset.name, first[i].pipeline_id, 1) for i in (1, 2)]
+    both = protocol_tasks(protocol, pipelines, extra_seed_share=1.0, extra_seed_top=2, store=store)
+    assert len(both) == len({key_of(t) for t in both}) == 12  # the top cells were already in the share
+    with pytest.raises(ValueError, match="store"):
+        protocol_tasks(protocol, pipelines, extra_seed_top=1)

@@ -365,8 +365,9 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
     from zap.metadataset import build, load_plan, protocol_tasks
 
     plan = load_plan(Path(args.plan))
-    tasks = protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share)
     store = plan.store
+    tasks = protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share, args.extra_seed_top,
+                           store)
     spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
     with make_client(spec) as client:
         report = build(tasks, store, client, cache=args.cache, progress=not args.quiet)
@@ -451,7 +452,8 @@ def cmd_metadataset_status(args: argparse.Namespace) -> int:
 
     plan = load_plan(Path(args.plan))
     store = plan.store
-    keys = [key_of(t) for t in protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share)]
+    keys = [key_of(t) for t in protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share,
+                                              args.extra_seed_top, store)]
     done = [store.records[k] for k in keys if k in store]
     seconds = [r["provenance"]["seconds"] for r in done] or [plan.protocol.budget * 1.3]
     left = (len(keys) - len(done)) * float(sum(seconds) / len(seconds)) / 3600
@@ -603,6 +605,9 @@ def _add_metadataset(sub) -> None:
             command.add_argument("--extra-seed-share", type=float, default=0.1,
                                  help="share of cells also run with the next seed, for the noise floor "
                                       "(default 0.1; 0 for none)")
+            command.add_argument("--extra-seed-top", type=int, default=0, metavar="K",
+                                 help="also run the next seed on each complete dataset's K best cells, which "
+                                      "decide the Oracle and most picks (default 0: none)")
         command.set_defaults(func=func)
         if name == "export":
             command.add_argument("--out", default="artifacts/metadataset/v1.json.gz")

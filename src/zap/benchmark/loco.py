@@ -106,10 +106,12 @@ def _expected(matrix: np.ndarray) -> list[float | None]:
 def _result(problem: SelectionProblem, rows: np.ndarray, pool: np.ndarray, picks: np.ndarray | None) -> dict:
     alc, nauc = problem.alc[np.ix_(rows, pool)], problem.nauc[np.ix_(rows, pool)]
     repeat = None if problem.alc_repeat is None else problem.alc_repeat[np.ix_(rows, pool)]
+    first = None if problem.alc_first is None else problem.alc_first[np.ix_(rows, pool)]
     if picks is None:
-        return {"picks": None, "alc": _expected(alc), "nauc": _expected(nauc), "alc_repeat": None}
+        return {"picks": None, "alc": _expected(alc), "nauc": _expected(nauc), "alc_seed0": None, "alc_repeat": None}
     return {"picks": [problem.candidate_ids[pool[p]] for p in picks], "alc": _scores_of_picks(alc, picks),
-            "nauc": _scores_of_picks(nauc, picks), "alc_repeat": _scores_of_picks(repeat, picks)}
+            "nauc": _scores_of_picks(nauc, picks), "alc_seed0": _scores_of_picks(first, picks),
+            "alc_repeat": _scores_of_picks(repeat, picks)}
 
 
 def _fixed_pick(problem: SelectionProblem, pool: np.ndarray, method: str, n: int) -> np.ndarray | None:

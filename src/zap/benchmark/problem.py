@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +15,21 @@ def _matrix(rows: list[list[float | None]]) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
 
 
+def _seed_mean(per_seed: list[np.ndarray]) -> np.ndarray:
+    """Per cell, the mean over the seeds that measured it; NaN where the first seed did not."""
+    stacked = np.stack(per_seed)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: missing, kept NaN below
+        mean = np.nanmean(stacked, axis=0)
+    return np.where(np.isnan(per_seed[0]), np.nan, mean)
+
+
 @dataclass
 class SelectionProblem:
-    """Datasets x candidates. `alc`/`nauc` are the first seed's matrices; `alc_repeat` holds the cells
-    that were run again with the next seed (NaN elsewhere), the noise floor."""
+    """Datasets x candidates. `alc`/`nauc` are what selectors learn from and picks are scored with: per
+    cell the mean over the seeds that measured it (a cell the first seed lacks is missing). `alc_first`
+    is the first seed alone and `alc_repeat` the second (NaN where not run again): their difference on
+    the cells measured twice is the noise floor."""
 
     dataset_ids: list[str]
     cores: np.ndarray
@@ -28,6 +40,7 @@ class SelectionProblem:
     alc: np.ndarray
     nauc: np.ndarray
     alc_repeat: np.ndarray | None = None
+    alc_first: np.ndarray | None = None
     named: dict[str, int] = field(default_factory=dict)  # "autodl-default" -> column
     hpo_cores: list[set[str]] = field(default_factory=list)  # per candidate, the cores it was tuned on
     protocol_hash: str = ""
@@ -40,9 +53,9 @@ class SelectionProblem:
     def from_artifact(cls, payload: dict) -> SelectionProblem:
         datasets, candidates = payload["datasets"], payload["candidates"]
         core_of = {d["id"]: d["core"] for d in datasets}
-        seeds = [str(s) for s in payload["seeds"]]
-        first = payload["matrices"][seeds[0]]
-        repeat = _matrix(payload["matrices"][seeds[1]]["alc"]) if len(seeds) > 1 else None
+        matrices = [payload["matrices"][str(s)] for s in payload["seeds"]]
+        alc_first = _matrix(matrices[0]["alc"])
+        repeat = _matrix(matrices[1]["alc"]) if len(matrices) > 1 else None
         return cls(
             dataset_ids=[d["id"] for d in datasets],
             cores=np.array([d["core"] for d in datasets]),
@@ -50,9 +63,10 @@ class SelectionProblem:
             meta_features=np.array([MetaFeatures.from_dict(d["meta_features"]).vector() for d in datasets]),
             candidate_ids=[c["id"] for c in candidates],
             encodings=np.array([c["encoding"] for c in candidates], dtype=float),
-            alc=_matrix(first["alc"]),
-            nauc=_matrix(first["final_nauc"]),
+            alc=_seed_mean([_matrix(m["alc"]) for m in matrices]),
+            nauc=_seed_mean([_matrix(m["final_nauc"]) for m in matrices]),
             alc_repeat=repeat,
+            alc_first=alc_first,
             named={c["name"]: j for j, c in enumerate(candidates) if c.get("name")},
             hpo_cores=[{core_of.get(s, s.split("--")[0]) for s in c.get("hpo_sources", [])} for c in candidates],
             protocol_hash=payload["protocol_hash"],
@@ -83,8 +97,8 @@ class SelectionProblem:
         return SelectionProblem(
             [self.dataset_ids[i] for i in idx], self.cores[idx], self.domains[idx], self.meta_features[idx],
             self.candidate_ids, self.encodings, self.alc[idx], self.nauc[idx],
-            None if self.alc_repeat is None else self.alc_repeat[idx], self.named, self.hpo_cores,
-            self.protocol_hash)
+            None if self.alc_repeat is None else self.alc_repeat[idx], None if self.alc_first is None else
+            self.alc_first[idx], self.named, self.hpo_cores, self.protocol_hash)
 
 
 FEATURES = list(FEATURE_NAMES)

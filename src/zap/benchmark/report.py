@@ -44,10 +44,12 @@ def json_view(result: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def noise_floor(folds: Sequence[dict]) -> dict[str, Any]:
     """Picks re-scored on the second-seed cells where they exist: per method the mean |ALC(seed 0) −
     ALC(seed 1)| of its picks and the mean seed-1 ALC; overall, the mean absolute seed difference."""
-    _, _, alc = collect(folds, "alc")
+    _, _, alc = collect(folds, "alc_seed0")
     _, _, repeat = collect(folds, "alc_repeat")
     per_method = {}
     for method, values in repeat.items():
+        if method not in alc:
+            continue
         first = alc[method][: values.shape[0]]
         both = ~np.isnan(values) & ~np.isnan(first)
         if both.any():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tqdm.auto import tqdm
 
@@ -60,15 +60,39 @@ def sample_cells(tasks: list[Task], share: float, salt: str = "noise-floor") -> 
             if zlib.crc32(f"{salt}|{t.dataset.name}|{t.pipeline_id}".encode()) < limit]
 
 
+def top_cells(protocol: Protocol, pipelines: Iterable[dict], store: Store, seed: int, k: int) -> list[Task]:
+    """The next seed of each dataset's `k` best cells at `seed` (by stored ALC), for the datasets whose
+    `seed` row is complete. These cells decide the Oracle and most picks; measured once, the best of 34
+    noisy cells sits above the pipeline's true ALC (the winner's curse), so a second seed there is where
+    extra compute buys the most honesty."""
+    if k < 1:
+        raise ValueError(f"k (cells per dataset) must be at least 1, got {k}")
+    by_dataset: dict[str, list[Task]] = {}
+    for task in matrix_tasks(protocol, pipelines, (seed + 1,)):
+        by_dataset.setdefault(task.dataset.name, []).append(task)
+    chosen = []
+    for tasks in by_dataset.values():
+        stored = [store.records.get(replace(key_of(t), seed=seed)) for t in tasks]
+        if all(r is not None for r in stored):
+            best = sorted(range(len(tasks)), key=lambda i: -stored[i]["alc"])[:k]
+            chosen += [tasks[i] for i in sorted(best)]
+    return chosen
+
+
 def protocol_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterable[int] = (0,),
-                   extra_seed_share: float = 0.0) -> list[Task]:
-    """The full matrix for each of `seeds`, then (measuring the noise floor) a fixed share of its cells
-    again with the next seed; the extra cells come last, so the complete matrix is done first."""
+                   extra_seed_share: float = 0.0, extra_seed_top: int = 0, store: Store | None = None) -> list[Task]:
+    """The full matrix for each of `seeds`, then the next seed on a fixed share of its cells (measuring
+    the noise floor) and, with `extra_seed_top` and the `store`, on each complete dataset's best cells;
+    the extra cells come last, so the complete matrix is done first. No key appears twice."""
     seeds, pipelines = list(seeds), list(pipelines)
     tasks = matrix_tasks(protocol, pipelines, seeds)
     if extra_seed_share > 0:
         tasks += sample_cells(matrix_tasks(protocol, pipelines, (max(seeds) + 1,)), extra_seed_share)
-    return tasks
+    if extra_seed_top > 0:
+        if store is None:
+            raise ValueError("extra_seed_top needs the store, whose results say which cells are best")
+        tasks += top_cells(protocol, pipelines, store, max(seeds), extra_seed_top)
+    return list({key_of(t): t for t in tasks}.values())
 
 
 @dataclass

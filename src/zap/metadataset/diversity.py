@@ -98,7 +98,8 @@ def diversity_report(problem) -> dict[str, Any]:
     single = int(np.argmax(alc.mean(axis=0)))
     oracle, best = alc.max(axis=1), alc[:, single]
     repeat = None if problem.alc_repeat is None else problem.alc_repeat[rows]
-    noise = noise_floor(alc, repeat)
+    first = alc if problem.alc_first is None else problem.alc_first[rows]
+    noise = noise_floor(first, repeat)
     run_std = noise["run_std"] if noise else NEAR_COPY_FALLBACK_STD
     copies = near_copies(alc, problem.candidate_ids, run_std)
     rep = representatives(alc, problem.candidate_ids, copies)
