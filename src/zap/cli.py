@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import warnings
 from pathlib import Path
@@ -457,8 +458,13 @@ def cmd_metadataset_status(args: argparse.Namespace) -> int:
     done = [store.records[k] for k in keys if k in store]
     seconds = [r["provenance"]["seconds"] for r in done] or [plan.protocol.budget * 1.3]
     left = (len(keys) - len(done)) * float(sum(seconds) / len(seconds)) / 3600
+    loads = [r["provenance"]["loadavg_1m"] for r in done if r["provenance"].get("loadavg_1m") is not None]
     payload = {"done": len(done), "total": len(keys), "missing": len(keys) - len(done),
                "failed_inside": sum(r["status"] != "ok" for r in done), "core_hours_left": round(left, 2),
+               "core_hours_spent": round(sum(r["provenance"]["seconds"] for r in done) / 3600, 2),
+               # the load beside the build: the CPU clock resists it, the wall-clock columns do not
+               "loadavg_1m_median": round(statistics.median(loads), 2) if loads else None,
+               "loadavg_1m_p90": round(statistics.quantiles(loads, n=10)[-1], 2) if len(loads) > 1 else None,
                "n_datasets": len(plan.protocol.datasets), "n_candidates": len(plan.candidates),
                "protocol_hash": plan.protocol.spec_hash(), "other_runner_records": store.skipped}
     if args.json:

@@ -121,7 +121,7 @@ def diversity_report(problem) -> dict[str, Any]:
         "near_copies": copies,
         "distinct_candidates": len(set(rep.values())),
         "noise_floor": noise,
-        "failed_cells": int((alc == 0).sum()),
+        "zero_alc_cells": int((alc == 0).sum()),  # failed inside the task, or never above chance
     }
 
 
