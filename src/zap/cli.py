@@ -443,9 +443,20 @@ def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
     else:
         for key, value in report.items():
             if key not in ("winner_counts", "near_copies"):
-                print(f"{key:34s} {value}")
-        print(f"{'near_copies (RMS dALC within noise)':34s} {len(report.get('near_copies', []))}")
+                print(f"{key:36s} {_rounded(value)}")
+        print(f"{'near_copies (RMS dALC within noise)':36s} {len(report.get('near_copies', []))}")
     return 0
+
+
+def _rounded(value):
+    """Floats to 3 decimals, also inside dicts and lists, for a table a person reads."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def cmd_metadataset_status(args: argparse.Namespace) -> int:
