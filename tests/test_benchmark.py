@@ -218,6 +218,8 @@ def test_diversity_report_and_figures(artifact, tmp_path, capsys):
     assert report["n_datasets"] == 18 and report["distinct_winners"] >= report["distinct_winners_without_copies"] >= 2
     assert report["oracle_alc"] >= report["single_best_alc"] >= report["random_alc"] - 1e-9
     assert report["noise_floor"]["cells"] > 0 and 0 < report["noise_floor"]["run_std"] < 0.1
+    curse = report["winners_curse"]  # the synthetic second seed is the first plus noise of std 0.02
+    assert 0 < curse["datasets"] <= 18 and abs(curse["oracle_pick_seed1"] - curse["oracle_pick_seed0"]) < 0.1
     assert sum(report["winner_counts"].values()) == 18
     for name in ("cost_matrix.png", "winners.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -259,3 +261,13 @@ def test_reduced_benchmark_on_the_shipped_artifact_runs_on_dask(tmp_path):
     assert len(list((tmp_path / "out" / "folds").glob("loco--*.json"))) == 2
     rerun = json.loads((tmp_path / "out" / "rerun-picks.json").read_text())
     assert rerun["n"] == 2 and all(-1 <= r["rerun_alc"] <= 1 for r in rerun["rows"])
+
+
+def test_the_winners_curse_is_the_first_seeds_best_cell_measured_again():
+    from zap.metadataset.diversity import winners_curse
+
+    first = np.array([[0.5, 0.9, 0.1], [0.3, 0.2, 0.4], [0.6, 0.7, 0.8]])
+    repeat = np.array([[np.nan, 0.7, np.nan], [np.nan, np.nan, np.nan], [0.6, np.nan, 0.6]])
+    assert winners_curse(first, repeat) == pytest.approx(
+        {"datasets": 2, "oracle_pick_seed0": 0.85, "oracle_pick_seed1": 0.65})
+    assert winners_curse(first, None) is None and winners_curse(first, np.full_like(first, np.nan)) is None

@@ -84,6 +84,21 @@ def noise_floor(alc: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | 
             "run_std": float(diff.std(ddof=1) / np.sqrt(2)), "max_abs_diff": float(np.abs(diff).max())}
 
 
+def winners_curse(first: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | None:
+    """How far the first seed's best cell per dataset falls on the second seed, over the datasets where
+    it was run again: the part of the Oracle's lead that is selection on noise, not pipeline quality."""
+    if repeat is None:
+        return None
+    rows = np.arange(len(first))
+    pick = np.nanargmax(first, axis=1)
+    again = repeat[rows, pick]
+    has = ~np.isnan(again)
+    if not has.any():
+        return None
+    return {"datasets": int(has.sum()), "oracle_pick_seed0": float(first[rows, pick][has].mean()),
+            "oracle_pick_seed1": float(again[has].mean())}
+
+
 def per_core(values: np.ndarray, cores: np.ndarray) -> np.ndarray:
     return np.array([values[cores == c].mean() for c in sorted(set(cores.tolist()))])
 
@@ -121,6 +136,7 @@ def diversity_report(problem) -> dict[str, Any]:
         "near_copies": copies,
         "distinct_candidates": len(set(rep.values())),
         "noise_floor": noise,
+        "winners_curse": winners_curse(first, repeat),
         "zero_alc_cells": int((alc == 0).sum()),  # failed inside the task, or never above chance
     }
 
