@@ -15,7 +15,7 @@ TOP=2  # second seed on each dataset's 2 best cells (the Oracle's and the runner
 
 # twice: each dataset's best cells (--extra-seed-top) are known only once its row is complete, and the
 # task list is drawn when a build starts; the second pass adds those of rows completed during the first
-for pass in 1 2; do
+for _ in 1 2; do
   $ZAP metadataset build --workers "$workers" --extra-seed-top "$TOP"
 done
 $ZAP metadataset status --extra-seed-top "$TOP"
