@@ -210,6 +210,23 @@ def test_dropown_folds_reuse_the_loco_folds_tuned_zap_as_configuration(problem, 
     alone = run_benchmark(problem, Settings(**common, drop_own_candidates=True, as_from="loco"), tmp_path / "new",
                           groups=["core1"])[0]  # no loco fold on disk: it tunes for itself
     assert tuned_in == ["loco", "loco-dropown"] and alone["zap_as_tuning"]["n_trials"] == 3
+    other = dict(common, as_trials=4)  # a loco fold tuned with other settings is not reused
+    run_benchmark(problem, Settings(**other, drop_own_candidates=True, as_from="loco"), tmp_path / "other",
+                  groups=["core1"])
+    assert tuned_in == ["loco", "loco-dropown", "loco-dropown"]
+
+
+def test_a_training_row_measured_only_in_dropped_columns_is_left_out(problem):
+    test = held_out_mask(problem, "loco", "core2")
+    pool = candidate_pool(problem, test, drop_own=True)
+    dropped = np.setdiff1d(np.arange(len(problem.candidate_ids)), pool)
+    sparse = problem.subset(np.arange(problem.n_datasets))
+    row = int(np.flatnonzero(~test)[0])
+    sparse.alc[row] = np.nan
+    sparse.alc[row, dropped[0]] = 0.5  # measured, but only in a column this fold drops
+    result = run_fold(sparse, Settings(repetitions=1, methods=("single-best", "oracle"), ablations=(),
+                                       drop_own_candidates=True), "core2")
+    assert result["methods"]["single-best"][0]["picks"]
 
 
 def test_diversity_report_and_figures(artifact, tmp_path, capsys):

@@ -599,6 +599,7 @@ def _add_metadataset(sub) -> None:
     plan.add_argument("--cores", nargs="+", help="only these cores")
     plan.add_argument("--cache")
     plan.set_defaults(func=cmd_metadataset_plan)
+    from zap.metadataset.build import NOISE_SAMPLE_SHARE
     from zap.metadataset.plan import V1
 
     info = meta_sub.add_parser("info", help="what an exported artifact holds")
@@ -619,7 +620,7 @@ def _add_metadataset(sub) -> None:
         command.add_argument("--plan", default=str(V1), help="plan folder (default metadataset/v1)")
         command.add_argument("--seeds", type=int, nargs="+", default=[0])
         if name in ("build", "status"):
-            command.add_argument("--extra-seed-share", type=float, default=0.1,
+            command.add_argument("--extra-seed-share", type=float, default=NOISE_SAMPLE_SHARE,
                                  help="share of cells also run with the next seed, for the noise floor "
                                       "(default 0.1; 0 for none)")
             command.add_argument("--extra-seed-top", type=int, default=0, metavar="K",

@@ -40,7 +40,9 @@ class Settings:
     hpo_epochs: int = 80  # cap on ZAP-HPO's epochs
     seed: int = 0
     # reuse ZAP-AS's configuration tuned in this protocol's fold of the same group (e.g. "loco" for
-    # loco-dropown) instead of tuning again: that tuning saw only the training cores, so nothing leaks
+    # loco-dropown) instead of tuning again. That tuning saw only the training cores' cells, but over the
+    # full pool, which holds the candidates tuned on the held-out core: a weak, indirect trace of that
+    # core in ZAP-AS's own hyperparameters (never in its training data), accepted to save a SMAC run
     as_from: str | None = None
 
     def tag(self) -> str:
@@ -135,7 +137,9 @@ def run_fold(problem: SelectionProblem, settings: Settings, group: str, as_confi
     start = time.perf_counter()
     test = held_out_mask(problem, settings.protocol, group)
     pool = candidate_pool(problem, test, settings.drop_own_candidates)
-    train = problem.subset(~test & problem.measured_rows())
+    # training datasets: those with a measured cell among the pool's columns (a row measured only in
+    # dropped columns has nothing to teach this fold)
+    train = problem.subset(~test & ~np.isnan(problem.alc[:, pool]).all(axis=1))
     rows = np.flatnonzero(test & problem.complete_rows())
     x_test = problem.meta_features[rows]
     methods: dict[str, list[dict]] = {}
@@ -208,17 +212,25 @@ def run_benchmark(problem: SelectionProblem, settings: Settings, folder: Path, c
     return [json.loads(fold_path(folder, settings, g).read_text()) for g in groups]
 
 
-def tuned_as_config(folder: Path, tag: str, group: str) -> dict | None:
+def tuned_as_config(folder: Path, tag: str, group: str, settings: Settings | None = None) -> dict | None:
     """ZAP-AS's configuration tuned in the `tag` fold of `group` (its training cores exclude `group`), if
-    that fold is on disk; reusing it saves a SMAC run per fold."""
+    that fold is on disk and (given `settings`) was tuned with the same seed and number of SMAC trials;
+    reusing it saves a SMAC run per fold."""
     path = fold_path(folder, tag, group)
-    return json.loads(path.read_text()).get("zap_as_config") if path.exists() else None
+    if not path.exists():
+        return None
+    fold = json.loads(path.read_text())
+    tuned_with = fold.get("settings", {})
+    if settings is not None and (tuned_with.get("seed"), tuned_with.get("as_trials")) != (settings.seed,
+                                                                                          settings.as_trials):
+        return None
+    return fold.get("zap_as_config")
 
 
 def _tuned_elsewhere(folder: Path, settings: Settings, group: str) -> dict | None:
     if settings.as_from is None or "zap-as" not in settings.methods:
         return None
-    return tuned_as_config(folder, settings.as_from, group)
+    return tuned_as_config(folder, settings.as_from, group, settings)
 
 
 def _settings_record(settings: Settings) -> dict:

@@ -50,14 +50,20 @@ def matrix_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterable[
             for s in seeds for d in ordered for p in pipelines]
 
 
+NOISE_SAMPLE_SHARE = 0.1  # the build's default share of cells run again with the next seed
+
+
+def in_sample(dataset: str, pipeline_id: str, share: float, salt: str = "noise-floor") -> bool:
+    """Whether a cell belongs to the fixed pseudo-random share chosen by a hash of (dataset, pipeline)."""
+    return zlib.crc32(f"{salt}|{dataset}|{pipeline_id}".encode()) < int(share * 2**32)
+
+
 def sample_cells(tasks: list[Task], share: float, salt: str = "noise-floor") -> list[Task]:
-    """A fixed pseudo-random share of cells, chosen by a hash of (dataset, pipeline): the same cells on
-    every machine and every rerun, independent of the candidate list's order or length."""
+    """A fixed pseudo-random share of cells: the same cells on every machine and every rerun, independent
+    of the candidate list's order or length."""
     if not 0.0 < share <= 1.0:
         raise ValueError(f"share must be in (0, 1], got {share}")
-    limit = int(share * 2**32)
-    return [t for t in tasks
-            if zlib.crc32(f"{salt}|{t.dataset.name}|{t.pipeline_id}".encode()) < limit]
+    return [t for t in tasks if in_sample(t.dataset.name, t.pipeline_id, share, salt)]
 
 
 def top_cells(protocol: Protocol, pipelines: Iterable[dict], store: Store, seed: int, k: int) -> list[Task]:

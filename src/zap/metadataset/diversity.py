@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from zap.metadataset.build import NOISE_SAMPLE_SHARE, in_sample
+
 # Two candidates are near copies when their ALCs differ, in root mean square over the datasets, by no
 # more than two runs of one candidate with different seeds do (sqrt(2) x the noise floor's per-run std):
 # nothing in the matrix then tells them apart. Squares, not absolute values, so that two candidates which
@@ -72,8 +74,8 @@ def representatives(alc: np.ndarray, ids: list[str], copies: list[tuple[str, str
 
 
 def noise_floor(alc: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | None:
-    """Seed-to-seed spread of ALC on the cells measured twice: mean |difference| and the per-run standard
-    deviation (std of the differences / sqrt 2)."""
+    """Seed-to-seed spread of ALC on the cells measured twice (give it unselected cells): mean |difference|
+    and the per-run standard deviation (std of the differences / sqrt 2)."""
     if repeat is None:
         return None
     both = ~np.isnan(alc) & ~np.isnan(repeat)
@@ -82,6 +84,17 @@ def noise_floor(alc: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | 
     diff = alc[both] - repeat[both]
     return {"cells": int(both.sum()), "mean_abs_diff": float(np.abs(diff).mean()),
             "run_std": float(diff.std(ddof=1) / np.sqrt(2)), "max_abs_diff": float(np.abs(diff).max())}
+
+
+def sampled_only(repeat: np.ndarray | None, dataset_ids: list[str], candidate_ids: list[str],
+                 share: float = NOISE_SAMPLE_SHARE) -> np.ndarray | None:
+    """The second seed's cells of the build's random sample only. Cells run again because they were a
+    dataset's best (`--extra-seed-top`) were chosen for a high first seed, so their difference carries
+    the winner's curse, not just noise."""
+    if repeat is None:
+        return None
+    mask = np.array([[in_sample(d, p, share) for p in candidate_ids] for d in dataset_ids], dtype=bool)
+    return np.where(mask.reshape(repeat.shape), repeat, np.nan)
 
 
 def winners_curse(first: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any] | None:
@@ -114,7 +127,8 @@ def diversity_report(problem) -> dict[str, Any]:
     oracle, best = alc.max(axis=1), alc[:, single]
     repeat = None if problem.alc_repeat is None else problem.alc_repeat[rows]
     first = alc if problem.alc_first is None else problem.alc_first[rows]
-    noise = noise_floor(first, repeat)
+    ids = [d for d, keep in zip(problem.dataset_ids, rows, strict=True) if keep]
+    noise = noise_floor(first, sampled_only(repeat, ids, problem.candidate_ids))
     run_std = noise["run_std"] if noise else NEAR_COPY_FALLBACK_STD
     copies = near_copies(alc, problem.candidate_ids, run_std)
     rep = representatives(alc, problem.candidate_ids, copies)

@@ -56,6 +56,7 @@ def synthetic_artifact(n_groups: int = 8, per_group: int = 3, n_pipelines: int =
     `autodl-default` and `recommended`): for testing meta-training, suggestions and the benchmark end to
     end without fine-tuning anything. Its protocol hash says it is synthetic."""
     from zap.metadataset.artifact import ARTIFACT_SCHEMA, named_ids
+    from zap.metadataset.build import in_sample
     from zap.pipelines import as_dict, encode, encoding_names, get_config, pipeline_id, search_space
 
     problem = make_problem(n_groups, per_group, n_pipelines, seed=seed)
@@ -65,12 +66,15 @@ def synthetic_artifact(n_groups: int = 8, per_group: int = 3, n_pipelines: int =
     configs = configs[:n_pipelines]
     rng = np.random.default_rng(seed + 1)
     repeat = problem.performance + rng.normal(0, 0.02, problem.performance.shape)
-    repeat[rng.random(repeat.shape) >= second_seed_share] = np.nan
+    ids = [f"{g}--s0v{i}" for i, g in enumerate(problem.groups)]
+    # the second seed on the cells a build would sample for the noise floor (the same hash rule)
+    sampled = [[in_sample(d, pipeline_id(c), second_seed_share) for c in configs] for d in ids]
+    repeat[~np.array(sampled, dtype=bool)] = np.nan
 
     def rows(matrix):
         return [[None if np.isnan(v) else round(float(v), 6) for v in row] for row in matrix]
 
-    datasets = [{"id": f"{g}--s0v{i}", "core": g, "domain": d,
+    datasets = [{"id": ids[i], "core": g, "domain": d,
                  "meta_features": dict(zip(("n_channels", "n_classes", "n_train", "resolution"),
                                            (int(v) for v in x), strict=True))}
                 for i, (g, d, x) in enumerate(zip(problem.groups, problem.domains, problem.meta_features,

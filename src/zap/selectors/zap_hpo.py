@@ -223,9 +223,10 @@ class ZapHPO(Selector):
         for _ in range(self.max_epochs):
             model.train()
             step(model, optimizer, inputs, state, rng)
-            loss = float(criterion(self._score_with(model, scaler, x[valid], enc), y[valid]).mean())
+            loss = float(np.nan_to_num(criterion(self._score_with(model, scaler, x[valid], enc), y[valid]).mean(),
+                                       nan=np.inf))
             history.append(loss)
-            if loss < best:
+            if loss < best or best_state is None:  # keep some state even if validation never scores
                 best, waited = loss, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
