@@ -2,9 +2,10 @@
 # Issue 6's measurements on the complete v1 meta-dataset, in order; every step resumes where it stopped
 # (the benchmark per fold, the zero-shot study per run), so run it again after any interruption. Its
 # outputs are committed: docs/data/benchmark_v1/ (folds, report.md, CD plots), docs/data/loco.json,
-# artifacts/selectors/, docs/data/selection_latency.txt, docs/data/zero_shot_fit.json.
+# artifacts/selectors/, docs/data/selection_latency.txt, docs/data/zero_shot_fit.json,
+# docs/data/metafeature_knn.md.
 # Run it on an otherwise idle machine: the last step fine-tunes at wall-clock budgets.
-# Usage: bash scripts/finish-selectors.sh [STEP ...]   steps: benchmark meta-train latency zero-shot (default all)
+# Usage: bash scripts/finish-selectors.sh [STEP ...]   steps: knn benchmark meta-train latency zero-shot (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -14,7 +15,7 @@ BENCH=docs/data/benchmark_v1
 # one held-out core from each of six domains, the last variant of each (not the one its HPO ran on)
 ZERO_SHOT_CORES=(digits-opencv chars-greek emoji-group icons-adwaita photo-patches shapes)
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(benchmark meta-train latency zero-shot)
+[ ${#steps[@]} -gt 0 ] || steps=(knn benchmark meta-train latency zero-shot)
 
 if ! $ZAP metadataset info "$ARTIFACT" --json | grep -q '"complete": true'; then
   echo "$ARTIFACT is missing or incomplete: finish it first with scripts/finish-metadataset.sh" >&2
@@ -26,8 +27,9 @@ for step in "${steps[@]}"; do
     benchmark) $ZAP benchmark "$ARTIFACT" --out "$BENCH" --json docs/data/loco.json ;;
     meta-train) $ZAP meta-train "$ARTIFACT" ;;
     latency) $PY benchmarks/selection_latency.py --repeats 200 | tee docs/data/selection_latency.txt ;;
+    knn) $PY benchmarks/metafeature_knn.py "$ARTIFACT" | tee docs/data/metafeature_knn.md ;;
     zero-shot) $PY benchmarks/zero_shot_fit.py --artifact "$ARTIFACT" --cores "${ZERO_SHOT_CORES[@]}" \
                  --budget 60 --seeds 0 1 2 --benchmark-out "$BENCH" --json docs/data/zero_shot_fit.json ;;
-    *) echo "unknown step $step (benchmark, meta-train, latency, zero-shot)" >&2; exit 2 ;;
+    *) echo "unknown step $step (knn, benchmark, meta-train, latency, zero-shot)" >&2; exit 2 ;;
   esac
 done
