@@ -130,8 +130,9 @@ def diversity_report(problem) -> dict[str, Any]:
     ids = [d for d, keep in zip(problem.dataset_ids, rows, strict=True) if keep]
     noise = noise_floor(first, sampled_only(repeat, ids, problem.candidate_ids))
     run_std = noise["run_std"] if noise else NEAR_COPY_FALLBACK_STD
-    copies = near_copies(alc, problem.candidate_ids, run_std)
-    rep = representatives(alc, problem.candidate_ids, copies)
+    # on the first seed alone, so that every cell carries one run's noise, as the threshold assumes
+    copies = near_copies(first, problem.candidate_ids, run_std)
+    rep = representatives(first, problem.candidate_ids, copies)
     return {
         "n_datasets": int(rows.sum()), "n_cores": len(set(cores.tolist())), "n_candidates": alc.shape[1],
         "distinct_winners": len(set(win.tolist())),
