@@ -17,8 +17,9 @@ import warnings
 
 import numpy as np
 
+from zap.benchmark.loco import held_out_mask, outer_folds
 from zap.benchmark.problem import SelectionProblem
-from zap.benchmark.stats import markdown_table
+from zap.benchmark.stats import core_means, markdown_table
 from zap.selectors import SingleBest
 
 
@@ -36,12 +37,13 @@ def knn_picks(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, k: i
 
 
 def loco_scores(problem: SelectionProblem, x: np.ndarray, k: int | None) -> np.ndarray:
-    """Per scored dataset, the ALC of the pick (k=None: Single-best of the training cores)."""
+    """Per scored dataset (every candidate measured), the ALC of the pick (k=None: Single-best of the
+    training cores); NaN for the other datasets."""
     scored = problem.complete_rows()
     out = np.full(problem.n_datasets, np.nan)
-    for core in np.unique(problem.cores[scored]):
-        test = (problem.cores == core) & scored
-        train = (problem.cores != core) & problem.measured_rows()
+    for core in outer_folds(problem, "loco"):
+        test = held_out_mask(problem, "loco", core) & scored
+        train = ~held_out_mask(problem, "loco", core) & problem.measured_rows()
         if k is None:
             picks = np.full(test.sum(), SingleBest().fit(x[train], problem.encodings, problem.alc[train],
                                                          problem.cores[train]).select(x[:1])[0])
@@ -51,9 +53,9 @@ def loco_scores(problem: SelectionProblem, x: np.ndarray, k: int | None) -> np.n
     return out
 
 
-def per_core(values: np.ndarray, cores: np.ndarray) -> np.ndarray:
-    names = sorted(set(cores[~np.isnan(values)].tolist()))
-    return np.array([np.nanmean(values[cores == c]) for c in names])
+def per_core(values: np.ndarray, problem: SelectionProblem) -> np.ndarray:
+    scored = problem.complete_rows()
+    return core_means(values[scored], problem.cores[scored])[1]
 
 
 def main() -> None:
@@ -64,15 +66,15 @@ def main() -> None:
     args = parser.parse_args()
     problem = SelectionProblem.load(args.artifact)
     x = np.log1p(problem.meta_features)
-    best = np.full(problem.n_datasets, np.nan)
-    best[problem.complete_rows()] = problem.alc[problem.complete_rows()].max(axis=1)
-    oracle = per_core(best, problem.cores)
-    single = per_core(loco_scores(problem, x, None), problem.cores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no cell: not scored anyway
+        oracle = per_core(np.nanmax(problem.alc, axis=1), problem)
+    single = per_core(loco_scores(problem, x, None), problem)
     rng = np.random.default_rng(0)
     rows = []
     for k in args.k:
-        alc = per_core(loco_scores(problem, x, k), problem.cores)
-        shuffled = [per_core(loco_scores(problem, x[rng.permutation(len(x))], k), problem.cores).mean()
+        alc = per_core(loco_scores(problem, x, k), problem)
+        shuffled = [per_core(loco_scores(problem, x[rng.permutation(len(x))], k), problem).mean()
                     for _ in range(args.shuffle)]
         gap = (alc.mean() - single.mean()) / (oracle.mean() - single.mean())
         null = ((np.mean(shuffled) - single.mean()) / (oracle.mean() - single.mean())) if shuffled else None

@@ -18,7 +18,7 @@ def _matrix(rows: list[list[float | None]]) -> np.ndarray:
 def _seed_mean(per_seed: list[np.ndarray]) -> np.ndarray:
     """Per cell, the mean over the seeds that measured it; NaN where the first seed did not."""
     stacked = np.stack(per_seed)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: missing, kept NaN below
         mean = np.nanmean(stacked, axis=0)
     return np.where(np.isnan(per_seed[0]), np.nan, mean)

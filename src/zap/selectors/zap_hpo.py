@@ -91,21 +91,22 @@ class PairSampler:
         return self.order[worse[self.position]], self.order[better[self.position]]
 
 
+def _picked(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per dataset, the performance of the top-scored measured pipeline."""
+    masked = np.where(np.isnan(y), -np.inf, scores)
+    return y[np.arange(len(y)), masked.argmax(axis=1)]
+
+
 def true_rank_of_pick(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per dataset, how many measured pipelines did strictly better than the top-scored measured one
     (0 = the pick was the best); the paper's rank@1."""
-    masked = np.where(np.isnan(y), -np.inf, scores)
-    pick = masked.argmax(axis=1)
-    picked = y[np.arange(len(y)), pick]
-    return np.nansum(y > picked[:, None], axis=1).astype(float)
+    return np.nansum(y > _picked(scores, y)[:, None], axis=1).astype(float)
 
 
 def regret_of_pick(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per dataset, the performance lost by the top-scored measured pipeline against the best measured one:
     unlike rank@1 it weighs a near-tie as almost no mistake and a collapse as a large one."""
-    masked = np.where(np.isnan(y), -np.inf, scores)
-    picked = y[np.arange(len(y)), masked.argmax(axis=1)]
-    return np.nanmax(y, axis=1) - picked
+    return np.nanmax(y, axis=1) - _picked(scores, y)
 
 
 def zscore_rows(scores: np.ndarray) -> np.ndarray:
@@ -148,16 +149,10 @@ class ZapHPO(Selector):
     # ------------------------------------------------------------------------------------ training
 
     def _fit(self, x, enc, y, groups) -> None:
-        if self.loss not in LOSSES:
-            raise SelectorError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.ensemble not in ENSEMBLES:
-            raise SelectorError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
-        if self.pair_weight not in PAIR_WEIGHTS:
-            raise SelectorError(f"pair_weight must be one of {PAIR_WEIGHTS}, got {self.pair_weight!r}")
-        if self.meta_transform not in META_TRANSFORMS:
-            raise SelectorError(f"meta_transform must be one of {META_TRANSFORMS}, got {self.meta_transform!r}")
-        if self.select_by not in SELECT_BY:
-            raise SelectorError(f"select_by must be one of {SELECT_BY}, got {self.select_by!r}")
+        for option, allowed in (("loss", LOSSES), ("ensemble", ENSEMBLES), ("pair_weight", PAIR_WEIGHTS),
+                                ("meta_transform", META_TRANSFORMS), ("select_by", SELECT_BY)):
+            if getattr(self, option) not in allowed:
+                raise SelectorError(f"{option} must be one of {allowed}, got {getattr(self, option)!r}")
         if not 0 < self.keep <= 1:
             raise SelectorError(f"keep (the share of matrix cells used) must be in (0, 1], got {self.keep}")
         self.x_, self.models_, self.history_ = x, [], []
