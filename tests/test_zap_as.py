@@ -148,3 +148,15 @@ def test_fast_forest_prediction_equals_sklearn():
     x, y = rng.normal(size=(60, 4)), rng.normal(size=60)
     forest = RandomForestRegressor(n_estimators=12, random_state=0).fit(x, y)
     assert np.allclose(forest_predict(forest, x[:7]), forest.predict(x[:7]))
+
+
+def test_the_tuning_surrogate_is_smacs_default_forest_on_one_thread(tmp_path):
+    from smac import HyperparameterOptimizationFacade, Scenario
+
+    from zap.selectors.zap_as import single_thread_surrogate, zap_as_space
+
+    scenario = Scenario(zap_as_space(4), output_directory=tmp_path, deterministic=True, n_trials=5, seed=3)
+    ours, smacs = single_thread_surrogate(scenario), HyperparameterOptimizationFacade.get_model(scenario)
+    assert ours._rf_opts["n_jobs"] == 1
+    assert {**ours._rf_opts, "n_jobs": None} == {**smacs._rf_opts, "n_jobs": None}
+    assert ours._log_y == smacs._log_y

@@ -388,6 +388,17 @@ def _key(config: dict[str, Any]) -> str:
     return json.dumps({k: _native(v) for k, v in config.items()}, sort_keys=True)
 
 
+def single_thread_surrogate(scenario):
+    """The HPO facade's random-forest surrogate with its settings, but on one thread: SMAC's forest
+    defaults to n_jobs=-1, which inside a Dask worker (a daemon process) makes joblib warn on every
+    prediction and fall back to one job anyway, and outside one takes cores the caller did not give."""
+    from smac.model.random_forest import RandomForest
+
+    return RandomForest(scenario.configspace, log_y=True, n_trees=10, bootstrapping=True, ratio_features=1.0,
+                        min_samples_split=2, min_samples_leaf=1, max_depth=2**20,
+                        instance_features=scenario.instance_features, seed=scenario.seed, n_jobs=1)
+
+
 def tune_config(space: ConfigurationSpace, start: dict[str, Any], loss, n_trials: int,
                 seed: int) -> tuple[dict[str, Any], dict[str, float]]:
     """SMAC3 (HPO facade, deterministic) over `space`, `start` evaluated first; returns the config with the
@@ -408,10 +419,12 @@ def tune_config(space: ConfigurationSpace, start: dict[str, Any], loss, n_trials
         scenario = Scenario(space, name="zap-as", output_directory=folder, deterministic=True,
                             n_trials=int(n_trials), seed=seed)
         design = Facade.get_initial_design(scenario, additional_configs=[Configuration(space, values=start)])
+        model = single_thread_surrogate(scenario)
         with warnings.catch_warnings():  # SMAC's local search averages empty slices on tiny run histories,
             warnings.simplefilter("ignore", RuntimeWarning)  # and it calls ConfigSpace's deprecated API
             warnings.simplefilter("ignore", DeprecationWarning)
-            Facade(scenario, target, initial_design=design, overwrite=True, logging_level=40).optimize()
+            Facade(scenario, target, model=model, initial_design=design, overwrite=True,
+                   logging_level=40).optimize()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     default_loss = seen[_key(start)][1] if _key(start) in seen else loss(start)
