@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,17 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def selection_lines(selection: dict[str, Any]) -> list[str]:
+    """What a person watching a run should know about its pipeline: the zero-shot pick, and every reason
+    to doubt it (meta-features outside the meta-dataset, a budget or device far from its regime)."""
+    lines = [f"note: {warning}" for warning in selection.get("warnings", [])]
+    if "pipeline_id" in selection:
+        name = f" ({selection['name']})" if selection.get("name") else ""
+        lines.append(f"{selection['selector']} picked pipeline {selection['pipeline_id']}{name} zero-shot from "
+                     "the meta-features")
+    return lines
 
 
 class ZAP:
@@ -117,6 +129,8 @@ class ZAP:
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         self.pipeline_ = self._config()
+        if self.progress and selection_lines(self.selection_):  # before training: the run is what it chose
+            print("\n".join(selection_lines(self.selection_)), file=sys.stderr, flush=True)
         extra_images = as_images(extra, self.on_corrupt) if extra is not None else None
         self.result_: RunResult = run(
             self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),

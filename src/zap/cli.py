@@ -46,20 +46,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     estimator.save(out / "model")
     summary = estimator.summary() | {"refit": bool(args.refit), "data": str(args.data)}
     write_json(out / "summary.json", summary)
-    for warning in summary["selection"].get("warnings", []):
-        print(f"note: {warning}", file=sys.stderr)
-    if not args.quiet:
-        _print_selection(summary["selection"])
+    if args.quiet:  # otherwise the estimator said it before training
+        for warning in summary["selection"].get("warnings", []):
+            print(f"note: {warning}", file=sys.stderr)
+    else:
         print(f"ALC {summary['alc']:.4f}  final NAUC {summary['final_nauc']:.4f}  accuracy "
               f"{summary['accuracy']:.4f}  ({summary['elapsed_s']:.1f} of {args.budget:g} {args.clock}-s, "
               f"{summary['n_predictions']} predictions)\nwrote {out}/summary.json, learning_curve.csv/.png, model/")
     return 0 if result.status == "ok" else 3
-
-
-def _print_selection(selection: dict) -> None:
-    if "pipeline_id" in selection:
-        print(f"{selection['selector']} picked pipeline {selection['pipeline_id']}"
-              f"{' (' + selection['name'] + ')' if selection.get('name') else ''} zero-shot from the meta-features")
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
