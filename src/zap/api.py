@@ -129,8 +129,9 @@ class ZAP:
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         self.pipeline_ = self._config()
-        if self.progress and selection_lines(self.selection_):  # before training: the run is what it chose
-            print("\n".join(selection_lines(self.selection_)), file=sys.stderr, flush=True)
+        lines = selection_lines(self.selection_)
+        if self.progress and lines:  # before training: the whole run is what it chose
+            print("\n".join(lines), file=sys.stderr, flush=True)
         extra_images = as_images(extra, self.on_corrupt) if extra is not None else None
         self.result_: RunResult = run(
             self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),
