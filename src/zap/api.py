@@ -21,9 +21,9 @@ from zap.metafeatures import MetaFeatures
 from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines import as_dict, get_config
 from zap.pipelines.space import complete
+from zap.selectors.trained import DEFAULT_SELECTOR
 
 DEFAULT_CONFIG = "recommended"  # used when no selector is shipped (or `selector=None`)
-DEFAULT_SELECTOR = "zap-hpo"
 
 
 def as_images(x: Any, on_corrupt: OnCorrupt = "fail") -> ImageDataset:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from zap.data import DataError, SplitSettings, load_dataset, train_test_split, unlabelled_folder
 from zap.pipelines.zoo import ZooError
+from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
 
 USER_ERRORS = (DataError, ZooError, ValueError, FileNotFoundError)
 
@@ -510,8 +511,9 @@ def _add_fit_and_predict(sub) -> None:
     fit.add_argument("--budget", type=float, required=True, help="time budget in seconds (of --clock)")
     fit.add_argument("--config", help="named pipeline (recommended, autodl-default) or a JSON file; fixes the "
                                       "pipeline and bypasses zero-shot selection")
-    fit.add_argument("--selector", default="zap-hpo", choices=["zap-hpo", "zap-as", "single-best"],
-                     help="zero-shot selector that picks the pipeline from the meta-features (default zap-hpo)")
+    fit.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE,
+                     help="zero-shot selector that picks the pipeline from the meta-features "
+                          f"(default {DEFAULT_SELECTOR})")
     fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--clock", choices=["wall", "cpu"], default="wall",
@@ -641,7 +643,7 @@ def _add_selection(sub) -> None:
     suggest = sub.add_parser("suggest", help="the top-k pipelines for a dataset, zero-shot")
     suggest.add_argument("data", help="image folder, .npz, or 'digits'")
     suggest.add_argument("--k", type=int, default=5)
-    suggest.add_argument("--selector", default="zap-hpo", choices=["zap-hpo", "zap-as", "single-best"])
+    suggest.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE)
     suggest.add_argument("--budget", type=float, help="your time budget, to compare with the meta-dataset's")
     suggest.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     suggest.add_argument("--threads", type=int)

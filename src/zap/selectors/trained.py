@@ -22,6 +22,9 @@ from zap.selectors.base import Selector, SelectorError, load_selector
 
 SELECTORS_DIR = Path(__file__).resolve().parents[3] / "artifacts" / "selectors"
 TRAINABLE = ("zap-hpo", "zap-as", "single-best")
+# what `zap fit`, `zap suggest` and `zap.ZAP` use unless told otherwise: the selector that won the
+# zero-shot study in the user's regime (benchmarks/zero_shot_fit.py, docs/data/zero_shot_fit.json)
+DEFAULT_SELECTOR = "zap-hpo"
 
 
 def selectors_dir() -> Path:
