@@ -145,6 +145,21 @@ def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkey
     assert json.loads((fixed / "summary.json").read_text())["selector"] == "fixed"
 
 
+def test_fit_default_is_what_won_the_zero_shot_study():
+    """`zap fit`'s default selector is whichever did best at 60 s on held-out cores (docs/data/zero_shot_fit.json)."""
+    from zap.selectors.trained import DEFAULT_SELECTOR
+
+    study = json.loads((Path(__file__).parents[1] / "docs/data/zero_shot_fit.json").read_text())["runs"]
+    datasets = {r["dataset"] for r in study}
+    assert len(datasets) >= 5
+
+    def mean_alc(method: str) -> float:
+        return np.mean([np.mean([r["alc"] for r in study if r["dataset"] == d and r["method"] == method])
+                        for d in datasets])
+
+    assert max(("zap-hpo", "zap-as", "recommended"), key=mean_alc) == DEFAULT_SELECTOR
+
+
 def test_fit_without_a_trained_selector_says_so_and_uses_recommended(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ZAP_SELECTORS", str(tmp_path / "none"))
     out = tmp_path / "fit"
