@@ -221,3 +221,20 @@ def test_predictions_that_cannot_end_inside_the_budget_are_not_made(split):
     bare = run(split.train, split.test, dict(FAST_CONFIG) | {"first_simple_model": False}, Budget(0.5, "wall"),
                wall_fn=TickingClock(0.3))
     assert len(bare.curve) >= 1 and bare.test_probabilities is not None
+
+
+@pytest.mark.parametrize("name", ["SVC", "NuSVC"])
+def test_calibration_failure_predicts_the_quick_models_own_refusal(name):
+    """The rule the meta-dataset diagnostic replays (benchmarks/simple_model_failures.py) must match sklearn."""
+    from zap.finetune import simple
+
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8))
+    rare = np.array([0] * 19 + [1] * 19 + [2] * 2)
+    assert simple.calibration_failure(name, rare) is not None
+    with pytest.raises(ValueError):
+        simple.fit(name, x, rare, seed=0)
+    enough = np.array([0] * 18 + [1] * 19 + [2] * 3)
+    assert simple.calibration_failure(name, enough) is None
+    assert simple.fit(name, x, enough, seed=0).predict_proba(x).shape == (40, 3)
+    assert simple.calibration_failure("RF", rare) is None

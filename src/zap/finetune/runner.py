@@ -118,6 +118,17 @@ def make_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opti
     return optimizer(params, lr=cfg["lr"], weight_decay=cfg["wd"], amsgrad=bool(cfg["amsgrad"]))
 
 
+def fit_valid_split(labels: np.ndarray, n_classes: int, cfg: Mapping[str, Any], seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The pipeline's validation holdout (none if a class has a single image) and the rest to fit on."""
+    valid_idx = np.empty(0, dtype=np.int64)
+    if np.all(np.bincount(labels, minlength=n_classes) >= 2):
+        valid_idx = stratified_holdout(labels, float(cfg["cv_valid_ratio"]), int(cfg["max_valid_count"]), seed + 1)
+    fit_mask = np.ones(len(labels), dtype=bool)
+    fit_mask[valid_idx] = False
+    return np.flatnonzero(fit_mask), valid_idx
+
+
 class _Run:
     """The state of one run; `run()` below is its only entry point."""
 
@@ -163,15 +174,7 @@ class _Run:
     def prepare_data(self) -> None:
         """Carve validation out of train (per the pipeline) and set up lazy pixel caches."""
         labels = self.train.labels
-        counts = np.bincount(labels, minlength=self.n_classes)
-        valid_idx = np.empty(0, dtype=np.int64)
-        if np.all(counts >= 2):
-            valid_idx = stratified_holdout(
-                labels, float(self.cfg["cv_valid_ratio"]), int(self.cfg["max_valid_count"]), self.seed + 1
-            )
-        fit_mask = np.ones(len(labels), dtype=bool)
-        fit_mask[valid_idx] = False
-        self.fit_idx, self.valid_idx = np.flatnonzero(fit_mask), valid_idx
+        self.fit_idx, self.valid_idx = fit_valid_split(labels, self.n_classes, self.cfg, self.seed)
         self.train_cache = PixelCache(self.train, self.size)
         images = CachedImages(self.train_cache, labels, self.fit_idx)
         self.loader = train_loader(images, int(self.cfg["batch_size"]), self.seed)

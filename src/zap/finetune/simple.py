@@ -18,13 +18,15 @@ from sklearn.svm import SVC, NuSVC
 
 THUMBNAIL = 8
 MAX_SAMPLES = 500
+CALIBRATED = ("SVC", "NuSVC")  # wrapped in a CALIBRATION_FOLDS-fold CalibratedClassifierCV for probabilities
+CALIBRATION_FOLDS = 3
 
 
 def make_simple_model(name: str, seed: int):
     if name == "SVC":
-        return CalibratedClassifierCV(SVC(random_state=seed), ensemble=False, cv=3)
+        return CalibratedClassifierCV(SVC(random_state=seed), ensemble=False, cv=CALIBRATION_FOLDS)
     if name == "NuSVC":
-        return CalibratedClassifierCV(NuSVC(nu=0.1, random_state=seed), ensemble=False, cv=3)
+        return CalibratedClassifierCV(NuSVC(nu=0.1, random_state=seed), ensemble=False, cv=CALIBRATION_FOLDS)
     if name == "RF":
         return RandomForestClassifier(n_estimators=50, max_depth=12, random_state=seed, n_jobs=1)
     if name == "LR":
@@ -47,10 +49,28 @@ def fit(name: str, x_train: np.ndarray, y_train: np.ndarray, seed: int):
     return model
 
 
+def training_sample(indices: np.ndarray, seed: int) -> np.ndarray:
+    """The seeded sample of at most MAX_SAMPLES of `indices` the quick model learns from."""
+    if len(indices) <= MAX_SAMPLES:
+        return indices
+    return np.sort(np.random.default_rng(seed).choice(indices, MAX_SAMPLES, replace=False))
+
+
+def calibration_failure(name: str, labels: np.ndarray) -> str | None:
+    """Why fitting `name` on a sample with these labels fails, or None. A calibrated SVC needs every class
+    in its sample CALIBRATION_FOLDS times; with many classes a random 500-image sample often misses that,
+    and the run then goes without its quick first prediction (RUNNER_VERSION 2 behaviour)."""
+    if name not in CALIBRATED:
+        return None
+    rarest = int(np.bincount(labels)[np.unique(labels)].min())
+    if rarest < CALIBRATION_FOLDS:
+        return f"a class has {rarest} < {CALIBRATION_FOLDS} images in the quick model's sample"
+    return None
+
+
 def fit_on_images(name: str, cache, indices: np.ndarray, labels: np.ndarray, seed: int):
     """Fit on thumbnails of at most MAX_SAMPLES of `indices` (a seeded sample) from a pixel cache."""
-    rng = np.random.default_rng(seed)
-    take = indices if len(indices) <= MAX_SAMPLES else np.sort(rng.choice(indices, MAX_SAMPLES, replace=False))
+    take = training_sample(indices, seed)
     return fit(name, thumbnails(cache.batch(take)), labels[take], seed)
 
 
