@@ -57,9 +57,10 @@ def training_sample(indices: np.ndarray, seed: int) -> np.ndarray:
 
 
 def calibration_failure(name: str, labels: np.ndarray) -> str | None:
-    """Why fitting `name` on a sample with these labels fails, or None. A calibrated SVC needs every class
-    in its sample CALIBRATION_FOLDS times; with many classes a random 500-image sample often misses that,
-    and the run then goes without its quick first prediction (RUNNER_VERSION 2 behaviour)."""
+    """Why fitting `name` on a sample with these labels must fail for lack of images, or None (other
+    failures, such as an infeasible NuSVC `nu`, are not predicted). A calibrated SVC needs every class in
+    its sample CALIBRATION_FOLDS times; with many classes a random 500-image sample often misses that, and
+    the run then goes without its quick first prediction (RUNNER_VERSION 2 behaviour)."""
     if name not in CALIBRATED:
         return None
     rarest = int(np.bincount(labels)[np.unique(labels)].min())
