@@ -123,8 +123,12 @@ def test_benchmark_cli_runs_only_the_methods_asked_for_plus_the_reference_points
 
 def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkeypatch):
     selectors = tmp_path / "selectors"
-    assert main(["meta-train", str(artifact), "--selectors", "zap-hpo", "single-best", "--out", str(selectors)]) == 0
+    assert main(["meta-train", str(artifact), "--selectors", "zap-hpo", "single-best", "zap-hpo-regression",
+                 "--out", str(selectors)]) == 0
     monkeypatch.setenv("ZAP_SELECTORS", str(selectors))
+    from zap.selectors.base import load_selector
+
+    assert load_selector(selectors / "zap-hpo-regression.pkl.gz").selector.loss == "regression"
     capsys.readouterr()
     assert main(["suggest", "digits", "--k", "3", "--json", "--budget", "60", "--threads", "2"]) == 0
     suggested = json.loads(capsys.readouterr().out)
@@ -134,6 +138,8 @@ def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkey
     assert scores == sorted(scores, reverse=True)
     assert main(["suggest", "digits", "--selector", "single-best"]) == 0
     assert "meta-features: n_channels=1" in capsys.readouterr().out
+    assert main(["suggest", "digits", "--selector", "zap-hpo-regression", "--k", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["selector"] == "zap-hpo-regression"
     out = tmp_path / "fit"
     assert main(["fit", "digits", "--budget", "3", "--clock", "cpu", "--out", str(out), "--quiet"]) in (0, 3)
     summary = json.loads((out / "summary.json").read_text())

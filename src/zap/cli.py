@@ -653,8 +653,7 @@ def _add_selection(sub) -> None:
 
     train = sub.add_parser("meta-train", help="train the selectors on a meta-dataset artifact")
     train.add_argument("artifact", nargs="?", default="artifacts/metadataset/v1.json.gz")
-    train.add_argument("--selectors", nargs="+", default=["zap-hpo", "zap-as", "single-best"],
-                       choices=["zap-hpo", "zap-as", "single-best"])
+    train.add_argument("--selectors", nargs="+", default=list(TRAINABLE), choices=TRAINABLE)
     train.add_argument("--out", help="folder (default artifacts/selectors, or $ZAP_SELECTORS)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
