@@ -19,7 +19,7 @@ import numpy as np
 
 from zap.metafeatures import MetaFeatures
 from zap.selectors import load_selector
-from zap.selectors.trained import selector_path, selectors_dir
+from zap.selectors.trained import TRAINABLE, selector_path, selectors_dir
 
 TARGET_MS = 50.0
 
@@ -60,11 +60,11 @@ def main() -> None:
     args = parser.parse_args()
     folder = trained_folder(args.synthetic, args.as_trials)
     print(f"selectors from {folder}\n")
-    print(f"{'selector':12s} {'load ms':>8s} {'median ms':>10s} {'p95 ms':>8s} {'max ms':>8s} {'p95/target':>11s}")
-    for name in ("zap-hpo", "zap-as", "single-best"):
+    print(f"{'selector':18s} {'load ms':>8s} {'median ms':>10s} {'p95 ms':>8s} {'max ms':>8s} {'p95/target':>11s}")
+    for name in (n for n in TRAINABLE if selector_path(n, folder).exists()):
         load_ms, samples = time_decisions(selector_path(name, folder), args.repeats)
         p95 = float(np.percentile(samples, 95))
-        print(f"{name:12s} {load_ms:8.1f} {statistics.median(samples):10.2f} {p95:8.2f} {max(samples):8.2f} "
+        print(f"{name:18s} {load_ms:8.1f} {statistics.median(samples):10.2f} {p95:8.2f} {max(samples):8.2f} "
               f"{p95 / TARGET_MS:11.3f}")
     print(f"\ntarget: decision <= {TARGET_MS:g} ms (ratio <= 1)")
 
