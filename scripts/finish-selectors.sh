@@ -5,7 +5,8 @@
 # artifacts/selectors/, docs/data/selection_latency.txt, docs/data/zero_shot_fit.json,
 # docs/data/metafeature_knn.md.
 # Run it on an otherwise idle machine: the last step fine-tunes at wall-clock budgets.
-# Usage: bash scripts/finish-selectors.sh [STEP ...]   steps: knn benchmark meta-train latency zero-shot (default all)
+# Usage: bash scripts/finish-selectors.sh [STEP ...]
+#   steps: knn benchmark meta-train latency zero-shot variants quick-model (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -17,7 +18,7 @@ BENCH=docs/data/benchmark_v1
 ZERO_SHOT_CORES=(digits-opencv chars-greek emoji-group icons-adwaita photo-patches shapes
                  textures font-id-urw script-id digits-sklearn chars-latin emoji-subgroup)
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(knn benchmark meta-train latency zero-shot)
+[ ${#steps[@]} -gt 0 ] || steps=(knn benchmark meta-train latency zero-shot variants quick-model)
 
 if ! $ZAP metadataset info "$ARTIFACT" --json | grep -q '"complete": true'; then
   echo "$ARTIFACT is missing or incomplete: finish it first with scripts/finish-metadataset.sh" >&2
@@ -32,6 +33,12 @@ for step in "${steps[@]}"; do
     knn) $PY benchmarks/metafeature_knn.py "$ARTIFACT" | tee docs/data/metafeature_knn.md ;;
     zero-shot) $PY benchmarks/zero_shot_fit.py --artifact "$ARTIFACT" --cores "${ZERO_SHOT_CORES[@]}" \
                  --budget 60 --seeds 0 1 2 --benchmark-out "$BENCH" --json docs/data/zero_shot_fit.json ;;
-    *) echo "unknown step $step (knn, benchmark, meta-train, latency, zero-shot)" >&2; exit 2 ;;
+    variants) $PY benchmarks/zap_hpo_variants.py "$ARTIFACT" --seeds 0 1 --variant paper \
+                --variant regret:select_by=regret --variant regression:loss=regression \
+                | tee docs/data/zap_hpo_variants_v1.md ;;
+    quick-model) $PY benchmarks/simple_model_failures.py "$ARTIFACT" --json docs/data/simple_model_failures.json \
+                   | tee docs/data/simple_model_failures.txt ;;
+    *) echo "unknown step $step (knn, benchmark, meta-train, latency, zero-shot, variants, quick-model)" >&2
+       exit 2 ;;
   esac
 done
