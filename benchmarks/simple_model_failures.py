@@ -64,8 +64,8 @@ def report(payload: dict, rows: list[dict]) -> str:
     candidate_ids = [c["id"] for c in payload["candidates"]]
     pairs = []
     for r in rows:
+        i, j = dataset_ids.index(r["dataset"]), candidate_ids.index(r["candidate"])
         for other in payload["seeds"]:
-            i, j = dataset_ids.index(r["dataset"]), candidate_ids.index(r["candidate"])
             if (r["dataset"], r["candidate"], other) not in hit and alc[other][i][j] is not None:
                 pairs.append((r["alc"], alc[other][i][j]))
     lines = [f"seed {seed0}: {len(first)} of {n_cells} cells hit, on "
