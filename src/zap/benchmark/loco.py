@@ -75,7 +75,7 @@ def candidate_pool(problem: SelectionProblem, test: np.ndarray, drop_own: bool) 
 
 def make_selector(method: str, settings: Settings, repetition: int, as_config: dict | None = None) -> Selector:
     """The selector a method name stands for (ZAP-AS with the fold's tuned configuration)."""
-    from zap.selectors.zap_hpo import ZapHPO
+    from zap.selectors.zap_hpo import NAMED_VARIANTS, ZapHPO
 
     seed = settings.seed + 1000 * repetition
     if method == "single-best":
@@ -85,9 +85,8 @@ def make_selector(method: str, settings: Settings, repetition: int, as_config: d
 
         return ZapAS(config=as_config, tune=False, seed=seed)
     if method.startswith("zap-hpo"):
-        options = {"zap-hpo-vote": {"ensemble": "vote"}, "zap-hpo-regression": {"loss": "regression"}}
         keep = SPARSITY.get(method, 1.0)
-        return ZapHPO(seed=seed, max_epochs=settings.hpo_epochs, keep=keep, **options.get(method, {}))
+        return ZapHPO(seed=seed, max_epochs=settings.hpo_epochs, keep=keep, **NAMED_VARIANTS.get(method, {}))
     raise ValueError(f"unknown selector method {method!r}")
 
 

@@ -43,12 +43,10 @@ def selector_path(name: str, folder: str | Path | None = None) -> Path:
 
 def new_selector(name: str, seed: int = 0, as_trials: int = 50) -> Selector:
     from zap.selectors.baselines import SingleBest
-    from zap.selectors.zap_hpo import ZapHPO
+    from zap.selectors.zap_hpo import NAMED_VARIANTS, ZapHPO
 
-    if name == "zap-hpo":
-        return ZapHPO(seed=seed)
-    if name == "zap-hpo-regression":
-        return ZapHPO(seed=seed, loss="regression")
+    if name in ("zap-hpo", "zap-hpo-regression"):
+        return ZapHPO(seed=seed, **NAMED_VARIANTS[name])
     if name == "zap-as":
         from zap.selectors.zap_as import ZapAS
 

@@ -26,6 +26,10 @@ from zap.selectors.baselines import column_means
 
 LOSSES = ("bpr", "regression")
 ENSEMBLES = ("zscore", "vote")
+# ZAP-HPO's named variants, as the benchmark's methods and the shipped selectors call them
+NAMED_VARIANTS: dict[str, dict[str, str]] = {
+    "zap-hpo": {}, "zap-hpo-vote": {"ensemble": "vote"}, "zap-hpo-regression": {"loss": "regression"},
+}
 PAIR_WEIGHTS = ("none", "delta")
 META_TRANSFORMS = ("none", "log")
 SELECT_BY = ("rank", "regret")
