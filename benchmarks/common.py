@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
+
+from zap.utils import atomic_write_json
 
 
 def measure_all(measure: Callable[[Any], dict], tasks: Iterable[Any], jobs: int) -> list[dict]:
@@ -17,5 +18,4 @@ def measure_all(measure: Callable[[Any], dict], tasks: Iterable[Any], jobs: int)
 
 def save_rows(rows: list[dict], path: str | None) -> None:
     if path:
-        with open(path, "w") as handle:
-            json.dump(rows, handle, indent=1)
+        atomic_write_json(path, rows)

@@ -1,15 +1,19 @@
 """How hard is each core dataset for the `recommended` pipeline? (issue: no core solved or hopeless)
 
 Each core with its own held-out test images (at most 300), native resolution. Default regime: 20 CPU-s
-on one thread, `--jobs` processes side by side (the meta-dataset's regime); `--clock wall --budget 60
---threads 2 --jobs 1` gives the 60 s wall-clock table on both cores.
+on one thread, `--jobs` processes side by side (meta-dataset v1's regime); `--clock wall --budget 60
+--threads 2 --jobs 1` gives the 60 s wall-clock table on both cores; `--clock ref --budget 60` is
+meta-dataset v2's regime (needs the reference cost table, src/zap/finetune/ref_costs.json). `--only`
+measures some cores, new ones say.
 
     python benchmarks/core_difficulty.py --clock cpu --budget 20 --jobs 2 --json runs/difficulty_cpu20.json
+    python benchmarks/core_difficulty.py --clock ref --budget 60 --jobs 1 --only clipart-food stamps-plants
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 from common import measure_all, save_rows
 
@@ -27,18 +31,19 @@ def measure(task: tuple[str, str, float, int, str | None]) -> dict:
     return {"core": name, "domain": core.spec.domain, "n_classes": core.dataset.n_classes,
             "n_train": len(split.train), "n_test": len(split.test), "chance": 1 / core.dataset.n_classes,
             "accuracy": result.accuracy, "alc": result.alc, "final_nauc": result.final_nauc,
-            "steps": result.elapsed["steps"]}
+            "steps": result.elapsed["steps"], "cpu_s": result.elapsed["cpu_s"],
+            "ref_s": None if math.isnan(result.elapsed["ref_s"]) else result.elapsed["ref_s"]}
 
 
 def main() -> None:
     from zap.data.core import CORES
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"])
+    parser.add_argument("--clock", default="cpu", choices=["cpu", "wall", "ref"])
     parser.add_argument("--budget", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--only", nargs="+")
+    parser.add_argument("--only", nargs="+", metavar="CORE", help="these cores only (default: every core)")
     parser.add_argument("--cache")
     parser.add_argument("--json")
     args = parser.parse_args()

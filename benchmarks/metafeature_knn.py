@@ -18,8 +18,8 @@ import warnings
 import numpy as np
 
 from zap.benchmark.loco import held_out_mask, outer_folds
-from zap.benchmark.problem import SelectionProblem
-from zap.benchmark.stats import core_means, markdown_table
+from zap.benchmark.stats import core_means, gap_closed, markdown_table
+from zap.metadataset.problem import SelectionProblem
 from zap.selectors import SingleBest
 
 
@@ -76,8 +76,8 @@ def main() -> None:
         alc = per_core(loco_scores(problem, x, k), problem)
         shuffled = [per_core(loco_scores(problem, x[rng.permutation(len(x))], k), problem).mean()
                     for _ in range(args.shuffle)]
-        gap = (alc.mean() - single.mean()) / (oracle.mean() - single.mean())
-        null = ((np.mean(shuffled) - single.mean()) / (oracle.mean() - single.mean())) if shuffled else None
+        gap = gap_closed(single.mean(), oracle.mean(), alc.mean())
+        null = gap_closed(single.mean(), oracle.mean(), float(np.mean(shuffled))) if shuffled else None
         rows.append([f"kNN, k={k}", alc.mean(), gap, float((alc > single + 1e-12).mean()), null])
     print(f"{problem.complete_rows().sum()} scored datasets, {len(oracle)} cores; Oracle {oracle.mean():.3f}, "
           f"Single-best {single.mean():.3f}")

@@ -1,8 +1,7 @@
 """Selection latency: time from meta-features to a decision, after the selector is loaded (target <= 50 ms).
 
-Uses the shipped selectors in artifacts/selectors/ when they exist; otherwise (or with --synthetic) it
-meta-trains them first on a synthetic artifact of the same shape as v1 (88 datasets x 34 candidates),
-so the figure is about the selector's own cost, not about where its training data came from.
+Times the shipped selectors (artifacts/selectors/, or $ZAP_SELECTORS, or --selectors FOLDER): the figure
+is about what users load. Without them it stops and says how to train them (`zap meta-train`).
 
     python benchmarks/selection_latency.py --repeats 200
 """
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,17 +22,13 @@ from zap.selectors.trained import TRAINABLE, selector_path, selectors_dir
 TARGET_MS = 50.0
 
 
-def trained_folder(synthetic: bool, as_trials: int) -> Path:
-    shipped = selectors_dir()
-    if not synthetic and all(selector_path(n, shipped).exists() for n in ("zap-hpo", "zap-as")):
-        return shipped
-    from zap.selectors.synthetic import write_synthetic_artifact
-    from zap.selectors.trained import meta_train
-
-    folder = Path(tempfile.mkdtemp(prefix="zap-latency-"))
-    write_synthetic_artifact(folder / "md.json.gz", n_groups=22, per_group=4, n_pipelines=34, seed=0)
-    meta_train(folder / "md.json.gz", out=folder, as_trials=as_trials)
-    return folder
+def trained_folder(folder: str | None) -> Path:
+    """The folder of trained selectors to time; stops with the fix when it holds none."""
+    path = Path(folder) if folder else selectors_dir()
+    if not any(selector_path(n, path).exists() for n in TRAINABLE):
+        raise SystemExit(f"no trained selectors in {path}: train them with `zap meta-train --out {path}` (or name "
+                         "a folder that has them with --selectors)")
+    return path
 
 
 def time_decisions(path: Path, repeats: int) -> tuple[float, list[float]]:
@@ -55,10 +49,9 @@ def time_decisions(path: Path, repeats: int) -> tuple[float, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--synthetic", action="store_true", help="train on a synthetic artifact even if shipped")
-    parser.add_argument("--as-trials", type=int, default=50)
+    parser.add_argument("--selectors", help="folder of trained selectors (default: the shipped ones)")
     args = parser.parse_args()
-    folder = trained_folder(args.synthetic, args.as_trials)
+    folder = trained_folder(args.selectors)
     print(f"selectors from {folder}\n")
     print(f"{'selector':18s} {'load ms':>8s} {'median ms':>10s} {'p95 ms':>8s} {'max ms':>8s} {'p95/target':>11s}")
     for name in (n for n in TRAINABLE if selector_path(n, folder).exists()):

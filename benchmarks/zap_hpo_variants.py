@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from zap.benchmark.loco import held_out_mask, outer_folds
-from zap.benchmark.problem import SelectionProblem
-from zap.benchmark.stats import core_means, markdown_table
+from zap.benchmark.stats import core_means, gap_closed, markdown_table
+from zap.metadataset.problem import SelectionProblem
 from zap.selectors import SingleBest
 from zap.selectors.zap_hpo import ZapHPO
 
@@ -73,7 +73,7 @@ def table(problem: SelectionProblem, rows: np.ndarray, results: dict[str, np.nda
     oracle, best = per_core["oracle"].mean(), per_core["single-best"].mean()
     lines = []
     for name, values in per_core.items():
-        gap = (values.mean() - best) / (oracle - best) if oracle > best else float("nan")
+        gap = gap_closed(best, oracle, values.mean())
         beats = float((values > per_core["single-best"] + 1e-9).mean())
         worst = names[int(np.argmin(values - per_core["oracle"]))]
         lines.append([name, values.mean(), gap, beats, worst, seconds.get(name, 0.0)])

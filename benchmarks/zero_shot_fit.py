@@ -20,21 +20,21 @@ from pathlib import Path
 import numpy as np
 
 from zap.benchmark.loco import tuned_as_config
-from zap.benchmark.problem import SelectionProblem
+from zap.benchmark.stats import wilcoxon_p
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import load_core
-from zap.finetune import Budget, run
+from zap.finetune import Budget, quick, run
 from zap.metadataset.artifact import load
+from zap.metadataset.problem import SelectionProblem
 from zap.pipelines import get_config, pipeline_id
-from zap.selectors import SingleBest, ZapAS, ZapHPO
+from zap.selectors import create_selector
+from zap.utils import atomic_write_json
 
 
 def pick(problem: SelectionProblem, core: str, dataset: int, selector: str, seed: int,
          as_config: dict | None = None) -> int:
     train = (problem.cores != core) & problem.measured_rows()
-    model = {"zap-hpo": lambda: ZapHPO(seed=seed),
-             "zap-as": lambda: ZapAS(config=as_config, tune=as_config is None, n_trials=50, seed=seed),
-             "single-best": SingleBest}[selector]()
+    model = create_selector(selector, seed=seed, config=as_config, tune=as_config is None)
     model.fit(problem.meta_features[train], problem.encodings, problem.alc[train], problem.cores[train])
     return int(model.select(problem.meta_features[dataset][None, :])[0])
 
@@ -48,7 +48,7 @@ def load_runs(path: str | None) -> list[dict]:
 
 def save_runs(path: str | None, budget: float, threads: int, runs: list[dict]) -> None:
     if path:
-        Path(path).write_text(json.dumps({"budget": budget, "threads": threads, "runs": runs}, indent=1) + "\n")
+        atomic_write_json(path, {"budget": budget, "threads": threads, "runs": runs})
 
 
 def measure(runs: list[dict], name: str, method: str, config: dict, seed: int, split, args) -> dict:
@@ -61,7 +61,7 @@ def measure(runs: list[dict], name: str, method: str, config: dict, seed: int, s
                      threads=args.threads, device="cpu")
         done = {"dataset": name, "pipeline_id": pid, "seed": seed, "alc": result.alc, "accuracy": result.accuracy,
                 "status": result.status, "steps": result.elapsed["steps"],
-                "answers_with": "cnn" if result.simple_model is None else "simple_model"}
+                "answered_by": "cnn" if result.quick_model is None else quick.ANSWERED_BY}
     return done | {"method": method}
 
 
@@ -87,8 +87,6 @@ def print_table(runs: list[dict]) -> None:
 def print_paired(means: dict[str, list[float]], reference: str) -> None:
     """Each method against `reference`, paired over datasets (the unit: a dataset's seeds are averaged
     first): mean difference, datasets where it is ahead, and the Wilcoxon signed-rank p-value."""
-    from scipy.stats import wilcoxon
-
     if reference not in means:
         return
     print(f"\npaired over datasets against {reference}:")
@@ -96,9 +94,9 @@ def print_paired(means: dict[str, list[float]], reference: str) -> None:
         if method == reference:
             continue
         diff = np.asarray(values) - np.asarray(means[reference])
-        p = wilcoxon(diff).pvalue if np.any(diff != 0) else 1.0
+        p = wilcoxon_p(diff)
         print(f"  {method:15s} mean diff {diff.mean():+.3f}   ahead on {int((diff > 0).sum())}/{len(diff)}   "
-              f"Wilcoxon p {p:.2f}")
+              f"Wilcoxon p {'–' if p is None else f'{p:.2f}'}")
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ for step in "${steps[@]}"; do
     variants) $PY benchmarks/zap_hpo_variants.py "$ARTIFACT" --seeds 0 1 --variant paper \
                 --variant regret:select_by=regret --variant regression:loss=regression \
                 | tee docs/data/zap_hpo_variants_v1.md ;;
-    quick-model) $PY benchmarks/simple_model_failures.py "$ARTIFACT" --json docs/data/simple_model_failures.json \
-                   | tee docs/data/simple_model_failures.txt ;;
+    quick-model) $PY benchmarks/quick_model_failures.py "$ARTIFACT" --json docs/data/quick_model_failures.json \
+                   | tee docs/data/quick_model_failures.txt ;;
     *) echo "unknown step $step (knn, benchmark, meta-train, latency, zero-shot, variants, quick-model)" >&2
        exit 2 ;;
   esac

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +45,18 @@ def arrays() -> tuple[np.ndarray, np.ndarray]:
     x = np.stack([pattern(label, i) for label in range(3) for i in range(10)])
     y = np.repeat(np.arange(3), 10)
     return x, y
+
+
+PRICED_ARCHS = ("mobilenetv2", "efficientnet_lite0")
+
+
+def injected_table(step_image: float = 0.01, step_fixed: float = 0.05):
+    """Hand-made prices: per image cost quadruples from 32 to 64 px (pixels), freezing half saves half."""
+    row = [[step_fixed, step_image], [step_fixed, 4 * step_image]]
+    half = [[step_fixed, step_image / 2], [step_fixed, 2 * step_image]]
+    from zap.finetune.refclock import CostTable
+
+    return CostTable(sizes=(32, 64), freezes=(0.0, 0.5), step={a: [row, half] for a in PRICED_ARCHS},
+                     predict={a: [0.001, 0.004] for a in PRICED_ARCHS}, decode=(1e-4, 0.0),
+                     quick_fit={n: [math.log(0.1), 0.0, 0.0] for n in ("SVC", "NuSVC", "RF", "LR")},
+                     quick_predict={n: 1e-4 for n in ("SVC", "NuSVC", "RF", "LR")})

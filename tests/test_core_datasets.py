@@ -108,3 +108,76 @@ def test_whole_core_keeps_every_class(opencv_core):
     split = materialize(opencv_core, whole_core(opencv_core, max_test=200))
     assert split.train.n_classes == 10 and len(split.test) <= 210
     assert len(split.train) == len(opencv_core.train_indices)
+
+
+# ------------------------------------------------------------------ cut-out cores (meta-dataset v2)
+
+CUTOUT_SOURCES = {  # core -> (source folder, Debian package)
+    **{f"icons-{t}": sources.ICON_THEMES[t] for t in ("oxygen", "tango", "mate", "elementary")},
+    "icon-theme-id": sources.ICON_THEMES["oxygen"],
+    **{f"clipart-{k}": (sources.OPENCLIPART, "openclipart-png") for k in ("category", "food", "plants")},
+    **{f"stamps-{k}": (sources.STAMPS, "tuxpaint-stamps-default") for k in ("category", "animals", "plants")},
+}
+
+
+def _needs_source(name):
+    folder, package = CUTOUT_SOURCES[name]
+    return pytest.param(name, marks=pytest.mark.skipif(
+        not folder.exists(), reason=f"Debian {package} is not installed (`make datasets` installs it)"))
+
+
+def test_v2_registry_reaches_32_cores_in_10_domains():
+    """Catches a new core dropped from the registry or filed under an old domain."""
+    assert set(CUTOUT_SOURCES) <= set(CORES)
+    assert len(CORES) >= 32 and len({spec.domain for spec in CORES.values()}) >= 10
+
+
+@pytest.mark.parametrize("name", [_needs_source(n) for n in CUTOUT_SOURCES])
+def test_cutout_test_images_show_only_unseen_items(name, monkeypatch):
+    """Catches a split by image instead of by item: a drawing seen in training must never be a test image.
+    Rendering is replaced by a recorder, so this lists the sources without drawing anything."""
+    from zap.data.core import generators
+
+    drawn = []
+    monkeypatch.setattr(generators, "_load_cutout", lambda path, side: path)
+    monkeypatch.setattr(generators, "_composite",
+                        lambda path, task, rng, var: drawn.append(path) or np.zeros((task.size,) * 2 + (3,), np.uint8))
+    spec = get_spec(name)
+    data = spec.build(0)
+    theme = name.startswith("icon")
+    item = [p.name.split(".")[0] if theme else generators._item_key(p) for p in drawn]
+    train = {(int(y), i) for y, i, t in zip(data.y, item, data.test, strict=True) if not t}
+    test = {(int(y), i) for y, i, t in zip(data.y, item, data.test, strict=True) if t}
+    assert train and test and not train & test
+    assert all((data.y[data.test] == k).any() and (data.y[~data.test] == k).any()
+               for k in range(len(data.class_names)))
+    assert len(data.class_names) == catalogue()[name]["n_classes"] and len(data.y) == catalogue()[name]["n_images"]
+
+
+@pytest.mark.parametrize("name", [_needs_source(n) for n in ("icons-tango", "stamps-animals", "clipart-plants")])
+def test_cutout_builds_match_the_reference(name):
+    """Catches a builder that depends on more than its seed and sources (file order, a global generator):
+    its checksum would differ from the catalogue's, which was built in another process."""
+    spec = get_spec(name)
+    data = spec.build(0)
+    assert checksum(data) == catalogue()[name]["sha256"]
+    assert data.x.shape[1:] == (spec.resolution, spec.resolution, spec.channels) and spec.channels == 3
+
+
+@pytest.mark.skipif(not sources.OPENCLIPART.exists(), reason="Debian openclipart-png is not installed")
+def test_cutout_cores_give_three_distinct_variants(tmp_path):
+    """Catches a core too small for ICGen-style variants (the meta-dataset draws several per core)."""
+    core = load_core("clipart-food", tmp_path)
+    specs = draw_variants(core, 3, seed=0)
+    assert len({(s.resolution, s.channels, s.classes, s.n_train) for s in specs}) == 3
+    assert materialize(core, specs[0]).train.load(0).shape[-1] == specs[0].channels
+
+
+def test_missing_cutout_source_names_the_package(monkeypatch, tmp_path):
+    """Catches a missing package surfacing as an empty dataset or a bare FileNotFoundError."""
+    monkeypatch.setattr(sources, "STAMPS", tmp_path / "no-stamps")
+    with pytest.raises(MissingSourceError, match=r"tuxpaint-stamps-default.*make datasets"):
+        get_spec("stamps-plants").build(0)
+    monkeypatch.setitem(sources.ICON_THEMES, "tango", (tmp_path / "no-theme", "tango-icon-theme"))
+    with pytest.raises(MissingSourceError, match="tango-icon-theme"):
+        get_spec("icons-tango").build(0)

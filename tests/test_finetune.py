@@ -1,5 +1,8 @@
 """The budgeted runner: determinism under a step budget, budget logic under an injected clock, failures."""
 
+import json
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -60,18 +63,18 @@ def test_cpu_clock_run_records_all_three_clocks(split):
     result = run(split.train, split.test, FAST_CONFIG, Budget(4.0, "cpu"))
     assert result.elapsed["cpu_s"] <= 4.0 * 1.05 and result.elapsed["wall_s"] > 0
     row = result.curve.rows[-1]
-    assert set(row) == {"wall_s", "cpu_s", "steps", "nauc", "accuracy"}
+    assert set(row) == {"wall_s", "cpu_s", "steps", "nauc", "accuracy", "ref_s"}
 
 
-def test_simple_model_gives_the_first_prediction_before_any_step(split):
+def test_quick_model_gives_the_first_prediction_before_any_step(split):
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
     result = run(split.train, split.test, config, Budget(4, "steps"))
     first = result.curve.rows[0]
     assert first["steps"] == 0 and first["nauc"] > 0.5  # stripes are easy for a linear model
-    assert result.events[0]["source"] == "simple_model"
+    assert result.events[0]["source"] == "simple_model"  # quick.ANSWERED_BY: the value v1 stores
 
 
-def test_a_cnn_prediction_replaces_the_simple_model_only_if_it_validates_better(split, monkeypatch, tmp_path):
+def test_a_cnn_prediction_replaces_the_quick_model_only_if_it_validates_better(split, monkeypatch, tmp_path):
     from zap.finetune.predictor import Predictor
     from zap.finetune.runner import _Run
 
@@ -84,18 +87,28 @@ def test_a_cnn_prediction_replaces_the_simple_model_only_if_it_validates_better(
     monkeypatch.setattr(_Run, "predict", untrained_cnn)
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
     result = run(split.train, split.test, config, Budget(8, "steps"))
-    simple_valid = result.events[0]["valid_nauc"]
+    quick_valid = result.events[0]["valid_nauc"]
     skipped = [e for e in result.events if e["event"] == "skipped_prediction"]
-    assert simple_valid > 0.5 and skipped and all(e["valid_nauc"] < simple_valid for e in skipped)
-    assert len(result.curve) == 1 and result.curve.rows[0]["steps"] == 0  # the simple model's answer stands
-    assert result.simple_model is not None
+    assert quick_valid > 0.5 and skipped and all(e["valid_nauc"] < quick_valid for e in skipped)
+    assert len(result.curve) == 1 and result.curve.rows[0]["steps"] == 0  # the quick model's answer stands
+    assert result.quick_model is not None
     monkeypatch.setattr(_Run, "predict", real_predict)
-    loaded = Predictor.load(Predictor.from_result(result).save(tmp_path / "model"))
-    assert loaded.answers_with == "simple_model"
+    folder = Predictor.from_result(result).save(tmp_path / "model")
+    loaded = Predictor.load(folder)
+    assert loaded.answered_by == "simple_model" and (folder / "quick_model.pkl").is_file()
     np.testing.assert_allclose(loaded.predict_proba(split.test), result.test_probabilities, atol=1e-6)
+    # A folder as older zaps saved it (`answers_with`, simple_model.pkl) must still answer with its quick
+    # model; if the old names were not read, the untrained CNN would answer instead.
+    meta = json.loads((folder / "model.json").read_text())
+    meta["answers_with"] = meta.pop("answered_by")
+    (folder / "model.json").write_text(json.dumps(meta))
+    (folder / "quick_model.pkl").rename(folder / "simple_model.pkl")
+    old = Predictor.load(folder)
+    assert old.answered_by == "simple_model"
+    np.testing.assert_allclose(old.predict_proba(split.test), result.test_probabilities, atol=1e-6)
 
 
-def test_refit_refits_the_simple_model_when_its_answer_stood(arrays, monkeypatch):
+def test_refit_refits_the_quick_model_when_its_answer_stood(arrays, monkeypatch):
     from zap import ZAP
     from zap.finetune.runner import _Run
 
@@ -105,34 +118,36 @@ def test_refit_refits_the_simple_model_when_its_answer_stood(arrays, monkeypatch
     monkeypatch.setattr(_Run, "predict", untrained_cnn)
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
     model = ZAP(budget=6, clock="steps", config=config, test_ratio=0.3, max_test=100).fit(arrays)
-    first = model.predictor_.simple_model
-    assert first is not None and model.summary()["answers_with"] == "simple_model"
+    first = model.predictor_.quick_model
+    assert first is not None and model.summary()["answered_by"] == "simple_model"
     model.refit()
-    assert model.predictor_.simple_model is not first and model.refit_steps_ == 0
-    assert len(model.predictor_.simple_model.coef_) == 3  # refit on all labelled images, all classes
+    assert model.predictor_.quick_model is not first and model.refit_steps_ == 0
+    assert len(model.predictor_.quick_model.coef_) == 3  # refit on all labelled images, all classes
     assert (model.predict(arrays[0]) == arrays[1].astype(str)).mean() > 0.9
 
 
 def test_a_cnn_that_validates_better_takes_over_and_answers(split, tmp_path, monkeypatch):
-    from zap.finetune import simple
+    from zap.finetune import quick
     from zap.finetune.predictor import Predictor
 
-    def useless(model, x, n_classes):  # a simple model no better than chance
+    def useless(model, x, n_classes):  # a quick model no better than chance
         return np.full((len(x), n_classes), 1.0 / n_classes)
 
-    monkeypatch.setattr(simple, "predict_proba", useless)
+    monkeypatch.setattr(quick, "predict_proba", useless)
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
     result = run(split.train, split.test, config, Budget(12, "steps"))
     released = [e for e in result.events if e["event"] == "prediction" and e["source"] == "cnn"]
-    assert result.events[0]["valid_nauc"] == 0 and released and result.simple_model is None
+    assert result.events[0]["valid_nauc"] == 0 and released and result.quick_model is None
     predictor = Predictor.from_result(result)
-    assert predictor.answers_with == "cnn"
+    assert predictor.answered_by == "cnn"
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "simple_model.pkl").write_bytes(b"stale")  # an older fit into the same folder
     predictor.save(tmp_path / "model")
-    assert not (tmp_path / "model" / "simple_model.pkl").exists()
+    assert not [p.name for p in (tmp_path / "model").glob("*.pkl")]
 
 
 @pytest.mark.parametrize("name", ["SVC", "NuSVC", "RF"])
-def test_every_simple_model_runs(split, name):
+def test_every_quick_model_runs(split, name):
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": name}
     result = run(split.train, split.test, config, Budget(1, "steps"))
     assert result.curve.rows[0]["steps"] == 0
@@ -210,7 +225,7 @@ def test_cuda_mixed_precision_run(split):
 
 def test_predictions_that_cannot_end_inside_the_budget_are_not_made(split):
     # every clock read costs 0.3 s, so the budget of 2 s is spent before a CNN pass could end inside it:
-    # no pass is started or finished after T (none would count); the simple model's early one stays
+    # no pass is started or finished after T (none would count); the quick model's early one stays
     config = dict(FAST_CONFIG) | {"first_simple_model": True, "simple_model": "LR"}
     for budget in (2.0, 3.0, 4.0):
         result = run(split.train, split.test, config, Budget(budget, "wall"), wall_fn=TickingClock(0.3))
@@ -225,16 +240,55 @@ def test_predictions_that_cannot_end_inside_the_budget_are_not_made(split):
 
 @pytest.mark.parametrize("name", ["SVC", "NuSVC"])
 def test_calibration_failure_predicts_the_quick_models_own_refusal(name):
-    """The rule the meta-dataset diagnostic replays (benchmarks/simple_model_failures.py) must match sklearn."""
-    from zap.finetune import simple
+    """The rule the v1 diagnostic replays (benchmarks/quick_model_failures.py) must match sklearn's own
+    refusal of a calibrated SVC on a sample with a class seen fewer than 3 times."""
+    from zap.finetune import quick
 
     rng = np.random.default_rng(0)
     x = rng.random((40, 8))
     rare = np.array([0] * 19 + [1] * 19 + [2] * 2)
-    assert simple.calibration_failure(name, rare) is not None
+    assert quick.calibration_failure(name, rare) is not None
     with pytest.raises(ValueError):
-        simple.fit(name, x, rare, seed=0)
+        quick.make_quick_model(name, 0).fit(x, rare)
     enough = np.array([0] * 18 + [1] * 19 + [2] * 3)
-    assert simple.calibration_failure(name, enough) is None
-    assert simple.fit(name, x, enough, seed=0).predict_proba(x).shape == (40, 3)
-    assert simple.calibration_failure("RF", rare) is None
+    assert quick.calibration_failure(name, enough) is None
+    assert quick.make_quick_model(name, 0).fit(x, enough).predict_proba(x).shape == (40, 3)
+    assert quick.calibration_failure("RF", rare) is None
+
+
+def few_shot(n_classes: int, per_class: list[int]):
+    """Many classes, few images each (counts cycle through `per_class`), as in emoji-id or chars-ethiopic."""
+    from conftest import pattern
+
+    counts = [per_class[c % len(per_class)] for c in range(n_classes)]
+    x = np.stack([pattern(c, i) for c in range(n_classes) for i in range(counts[c])])
+    y = np.repeat(np.arange(n_classes), counts)
+    return x, y
+
+
+@pytest.mark.parametrize("name", ["SVC", "NuSVC", "RF", "LR"])
+@pytest.mark.parametrize("per_class", [[5], [2], [2, 3, 7]])
+def test_every_quick_model_gives_the_first_prediction_on_many_class_few_shot_data(name, per_class):
+    """Runner 2 lost the quick model's prediction when its random 500-image sample held a class fewer than
+    3 times (80 v1 cells); runner 3 never does, whatever the model and however rare the classes."""
+    x, y = few_shot(180, per_class)
+    data = train_test_split(load_dataset((x, y)), SplitSettings(0.2, 200, 0))
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": name}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)  # few-shot by design
+        result = run(data.train, data.test, config, Budget(1, "steps"), seed=2)
+    assert not [e for e in result.events if e["event"] == "quick_model_failed"]
+    first = result.curve.rows[0]
+    assert first["steps"] == 0 and first["nauc"] > 0.2  # a real answer, not chance
+
+
+def test_the_quick_models_sample_keeps_every_class_three_times_where_it_can():
+    from zap.finetune import quick
+
+    _, y = few_shot(200, [4, 9])  # 1300 images, 200 classes: runner 2's random 500 missed classes
+    take = quick.training_sample(np.arange(len(y)), y, seed=0)
+    counts = np.bincount(y[take], minlength=200)
+    assert len(take) <= quick.sample_cap(200) and counts.min() >= 3
+    assert counts.max() - counts.min() <= 1  # balanced: no class gets more than its share
+    rare = np.bincount(y[quick.random_sample(np.arange(len(y)), 0)], minlength=200)
+    assert rare.min() < 3  # what runner 2 drew on the same data

@@ -9,7 +9,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from zap.metadataset import Store, Task, TaskKey, build, key_of, load_plan, matrix_tasks, read_records, run_task
@@ -314,3 +316,167 @@ def test_extra_seeds_on_each_complete_datasets_best_cells(tmp_path):
     assert len(both) == len({key_of(t) for t in both}) == 12  # the top cells were already in the share
     with pytest.raises(ValueError, match="store"):
         protocol_tasks(protocol, pipelines, extra_seed_top=1)
+
+
+V1_PLAN = Path(__file__).resolve().parents[1] / "metadataset" / "v1"
+
+
+def test_v1_hashes_are_what_the_stored_records_and_artifact_carry():
+    """Catches a change of the canonical JSON behind `stable_hash` (separators, key order, digits): it would
+    give every v1 candidate a new pipeline id and the artifact a new protocol hash, orphaning all records."""
+    from zap.metadataset.artifact import load
+    from zap.pipelines import pipeline_id
+    from zap.utils import stable_hash
+
+    candidates = json.loads((V1_PLAN / "candidates.json").read_text())
+    assert [pipeline_id(c["config"]) for c in candidates] == [c["pipeline_id"] for c in candidates]
+    artifact = Path(__file__).resolve().parents[1] / "artifacts" / "metadataset" / "v1.json.gz"
+    if artifact.exists():
+        payload = load(artifact)
+        assert stable_hash(payload["protocol"]) == payload["protocol_hash"]
+
+
+def test_v1_variants_are_drawn_again_with_seed_rule_1(tiny_plan):
+    """Catches a change to how variants are drawn that would leave v1's stored specs irreproducible."""
+    from zap.data.augment import VariantSpec, draw_variants
+    from zap.data.core import load_core
+
+    _, cache = tiny_plan
+    stored = [VariantSpec.from_dict(d) for d in json.loads((V1_PLAN / "datasets.json").read_text())
+              if d["core"] == "digits-sklearn"]
+    assert len(stored) == 4
+    assert draw_variants(load_core("digits-sklearn", cache), 4, 0, max_test=300, seed_rule=1) == stored
+
+
+def test_anagram_cores_draw_alike_only_under_v1s_seed_rule(tiny_plan):
+    """The new rule's reason: rule 1 summed character codes, so two cores whose names are anagrams drew
+    the same variants; rule 2 must tell them apart."""
+    from dataclasses import replace
+
+    from zap.data.augment import SEED_RULE, draw_variants
+    from zap.data.core import load_core
+    from zap.data.core.store import Core
+
+    core = load_core("digits-sklearn", tiny_plan[1])
+    anagram = Core(replace(core.spec, name="sklearn-digits"), core.dataset, core.test)
+
+    def draws(c, rule):
+        return [(s.classes, s.n_train, s.resolution) for s in draw_variants(c, 4, 0, seed_rule=rule)]
+
+    assert draws(core, 1) == draws(anagram, 1)
+    assert draws(core, SEED_RULE) != draws(anagram, SEED_RULE)
+    with pytest.raises(ValueError, match="seed rule"):
+        draw_variants(core, 1, 0, seed_rule=9)
+
+
+def test_name_seeds_are_pinned():
+    """SMAC's per-dataset seeds come from the dataset's name; a change of that rule would re-seed every
+    HPO run and break the resumption of a half-done `zap metadataset hpo`."""
+    from zap.metadataset.hpo import dataset_seed
+
+    assert dataset_seed(_spec("digits-sklearn", 0)) == 1_686_703_953
+
+
+def test_status_and_export_json_report_the_cells(tiny_plan, tmp_path, capsys):
+    """Catches `--json` accepted and ignored (export once did so) and a status that miscounts the cells."""
+    from zap.cli import main
+
+    _, cache = tiny_plan
+    plan = create_plan(tmp_path / "plan", n_variants=2, budget=3, clock="steps", cores=["digits-sklearn"],
+                       cache=cache)
+    status = ["metadataset", "status", "--plan", str(plan.folder), "--extra-seed-share", "0", "--json"]
+    assert main(status) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert (counts["done"], counts["total"], counts["missing"]) == (0, 4, 4)
+    plan.store.add(run_task(matrix_tasks(plan.protocol, plan.pipelines())[0], cache))
+    assert main(status) == 0
+    assert json.loads(capsys.readouterr().out)["done"] == 1
+    out = tmp_path / "md.json.gz"
+    assert main(["metadataset", "export", "--plan", str(plan.folder), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_missing"] == 3
+    with pytest.raises(SystemExit):  # HPO seeds each run from its dataset's name: no --seeds to ignore
+        main(["metadataset", "hpo", "--plan", str(plan.folder), "--seeds", "1"])
+
+
+def test_tune_plan_runs_only_pending_datasets_and_adds_their_best(tiny_plan, tmp_path, monkeypatch):
+    """Catches HPO run again on a dataset that has its finished run (hours of SMAC wasted on a resumed
+    `zap metadataset hpo`) and finished runs that never reach the candidate list."""
+    import contextlib
+
+    import zap.engine
+    from zap.metadataset import hpo
+
+    _, cache = tiny_plan
+    plan = create_plan(tmp_path / "plan", n_variants=2, budget=3, clock="steps", cores=["digits-sklearn"],
+                       cache=cache)
+    ran = []
+
+    def fake_run_hpo(dataset, protocol, folder, n_trials, client, cache, seed, costs=None):
+        ran.append((dataset.name, seed))
+        trials = [{"pipeline_id": "x", "config": {"architecture": "mobilenetv2", "lr": 0.01}, "budget": 3.0,
+                   "alc": 0.8}]
+        hpo.atomic_write_json(folder / f"{dataset.name}.json",
+                              {"dataset": dataset.name, "seconds": 1.0, "trials": trials})
+        return hpo.HPOResult(dataset.name, trials, 1.0)
+
+    monkeypatch.setattr(hpo, "run_hpo", fake_run_hpo)
+    monkeypatch.setattr(zap.engine, "make_client", lambda spec: contextlib.nullcontext())
+    said = []
+    first = hpo.tune_plan(plan, progress=said.append)
+    assert ran == [("digits-sklearn--s0v0", hpo.dataset_seed(plan.protocol.datasets[0]))]
+    assert (first.n_runs, first.added, first.n_candidates) == (1, 1, 3) and "best ALC 0.800" in said[0]
+    again = hpo.tune_plan(plan)
+    assert len(ran) == 1 and (again.ran, again.added, again.n_candidates) == ([], 0, 3)
+
+
+def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_path):
+    """v2's shape: budget levels on the ref clock, each a dense matrix over its own candidates, exported as
+    schema 2 and read back one level at a time in the shape the selectors learn from."""
+    from conftest import injected_table
+    from zap.metadataset.artifact import level_view, load
+    from zap.metadataset.build import build_status, plan_tasks
+    from zap.metadataset.plan import load_plan
+    from zap.metadataset.problem import SelectionProblem
+    from zap.pipelines import get_config
+
+    cache = str(tmp_path / "cache")
+    plan = create_plan(tmp_path / "v2", n_variants=2, clock="ref", budgets=(3.0, 1.5), cores=["digits-sklearn"],
+                       cache=cache, cost_table=injected_table())
+    assert plan.levels == (1.5, 3.0) and plan.protocol.budget == 1.5
+    quick = dict(get_config("recommended")) | {"lr": 0.01, "log2_max_size": 5}
+    assert plan.add_candidates([quick], "test", levels=(3.0,)) == 1
+    plan = load_plan(tmp_path / "v2")  # everything it needs is on disk
+    assert [len(plan.candidates_at(b)) for b in plan.levels] == [2, 3]
+    assert plan.level(3.0).alc_spec.resolved_t0 == 3.0 / 20 and plan.level(1.5).spec_hash() != plan.level(3).spec_hash()
+    tasks = plan_tasks(plan, plan.store)
+    assert len(tasks) == 2 * 2 + 2 * 3 and all(t.costs is not None and t.clock == "ref" for t in tasks)
+    store = plan.store
+    for task in tasks:
+        store.add(run_task(task, cache))
+    status = build_status(plan)
+    assert status["missing"] == 0 and status["candidates_per_level"] == {"1.5": 2, "3": 3}
+    from zap.metadataset.artifact import export
+
+    summary = export(plan, tmp_path / "v2.json.gz")
+    assert summary["schema"] == 2 and summary["budgets"] == [1.5, 3.0] and summary["n_missing"] == 0
+    assert summary["levels"]["3"] == {"n_candidates": 3, "n_planned": 6, "n_cells": 6, "n_missing": 0,
+                                      "protocol_hash": plan.level(3.0).spec_hash()}
+    payload = load(tmp_path / "v2.json.gz")
+    high = SelectionProblem.from_artifact(payload, 3.0)
+    assert high.alc.shape == (2, 3) and not np.isnan(high.alc).any()
+    assert SelectionProblem.from_artifact(payload).alc.shape == (2, 2)  # the lowest level by default
+    curves = level_view(payload, 3.0)["matrices"]["0"]["curves"]
+    assert max(t for curve in curves.values() for t, _ in curve) <= 3.0 * 1.05  # ref-s on the time axis
+    with pytest.raises(ValueError, match="budget levels"):
+        level_view(payload, 60)
+
+
+def test_a_plan_measured_by_another_runner_refuses_new_cells(tmp_path):
+    """v1 was measured with runner 2: building it with runner 3 would mix protocols in one matrix."""
+    from zap.errors import ArtifactError
+    from zap.metadataset.plan import load_plan
+
+    v1 = load_plan()
+    assert v1.protocol.runner == 2 and len(v1.store) > 3000  # its records stay readable
+    with pytest.raises(ArtifactError, match="runner 2"):
+        v1.check_runner()

@@ -183,7 +183,7 @@ def test_unknown_torchvision_name(tmp_path: Path) -> None:
 
 
 def test_missing_files_without_download(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"not in .*--download") as info:
+    with pytest.raises(DataError, match=r"not in .*from_torchvision\(\.\.\., download=True\)") as info:
         from_torchvision("MNIST", tmp_path)
     assert "download=True" in str(info.value) and str(tmp_path) in str(info.value)
 

@@ -1,9 +1,10 @@
-"""AutoDL NAUC and ALC against values computed by hand."""
+"""AutoDL NAUC and ALC against values computed by hand, and NAUC against scikit-learn's ROC AUC."""
 
 import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from zap.scoring import AlcSpec, LearningCurve, accuracy, alc, auc_per_class, curve_alc, nauc, time_transform
 
@@ -114,4 +115,74 @@ def test_curve_alc_uses_the_chosen_clock(tmp_path):
     assert curve_alc(curve, "cpu", 20.0) == pytest.approx(alc([1.0, 3.0], [0.5, 0.7], 20.0))
     assert curve_alc(curve, "steps", 40.0) == pytest.approx(alc([10, 20], [0.5, 0.7], 40.0))
     curve.to_csv(tmp_path / "c.csv")
-    assert LearningCurve.from_csv(tmp_path / "c.csv").rows == curve.rows
+    again = LearningCurve.from_csv(tmp_path / "c.csv").rows
+    assert [list(row) for row in again] == [list(row) for row in curve.rows]
+    # values equal, a clock no cost table priced (NaN) included
+    assert np.array_equal([list(row.values()) for row in again], [list(row.values()) for row in curve.rows],
+                          equal_nan=True)
+
+
+# ------------------------------------------------------------------ NAUC against scikit-learn's ROC AUC
+
+
+def sklearn_nauc(solution: np.ndarray, scores: np.ndarray) -> float:
+    """AutoDL's NAUC from sklearn: 2 * AUC - 1 of each class column that has both positives and negatives
+    (a column with one kind has no AUC and is left out), averaged without weights."""
+    aucs = [roc_auc_score(solution[:, k], scores[:, k]) for k in range(solution.shape[1])
+            if 0 < solution[:, k].sum() < len(solution)]
+    return 2 * float(np.mean(aucs)) - 1 if aucs else 0.0
+
+
+def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.eye(n_classes)[labels]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("decimals", [None, 1])  # 1 decimal: many tied scores within a column
+def test_nauc_matches_sklearn_on_random_multiclass_data(seed, decimals):
+    """Catches a rank formula that mishandles ties (sklearn counts a tie as half a win), an off-by-one in the
+    Mann-Whitney count, and weighting classes by their size instead of averaging them."""
+    rng = np.random.default_rng(seed)
+    n, n_classes = int(rng.integers(20, 80)), int(rng.integers(3, 8))
+    labels = rng.integers(0, n_classes, size=n)
+    scores = rng.random((n, n_classes)) + 0.3 * one_hot(labels, n_classes)  # informative, not perfect
+    if decimals is not None:
+        scores = scores.round(decimals)
+    expected = sklearn_nauc(one_hot(labels, n_classes), scores)
+    assert nauc(labels, scores) == pytest.approx(expected, abs=1e-12)
+    assert nauc(one_hot(labels, n_classes), scores) == pytest.approx(expected, abs=1e-12)
+
+
+def test_nauc_is_sklearns_one_vs_rest_macro_auc_when_every_class_occurs():
+    """AutoDL averages the per-class AUCs without weights, which is sklearn's multi-class
+    `multi_class="ovr", average="macro"`; a class-frequency weighting would differ on this skewed data."""
+    rng = np.random.default_rng(11)
+    labels = np.concatenate([np.zeros(40, int), np.ones(8, int), np.full(4, 2)])
+    logits = rng.normal(size=(len(labels), 3)) + one_hot(labels, 3)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    macro = roc_auc_score(labels, probs, multi_class="ovr", average="macro")
+    weighted = roc_auc_score(labels, probs, multi_class="ovr", average="weighted")
+    assert nauc(labels, probs) == pytest.approx(2 * macro - 1, abs=1e-12)
+    assert abs((2 * weighted - 1) - nauc(labels, probs)) > 1e-3  # the check above can tell the two apart
+
+
+def test_nauc_leaves_out_a_class_absent_from_the_labels():
+    """A class with no positive has no ROC AUC (sklearn calls it undefined). Catches such a class counted as
+    AUC 0.5 (or 0), which would pull every score of a task with a rare class toward 0."""
+    rng = np.random.default_rng(3)
+    labels = rng.choice([0, 1, 3], size=30)  # class 2 of 4 never occurs
+    scores = rng.random((30, 4)).round(1)
+    assert math.isnan(auc_per_class(labels, scores)[2])
+    assert nauc(labels, scores) == pytest.approx(sklearn_nauc(one_hot(labels, 4), scores), abs=1e-12)
+
+
+def test_nauc_matches_sklearn_on_multilabel_solutions_and_constant_scores():
+    """AutoDL has multi-label tasks: a row may have several positives, a column may be positive everywhere
+    (left out), and a constant score column is one big tie (AUC 0.5)."""
+    rng = np.random.default_rng(5)
+    solution = (rng.random((25, 5)) < 0.4).astype(float)
+    solution[:, 4] = 1.0  # positive on every row: no negatives, no AUC
+    scores = rng.random((25, 5)).round(1)
+    scores[:, 1] = 0.5
+    assert auc_per_class(solution, scores)[1] == pytest.approx(roc_auc_score(solution[:, 1], scores[:, 1]))
+    assert nauc(solution, scores) == pytest.approx(sklearn_nauc(solution, scores), abs=1e-12)

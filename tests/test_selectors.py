@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from synthetic import make_problem
 from zap.selectors import (
     FixedPipeline,
     RandomSelector,
@@ -12,7 +13,6 @@ from zap.selectors import (
     load_selector,
     one_hot_encodings,
 )
-from zap.selectors.synthetic import make_problem
 from zap.selectors.zap_hpo import PairSampler, Rows, ZapHPO, group_folds, regret_of_pick, true_rank_of_pick
 
 
@@ -66,14 +66,14 @@ def test_zap_hpo_beats_single_best_on_held_out_groups(problem):
     assert all(h["epochs"] <= 40 and h["best_epoch"] >= 1 for h in hpo.history_)
 
 
-def test_rank_is_a_full_ordering_and_minimizing_flips_the_pick(problem):
+def test_scores_are_finite_and_minimizing_flips_the_pick(problem):
+    """`rank` sorts whatever scores come out, so its order is a permutation by construction; what can fail is
+    a NaN score (argsort puts it last without a word) and `maximize=False` not turning the target around."""
     x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
     for loss in ("bpr", "regression"):
         up = ZapHPO(loss=loss, max_epochs=5, n_folds=2, seed=1).fit(x, enc, y, g)
         down = ZapHPO(loss=loss, max_epochs=5, n_folds=2, seed=1).fit(x, enc, -y, g, maximize=False)
-        ranking = up.rank(x[:2])[0]
-        assert sorted(ranking.order.tolist()) == list(range(len(enc)))
-        assert (np.diff(ranking.scores) <= 0).all()
+        assert np.isfinite(up.scores(x)).all() and up.scores(x).shape == (len(x), len(enc))
         assert (up.select(x) == down.select(x)).all()
 
 
@@ -175,3 +175,46 @@ def test_weighted_pairs_log_meta_features_and_regret_selection_train_and_are_che
     for option in ({"pair_weight": "rank"}, {"meta_transform": "sqrt"}, {"select_by": "ndcg"}):
         with pytest.raises(SelectorError, match=next(iter(option))):
             ZapHPO(max_epochs=1, **option).fit(x, enc, y, g)
+
+
+def test_registry_names_build_the_variant_they_name():
+    """Catches a name that builds the wrong variant (its keywords lost, or a caller's setting dropped): the
+    benchmark would then compare one selector with itself under two names."""
+    from zap.selectors import SELECTORS, ZapAS, create_selector
+
+    assert create_selector("zap-hpo-keep50", max_epochs=3).get_params() == ZapHPO(keep=0.5, max_epochs=3).get_params()
+    assert create_selector("zap-hpo-regression").loss == "regression"
+    assert create_selector("zap-hpo-vote", ensemble="zscore").ensemble == "zscore"  # a caller's setting wins
+    as_ = create_selector("zap-as", seed=4, n_trials=7, max_epochs=3)  # max_epochs is ZAP-HPO's: left out
+    assert isinstance(as_, ZapAS) and (as_.seed, as_.n_trials, as_.tune) == (4, 7, True)
+    assert isinstance(create_selector("single-best", seed=1, n_trials=3), SingleBest)
+    assert {type(create_selector(name)) for name in SELECTORS} == {ZapHPO, ZapAS, SingleBest, RandomSelector}
+    with pytest.raises(SelectorError, match="max_epoch"):  # a typo is no setting any selector takes
+        create_selector("zap-hpo", max_epoch=3)
+    with pytest.raises(SelectorError, match="unknown selector 'zap-hop'"):
+        create_selector("zap-hop")
+
+
+def test_shipped_selectors_are_what_the_registry_builds():
+    """Catches the registry drifting from what `zap meta-train` shipped: retraining would then ship another
+    selector (another spec hash) under the same name."""
+    from pathlib import Path
+
+    from zap.selectors import create_selector
+    from zap.selectors.registry import SHIPPED
+    from zap.selectors.trained import TRAINABLE
+
+    assert TRAINABLE == SHIPPED == ("zap-hpo", "zap-as", "single-best", "zap-hpo-regression")
+    shipped = Path(__file__).resolve().parents[1] / "artifacts" / "selectors"
+    for name in SHIPPED:
+        path = shipped / f"{name}.pkl.gz"
+        if path.exists():
+            assert load_selector(path).selector.get_params() == create_selector(name).get_params(), name
+
+
+def test_spec_hash_is_pinned():
+    """Saved selectors carry this hash and are checked against it on load: a change of its canonical JSON
+    would make every shipped selector look foreign."""
+    from zap.selectors.base import spec_hash
+
+    assert spec_hash({"a": np.arange(3) / 7, "b": [1, "x"], "c": {"z": 1.5}}) == "846cc1b7d4d87ce0"

@@ -14,7 +14,7 @@ import numpy as np
 from zap.data import DataSplit, ImageDataset, SplitSettings, load_dataset, train_test_split, unlabelled_folder
 from zap.data.dataset import ArrayDataset, FolderDataset, read_header
 from zap.data.loaders import OnCorrupt, images_from_array
-from zap.finetune import Budget, RunResult, run, simple
+from zap.finetune import Budget, RunResult, quick, run
 from zap.finetune.batches import PixelCache
 from zap.finetune.predictor import Predictor
 from zap.metafeatures import MetaFeatures
@@ -105,11 +105,12 @@ class ZAP:
     def _zero_shot(self) -> dict[str, Any]:
         from zap.selectors.trained import selector_path, suggest
 
-        if not selector_path(self.selector).exists():
+        path = selector_path(self.selector)
+        if not path.exists():
             self.selection_ = {"selector": self.selector, "fallback": DEFAULT_CONFIG,
-                               "warnings": [f"no trained '{self.selector}' selector at {selector_path(self.selector)} "
-                                            f"(train one with `zap meta-train`); used the '{DEFAULT_CONFIG}' "
-                                            "pipeline instead"]}
+                               "warnings": [f"no trained '{self.selector}' selector at {path} (train one with "
+                                            "`zap meta-train`, or set $ZAP_HOME to a folder that holds "
+                                            f"artifacts/selectors/); used the '{DEFAULT_CONFIG}' pipeline instead"]}
             return as_dict(get_config(DEFAULT_CONFIG))
         device = "cpu" if self.device == "auto" and not _cuda() else self.device
         result = suggest(self.meta_features_, self.selector, k=1, budget=self.budget, clock=self.clock,
@@ -127,6 +128,7 @@ class ZAP:
             dataset, SplitSettings(self.test_ratio, self.max_test, self.seed)
         )
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
+        self.budget_ref_, self.clock_calibration_ = self._budget_in_reference_seconds()
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         self.pipeline_ = self._config()
         lines = selection_lines(self.selection_)
@@ -143,15 +145,34 @@ class ZAP:
         self.classes_ = np.asarray(self.result_.class_names)
         return self
 
+    def _budget_in_reference_seconds(self) -> tuple[float | None, dict[str, Any] | None]:
+        """The budget in the meta-dataset's units, which is what selection compares: as given on the `ref`
+        clock, one thread's CPU seconds counted as reference seconds on the `cpu` clock, and on the wall
+        clock through a short probe of this device and thread count (none for a step budget)."""
+        if self.clock == "ref":
+            return float(self.budget), None
+        if self.clock == "cpu":
+            return float(self.budget), {"method": "one thread's CPU second counted as one reference second"}
+        if self.clock != "wall":
+            return None, None
+        from zap.finetune.calibrate import probe
+        from zap.finetune.refclock import default_cost_table
+
+        table = default_cost_table()
+        if table is None:
+            return None, {"method": "none: this zap ships no cost table"}
+        speed = probe(table, self._threads(), self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu"))
+        return float(self.budget) * speed.ref_per_wall, speed.to_dict() | {"method": "device probe"}
+
     def refit(self) -> ZAP:
         """Retrain on all labelled data (train + test): the CNN for the steps the run made, or the quick
-        simple model when its answer stood (the CNN never validated better)."""
+        model when its answer stood (the CNN never validated better)."""
         full = self.split_.train.base
-        if self.result_.simple_model is not None:  # the quick model's answer stood: refit that model
+        if self.result_.quick_model is not None:  # the quick model's answer stood: refit that model
             cache = PixelCache(full, self.result_.input_size)
-            model = simple.fit_on_images(self.result_.config["simple_model"], cache, np.arange(len(full)),
-                                         full.labels, self.seed)
-            self.predictor_ = replace(self.predictor_, simple_model=model)
+            model, _ = quick.fit_on_images(self.result_.config["simple_model"], cache, np.arange(len(full)),
+                                           full.labels, self.seed)
+            self.predictor_ = replace(self.predictor_, quick_model=model)
             self.refit_steps_ = 0
             return self
         steps = max(1, int(self.result_.elapsed["steps"]))
@@ -179,11 +200,13 @@ class ZAP:
             "elapsed_s": r.elapsed[f"{self.clock}_s"] if self.clock != "steps" else r.elapsed["wall_s"],
             "budget_s": self.budget,
             "clock": self.clock,
+            "budget_ref_s": self.budget_ref_,
+            "clock_calibration": self.clock_calibration_,
             "elapsed": r.elapsed,
             "status": r.status,
             "error": r.error,
             "n_predictions": len(r.curve),
-            "answers_with": self.predictor_.answers_with,  # "cnn", or "simple_model" if the CNN never beat it
+            "answered_by": self.predictor_.answered_by,  # "cnn", or quick.ANSWERED_BY if the CNN never beat it
             "input_size": r.input_size,
             "threads": self._threads(),
             "selector": self.selection_["selector"],

@@ -1,20 +1,28 @@
-"""The `zap` command line: fit, predict, metafeatures, space, zoo."""
+"""The `zap` command line: it parses arguments, calls the library and prints what comes back.
+
+zap's own errors (`zap.errors.ZapError`: bad input) print as one line with exit code 2; any other
+exception is a bug and keeps its traceback (`ZAP_DEBUG=1` keeps it for zap's errors too)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
-import statistics
 import sys
 import warnings
 from pathlib import Path
 
-from zap.data import DataError, SplitSettings, load_dataset, train_test_split, unlabelled_folder
-from zap.pipelines.zoo import ZooError
+from zap.data import SplitSettings, load_dataset, train_test_split, unlabelled_folder
+from zap.errors import ZapError
+from zap.resources import metadataset_artifact
 from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
+from zap.utils import atomic_write_json
 
-USER_ERRORS = (DataError, ZooError, ValueError, FileNotFoundError)
+# zap's own errors only: a user's mistake prints one line; anything else is a bug and keeps its traceback
+USER_ERRORS = (ZapError,)
+ASLIB_METHODS = ("zap-hpo", "zap-as")  # the selectors `zap benchmark --aslib` compares with the baselines
 
 
 def _print_json(payload) -> None:
@@ -27,7 +35,7 @@ def _print_json(payload) -> None:
 def cmd_fit(args: argparse.Namespace) -> int:
     from zap.api import ZAP
     from zap.finetune.clock import Budget
-    from zap.report import image_names, plot_curve, write_json, write_predictions
+    from zap.report import plot_curve, write_anytime, write_json
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -41,7 +49,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     plot_curve(result.curve, Budget(args.budget, args.clock), out / "learning_curve.png",
                f"{estimator.split_.train.name}: ALC {result.alc:.3f}, pipeline {result.pipeline_id}")
     if args.test:
-        _write_anytime(out, estimator, image_names, write_predictions)
+        write_anytime(out, estimator)
     if args.refit:
         estimator.refit()
     estimator.save(out / "model")
@@ -92,132 +100,48 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.aslib:
         return _benchmark_aslib(args)
-    from zap.benchmark import report
-    from zap.benchmark.loco import ABLATIONS, Settings
-    from zap.benchmark.problem import SelectionProblem
+    from zap.benchmark import BenchmarkOptions, run_protocols
+    from zap.metadataset.artifact import load
 
-    problem = SelectionProblem.load(args.artifact)
-    _warn_if_incomplete(problem)
-    out = Path(args.out)
-    sections, first, first_folds = [], None, None
-    methods = _methods(args.methods)
-    for protocol in args.protocol:
-        drop_own = protocol.endswith("-dropown")
-        ablations = () if args.no_ablations or protocol != "loco" or "zap-hpo" not in methods else ABLATIONS
-        base = protocol.removesuffix("-dropown")
-        # without its own candidates a fold keeps ZAP-AS's configuration tuned in the same fold with them
-        as_from = base if drop_own and base in args.protocol[: args.protocol.index(protocol)] else None
-        settings = Settings(protocol=base, methods=methods, ablations=ablations,
-                            repetitions=1 if drop_own else args.repetitions, as_trials=args.as_trials,
-                            drop_own_candidates=drop_own, hpo_epochs=args.hpo_epochs, seed=args.seed,
-                            as_from=as_from)
-        folds = _run_folds(problem, settings, out, args)
-        first_folds = first_folds or folds
-        result = report.summary(folds)
-        first = first or report.json_view(result)
-        _write_json_file(out / f"{settings.tag()}.json", report.json_view(result) |
-                         {"_noise_floor": report.noise_floor(folds), "_complete_artifact": problem.complete,
-                          "_scored_datasets": sum(len(f["datasets"]) for f in folds),
-                          "_cost_core_hours": round(sum(f["seconds"] for f in folds) / 3600, 3)})
-        report.cd_plot(folds, out / f"{settings.tag()}-cd.png", title=f"{settings.tag()}: mean rank per core")
-        sections.append(f"## {settings.tag()} ({len(folds)} folds, {settings.repetitions} repetitions)\n\n"
-                        f"{report.tables(result, folds)}")
-    if args.rerun_picks and first_folds is not None:
-        sections.append(_rerun_section(args, first_folds, out))
-    (out / "report.md").write_text("\n".join(sections))
-    if args.json:
-        _write_json_file(Path(args.json), first)
-    print("\n".join(sections))
+    options = BenchmarkOptions(protocols=tuple(args.protocol), methods=tuple(args.methods) if args.methods else None,
+                               repetitions=args.repetitions, as_trials=args.as_trials, hpo_epochs=args.hpo_epochs,
+                               ablations=not args.no_ablations, max_folds=args.max_folds,
+                               rerun_picks=args.rerun_picks, seed=args.seed)
+    payload = load(Path(args.artifact))
+    with _benchmark_client(args) as client:
+        result = run_protocols(payload, Path(args.out), options, client=client, progress=_say)
+    if args.json and result.runs:
+        atomic_write_json(Path(args.json), result.runs[0].view)
+    print(result.report)
     return 0
 
 
-def _methods(asked: list[str] | None) -> tuple[str, ...]:
-    """The main methods to run, in their usual order; the reference points (Single-best, Oracle) always."""
-    from zap.benchmark.loco import MAIN_METHODS
-
-    wanted = set(asked or MAIN_METHODS) | {"single-best", "oracle"}
-    return tuple(m for m in MAIN_METHODS if m in wanted)
+def _say(text: str) -> None:
+    """Progress and notes go to stderr, so stdout holds only what a command reports."""
+    print(text, file=sys.stderr, flush=True)
 
 
-def _rerun_section(args: argparse.Namespace, folds: list[dict], out: Path) -> str:
-    """The picks of the first protocol's folds fine-tuned again; a synthetic artifact has nothing to run."""
-    from zap.benchmark.rerun import rerun_picks, rerun_table
-    from zap.metadataset.artifact import load
-
-    payload = load(Path(args.artifact))
-    if payload["protocol"].get("synthetic"):
-        return "## Picks re-run\n\nSkipped: a synthetic artifact has no datasets to fine-tune on.\n"
-    print(f"re-running picks on {args.rerun_picks} held-out datasets ...", file=sys.stderr, flush=True)
+def _benchmark_client(args: argparse.Namespace):
+    """A Dask client for the benchmark's folds and re-runs, or none (`--workers 0`: in this process)."""
     if args.workers == 0:
-        result = rerun_picks(payload, folds, out / "rerun", n=args.rerun_picks)
-    else:
-        from zap.engine import EngineSpec, make_client
-
-        with make_client(EngineSpec(workers=args.workers, scheduler=args.scheduler)) as client:
-            result = rerun_picks(payload, folds, out / "rerun", n=args.rerun_picks, client=client)
-    _write_json_file(out / "rerun-picks.json", result)
-    return f"## Picks re-run (stored vs fresh ALC)\n\n{rerun_table(result)}\n"
-
-
-def _warn_if_incomplete(problem) -> None:
-    """A partial matrix (a build in progress) can be benchmarked as a pilot; say plainly what it covers."""
-    if problem.complete:
-        return
-    rows = problem.complete_rows()
-    print(f"note: this artifact is incomplete: {int(rows.sum())} of {problem.n_datasets} datasets "
-          f"({len(set(problem.cores[rows].tolist()))} of {len(set(problem.cores.tolist()))} cores) have every "
-          "candidate measured. Only those are held out and scored; training uses every measured cell. "
-          "Treat the result as a pilot, not as the meta-dataset's benchmark.", file=sys.stderr)
-
-
-def _run_folds(problem, settings, out: Path, args: argparse.Namespace) -> list[dict]:
-    from zap.benchmark.loco import outer_folds, run_benchmark
-
-    def say(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    groups = outer_folds(problem, settings.protocol)[: args.max_folds] if args.max_folds else None
-    if args.workers == 0:
-        return run_benchmark(problem, settings, out, client=None, progress=say, groups=groups)
+        return contextlib.nullcontext()
     from zap.engine import EngineSpec, make_client
 
-    with make_client(EngineSpec(workers=args.workers, scheduler=args.scheduler)) as client:
-        return run_benchmark(problem, settings, out, client=client, progress=say, groups=groups)
+    return make_client(EngineSpec(workers=args.workers, scheduler=args.scheduler))
 
 
 def _benchmark_aslib(args: argparse.Namespace) -> int:
     from zap.benchmark.aslib import evaluate_scenario, read_scenario
-    from zap.selectors.zap_as import ZapAS
-    from zap.selectors.zap_hpo import ZapHPO
+    from zap.selectors.registry import create_selector
 
     scenario = read_scenario(args.aslib)
-    methods = {"zap-hpo": lambda: ZapHPO(seed=args.seed, max_epochs=args.hpo_epochs),
-               "zap-as": lambda: ZapAS(tune=True, n_trials=args.as_trials, seed=args.seed)}
+    settings = {"seed": args.seed, "max_epochs": args.hpo_epochs, "n_trials": args.as_trials}
+    methods = {name: functools.partial(create_selector, name, **settings) for name in ASLIB_METHODS}
     result = evaluate_scenario(scenario, methods)
     if args.json:
-        _write_json_file(Path(args.json), result)
+        atomic_write_json(Path(args.json), result)
     _print_json(result)
     return 0
-
-
-def _write_json_file(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1) + "\n")
-
-
-def _write_anytime(out: Path, estimator, image_names, write_predictions) -> None:
-    """Every anytime prediction of the unlabelled images, an index of when each was made, and the last."""
-    folder = out / "anytime_predictions"
-    folder.mkdir(exist_ok=True)
-    names, classes = image_names(estimator.extra_), list(estimator.classes_)
-    with open(folder / "index.csv", "w") as index:
-        index.write("n,wall_s,cpu_s,steps,file\n")
-        for n, pred in enumerate(estimator.result_.extra_predictions):
-            write_predictions(folder / f"{n:04d}.csv", names, pred.probabilities, classes)
-            index.write(f"{n},{pred.wall_s:.3f},{pred.cpu_s:.3f},{pred.steps},{n:04d}.csv\n")
-    if estimator.result_.extra_predictions:
-        last = estimator.result_.extra_predictions[-1].probabilities
-        write_predictions(out / "test_predictions.csv", names, last, classes)
 
 
 # --------------------------------------------------------------------------------------------- predict
@@ -331,7 +255,7 @@ def cmd_datasets_augment(args: argparse.Namespace) -> int:
     from zap.data.core import load_core
 
     core = load_core(args.core, Path(args.cache) if args.cache else None)
-    specs = draw_variants(core, args.n, args.seed, max_test=args.max_test)
+    specs = draw_variants(core, args.n, args.seed, max_test=args.max_test, seed_rule=args.seed_rule)
     if args.out:
         save_specs(specs, args.out)
     if args.json:
@@ -347,23 +271,27 @@ def cmd_datasets_augment(args: argparse.Namespace) -> int:
 
 
 def cmd_metadataset_plan(args: argparse.Namespace) -> int:
-    from zap.metadataset.plan import create_plan
+    from zap.metadataset.plan import create_plan, load_plan
 
     plan = create_plan(Path(args.folder), n_variants=args.variants, seed=args.seed, budget=args.budget,
-                       clock=args.clock, max_test=args.max_test, cores=args.cores, cache=args.cache)
+                       clock=args.clock, max_test=args.max_test, cores=args.cores, cache=args.cache,
+                       seed_rule=args.seed_rule, budgets=tuple(args.budgets or ()),
+                       reuse=load_plan(Path(args.reuse)) if args.reuse else None)
     print(f"plan in {plan.folder}: {len(plan.protocol.datasets)} datasets, {len(plan.candidates)} candidates, "
+          f"budget levels {[f'{b:g}' for b in plan.levels]} {plan.protocol.clock}-s, "
           f"protocol hash {plan.protocol.spec_hash()}")
     return 0
 
 
 def cmd_metadataset_build(args: argparse.Namespace) -> int:
     from zap.engine import EngineSpec, make_client
-    from zap.metadataset import build, load_plan, protocol_tasks
+    from zap.metadataset import build, load_plan
+    from zap.metadataset.build import plan_tasks
 
     plan = load_plan(Path(args.plan))
+    plan.check_runner()
     store = plan.store
-    tasks = protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share, args.extra_seed_top,
-                           store)
+    tasks = plan_tasks(plan, store, args.seeds, args.extra_seed_share, args.extra_seed_top, args.budget)
     spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
     with make_client(spec) as client:
         report = build(tasks, store, client, cache=args.cache, progress=not args.quiet)
@@ -374,28 +302,22 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
 
 def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
     """SMAC on the first variant of every core that has no finished run yet, then refresh the candidates."""
-    from zap.engine import EngineSpec, make_client
+    from zap.engine import EngineSpec
     from zap.metadataset import load_plan
-    from zap.metadataset.hpo import dataset_seed, hpo_datasets, load_hpo, run_hpo, select_candidates
+    from zap.metadataset.hpo import tune_plan
 
+    spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
     plan = load_plan(Path(args.plan))
-    folder = plan.folder / "hpo"
-    todo = [d for d in hpo_datasets(list(plan.protocol.datasets)) if not (folder / f"{d.name}.json").exists()]
-    if todo:
-        spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
-        with make_client(spec) as client:
-            for i, dataset in enumerate(todo, 1):
-                result = run_hpo(dataset, plan.protocol, folder, n_trials=args.trials, client=client,
-                                 cache=args.cache, seed=dataset_seed(dataset))
-                top = max((t["budget"] for t in result.trials), default=0.0)
-                best = max((t["alc"] for t in result.trials if t["budget"] == top), default=float("nan"))
-                print(f"[{i}/{len(todo)}] {dataset.name}: {len(result.trials)} trials, best ALC {best:.3f} "
-                      f"at {top:g} {plan.protocol.clock}-s, "
-                      f"{result.seconds:.0f} s", flush=True)
-    results = [load_hpo(p) for p in sorted(folder.glob("*.json"))]
-    added = plan.add_candidates(select_candidates(results, args.min_candidates), "hpo")
-    print(f"{len(results)} HPO runs; {added} new candidates, {len(plan.candidates)} in all")
+    plan.check_runner()
+    done = tune_plan(plan, spec, n_trials=args.trials, min_candidates=args.min_candidates, cache=args.cache,
+                     progress=None if args.quiet else _print_now, budget=args.budget,
+                     cores=args.cores)
+    print(f"{done.n_runs} HPO runs; {done.added} new candidates, {done.n_candidates} in all")
     return 0
+
+
+def _print_now(text: str) -> None:
+    print(text, flush=True)
 
 
 def cmd_metadataset_export(args: argparse.Namespace) -> int:
@@ -403,6 +325,9 @@ def cmd_metadataset_export(args: argparse.Namespace) -> int:
     from zap.metadataset.artifact import export
 
     summary = export(load_plan(Path(args.plan)), Path(args.out), seeds=tuple(args.seeds))
+    if args.json:
+        _print_json(summary)
+        return 0
     print(f"wrote {args.out}: {summary['n_datasets']} datasets x {summary['n_candidates']} candidates, "
           f"{summary['n_missing']} missing cells")
     return 0
@@ -421,9 +346,9 @@ def cmd_metadataset_info(args: argparse.Namespace) -> int:
 
 
 def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
-    from zap.benchmark.problem import SelectionProblem
     from zap.metadataset.artifact import load
     from zap.metadataset.diversity import answered_by_share, diversity_report, plot_heatmap, plot_winners
+    from zap.metadataset.problem import SelectionProblem
 
     payload = load(Path(args.artifact))
     problem = SelectionProblem.from_artifact(payload)
@@ -455,24 +380,11 @@ def _rounded(value):
 
 
 def cmd_metadataset_status(args: argparse.Namespace) -> int:
-    from zap.metadataset import key_of, load_plan, protocol_tasks
+    from zap.metadataset import load_plan
+    from zap.metadataset.build import build_status
 
-    plan = load_plan(Path(args.plan))
-    store = plan.store
-    keys = [key_of(t) for t in protocol_tasks(plan.protocol, plan.pipelines(), args.seeds, args.extra_seed_share,
-                                              args.extra_seed_top, store)]
-    done = [store.records[k] for k in keys if k in store]
-    seconds = [r["provenance"]["seconds"] for r in done] or [plan.protocol.budget * 1.3]
-    left = (len(keys) - len(done)) * float(sum(seconds) / len(seconds)) / 3600
-    loads = [r["provenance"]["loadavg_1m"] for r in done if r["provenance"].get("loadavg_1m") is not None]
-    payload = {"done": len(done), "total": len(keys), "missing": len(keys) - len(done),
-               "failed_inside": sum(r["status"] != "ok" for r in done), "core_hours_left": round(left, 2),
-               "core_hours_spent": round(sum(r["provenance"]["seconds"] for r in done) / 3600, 2),
-               # the load beside the build: the CPU clock resists it, the wall-clock columns do not
-               "loadavg_1m_median": round(statistics.median(loads), 2) if loads else None,
-               "loadavg_1m_p90": round(statistics.quantiles(loads, n=10)[-1], 2) if len(loads) > 1 else None,
-               "n_datasets": len(plan.protocol.datasets), "n_candidates": len(plan.candidates),
-               "protocol_hash": plan.protocol.spec_hash(), "other_runner_records": store.skipped}
+    payload = build_status(load_plan(Path(args.plan)), args.seeds, args.extra_seed_share, args.extra_seed_top,
+                           args.budget)
     if args.json:
         _print_json(payload)
     else:
@@ -516,8 +428,9 @@ def _add_fit_and_predict(sub) -> None:
                           f"(default {DEFAULT_SELECTOR})")
     fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
     fit.add_argument("--out", required=True, help="output folder")
-    fit.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                     help="budget clock: wall seconds (default) or this thread's CPU seconds")
+    fit.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall",
+                     help="budget clock: wall seconds (default), this thread's CPU seconds, or reference seconds "
+                          "(a fixed amount of compute on any machine, the meta-dataset v2's unit)")
     fit.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     fit.add_argument("--threads", type=int, help="torch threads (default: all cores; 1 with --clock cpu)")
     fit.add_argument("--refit", action="store_true", help="retrain on all labelled data at the end")
@@ -572,13 +485,23 @@ def _add_datasets(sub) -> None:
     listing.set_defaults(func=cmd_datasets_list)
     augment = datasets_sub.add_parser("augment", help="draw ICGen-style variants of a core")
     augment.add_argument("core")
-    augment.add_argument("--n", type=int, default=5, help="number of variants")
-    augment.add_argument("--seed", type=int, default=0)
-    augment.add_argument("--max-test", type=int, default=300, help="cap on each variant's test set")
+    _draw_options(augment, "--n", 5)
     augment.add_argument("--out", help="write the variant specs to this JSON file")
     augment.add_argument("--json", action="store_true")
     augment.add_argument("--cache")
     augment.set_defaults(func=cmd_datasets_augment)
+
+
+def _draw_options(parser: argparse.ArgumentParser, count_flag: str, count: int) -> None:
+    """How variants of a core are drawn: how many, the seed and its rule, the test cap."""
+    from zap.data.augment import SEED_RULE, SEED_RULES
+
+    parser.add_argument(count_flag, type=int, default=count, help=f"variants per core (default {count})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-test", type=int, default=300, help="cap on each variant's test set")
+    parser.add_argument("--seed-rule", type=int, choices=sorted(SEED_RULES), default=SEED_RULE,
+                        help=f"how a draw's seed takes in the core's name (default {SEED_RULE}; 1 draws "
+                             "meta-dataset v1's variants again)")
 
 
 def _add_metadataset(sub) -> None:
@@ -587,11 +510,11 @@ def _add_metadataset(sub) -> None:
     meta_sub = meta.add_subparsers(dest="metadataset_command", required=True)
     plan = meta_sub.add_parser("plan", help="draw the datasets and start the candidate list of a new plan")
     plan.add_argument("folder")
-    plan.add_argument("--variants", type=int, default=4, help="variants per core")
-    plan.add_argument("--seed", type=int, default=0)
-    plan.add_argument("--budget", type=float, default=20.0)
-    plan.add_argument("--clock", choices=["cpu", "wall", "steps"], default="cpu")
-    plan.add_argument("--max-test", type=int, default=300)
+    _draw_options(plan, "--variants", 4)
+    plan.add_argument("--budget", type=float, default=20.0, help="the budget of a one-level plan")
+    plan.add_argument("--budgets", type=float, nargs="+", help="budget levels of a multi-level plan (v2: 20 60 120)")
+    plan.add_argument("--clock", choices=["cpu", "wall", "steps", "ref"], default="cpu")
+    plan.add_argument("--reuse", metavar="PLAN", help="take the variants of the cores that plan has from it")
     plan.add_argument("--cores", nargs="+", help="only these cores")
     plan.add_argument("--cache")
     plan.set_defaults(func=cmd_metadataset_plan)
@@ -604,7 +527,7 @@ def _add_metadataset(sub) -> None:
     info.set_defaults(func=cmd_metadataset_info)
     diversity = meta_sub.add_parser("diversity", help="winners, candidate correlation, Oracle vs Single-best "
                                                       "vs noise, heatmap")
-    diversity.add_argument("artifact", nargs="?", default="artifacts/metadataset/v1.json.gz")
+    diversity.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
     diversity.add_argument("--out", help="folder for cost_matrix.png and winners.png")
     diversity.add_argument("--json", action="store_true")
     diversity.set_defaults(func=cmd_metadataset_diversity)
@@ -614,7 +537,13 @@ def _add_metadataset(sub) -> None:
                              ("status", cmd_metadataset_status, "cells done and core-hours left")):
         command = meta_sub.add_parser(name, help=text)
         command.add_argument("--plan", default=str(V1), help="plan folder (default metadataset/v1)")
-        command.add_argument("--seeds", type=int, nargs="+", default=[0])
+        if name != "hpo":  # HPO seeds each dataset's SMAC run from the dataset's name
+            command.add_argument("--seeds", type=int, nargs="+", default=[0],
+                                 help="seeds of the full matrix (default 0)")
+        if name in ("build", "status", "hpo"):
+            command.add_argument("--budget", type=float, nargs="+" if name != "hpo" else None,
+                                 help="only these budget levels (default: every level, lowest first)"
+                                 if name != "hpo" else "the budget level to tune at (default: the lowest)")
         if name in ("build", "status"):
             command.add_argument("--extra-seed-share", type=float, default=NOISE_SAMPLE_SHARE,
                                  help="share of cells also run with the next seed, for the noise floor "
@@ -624,10 +553,11 @@ def _add_metadataset(sub) -> None:
                                       "decide the Oracle and most picks (default 0: none)")
         command.set_defaults(func=func)
         if name == "export":
-            command.add_argument("--out", default="artifacts/metadataset/v1.json.gz")
+            command.add_argument("--out", default=str(metadataset_artifact()))
         if name == "hpo":
             command.add_argument("--trials", type=int, default=40, help="SMAC trials per dataset")
             command.add_argument("--min-candidates", type=int, default=32)
+            command.add_argument("--cores", nargs="+", help="tune only these cores (default: every core)")
         if name in ("build", "hpo"):
             command.add_argument("--workers", type=int, help="local workers (default: one per core)")
             command.add_argument("--cluster", choices=["local", "slurm"], default="local")
@@ -640,36 +570,38 @@ def _add_metadataset(sub) -> None:
 
 def _add_selection(sub) -> None:
     """Zero-shot selection: `zap suggest`, `zap meta-train`, `zap benchmark`."""
+    from zap.benchmark.driver import PROTOCOLS, REFERENCE_POINTS
+    from zap.benchmark.loco import MAIN_METHODS
+
     suggest = sub.add_parser("suggest", help="the top-k pipelines for a dataset, zero-shot")
     suggest.add_argument("data", help="image folder, .npz, or 'digits'")
     suggest.add_argument("--k", type=int, default=5)
     suggest.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE)
     suggest.add_argument("--budget", type=float, help="your time budget, to compare with the meta-dataset's")
-    suggest.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    suggest.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall")
     suggest.add_argument("--threads", type=int)
     suggest.add_argument("--json", action="store_true")
     _data_options(suggest)
     suggest.set_defaults(func=cmd_suggest)
 
     train = sub.add_parser("meta-train", help="train the selectors on a meta-dataset artifact")
-    train.add_argument("artifact", nargs="?", default="artifacts/metadataset/v1.json.gz")
+    train.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
     train.add_argument("--selectors", nargs="+", default=list(TRAINABLE), choices=TRAINABLE)
-    train.add_argument("--out", help="folder (default artifacts/selectors, or $ZAP_SELECTORS)")
+    train.add_argument("--out", help="folder (default $ZAP_SELECTORS, or artifacts/selectors in the zap home)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
     train.set_defaults(func=cmd_meta_train)
 
     bench = sub.add_parser("benchmark", help="leave-one-core-out benchmark of the selectors (or an ASlib scenario)")
-    bench.add_argument("artifact", nargs="?", default="artifacts/metadataset/v1.json.gz")
+    bench.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
     bench.add_argument("--aslib", help="an ASlib scenario folder instead of a meta-dataset")
     bench.add_argument("--json", help="write {method: {alc, nauc, rank, gap_closed, beats_single_best}} here")
     bench.add_argument("--out", default="runs/benchmark", help="fold results (resumable), report.md, plots")
-    bench.add_argument("--protocol", nargs="+", choices=["loco", "lodo", "loco-dropown"],
-                       default=["loco", "lodo", "loco-dropown"],
+    bench.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                        help="leave one core out, one domain out, and one core out without the candidates tuned on "
                             "it (one repetition, no ablations, ZAP-AS configured as in the loco fold when loco "
                             "runs first); --json reports the first")
-    bench.add_argument("--methods", nargs="+", choices=["zap-hpo", "zap-as", "random", "default", "recommended"],
+    bench.add_argument("--methods", nargs="+", choices=[m for m in MAIN_METHODS if m not in REFERENCE_POINTS],
                        help="only these selectors and baselines (default all; single-best and oracle always run)")
     bench.add_argument("--repetitions", type=int, default=3)
     bench.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS, once per outer fold")
@@ -683,6 +615,7 @@ def _add_selection(sub) -> None:
                        help="fine-tune ZAP-HPO's and ZAP-AS's picks again on N held-out datasets (one per spread-out "
                             "core) under the meta-dataset's protocol with a new seed, beside the stored ALC; 0 = skip")
     bench.set_defaults(func=cmd_benchmark)
+
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)

@@ -1,9 +1,8 @@
-"""What `zap fit` and `zap predict` write: curve CSV and PNG, prediction CSVs, summary.json."""
+"""What `zap fit` and `zap predict` write: curve CSV and PNG, prediction CSVs, anytime predictions, summary.json."""
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 from zap.data.dataset import ImageDataset
 from zap.finetune.clock import Budget
 from zap.scoring import AlcSpec, LearningCurve, time_transform
+from zap.utils import atomic_write_json
 
 
 def image_names(images: ImageDataset) -> list[str]:
@@ -54,8 +54,25 @@ def plot_curve(curve: LearningCurve, budget: Budget, path: Path, title: str, t0:
     plt.close(fig)
 
 
+def write_anytime(out: Path, estimator) -> None:
+    """A fitted `zap.ZAP`'s anytime predictions of its extra images: each in `anytime_predictions/`, an
+    index of when each was made, and the last as `test_predictions.csv`."""
+    folder = out / "anytime_predictions"
+    folder.mkdir(exist_ok=True)
+    names, classes = image_names(estimator.extra_), list(estimator.classes_)
+    with open(folder / "index.csv", "w") as index:
+        index.write("n,wall_s,cpu_s,steps,file\n")
+        for n, pred in enumerate(estimator.result_.extra_predictions):
+            write_predictions(folder / f"{n:04d}.csv", names, pred.probabilities, classes)
+            index.write(f"{n},{pred.wall_s:.3f},{pred.cpu_s:.3f},{pred.steps},{n:04d}.csv\n")
+    if estimator.result_.extra_predictions:
+        last = estimator.result_.extra_predictions[-1].probabilities
+        write_predictions(out / "test_predictions.csv", names, last, classes)
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    """JSON that may hold numpy scalars and paths (a fit's summary)."""
+    atomic_write_json(path, payload, indent=2, default=_jsonable)
 
 
 def _jsonable(value: Any) -> Any:

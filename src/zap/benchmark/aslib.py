@@ -24,8 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import arff
 import numpy as np
+import yaml
 
+from zap.benchmark.stats import gap_closed
+from zap.errors import ZapError
 from zap.selectors.base import Selector, one_hot_encodings
 from zap.selectors.baselines import SingleBest
 
@@ -34,20 +38,24 @@ REQUIRED_FILES = ("description.txt", "algorithm_runs.arff", "feature_values.arff
 PAR_FACTOR = 10.0
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ZapError, ValueError):
     """A scenario folder that cannot be read; the message names the file, the problem and the fix."""
 
 
 # ============================================================================================ ARFF reader
 
+NUMERIC_TYPES = ("numeric", "real", "integer")
+ARFF_HINT = ("an ARFF file is a @RELATION line, one @ATTRIBUTE line per column, @DATA, then one comma-separated "
+             "row per line with `?` for a missing value and quotes around a value with a space or comma")
+
 
 @dataclass
 class ArffTable:
-    """An ARFF file's attributes and rows; values are float (numeric, NaN = `?`) or str/None (others)."""
+    """An ARFF file's attributes and rows; numeric cells are float (NaN = `?`), the others str or None."""
 
     relation: str
     names: list[str]
-    types: list[str]
+    types: list[str]  # "numeric" | "real" | "integer" | "string" | "nominal"
     rows: list[list[Any]]
 
     def column(self, name: str, path: Path | str) -> list[Any]:
@@ -63,176 +71,46 @@ class ArffTable:
                                 f"add a `@ATTRIBUTE {name} ...` column") from None
 
 
-NUMERIC_TYPES = ("numeric", "real", "integer")
-
-
-def split_values(line: str) -> list[str | None]:
-    """Split one comma-separated ARFF line, honouring '...' / "..." quoting and backslash escapes.
-    Unquoted `?` becomes None (missing); a quoted '?' stays a string."""
-    values: list[str | None] = []
-    buf: list[str] = []
-    quote: str | None = None
-    quoted = False
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == "\\" and i + 1 < len(line):
-                buf.append(line[i + 1])
-                i += 1
-            elif ch == quote:
-                quote = None
-            else:
-                buf.append(ch)
-        elif ch in "'\"":
-            quote, quoted = ch, True
-        elif ch == ",":
-            values.append(_finish(buf, quoted))
-            buf, quoted = [], False
-        else:
-            buf.append(ch)
-        i += 1
-    if quote:
-        raise ValueError(f"unterminated {quote} quote in line: {line[:80]!r}")
-    values.append(_finish(buf, quoted))
-    return values
-
-
-def _finish(buf: list[str], quoted: bool) -> str | None:
-    text = "".join(buf) if quoted else "".join(buf).strip()
-    return None if (not quoted and text == "?") else text
-
-
-def _parse_attribute(rest: str) -> tuple[str, str]:
-    """`name type` from what follows @ATTRIBUTE; the name may be quoted, the type may be `{a, b}`."""
-    rest = rest.strip()
-    if rest[:1] in "'\"":
-        end = rest.find(rest[0], 1)
-        name, kind = rest[1:end], rest[end + 1:].strip()
-    else:
-        name, kind = [*rest.split(None, 1), ""][:2]
-    if kind.startswith("{"):
-        return name, "nominal"
-    return name, kind.split()[0].lower() if kind.strip() else "string"
-
-
 def read_arff(path: str | Path) -> ArffTable:
-    """A small, dependency-free ARFF reader (dense data only). scipy.io.arff rejects STRING attributes,
-    which every ASlib file uses for instance ids, hence this one."""
+    """One ARFF file read by liac-arff (scipy.io.arff rejects the STRING attributes that every ASlib file
+    uses for instance ids); its errors become a ScenarioError that names the file."""
     path = Path(path)
-    relation, names, types, rows = "", [], [], []
-    in_data = False
-    for number, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("%"):
-            continue
-        if not in_data:
-            head = line.split(None, 1)
-            keyword = head[0].lower()
-            if keyword == "@relation":
-                relation = head[1].strip().strip("'\"") if len(head) > 1 else ""
-            elif keyword == "@attribute":
-                name, kind = _parse_attribute(head[1] if len(head) > 1 else "")
-                names.append(name)
-                types.append(kind)
-            elif keyword == "@data":
-                in_data = True
-            else:
-                raise ScenarioError(f"{path}:{number}: unexpected header line {line[:60]!r}; "
-                                    "expected @RELATION, @ATTRIBUTE or @DATA")
-            continue
-        rows.append(_parse_row(line, types, path, number))
-    if not in_data:
-        raise ScenarioError(f"{path}: no @DATA section; is this an ARFF file?")
-    return ArffTable(relation, names, types, rows)
-
-
-def _parse_row(line: str, types: list[str], path: Path, number: int) -> list[Any]:
-    if line.startswith("{"):
-        raise ScenarioError(f"{path}:{number}: sparse ARFF rows are not supported; write the data densely")
     try:
-        values = split_values(line)
-    except ValueError as err:
-        raise ScenarioError(f"{path}:{number}: {err}") from None
-    if len(values) != len(types):
-        raise ScenarioError(f"{path}:{number}: {len(values)} values, but the header declares {len(types)} "
-                            "attributes; fix the row or the @ATTRIBUTE lines")
-    return [_convert(v, t, path, number) for v, t in zip(values, types, strict=True)]
+        data = arff.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except arff.ArffException as err:
+        raise ScenarioError(f"{path}: {err} ({ARFF_HINT})") from None
+    names = [str(name) for name, _ in data["attributes"]]
+    types = [kind.lower() if isinstance(kind, str) else "nominal" for _, kind in data["attributes"]]
+    numeric = [kind in NUMERIC_TYPES for kind in types]
+    rows = [[_number(v) if is_number else v for v, is_number in zip(row, numeric, strict=True)]
+            for row in data["data"]]
+    return ArffTable(str(data.get("relation") or ""), names, types, rows)
 
 
-def _convert(value: str | None, kind: str, path: Path, number: int) -> Any:
-    if kind not in NUMERIC_TYPES:
-        return value
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except ValueError:
-        raise ScenarioError(f"{path}:{number}: {value!r} is not a number in a numeric column; "
-                            "use ? for a missing value") from None
+def _number(value: Any) -> float:
+    """A numeric cell as float, so repetitions and folds compare alike whether declared INTEGER or REAL."""
+    return math.nan if value is None else float(value)
 
 
 # ====================================================================================== description.txt
 
-
-def parse_description(text: str, use_yaml: bool = True) -> dict[str, Any]:
-    """description.txt as a dict. ASlib 2.x writes YAML, ASlib 1.x a `key: a, b, c` format; both contain
-    bare `?` values that YAML rejects, so `?` is turned into null first. PyYAML is used when installed
-    (it is not a zap dependency), else (or when it fails) a small parser that reads `key: value`,
-    `key: [a, b]` and `- a` lists."""
-    text = re.sub(r"^(\s*(?:-\s*|[^#\n:]+:\s*))\?\s*$", r"\1null", text, flags=re.MULTILINE)
-    data = _load_yaml(text) if use_yaml else None
-    return data if data is not None else _parse_simple_yaml(text)
+# A bare `?` value (ASlib's "unknown") is YAML's complex-key marker, which PyYAML rejects: read it as null.
+UNKNOWN_VALUE = re.compile(r"^(\s*(?:-\s*|[^#\n:]+:\s*))\?\s*$", flags=re.MULTILINE)
 
 
-def _load_yaml(text: str) -> dict[str, Any] | None:
-    """The YAML mapping, or None when PyYAML is missing or the text is not a YAML mapping."""
-    try:
-        import yaml
-    except ImportError:
-        return None
+def load_description(path: str | Path) -> dict[str, Any]:
+    """description.txt as a dict, read by PyYAML. ASlib 2.x writes YAML lists; 1.x writes `key: a, b, c`,
+    which YAML reads as one string that `_as_list` splits."""
+    path = Path(path)
+    text = UNKNOWN_VALUE.sub(r"\1null", path.read_text(encoding="utf-8", errors="replace"))
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _scalar(text: str) -> Any:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    if text in ("", "null", "~", "?"):
-        return None
-    if text.startswith("[") and text.endswith("]"):
-        return [_scalar(item) for item in text[1:-1].split(",") if item.strip()]
-    return text
-
-
-def _parse_simple_yaml(text: str) -> dict[str, Any]:
-    """Top-level keys, `- item` lists under them, and for nested mappings (feature_steps,
-    metainfo_algorithms) their first-level sub-keys only, which is all the reader needs from them."""
-    data: dict[str, Any] = {}
-    key: str | None = None
-    sub_indent: int | None = None
-    for raw in text.splitlines():
-        line = "" if raw.lstrip().startswith("#") else raw.split(" #")[0].rstrip()
-        if not line.strip():
-            continue
-        stripped, indent = line.strip(), len(line) - len(line.lstrip())
-        if indent == 0 and ":" in stripped and not stripped.startswith("-"):
-            key, _, value = stripped.partition(":")
-            key, sub_indent = key.strip(), None
-            data[key] = _scalar(value)
-        elif key is not None and stripped.startswith("-") and not isinstance(data.get(key), dict):
-            current = data.get(key)
-            data[key] = ([*current] if isinstance(current, list) else []) + [_scalar(stripped[1:])]
-        elif key is not None and indent > 0 and ":" in stripped:
-            sub_indent = indent if sub_indent is None else sub_indent
-            if indent == sub_indent:
-                current = data.get(key)
-                sub, _, value = stripped.partition(":")
-                data[key] = {**(current if isinstance(current, dict) else {}), sub.strip(): _scalar(value)}
+    except yaml.YAMLError as err:
+        problem = " ".join(str(err).replace('"<unicode string>", ', "").split())
+        raise ScenarioError(f"{path}: not valid YAML ({problem}); write `key: value` lines, lists as "
+                            "`key: [a, b]` or `- a` items") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected `key: value` lines (a YAML mapping), got {type(data).__name__}")
     return data
 
 
@@ -284,7 +162,7 @@ class Description:
 
 def read_description(path: str | Path) -> Description:
     path = Path(path)
-    raw = parse_description(path.read_text(encoding="utf-8", errors="replace"))
+    raw = load_description(path)
     measures = _as_list(raw.get("performance_measures"))
     if not measures:
         raise ScenarioError(f"{path}: no performance_measures; add e.g. `performance_measures: [runtime]`")
@@ -486,14 +364,6 @@ def cross_validated_picks(scenario: Scenario, factory: Callable[[], Selector]) -
                                  maximize=scenario.maximize)
         picks[test] = selector.select(x_test)
     return picks
-
-
-def gap_closed(sbs: float, vbs: float, score: float) -> float | None:
-    """(sbs - m) / (sbs - vbs): 0 = single best, 1 = oracle, for either direction (the sign of both
-    differences flips together). None when single best is already the oracle."""
-    if math.isclose(sbs, vbs, rel_tol=1e-12, abs_tol=1e-12):
-        return None
-    return float((sbs - score) / (sbs - vbs))
 
 
 def evaluate_scenario(scenario: Scenario, methods: dict[str, Callable[[], Selector]]) -> dict[str, dict]:

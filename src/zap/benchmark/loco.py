@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from zap.benchmark.problem import SelectionProblem
-from zap.selectors import Selector, SingleBest
+from zap.errors import ConfigError
+from zap.metadataset.problem import SelectionProblem
+from zap.selectors import Selector
+from zap.selectors.registry import create_selector
+from zap.utils import atomic_write_json
 
 MAIN_METHODS = ("zap-hpo", "zap-as", "single-best", "random", "default", "recommended", "oracle")
 ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-keep75", "zap-hpo-keep50", "zap-hpo-keep25")
 NAMED_COLUMNS = {"default": "autodl-default", "recommended": "recommended"}
-SPARSITY = {"zap-hpo-keep75": 0.75, "zap-hpo-keep50": 0.5, "zap-hpo-keep25": 0.25}
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def outer_folds(problem: SelectionProblem, protocol: str) -> list[str]:
     """The held-out groups: every core (loco) or every domain (lodo) that has a completely measured
     dataset to score (all of them, once the meta-dataset is complete)."""
     if protocol not in ("loco", "lodo"):
-        raise ValueError(f"protocol must be 'loco' or 'lodo', got {protocol!r}")
+        raise ConfigError(f"protocol must be 'loco' or 'lodo', got {protocol!r}")
     labels = problem.cores if protocol == "loco" else problem.domains
     return sorted(set(labels[problem.complete_rows()].tolist()))
 
@@ -74,20 +76,9 @@ def candidate_pool(problem: SelectionProblem, test: np.ndarray, drop_own: bool) 
 
 
 def make_selector(method: str, settings: Settings, repetition: int, as_config: dict | None = None) -> Selector:
-    """The selector a method name stands for (ZAP-AS with the fold's tuned configuration)."""
-    from zap.selectors.zap_hpo import NAMED_VARIANTS, ZapHPO
-
-    seed = settings.seed + 1000 * repetition
-    if method == "single-best":
-        return SingleBest()
-    if method == "zap-as":
-        from zap.selectors.zap_as import ZapAS
-
-        return ZapAS(config=as_config, tune=False, seed=seed)
-    if method.startswith("zap-hpo"):
-        keep = SPARSITY.get(method, 1.0)
-        return ZapHPO(seed=seed, max_epochs=settings.hpo_epochs, keep=keep, **NAMED_VARIANTS.get(method, {}))
-    raise ValueError(f"unknown selector method {method!r}")
+    """The registered selector a method name stands for; ZAP-AS takes the fold's tuned configuration."""
+    return create_selector(method, seed=settings.seed + 1000 * repetition, max_epochs=settings.hpo_epochs,
+                           config=as_config, tune=False)
 
 
 def _scores_of_picks(matrix: np.ndarray | None, picks: np.ndarray) -> list[float | None]:
@@ -249,9 +240,7 @@ def _valid_fold_file(path: Path, settings: Settings) -> bool:
 def _write_fold(folder: Path, settings: Settings, result: dict, progress) -> None:
     result["settings"] = _settings_record(settings)
     path = fold_path(folder, settings, result["group"])
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write_json(path, result)
     if progress:
         progress(f"{settings.tag()} fold {result['group']}: {len(result['datasets'])} datasets, "
                  f"{result['seconds']:.0f} s")

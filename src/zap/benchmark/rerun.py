@@ -10,16 +10,18 @@ resumes and a finished one is not computed again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zap.data.augment import VariantSpec
+from zap.errors import ArtifactError
 from zap.metadataset.build import key_of
 from zap.metadataset.store import Store
 from zap.metadataset.task import Task, run_task
+from zap.utils import atomic_write_json
 
 RERUN_SEED = 2  # the matrix uses seed 0 (and 1 for its noise-floor cells)
 
@@ -57,7 +59,7 @@ def rerun_tasks(payload: dict, chosen: Sequence[dict], seed: int = RERUN_SEED) -
     configs = {c["id"]: c["config"] for c in payload["candidates"]}
     missing = sorted({c["dataset"] for c in chosen} - set(specs))
     if missing:
-        raise ValueError(f"the artifact's protocol has no dataset spec for {', '.join(missing)}; re-running picks "
+        raise ArtifactError(f"the artifact's protocol has no dataset spec for {', '.join(missing)}; re-running picks "
                          "needs an artifact written by `zap metadataset export`")
     return [Task(specs[c["dataset"]], configs[c["pipeline_id"]], protocol["budget"], protocol["clock"], seed,
                  protocol["budget"], protocol.get("t0"), protocol.get("threads", 1)) for c in chosen]
@@ -98,3 +100,16 @@ def rerun_table(result: dict[str, Any]) -> str:
         lines.append(f"\nMean difference {result['mean_diff']:+.3f}, mean |difference| {result['mean_abs_diff']:.3f} "
                      f"over {result['n']} re-runs (seed {result['rows'][0]['rerun_seed']}).")
     return "\n".join(lines)
+
+
+def rerun_section(payload: dict, folds: Sequence[dict], out: Path, n: int, client=None,
+                  progress: Callable[[str], None] | None = None) -> str:
+    """The benchmark report's section on re-run picks (written in full to `out/rerun-picks.json`); a
+    synthetic artifact has no datasets to fine-tune on, and says so."""
+    if payload["protocol"].get("synthetic"):
+        return "## Picks re-run\n\nSkipped: a synthetic artifact has no datasets to fine-tune on.\n"
+    if progress:
+        progress(f"re-running picks on {n} held-out datasets ...")
+    result = rerun_picks(payload, folds, Path(out) / "rerun", n=n, client=client)
+    atomic_write_json(Path(out) / "rerun-picks.json", result)
+    return f"## Picks re-run (stored vs fresh ALC)\n\n{rerun_table(result)}\n"

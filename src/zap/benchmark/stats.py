@@ -111,12 +111,23 @@ def _mean_over_cores(values: np.ndarray, cores: Sequence[str]) -> float:
     return float(_nanmean(_nanmean(_core_matrix(values, cores), axis=1), axis=0))
 
 
-def _wilcoxon(diff: np.ndarray) -> float | None:
-    """Two-sided signed-rank p over cores; None when there is nothing to test (all differences zero)."""
+def wilcoxon_p(diff: np.ndarray) -> float | None:
+    """Two-sided Wilcoxon signed-rank p of paired differences (one per core, or per dataset, its seeds
+    averaged first); missing pairs are left out; None when there is nothing to test (all differences zero)."""
+    diff = np.asarray(diff, dtype=float)
     diff = diff[np.isfinite(diff)]
     if diff.size == 0 or np.all(diff == 0):
         return None
     return float(sps.wilcoxon(diff).pvalue)
+
+
+def gap_closed(single_best: float, oracle: float, score: float) -> float | None:
+    """Where `score` lies between single-best (0) and the oracle (1), the usual algorithm-selection
+    yardstick; the same formula whether higher or lower is better (both differences flip sign together).
+    None when single-best already is the oracle: there is no gap to close."""
+    if math.isclose(single_best, oracle, rel_tol=1e-12, abs_tol=1e-12):
+        return None
+    return float((score - single_best) / (oracle - single_best))
 
 
 def _versus_single_best(method_cores: np.ndarray, best_cores: np.ndarray | None) -> tuple[float | None, ...]:
@@ -127,7 +138,7 @@ def _versus_single_best(method_cores: np.ndarray, best_cores: np.ndarray | None)
     if not both.any():
         return None, None
     diff = method_cores[both] - best_cores[both]
-    return float(np.mean(diff > 0)), _wilcoxon(diff)
+    return float(np.mean(diff > 0)), wilcoxon_p(diff)
 
 
 def summarize(
@@ -147,7 +158,6 @@ def summarize(
     ranks = mean_ranks(alc, cores, list(main)) if main else {}
     means = {m: _mean_over_cores(v, cores) for m, v in alc.items()}
     sb_mean, or_mean = means.get(single_best), means.get(oracle)
-    denom = None if sb_mean is None or or_mean is None else or_mean - sb_mean
     sb_cores = _rep_averaged(alc[single_best], cores) if single_best in alc else None
     out: dict[str, dict[str, Any]] = {}
     for method, values in alc.items():
@@ -158,7 +168,7 @@ def summarize(
             "alc_ci": ci,
             "nauc": _mean_over_cores(nauc[method], cores) if method in nauc else None,
             "rank": ranks.get(method),
-            "gap_closed": None if not denom else (mean - sb_mean) / denom,
+            "gap_closed": None if sb_mean is None or or_mean is None else gap_closed(sb_mean, or_mean, mean),
             "beats_single_best": beats,
             "wilcoxon_p": None if method == single_best else p,
         }
@@ -282,6 +292,10 @@ def plot_critical_difference(mean_ranks: Mapping[str, float], cd: float, path: s
 
     Methods joined by a thick bar differ in mean rank by less than CD, i.e. the Nemenyi test cannot tell
     them apart. Uses the Agg canvas directly (no pyplot), so it needs no display and leaves no global state.
+
+    Why not a package: scikit-posthocs' `critical_difference_diagram` wants a p-value matrix rather than the
+    Nemenyi CD, would add pandas, seaborn and statsmodels for one figure, and draws another layout, so the
+    committed benchmark figures would change; autorank picks its own tests from the raw scores.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

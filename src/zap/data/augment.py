@@ -4,7 +4,7 @@ A variant is data (`VariantSpec`): drawn once from a seed, stored as JSON, and t
 deterministically by `materialize`. It subsamples the core's training images only; its test set is
 the core's held-out images of the chosen classes (capped), so small variants keep a usable test set.
 
-Draws (after Stoll 2020 / automl/ICGen, zap_reference.md §7), with two departures said here:
+Draws (after Stoll 2020 / automl/ICGen's ranges, from which ZAP drew its datasets), with two departures:
 - resolution 2**(4+b), b uniform within +-1 of the core's bracket floor(log2(native)) - 4,
   clipped to 16..128 px;
 - classes uniform in [2, min(100, K)], a random subset;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ import numpy as np
 from zap.data.dataset import ArrayDataset
 from zap.data.images import resize_square, to_channels
 from zap.data.split import DataSplit, SplitSettings
+from zap.errors import ConfigError
+from zap.utils import atomic_write_json, name_seed
 
 MIN_RES, MAX_RES = 16, 128
 MAX_CLASSES = 100
@@ -33,6 +36,17 @@ MIN_PER_CLASS = 20
 FULL_SHARE = 0.25  # share of variants that keep every training image of their classes
 DEFAULT_MAX_TEST = 300
 WHOLE = 10**6  # the index of a core's "whole core" variant
+
+
+def _sum_of_codes(name: str) -> int:
+    return sum(map(ord, name))
+
+
+# How a draw's random generator takes in the core's name. Rule 1 summed the name's character codes, so
+# anagrams drew the same variants; meta-dataset v1 was drawn with it, and it stays only so that v1's
+# specs can be drawn again. Rule 2 (`zap.utils.name_seed`) gives every name its own seed.
+SEED_RULES: dict[int, Callable[[str], int]] = {1: _sum_of_codes, 2: name_seed}
+SEED_RULE = 2
 
 
 @dataclass(frozen=True)
@@ -66,13 +80,19 @@ def _resolution(native: int, rng: np.random.Generator) -> int:
     return int(np.clip(2 ** (4 + b), MIN_RES, MAX_RES))
 
 
-def draw_variants(core, n: int, seed: int, max_test: int = DEFAULT_MAX_TEST) -> list[VariantSpec]:
-    """`n` variant specs of a built core (`zap.data.core.Core`), deterministic in `seed`."""
+def draw_variants(core, n: int, seed: int, max_test: int = DEFAULT_MAX_TEST,
+                  seed_rule: int = SEED_RULE) -> list[VariantSpec]:
+    """`n` variant specs of a built core (`zap.data.core.Core`), deterministic in `seed` and `seed_rule`
+    (1 draws meta-dataset v1's variants again)."""
+    if seed_rule not in SEED_RULES:
+        raise ConfigError(f"unknown seed rule {seed_rule!r}; use one of {sorted(SEED_RULES)} (1 reproduces "
+                          "meta-dataset v1's draws)")
     labels = core.dataset.labels[core.train_indices]
     k_total = core.dataset.n_classes
+    name_part = SEED_RULES[seed_rule](core.spec.name)
     specs = []
     for index in range(n):
-        rng = np.random.default_rng([seed, index, sum(map(ord, core.spec.name))])
+        rng = np.random.default_rng([seed, index, name_part])
         n_classes = int(rng.integers(2, min(MAX_CLASSES, k_total) + 1))
         classes = tuple(sorted(int(c) for c in rng.choice(k_total, n_classes, replace=False)))
         available = int(np.isin(labels, classes).sum())
@@ -130,8 +150,7 @@ def materialize(core, spec: VariantSpec) -> DataSplit:
 
 
 def save_specs(specs: list[VariantSpec], path) -> None:
-    with open(path, "w") as handle:
-        json.dump([s.to_dict() for s in specs], handle, indent=1)
+    atomic_write_json(path, [s.to_dict() for s in specs])
 
 
 def load_specs(path) -> list[VariantSpec]:

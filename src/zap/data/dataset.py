@@ -18,8 +18,6 @@ from PIL import Image
 from zap.data.errors import DataError
 from zap.data.images import mode_channels, pil_to_array
 
-UNLABELLED = -1
-
 
 @dataclass(frozen=True)
 class ImageHeader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zap.errors import ZapError
 
-class DataError(ValueError):
+
+class DataError(ZapError, ValueError):
     """Bad user data: the message names the file, class or array and how to fix it."""

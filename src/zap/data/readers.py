@@ -122,14 +122,14 @@ def _download_failed(name: str, root: Path, exc: BaseException) -> DataError:
     return DataError(
         f"downloading torchvision's {name} into {root} failed ({type(exc).__name__}: {exc}). Check the "
         f"internet connection, or download it on a machine with internet (e.g. torchvision.datasets.{name}"
-        f"(root, download=True)) and copy the whole {root} folder here, then run without --download."
+        f"(root, download=True)) and copy the whole {root} folder here, then read it with download=False."
     )
 
 
 def _missing_data(name: str, root: Path, exc: BaseException) -> DataError:
     return DataError(
-        f"torchvision's {name} is not in {root} ({exc}). Pass download=True (CLI: --download) on a machine "
-        f"with internet to fetch it into {root}, or copy a downloaded {root} folder here."
+        f"torchvision's {name} is not in {root} ({exc}). Call from_torchvision(..., download=True) on a "
+        f"machine with internet to fetch it into {root}, or copy a downloaded {root} folder here."
     )
 
 

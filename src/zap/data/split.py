@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zap.data.dataset import ImageDataset, SubsetDataset
+from zap.errors import ConfigError
 
 DEFAULT_TEST_RATIO = 0.2
 DEFAULT_MAX_TEST = 1000
@@ -22,9 +23,9 @@ def stratified_holdout(labels: np.ndarray, ratio: float, max_count: int, seed: i
     Classes with >= 2 items contribute at least one item (while the cap allows) and keep at least one.
     """
     if not 0.0 < ratio < 1.0:
-        raise ValueError(f"holdout ratio must lie in (0, 1), got {ratio}")
+        raise ConfigError(f"holdout ratio must lie in (0, 1), got {ratio}")
     if max_count < 1:
-        raise ValueError(f"the holdout cap must be >= 1, got {max_count}")
+        raise ConfigError(f"the holdout cap must be >= 1, got {max_count}")
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     per_class = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}

@@ -7,23 +7,23 @@ meta-dataset's CPU-time clock assumes. The same client runs cost-matrix cells an
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
+
+from zap.errors import ConfigError
 
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536. Setting any malloc threshold turns off
 # glibc's dynamic mmap threshold, so every large tensor is mmap'ed and unmapped again, and its pages
-# fault in anew at every step: measured here, a 40-step fine-tuning task used 24-26 CPU-s in a worker
-# against 12-15 CPU-s in a plain process (and 19-21 CPU-s in a plain process with that variable set).
+# fault in anew at every step: a task in a worker then costs far more CPU time than in a plain process
+# (docs/metadataset.md, "The engine's allocator", has the measurements and their command).
 # Local workers get no malloc variable at all; on SLURM, where the worker command's own Dask config
 # applies, the job script sets the thresholds to glibc's dynamic maxima instead.
 NO_MALLOC_TRIM = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 SLURM_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "67108864"}
-# A worker's statistical profiler samples the running task's stack every 10 ms (for the dashboard, which
-# zap does not use). On an idle machine, 40-step tasks in a worker with it on used 9.1-12.9 CPU-s
-# (medians 9.8 and 11.1 in two rounds of 5) against 8.7-11.0 (medians 9.6 and 9.0) with it off: a
-# noisy few to 20 percent of the task thread's own CPU time, which is the meta-dataset's clock.
+# A worker's statistical profiler samples the running task's stack (for the dashboard, which zap does
+# not use), and that CPU time lands on the task thread's own clock, which is the meta-dataset's clock
+# (same page of docs/metadataset.md).
 NO_PROFILER = {"distributed.worker.profile.enabled": False}
 SLURM_WORKER_ENV = SLURM_MALLOC_ENV | {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 
@@ -39,20 +39,6 @@ class EngineSpec:
     slurm_account: str | None = None
     slurm_walltime: str = "04:00:00"
     slurm_memory: str = "6GB"
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Set torch's intra-op threads for a block and restore the previous count: no thread setting leaks
-    out of a run or a selector's training into the caller."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def default_workers() -> int:
@@ -83,7 +69,7 @@ def make_client(spec: EngineSpec | None = None):
         cluster.scale(jobs=spec.workers or 1)
         return Client(cluster)
     if spec.cluster != "local":
-        raise ValueError(f"unknown cluster {spec.cluster!r}; use 'local' or 'slurm' (or --scheduler ADDRESS)")
+        raise ConfigError(f"unknown cluster {spec.cluster!r}; use 'local' or 'slurm' (or --scheduler ADDRESS)")
     import dask
 
     os.environ.update(ONE_THREAD_ENV)  # inherited by the worker processes the cluster starts

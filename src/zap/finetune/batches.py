@@ -39,8 +39,15 @@ class PixelCache:
         self.enabled = math.prod(shape) <= max_bytes
         self._store = torch.empty(shape if self.enabled else (0,), dtype=torch.uint8)
         self._filled = np.zeros(len(dataset) if self.enabled else 0, dtype=bool)
+        self._decoded = 0
+
+    def pop_decoded(self) -> int:
+        """Images decoded since the last call: what the reference clock charges for decoding."""
+        count, self._decoded = self._decoded, 0
+        return count
 
     def _decode(self, index: int) -> torch.Tensor:
+        self._decoded += 1
         array = resize_square(to_channels(self.dataset.load(index), self.channels), self.size)
         return torch.tensor(array.transpose(2, 0, 1))  # a copy: decoded arrays may be read-only
 

@@ -1,37 +1,43 @@
 """Budgets and the clocks that measure them.
 
-Users give wall-clock seconds (as in AutoDL). The meta-dataset uses the CPU time of the task's own
-thread (`time.thread_time`), which other load on a shared machine bends far less. A step budget makes
-runs exactly repeatable for tests. All three are always recorded.
+Users give wall-clock seconds (as in AutoDL). Meta-dataset v1 used the CPU time of the task's own
+thread (`time.thread_time`); v2 uses reference seconds (`ref`, see `refclock`): each operation is charged
+its cost on the reference machine, so a budget is a fixed amount of compute under any load. A step
+budget makes runs exactly repeatable for tests. All four are always recorded (`ref` where a cost table
+prices the architecture).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-CLOCKS = ("wall", "cpu", "steps")
+from zap.errors import ConfigError
+
+CLOCKS = ("wall", "cpu", "steps", "ref")
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How long a run may take: `amount` seconds of wall or thread-CPU time, or optimizer steps."""
+    """How long a run may take: `amount` seconds of wall, thread-CPU or reference time, or optimizer steps."""
 
     amount: float
     clock: str = "wall"
 
     def __post_init__(self) -> None:
         if self.clock not in CLOCKS:
-            raise ValueError(f"unknown budget clock {self.clock!r}; use one of {CLOCKS}")
-        if not self.amount > 0:
-            raise ValueError(f"the budget must be positive, got {self.amount!r}")
+            raise ConfigError(f"unknown budget clock {self.clock!r}; use one of {CLOCKS}")
+        if not (self.amount > 0 and math.isfinite(self.amount)):
+            raise ConfigError(f"the budget must be a positive finite number, got {self.amount!r}")
 
 
 class Stopwatch:
-    """Elapsed wall, thread-CPU and step counts since `start()`, and the budget clock among them.
+    """Elapsed wall, thread-CPU, reference time and steps since `start()`, and the budget clock among them.
 
-    `wall_fn`/`cpu_fn` can be injected, so budget logic is testable without waiting.
+    `wall_fn`/`cpu_fn` can be injected, so budget logic is testable without waiting. Reference time
+    moves only by `charge`: the runner prices each operation it performs.
     """
 
     def __init__(
@@ -48,6 +54,11 @@ class Stopwatch:
     def start(self) -> None:
         self._wall0, self._cpu0 = self._wall_fn(), self._cpu_fn()
         self.steps = 0
+        self.ref = 0.0
+
+    def charge(self, ref_seconds: float) -> None:
+        """Advance the reference clock by what an operation costs on the reference machine."""
+        self.ref += ref_seconds
 
     @property
     def wall(self) -> float:
@@ -59,9 +70,12 @@ class Stopwatch:
 
     def elapsed(self) -> float:
         """Time used so far on the budget's own clock."""
-        if self.budget.clock == "steps":
+        clock = self.budget.clock
+        if clock == "steps":
             return float(self.steps)
-        return self.wall if self.budget.clock == "wall" else self.cpu
+        if clock == "ref":
+            return self.ref
+        return self.wall if clock == "wall" else self.cpu
 
     def remaining(self) -> float:
         return self.budget.amount - self.elapsed()

@@ -2,9 +2,12 @@
 
 The saved folder holds the weights (`model.pt`) and everything needed to rebuild the network and its
 input pipeline (`model.json`), so prediction needs neither the training data nor the weight packages.
-When the run's last released prediction came from the quick simple model (the CNN never validated
-better within the budget), that model answers (`simple_model.pkl`, a pickled scikit-learn estimator:
-load only folders you trust, as with any pickle).
+When the run's last released prediction came from the quick model (the CNN never validated better
+within the budget), that model answers (`quick_model.pkl`, a pickled scikit-learn estimator: load only
+folders you trust, as with any pickle), and `model.json` says so in `answered_by`. `model.json` also
+records the versions of zap, torch, timm and scikit-learn that saved it; loading under others warns
+(`zap.resources.VersionMismatchWarning`). Folders saved before the rename (`answers_with`,
+`simple_model.pkl`) still load.
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ import torch
 from torch import nn
 
 from zap.data.dataset import ImageDataset
-from zap.finetune import simple
+from zap.errors import ArtifactError
+from zap.finetune import quick
 from zap.finetune.batches import InputTransform, PixelCache
 from zap.finetune.runner import PREDICT_BATCH, RunResult
 from zap.pipelines.zoo import create_model
+from zap.resources import check_versions, versions
 
 SCHEMA_VERSION = 1
+QUICK_MODEL_FILE = "quick_model.pkl"
+# What older zaps wrote: the file name and the key of `model.json` that named who answered.
+OLD_QUICK_MODEL_FILE = "simple_model.pkl"
+OLD_ANSWERED_BY_KEY = "answers_with"
 
 
 @dataclass
@@ -39,35 +48,34 @@ class Predictor:
     std: tuple[float, ...]
     config: dict[str, Any]
     pipeline_id: str
-    simple_model: Any = None  # answers instead of the CNN when set
+    quick_model: Any = None  # answers instead of the CNN when set
 
     @classmethod
     def from_result(cls, result: RunResult) -> Predictor:
         return cls(result.model, result.config["architecture"], result.class_names, result.input_size,
                    result.n_channels, result.mean, result.std, result.config, result.pipeline_id,
-                   result.simple_model)
+                   result.quick_model)
 
     @property
-    def answers_with(self) -> str:
-        return "cnn" if self.simple_model is None else "simple_model"
+    def answered_by(self) -> str:
+        return "cnn" if self.quick_model is None else quick.ANSWERED_BY
 
     def metadata(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION, "architecture": self.architecture, "class_names": self.class_names,
             "input_size": self.input_size, "n_channels": self.n_channels, "mean": list(self.mean),
             "std": list(self.std), "config": self.config, "pipeline_id": self.pipeline_id,
-            "answers_with": self.answers_with,
+            "answered_by": self.answered_by, "versions": versions(),
         }
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(self.model.state_dict(), folder / "model.pt")
-        simple_path = folder / "simple_model.pkl"
-        if self.simple_model is not None:
-            simple_path.write_bytes(pickle.dumps(self.simple_model))
-        elif simple_path.exists():
-            simple_path.unlink()  # a stale one from an earlier fit into the same folder
+        for stale in (QUICK_MODEL_FILE, OLD_QUICK_MODEL_FILE):  # from an earlier fit into the same folder
+            (folder / stale).unlink(missing_ok=True)
+        if self.quick_model is not None:
+            (folder / QUICK_MODEL_FILE).write_bytes(pickle.dumps(self.quick_model))
         (folder / "model.json").write_text(json.dumps(self.metadata(), indent=2))
         return folder
 
@@ -76,24 +84,18 @@ class Predictor:
         folder = Path(folder)
         meta_path, weights_path = folder / "model.json", folder / "model.pt"
         if not meta_path.is_file() or not weights_path.is_file():
-            raise ValueError(f"{folder} is not a saved zap model: it needs model.json and model.pt "
-                             "(written by `zap fit --out DIR` into DIR/model)")
+            raise ArtifactError(f"{folder} is not a saved zap model: it needs model.json and model.pt "
+                                "(written by `zap fit --out DIR` into DIR/model)")
         meta = json.loads(meta_path.read_text())
         if meta.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"{folder} was saved with model schema {meta.get('schema_version')}, this zap "
-                             f"reads schema {SCHEMA_VERSION}; re-run `zap fit` to save it again")
+            raise ArtifactError(f"{folder} was saved with model schema {meta.get('schema_version')}, this zap "
+                                f"reads schema {SCHEMA_VERSION}; re-run `zap fit` to save it again")
+        check_versions(meta.get("versions"), f"model {folder}", "re-run `zap fit`")
         model = create_model(meta["architecture"], len(meta["class_names"]), pretrained=False)
         model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-        simple_model = None
-        if meta.get("answers_with") == "simple_model":
-            simple_path = folder / "simple_model.pkl"
-            if not simple_path.is_file():
-                raise ValueError(f"{folder}/model.json says the simple model answers, but simple_model.pkl is "
-                                 "missing; copy the whole folder, or re-run `zap fit`")
-            simple_model = pickle.loads(simple_path.read_bytes())
         return cls(model.eval(), meta["architecture"], meta["class_names"], meta["input_size"],
                    meta["n_channels"], tuple(meta["mean"]), tuple(meta["std"]), meta["config"],
-                   meta["pipeline_id"], simple_model)
+                   meta["pipeline_id"], _load_quick_model(folder, meta))
 
     @torch.no_grad()
     def predict_proba(self, images: ImageDataset, device: str = "cpu") -> np.ndarray:
@@ -106,11 +108,22 @@ class Predictor:
         out = []
         for start in range(0, len(images), PREDICT_BATCH):
             batch = cache.batch(np.arange(start, min(len(images), start + PREDICT_BATCH)))
-            if self.simple_model is not None:
-                out.append(simple.predict_proba(self.simple_model, simple.thumbnails(batch), n_classes))
+            if self.quick_model is not None:
+                out.append(quick.predict_proba(self.quick_model, quick.thumbnails(batch), n_classes))
             else:
                 out.append(model(transform(batch)).float().softmax(dim=1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, n_classes))
 
     def predict(self, images: ImageDataset) -> np.ndarray:
         return np.asarray(self.class_names)[self.predict_proba(images).argmax(axis=1)]
+
+
+def _load_quick_model(folder: Path, meta: dict[str, Any]) -> Any:
+    """The pickled quick model when `model.json` says it answered, else None; reads older zaps' folders too."""
+    if meta.get("answered_by", meta.get(OLD_ANSWERED_BY_KEY)) != quick.ANSWERED_BY:
+        return None
+    for name in (QUICK_MODEL_FILE, OLD_QUICK_MODEL_FILE):
+        if (folder / name).is_file():
+            return pickle.loads((folder / name).read_bytes())
+    raise ArtifactError(f"{folder}/model.json says the quick model answered, but {QUICK_MODEL_FILE} is missing; "
+                        "copy the whole folder, or re-run `zap fit`")

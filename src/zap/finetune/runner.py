@@ -21,11 +21,13 @@ from tqdm.auto import tqdm
 
 from zap.data.dataset import ImageDataset
 from zap.data.split import stratified_holdout
-from zap.engine import torch_threads
-from zap.finetune import simple
+from zap.errors import ConfigError
+from zap.finetune import quick
 from zap.finetune.batches import CachedImages, InputTransform, PixelCache, endless, input_size, train_loader
 from zap.finetune.clock import Budget, Stopwatch
+from zap.finetune.refclock import CostTable, RunCosts, default_cost_table, run_costs
 from zap.finetune.schedules import EvalSchedule, LearningRate
+from zap.finetune.threads import torch_threads
 from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines.space import as_dict, complete, pipeline_id
 from zap.pipelines.zoo import create_model, normalization
@@ -38,9 +40,11 @@ class PredictionTooLate(Exception):
     """A prediction pass that cannot end inside the budget."""
 VALID_IMPROVEMENT = 1e-3  # AutoDL winner's threshold_valid_score_diff
 # What the runner's anytime rule is; part of the meta-dataset protocol, since a change moves every ALC.
-# 1: the CNN's first validated prediction always replaced the quick simple model's (the reference).
-# 2: it replaces it only once the CNN validates better than the simple model did (the anytime guard).
-RUNNER_VERSION = 2
+# 1: the CNN's first validated prediction always replaced the quick model's (the reference).
+# 2: it replaces it only once the CNN validates better than the quick model did (the anytime guard).
+# 3: the quick model learns from a class-balanced sample and never fails for lack of images of a class
+#    (see quick.fit); every operation is priced on the reference clock.
+RUNNER_VERSION = 3
 RESERVE_SAFETY = 1.15
 
 
@@ -52,6 +56,7 @@ class Prediction:
     cpu_s: float
     steps: int
     probabilities: np.ndarray
+    ref_s: float = math.nan
 
 
 @dataclass
@@ -75,7 +80,7 @@ class RunResult:
     test_probabilities: np.ndarray | None = None
     extra_predictions: list[Prediction] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
-    simple_model: Any = None  # the fitted quick model, when its predictions were the last ones released
+    quick_model: Any = None  # the fitted quick model, when its predictions were the last ones released
 
     @property
     def final_nauc(self) -> float:
@@ -90,9 +95,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu or auto")
+        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu or auto")
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda")
     return torch.device(device)
 
 
@@ -132,7 +137,7 @@ def fit_valid_split(labels: np.ndarray, n_classes: int, cfg: Mapping[str, Any], 
 class _Run:
     """The state of one run; `run()` below is its only entry point."""
 
-    def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch):
+    def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch, costs):
         self.cfg, self.budget, self.seed, self.device = cfg, budget, seed, device
         self.train, self.test, self.extra = train, test, extra
         self.stopwatch = stopwatch
@@ -140,13 +145,17 @@ class _Run:
         resolution = compute_metafeatures(train).resolution
         self.size = input_size(resolution, 2 ** int(cfg["log2_max_size"]))
         self.mean, self.std = normalization(cfg["architecture"])
+        self.costs: RunCosts | None = run_costs(costs, cfg, self.size)
+        if budget.clock == "ref" and self.costs is None:
+            raise ConfigError(f"no reference-clock cost table prices architecture {cfg['architecture']!r}; "
+                             "use --clock wall or cpu")
         self.curve = LearningCurve()
         self.extra_predictions: list[Prediction] = []
         self.events: list[dict[str, Any]] = []
         self.test_probabilities: np.ndarray | None = None
         self.best_valid = -math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.simple_model: Any = None  # set while the quick model's prediction is the one standing
+        self.quick_model: Any = None  # set while the quick model's prediction is the one standing
         self.skip_validation = False
         self.full_eval_cost = 0.0
         self.step_cost = 0.0
@@ -199,26 +208,38 @@ class _Run:
             if abandon_late and self.out_of_time():
                 self.model.train(was_training)
                 raise PredictionTooLate
-            x = self.transform(cache.batch(indices[start:start + PREDICT_BATCH]))
+            chunk = indices[start:start + PREDICT_BATCH]
+            x = self.transform(cache.batch(chunk))
             with self._autocast():
                 outputs.append(self.model(x).float().softmax(dim=1).cpu())
+            self.charge(cache, "predict", len(chunk))
         self.model.train(was_training)
         if not outputs:
             return np.zeros((0, self.n_classes))
         return np.nan_to_num(torch.cat(outputs).numpy(), nan=1.0 / self.n_classes)  # a diverged model
 
+    def charge(self, cache: PixelCache | None, operation: str, *size: Any) -> None:
+        """Advance the reference clock by the price of `operation` (a `RunCosts` method) at this size, plus
+        the images it made `cache` decode."""
+        decoded = cache.pop_decoded() if cache is not None else 0
+        if self.costs is not None:
+            self.stopwatch.charge(getattr(self.costs, operation)(*size) + self.costs.decode(decoded))
+
+    def ref_time(self) -> float:
+        return self.stopwatch.ref if self.costs is not None else math.nan
+
     def record(self, test_probs: np.ndarray | None, extra_probs: np.ndarray | None, source: str) -> None:
         sw = self.stopwatch
-        wall, cpu, steps = sw.wall, sw.cpu, sw.steps
+        wall, cpu, steps, ref = sw.wall, sw.cpu, sw.steps, self.ref_time()
         if test_probs is not None:
             score, acc = nauc(self.test.labels, test_probs), accuracy(self.test.labels, test_probs)
-            self.curve.add(wall, cpu, steps, score, acc)
+            self.curve.add(wall, cpu, steps, score, acc, ref)
             self.test_probabilities = test_probs
             self.bar_postfix(score, acc)
         if extra_probs is not None:
-            self.extra_predictions.append(Prediction(wall, cpu, steps, extra_probs))
+            self.extra_predictions.append(Prediction(wall, cpu, steps, extra_probs, ref))
         self.events.append({"event": "prediction", "source": source, "wall_s": wall, "cpu_s": cpu,
-                            "steps": steps})
+                            "steps": steps, "ref_s": ref})
 
     def predict_outputs(self, source: str, abandon_late: bool = False) -> None:
         test_probs = (self.predict(self.test_cache, np.arange(len(self.test)), abandon_late)
@@ -252,31 +273,37 @@ class _Run:
         state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.predict_outputs("cnn", abandon_late)
         self.best_state = state  # only a model whose prediction counted
-        self.simple_model = None
+        self.quick_model = None
         self.full_eval_cost = max(self.full_eval_cost, self.stopwatch.elapsed() - start)
 
-    def simple_model_prediction(self) -> None:
-        """The quick first prediction. Its validation score is the bar the CNN must clear before its
-        predictions replace this one (the anytime guard, RUNNER_VERSION 2). Early CNN predictions are
-        often far worse (NAUC 1.00 -> 0.13 on a digits variant, MobileNetV2 at 32 px, 0.7 CPU-s in), and
-        releasing them anyway made a CNN that never got past one step score higher than one that learned:
-        on the first six v1 datasets the best candidates were 128-px EfficientNets making one step.
-        """
+    def quick_model_prediction(self) -> None:
+        """The quick model's prediction, the run's first. Its validation score is the bar the CNN must clear
+        before its predictions replace this one (the anytime guard, RUNNER_VERSION 2): early CNN predictions
+        are often far worse, and releasing them anyway rewarded CNNs that barely trained (docs/metadataset.md,
+        "The anytime guard", has the measurements)."""
+        labels = self.train.labels
+        take = quick.training_sample(self.fit_idx, labels, self.seed)
         try:
-            model = simple.fit_on_images(self.cfg["simple_model"], self.train_cache, self.fit_idx,
-                                         self.train.labels, self.seed)
-        except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. NuSVC's infeasible nu
-            self.events.append({"event": "simple_model_failed", "error": str(exc)})
+            model, fitted = quick.fit(self.cfg["simple_model"], quick.thumbnails(self.train_cache.batch(take)),
+                                       labels[take], self.seed)
+        except (ValueError, np.linalg.LinAlgError) as exc:  # even the fallback failed (a single class)
+            self.events.append({"event": "quick_model_failed", "error": str(exc)})
             return
+        finally:
+            self.charge(self.train_cache, "quick_fit", self.cfg["simple_model"], len(take),
+                        len(np.unique(labels[take])))
+        if fitted != self.cfg["simple_model"]:
+            self.events.append({"event": "quick_model_fallback", "fitted": fitted})
 
         def probabilities(cache: PixelCache | None, indices: np.ndarray | None = None) -> np.ndarray | None:
             if cache is None:
                 return None
             pixels = cache.batch(np.arange(len(cache.dataset)) if indices is None else indices)
-            return simple.predict_proba(model, simple.thumbnails(pixels), self.n_classes)
+            self.charge(cache, "quick_predict", fitted, len(pixels))
+            return quick.predict_proba(model, quick.thumbnails(pixels), self.n_classes)
 
-        self.record(probabilities(self.test_cache), probabilities(self.extra_cache), "simple_model")
-        self.simple_model = model
+        self.record(probabilities(self.test_cache), probabilities(self.extra_cache), quick.ANSWERED_BY)
+        self.quick_model = model
         if len(self.valid_idx):
             score = nauc(self.train.labels[self.valid_idx], probabilities(self.train_cache, self.valid_idx))
             self.best_valid = score
@@ -318,6 +345,7 @@ class _Run:
                 mark = sw.elapsed()
             loss = self.train_step(x, y)
             sw.steps += 1
+            self.charge(self.train_cache, "step", len(y))
             if not math.isfinite(loss):
                 self.status, self.error = "diverged", f"loss became {loss} at step {sw.steps}"
                 break
@@ -359,26 +387,29 @@ def run(
     alc_t0: float | None = None,
     wall_fn: Callable[[], float] = time.perf_counter,
     cpu_fn: Callable[[], float] = time.thread_time,
+    costs: CostTable | None = None,
 ) -> RunResult:
     """Fine-tune `config` on `train` within `budget`, predicting `test` (and `extra`) anytime.
 
     `threads` torch threads (must be 1 on the "cpu" clock, which counts only the calling thread).
-    With a step budget and a fixed seed the run is deterministic on the CPU.
+    With a step or reference budget and a fixed seed the run is deterministic on the CPU. `costs` prices
+    operations on the reference clock (default: the shipped table).
     """
     if budget.clock == "cpu" and threads != 1:
-        raise ValueError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
+        raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
     if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+        raise ConfigError(f"threads must be >= 1, got {threads}")
     cfg = as_dict(complete(config))
     state = _Run(train, test, cfg, budget, seed=seed, device=resolve_device(device), extra=extra,
-                 progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn))
+                 progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
+                 costs=costs if costs is not None else default_cost_table())
     with torch_threads(threads):
         state.build()
         state.stopwatch.start()  # the clock starts after the model is built and its weights loaded
         state.open_bar()
         state.prepare_data()
         if cfg.get("first_simple_model") and (test is not None or extra is not None):
-            state.simple_model_prediction()
+            state.quick_model_prediction()
         state.train_loop(anytime and (test is not None or extra is not None))
         late = len(state.curve) and state.out_of_time()  # a final pass now would not count
         if (test is not None or extra is not None) and (state.status == "ok" or not len(state.curve)) and not late:
@@ -391,10 +422,11 @@ def run(
     return RunResult(
         curve=state.curve, model=state.model.cpu().eval(), config=cfg, pipeline_id=pipeline_id(cfg),
         budget=budget, alc=score, status=state.status, error=state.error,
-        elapsed={"wall_s": sw.wall, "cpu_s": sw.cpu, "steps": sw.steps}, input_size=state.size,
+        elapsed={"wall_s": sw.wall, "cpu_s": sw.cpu, "steps": sw.steps, "ref_s": state.ref_time()},
+        input_size=state.size,
         class_names=list(train.class_names), mean=tuple(state.mean), std=tuple(state.std),
         n_channels=train.n_channels, test_probabilities=state.test_probabilities,
-        extra_predictions=state.extra_predictions, events=state.events, simple_model=state.simple_model,
+        extra_predictions=state.extra_predictions, events=state.events, quick_model=state.quick_model,
     )
 
 

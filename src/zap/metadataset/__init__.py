@@ -2,6 +2,7 @@
 
 from zap.metadataset.build import BuildReport, build, key_of, matrix_tasks, protocol_tasks, sample_cells
 from zap.metadataset.plan import V1, Plan, load_plan
+from zap.metadataset.problem import SelectionProblem
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store, TaskKey, read_records
 from zap.metadataset.task import Task, run_task
@@ -11,6 +12,7 @@ __all__ = [
     "BuildReport",
     "Plan",
     "Protocol",
+    "SelectionProblem",
     "Store",
     "Task",
     "TaskKey",

@@ -3,7 +3,10 @@
 It carries a schema version, the protocol and its hash, the datasets with their meta-features and
 groups (core, domain), the candidates with their configurations and encodings, the ALC and final
 NAUC matrices (datasets x candidates, null where missing) for every seed, and per-cell provenance.
-Loading checks the schema; a selector checks the protocol hash it was trained on.
+Schema 1 (v1) has one budget. Schema 2 has a budget axis: `levels` maps each budget to its protocol,
+its own candidates and its matrices; `level_view` turns one level into the schema-1 shape that the
+selectors and the benchmark read. Loading checks the schema; a selector checks the protocol hash it
+was trained on.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from zap.errors import ArtifactError
+from zap.finetune import quick
 from zap.metadataset.plan import NAMED_CANDIDATES, Plan
 from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
 from zap.scoring import COLUMNS
+from zap.utils import atomic_path, stable_hash
 
-ARTIFACT_SCHEMA = 1
+ARTIFACT_SCHEMA = 1  # one budget level
+LEVELS_SCHEMA = 2  # a budget axis: one candidate set and matrix per level
+SCHEMAS = (ARTIFACT_SCHEMA, LEVELS_SCHEMA)
 
 
 def _meta_features(spec) -> dict:
@@ -29,9 +37,56 @@ def _meta_features(spec) -> dict:
 
 
 def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
-    """Write the artifact of `plan` at the protocol's budget; returns what `info` reports."""
-    store, protocol = plan.store, plan.protocol
-    datasets, candidates = list(protocol.datasets), plan.candidates
+    """Write the artifact of `plan` (schema 1 for a one-level plan, 2 with its budget levels); returns what
+    `info` reports."""
+    store = plan.store
+    datasets = list(plan.protocol.datasets)
+    names = named_ids()
+    shared = {"datasets": [{"id": d.name, "core": d.core, "domain": d.domain, "meta_features": _meta_features(d)}
+                           for d in datasets],
+              "encoding_names": encoding_names(), "seeds": list(seeds)}
+    if not plan.multilevel:
+        sources = hpo_sources(plan.hpo_folder(plan.levels[0]))
+        payload = {"schema": ARTIFACT_SCHEMA, "protocol_hash": plan.protocol.spec_hash(),
+                   "protocol": plan.protocol.describe(),
+                   "candidates": [_candidate(c, names, sources) for c in plan.candidates]} | shared | {
+                   "matrices": _matrices(store, plan.protocol, datasets, plan.candidates, seeds)}
+    else:
+        sources: dict[str, list[str]] = {}
+        for budget in plan.levels:
+            for pid, found in hpo_sources(plan.hpo_folder(budget)).items():
+                sources.setdefault(pid, []).extend(f"{name}@{budget:g}" for name in found)
+        payload = {"schema": LEVELS_SCHEMA, "budgets": list(plan.levels), "protocol": plan.protocol.describe(),
+                   "protocol_hash": plan_hash(plan),
+                   "candidates": [_candidate(c, names, sources) | {"levels": c.get("levels", list(plan.levels))}
+                                  for c in plan.candidates]} | shared | {
+                   "levels": {f"{b:g}": _level(store, plan, b, datasets, seeds) for b in plan.levels}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as handle:
+        json.dump(payload, handle, separators=(",", ":"))
+    return info(payload)
+
+
+def plan_hash(plan: Plan) -> str:
+    """The hash of a multi-level plan's whole protocol: every level's."""
+    return stable_hash([plan.level(b).spec_hash() for b in plan.levels])
+
+
+def _candidate(c: dict, names: dict[str, str], sources: dict[str, list[str]]) -> dict:
+    return {"id": c["pipeline_id"], "config": c["config"], "origin": c["origin"], "name": names.get(c["pipeline_id"]),
+            "hpo_sources": sources.get(c["pipeline_id"], []), "encoding": encode(c["config"]).tolist()}
+
+
+def _level(store, plan: Plan, budget: float, datasets: list, seeds: tuple[int, ...]) -> dict:
+    protocol, candidates = plan.level(budget), plan.candidates_at(budget)
+    return {"protocol": {k: v for k, v in protocol.describe().items() if k != "datasets"},
+            "protocol_hash": protocol.spec_hash(), "candidates": [c["pipeline_id"] for c in candidates],
+            "matrices": _matrices(store, protocol, datasets, candidates, seeds)}
+
+
+def _matrices(store, protocol, datasets: list, candidates: list[dict], seeds: tuple[int, ...]) -> dict:
+    """Per seed: the ALC and final-NAUC matrices, and each measured cell's provenance and curve."""
     matrices = {}
     for seed in seeds:
         alc = np.full((len(datasets), len(candidates)), np.nan)
@@ -50,27 +105,40 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
                     curves[f"{i},{j}"] = _curve(record, protocol.clock)
         matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance,
                                "curves": curves}
-    names, sources = named_ids(), hpo_sources(plan.folder / "hpo")
-    payload = {
-        "schema": ARTIFACT_SCHEMA, "protocol_hash": protocol.spec_hash(), "protocol": protocol.describe(),
-        "datasets": [{"id": d.name, "core": d.core, "domain": d.domain, "meta_features": _meta_features(d)}
-                     for d in datasets],
-        "candidates": [{"id": c["pipeline_id"], "config": c["config"], "origin": c["origin"],
-                        "name": names.get(c["pipeline_id"]), "hpo_sources": sources.get(c["pipeline_id"], []),
-                        "encoding": encode(c["config"]).tolist()} for c in candidates],
-        "encoding_names": encoding_names(), "seeds": list(seeds), "matrices": matrices,
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        json.dump(payload, handle, separators=(",", ":"))
-    return info(payload)
+    return matrices
+
+
+def level_view(payload: dict, budget: float | None = None) -> dict:
+    """One budget level of an artifact in the schema-1 shape (its protocol, its candidates, its matrices);
+    a schema-1 artifact is its own only level. `budget` None: the lowest level."""
+    if payload["schema"] == ARTIFACT_SCHEMA:
+        if budget is not None and float(budget) != float(payload["protocol"]["budget"]):
+            raise ArtifactError(f"this artifact has one budget level, {payload['protocol']['budget']:g} s, "
+                                f"not {float(budget):g}")
+        return payload
+    key = f"{float(budget if budget is not None else payload['budgets'][0]):g}"
+    if key not in payload["levels"]:
+        raise ArtifactError(f"this artifact has budget levels {payload['budgets']}, not {key}; "
+                            "choose one of them with --budget")
+    level = payload["levels"][key]
+    by_id = {c["id"]: c for c in payload["candidates"]}
+    return {"schema": ARTIFACT_SCHEMA, "protocol": level["protocol"] | {"datasets": payload["protocol"]["datasets"]},
+            "protocol_hash": level["protocol_hash"], "datasets": payload["datasets"],
+            "candidates": [by_id[i] for i in level["candidates"]], "encoding_names": payload["encoding_names"],
+            "seeds": payload["seeds"], "matrices": level["matrices"]}
+
+
+def budgets_of(payload: dict) -> list[float]:
+    """The budget levels an artifact holds."""
+    if payload["schema"] == ARTIFACT_SCHEMA:
+        return [float(payload["protocol"]["budget"])]
+    return [float(b) for b in payload["budgets"]]
 
 
 def final_nauc_within(record: dict, clock: str, budget: float) -> float:
     """NAUC of the last prediction made inside T (0 for a failed run or none inside T): the same rule
-    as ALC, whether or not the runner that made the record still predicted after T (before 2026-11-28
-    it ran a last pass past T, which ALC ignored but its own final_nauc reported)."""
+    as ALC, whether or not the runner that made the record still predicted after T (an early runner ran a
+    last pass past T, which ALC ignored but its own final_nauc reported; docs/metadataset.md)."""
     if record["status"] != "ok":
         return 0.0
     curve = _curve(record, clock)
@@ -84,14 +152,14 @@ def _time_column(clock: str) -> int:
 
 
 def answered_by(record: dict, clock: str, budget: float) -> str | None:
-    """Which model's prediction stood at T: "cnn", "simple_model" (the CNN never validated better than
-    the quick first model), or None (no prediction inside T). A prediction made before the first
-    optimizer step is the simple model's."""
+    """Which model's prediction stood at T: "cnn", `quick.ANSWERED_BY` (the CNN never validated better
+    than the quick model), or None (no prediction inside T). A prediction made before the first
+    optimizer step is the quick model's."""
     time_column = _time_column(clock)
     inside = [row for row in record.get("curve", []) if row[time_column] <= budget]
     if not inside:
         return None
-    return "cnn" if inside[-1][COLUMNS.index("steps")] > 0 else "simple_model"
+    return "cnn" if inside[-1][COLUMNS.index("steps")] > 0 else quick.ANSWERED_BY
 
 
 def _curve(record: dict, clock: str) -> list[list[float]]:
@@ -125,27 +193,40 @@ def _nullable(matrix: np.ndarray) -> list[list[float | None]]:
 def load(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"meta-dataset artifact {path} does not exist: give the path of one, or write it "
-                                "from the committed records with `zap metadataset export --out PATH`")
+        raise ArtifactError(f"meta-dataset artifact {path} does not exist: give the path of one, or write it "
+                            "from the committed records with `zap metadataset export --out PATH`")
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             payload = json.load(handle)
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a meta-dataset artifact (gzipped JSON from `zap metadataset export`): "
-                         f"{error}") from None
-    if payload.get("schema") != ARTIFACT_SCHEMA:
-        raise ValueError(f"{path} has artifact schema {payload.get('schema')}, this zap reads {ARTIFACT_SCHEMA}; "
-                         "re-export it with `zap metadataset export`")
+        raise ArtifactError(f"{path} is not a meta-dataset artifact (gzipped JSON from `zap metadataset export`): "
+                            f"{error}") from None
+    if payload.get("schema") not in SCHEMAS:
+        raise ArtifactError(f"{path} has artifact schema {payload.get('schema')}, this zap reads {list(SCHEMAS)}; "
+                            "re-export it with `zap metadataset export`")
     return payload
 
 
+def _missing(view: dict) -> int:
+    first = view["matrices"][str(view["seeds"][0])]["alc"]
+    return sum(v is None for row in first for v in row)
+
+
 def info(payload: dict) -> dict:
-    first = payload["matrices"][str(payload["seeds"][0])]["alc"]
-    missing = sum(v is None for row in first for v in row)
-    return {
+    """What an artifact holds; with budget levels, also per level (`levels`: candidates, cells planned,
+    measured and missing at the first seed)."""
+    views = {f"{b:g}": level_view(payload, b) for b in budgets_of(payload)}
+    missing = sum(_missing(v) for v in views.values())
+    summary = {
         "n_datasets": len(payload["datasets"]), "n_cores": len({d["core"] for d in payload["datasets"]}),
         "n_domains": len({d["domain"] for d in payload["datasets"]}), "n_candidates": len(payload["candidates"]),
         "n_missing": missing, "complete": missing == 0, "budget_s": payload["protocol"]["budget"],
         "clock": payload["protocol"]["clock"], "t0": payload["protocol"]["t0"], "seeds": payload["seeds"],
         "protocol_hash": payload["protocol_hash"], "schema": payload["schema"],
     }
+    if payload["schema"] == LEVELS_SCHEMA:
+        planned = {k: len(payload["datasets"]) * len(v["candidates"]) for k, v in views.items()}
+        summary |= {"budgets": budgets_of(payload), "t0": None, "levels": {
+            k: {"n_candidates": len(v["candidates"]), "n_planned": planned[k], "n_cells": planned[k] - _missing(v),
+                "n_missing": _missing(v), "protocol_hash": v["protocol_hash"]} for k, v in views.items()}}
+    return summary

@@ -8,19 +8,29 @@ task on another worker. At most `2 x workers` tasks are in flight, so a kill was
 
 from __future__ import annotations
 
+import statistics
 import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from zap.data.augment import VariantSpec
+from zap.errors import ConfigError
+from zap.metadataset.plan import plan_cost_table
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store, TaskKey
 from zap.metadataset.task import Task, run_task
 
+if TYPE_CHECKING:
+    from zap.metadataset.plan import Plan
+
 IN_FLIGHT_PER_WORKER = 2
+# Before any cell is done, a cell is guessed to cost its budget plus this share: loading, the quick
+# model and the last prediction come on top of the budgeted training.
+UNMEASURED_CELL_COST = 1.3
 
 
 def key_of(task: Task) -> TaskKey:
@@ -62,17 +72,17 @@ def sample_cells(tasks: list[Task], share: float, salt: str = "noise-floor") -> 
     """A fixed pseudo-random share of cells: the same cells on every machine and every rerun, independent
     of the candidate list's order or length."""
     if not 0.0 < share <= 1.0:
-        raise ValueError(f"share must be in (0, 1], got {share}")
+        raise ConfigError(f"the extra-seed share must be in (0, 1], got {share}")
     return [t for t in tasks if in_sample(t.dataset.name, t.pipeline_id, share, salt)]
 
 
 def top_cells(protocol: Protocol, pipelines: Iterable[dict], store: Store, seed: int, k: int) -> list[Task]:
     """The next seed of each dataset's `k` best cells at `seed` (by stored ALC), for the datasets whose
-    `seed` row is complete. These cells decide the Oracle and most picks; measured once, the best of 34
-    noisy cells sits above the pipeline's true ALC (the winner's curse), so a second seed there is where
-    extra compute buys the most honesty."""
+    `seed` row is complete. These cells decide the Oracle and most picks; measured once, the best of a
+    dataset's noisy cells sits above its pipeline's true ALC (the winner's curse), so a second seed there
+    is where extra compute buys the most honesty."""
     if k < 1:
-        raise ValueError(f"k (cells per dataset) must be at least 1, got {k}")
+        raise ConfigError(f"k (cells per dataset) must be at least 1, got {k}")
     by_dataset: dict[str, list[Task]] = {}
     for task in matrix_tasks(protocol, pipelines, (seed + 1,)):
         by_dataset.setdefault(task.dataset.name, []).append(task)
@@ -96,7 +106,7 @@ def protocol_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterabl
         tasks += sample_cells(matrix_tasks(protocol, pipelines, (max(seeds) + 1,)), extra_seed_share)
     if extra_seed_top > 0:
         if store is None:
-            raise ValueError("extra_seed_top needs the store, whose results say which cells are best")
+            raise ConfigError("extra_seed_top needs the store, whose results say which cells are best")
         tasks += top_cells(protocol, pipelines, store, max(seeds), extra_seed_top)
     return list({key_of(t): t for t in tasks}.values())
 
@@ -143,3 +153,35 @@ def build(tasks: list[Task], store: Store, client, cache: str | None = None, pro
         bar.set_postfix_str(f"last ALC {record['alc']:.3f} ({record['dataset']})", refresh=False)
     bar.close()
     return BuildReport(len(todo), written, failed, lost, time.perf_counter() - start)
+
+
+def plan_tasks(plan: Plan, store: Store, seeds: Iterable[int] = (0,), extra_seed_share: float = 0.0,
+               extra_seed_top: int = 0, budgets: Iterable[float] | None = None) -> list[Task]:
+    """`protocol_tasks` of a plan at each of its budget levels (or of `budgets`), lowest first: each level's
+    protocol, its own candidates, and the plan's store."""
+    seeds, costs = list(seeds), plan_cost_table(plan)
+    return [replace(task, costs=costs) for budget in (budgets or plan.levels)
+            for task in protocol_tasks(plan.level(budget), plan.pipelines(budget), seeds, extra_seed_share,
+                                       extra_seed_top, store)]
+
+
+def build_status(plan: Plan, seeds: Iterable[int] = (0,), extra_seed_share: float = 0.0,
+                 extra_seed_top: int = 0, budgets: Iterable[float] | None = None) -> dict[str, Any]:
+    """Where a build stands: cells done and missing, core-hours spent and left (each missing cell at its
+    budget times the mean cost per budget-second of the done cells), and the load beside the build."""
+    store = plan.store
+    budgets = list(budgets or plan.levels)
+    keys = [key_of(t) for t in plan_tasks(plan, store, seeds, extra_seed_share, extra_seed_top, budgets)]
+    done = [store.records[k] for k in keys if k in store]
+    per_budget_second = (statistics.mean(r["provenance"]["seconds"] / r["budget"] for r in done) if done
+                         else UNMEASURED_CELL_COST)
+    left = sum(k.budget for k in keys if k not in store) * per_budget_second / 3600
+    loads = [r["provenance"]["loadavg_1m"] for r in done if r["provenance"].get("loadavg_1m") is not None]
+    return {"done": len(done), "total": len(keys), "missing": len(keys) - len(done),
+            "failed_inside": sum(r["status"] != "ok" for r in done), "core_hours_left": round(left, 2),
+            "core_hours_spent": round(sum(r["provenance"]["seconds"] for r in done) / 3600, 2),
+            "loadavg_1m_median": round(statistics.median(loads), 2) if loads else None,
+            "loadavg_1m_p90": round(statistics.quantiles(loads, n=10)[-1], 2) if len(loads) > 1 else None,
+            "n_datasets": len(plan.protocol.datasets), "n_candidates": len(plan.candidates),
+            "budgets": budgets, "candidates_per_level": {f"{b:g}": len(plan.candidates_at(b)) for b in budgets},
+            "protocol_hash": plan.protocol.spec_hash(), "other_runner_records": store.skipped}

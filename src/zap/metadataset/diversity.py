@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from zap.finetune import quick
 from zap.metadataset.build import NOISE_SAMPLE_SHARE, in_sample
 
 # Two candidates are near copies when their ALCs differ, in root mean square over the datasets, by no
@@ -202,12 +203,13 @@ def plot_winners(problem, path: str | Path) -> Path:
 
 
 def answered_by_share(payload: dict) -> dict[str, Any]:
-    """How often the CNN's prediction stood at T rather than the quick first model's: if the CNN rarely
-    gets past the simple model within the budget, the matrix mostly ranks simple models."""
+    """How often the CNN's prediction stood at T rather than the quick model's: if the CNN rarely gets
+    past the quick model within the budget, the matrix mostly ranks quick models. The key of the quick
+    model's count is its stored value (`quick.ANSWERED_BY`)."""
     cells = [p.get("answered_by") for p in payload["matrices"][str(payload["seeds"][0])]["provenance"].values()]
     known = [c for c in cells if c is not None]
     if not known:
         return {"cells": 0}
     counts = Counter(known)
-    return {"cells": len(known), "cnn": counts["cnn"], "simple_model": counts["simple_model"],
+    return {"cells": len(known), "cnn": counts["cnn"], quick.ANSWERED_BY: counts[quick.ANSWERED_BY],
             "cnn_share": counts["cnn"] / len(known)}

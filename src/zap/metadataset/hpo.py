@@ -1,7 +1,7 @@
 """Per-dataset multi-fidelity HPO with SMAC3 (MultiFidelityFacade + Hyperband) on the Dask engine.
 
 Fidelity is the run's budget on the protocol's clock (from `min_budget` up to T); the objective is
--ALC over the full T, a shorter run keeping its last score to T (zap_reference.md §4), handed to SMAC
+-ALC over the full T, a shorter run keeping its last score to T (docs/scoring.md), handed to SMAC
 as the cost 1 - ALC (same ranking, and positive as cost encoders prefer). Every trial is
 also a record in the plan's `hpo/records` store (learning curve included). A finished run writes
 `hpo/<dataset>.json` with its trials ranked; a run that was interrupted is simply run again.
@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zap.data.augment import VariantSpec
+from zap.errors import ConfigError
+from zap.finetune.refclock import CostTable
+from zap.metadataset.plan import plan_cost_table
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store
 from zap.metadataset.task import Task, run_task
 from zap.pipelines import as_dict, pipeline_id, search_space
+from zap.utils import atomic_write_json, name_seed
+
+if TYPE_CHECKING:
+    from zap.engine import EngineSpec
+    from zap.metadataset.plan import Plan
 
 DEFAULT_TRIALS = 40
 MIN_BUDGET_SHARE = 0.25
@@ -44,6 +53,7 @@ class Objective:
     protocol: Protocol
     cache: str | None = None
     records: str | None = None  # where every trial's record (with its learning curve) is appended
+    costs: CostTable | None = None  # on the ref clock: the plan's cost table
 
     def __call__(self, config, seed: int = 0, budget: float | None = None) -> float:
         record = self.record(dict(config), seed, budget or self.protocol.budget)
@@ -53,7 +63,7 @@ class Objective:
 
     def record(self, config: dict, seed: int, budget: float) -> dict:
         task = Task(self.dataset, config, float(budget), self.protocol.clock, seed, self.protocol.budget,
-                    self.protocol.t0, self.protocol.threads)
+                    self.protocol.t0, self.protocol.threads, self.costs)
         return run_task(task, self.cache)
 
 
@@ -63,10 +73,15 @@ class HPOResult:
     trials: list[dict]  # {"pipeline_id", "config", "budget", "alc"}, best first among full-budget trials
     seconds: float
 
+    def best(self) -> tuple[float, float]:
+        """The highest budget any trial reached and the best ALC at it (NaN without trials)."""
+        top = max((t["budget"] for t in self.trials), default=0.0)
+        return top, max((t["alc"] for t in self.trials if t["budget"] == top), default=float("nan"))
+
 
 
 def run_hpo(dataset: VariantSpec, protocol: Protocol, folder: Path, n_trials: int = DEFAULT_TRIALS,
-            seed: int = 0, client=None, cache: str | None = None) -> HPOResult:
+            seed: int = 0, client=None, cache: str | None = None, costs: CostTable | None = None) -> HPOResult:
     """One SMAC run on one dataset; the ranked trials are written to `folder/<dataset>.json`."""
     from smac import MultiFidelityFacade, Scenario
     from smac.runhistory import StatusType
@@ -81,7 +96,7 @@ def run_hpo(dataset: VariantSpec, protocol: Protocol, folder: Path, n_trials: in
         n_workers=1 if client is None else max(1, len(client.scheduler_info()["workers"])),
     )
     intensifier = MultiFidelityFacade.get_intensifier(scenario, eta=ETA, incumbent_selection="highest_budget")
-    objective = Objective(dataset, protocol, cache, str(folder / "records"))
+    objective = Objective(dataset, protocol, cache, str(folder / "records"), costs)
 
     def target(config, seed: int = 0, budget: float | None = None) -> float:  # SMAC reads a function's code
         return objective(config, seed, budget)
@@ -101,9 +116,9 @@ def run_hpo(dataset: VariantSpec, protocol: Protocol, folder: Path, n_trials: in
                        "alc": 1.0 - float(value.cost), "status": str(value.status)})
     trials.sort(key=lambda t: (-t["budget"], -t["alc"]))
     result = HPOResult(dataset.name, trials, time.perf_counter() - start)
-    (folder / f"{dataset.name}.json").write_text(json.dumps(
-        {"dataset": dataset.name, "n_trials": n_trials, "seed": seed, "seconds": result.seconds,
-         "protocol_hash": protocol.spec_hash(), "trials": trials}, indent=1) + "\n")
+    atomic_write_json(folder / f"{dataset.name}.json",
+                      {"dataset": dataset.name, "n_trials": n_trials, "seed": seed, "seconds": result.seconds,
+                       "protocol_hash": protocol.spec_hash(), "trials": trials})
     return result
 
 
@@ -113,9 +128,9 @@ def load_hpo(path: Path) -> HPOResult:
 
 
 def dataset_seed(dataset: VariantSpec) -> int:
-    """SMAC's seed for one dataset: distinct per dataset, so runs do not share one initial design
-    (with seed 0 everywhere, the first 8 runs found the same incumbent on 7 datasets)."""
-    return zlib.crc32(dataset.name.encode()) % 2**31
+    """SMAC's seed for one dataset: distinct per dataset, so runs do not share one initial design and
+    find the same incumbent (docs/metadataset.md, "HPO")."""
+    return name_seed(dataset.name)
 
 
 def hpo_datasets(datasets: list[VariantSpec]) -> list[VariantSpec]:
@@ -153,3 +168,57 @@ def select_candidates(results: list[HPOResult], min_count: int = 32) -> list[dic
                 chosen.setdefault(run[depth]["pipeline_id"], run[depth]["config"])
         depth += 1
     return list(chosen.values())
+
+
+@dataclass
+class PlanHPO:
+    """What `tune_plan` did: the runs made now, the finished runs in all, and the candidates they added."""
+
+    ran: list[HPOResult]
+    n_runs: int
+    added: int
+    n_candidates: int
+
+
+def pending_datasets(plan: Plan, budget: float | None = None, cores: list[str] | None = None) -> list[VariantSpec]:
+    """The datasets HPO runs on (of `cores`, or of every core) that have no finished run at that budget level
+    in the plan's `hpo/` folder yet."""
+    folder = plan.hpo_folder(budget or plan.levels[0])
+    chosen = hpo_datasets(list(plan.protocol.datasets))
+    if cores:
+        unknown = set(cores) - {d.core for d in chosen}
+        if unknown:
+            raise ConfigError(f"the plan has no cores {sorted(unknown)}; its cores are "
+                              f"{sorted(d.core for d in chosen)}")
+        chosen = [d for d in chosen if d.core in cores]
+    return [d for d in chosen if not (folder / f"{d.name}.json").exists()]
+
+
+def tune_plan(plan: Plan, engine: EngineSpec | None = None, n_trials: int = DEFAULT_TRIALS,
+              min_candidates: int = 32, cache: str | None = None,
+              progress: Callable[[str], None] | None = None, budget: float | None = None,
+              cores: list[str] | None = None) -> PlanHPO:
+    """SMAC at one budget level (default: the lowest) on every pending dataset (each with its own seed), on a
+    Dask client started only when there is one, then that level's candidates refreshed from every finished
+    run at it."""
+    budget = float(budget or plan.levels[0])
+    protocol = plan.level(budget)
+    folder = plan.hpo_folder(budget)
+    todo = pending_datasets(plan, budget, cores)
+    ran = []
+    if todo:
+        from zap.engine import make_client
+
+        with make_client(engine) as client:
+            for i, dataset in enumerate(todo, 1):
+                result = run_hpo(dataset, protocol, folder, n_trials=n_trials, client=client, cache=cache,
+                                 seed=dataset_seed(dataset), costs=plan_cost_table(plan))
+                ran.append(result)
+                if progress:
+                    top, best = result.best()
+                    progress(f"[{i}/{len(todo)}] {dataset.name}: {len(result.trials)} trials, best ALC {best:.3f} "
+                             f"at {top:g} {plan.protocol.clock}-s, {result.seconds:.0f} s")
+    results = [load_hpo(p) for p in sorted(folder.glob("*.json"))]
+    added = plan.add_candidates(select_candidates(results, min_candidates), f"hpo@{budget:g}" if plan.multilevel
+                                else "hpo", levels=(budget,))
+    return PlanHPO(ran, len(results), added, len(plan.candidates))

@@ -1,86 +1,188 @@
 """A meta-dataset plan on disk: protocol, dataset specs, candidate pipelines and the record shards.
 
-    metadataset/v1/plan.json        protocol settings (budget, clock, threads, test cap, t0)
-    metadataset/v1/datasets.json    variant specs (rebuilt on any machine from the core registry)
-    metadataset/v1/candidates.json  candidate pipelines: id, configuration, where it came from
-    metadataset/v1/records/*.jsonl  the results, append-only
+    metadataset/v2/plan.json        protocol settings (budget levels, clock, runner, threads, test cap, t0)
+    metadataset/v2/cost_table.json  on the ref clock: the cost table that defines a reference second
+    metadataset/v2/datasets.json    variant specs (rebuilt on any machine from the core registry)
+    metadataset/v2/candidates.json  candidate pipelines: id, configuration, origin, budget levels
+    metadataset/v2/records/*.jsonl  the results of every level, append-only
 
-Everything here is committed, so a fresh machine resumes a build with `zap metadataset build`.
+A plan has one or more budget levels (v1: 20 CPU-s; v2: 20, 60 and 120 reference-s); each level is a
+dense matrix over its own candidates. Everything here is committed, so a fresh machine resumes a build
+with `zap metadataset build`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from zap.data.augment import VariantSpec, draw_variants
+from zap.data.augment import SEED_RULE, VariantSpec, draw_variants
 from zap.data.core import CORES, load_core
+from zap.errors import ArtifactError, ConfigError
+from zap.finetune.refclock import CostTable, load_cost_table
 from zap.finetune.runner import RUNNER_VERSION
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store
 from zap.pipelines import as_dict, get_config, pipeline_id
+from zap.resources import plan_dir
+from zap.utils import atomic_write_json, stable_hash
 
-V1 = Path(__file__).resolve().parents[3] / "metadataset" / "v1"
+V1 = plan_dir()  # metadataset/v1 in the zap home ($ZAP_HOME, or the checkout of an editable install)
 NAMED_CANDIDATES = ("autodl-default", "recommended")
+COST_TABLE_FILE = "cost_table.json"
 
 
 @dataclass
 class Plan:
     folder: Path
-    protocol: Protocol
+    protocol: Protocol  # at the lowest level; `level(T)` gives the others
     candidates: list[dict]
+    budgets: tuple[float, ...] = ()  # the levels; empty: the protocol's budget alone (v1)
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return tuple(self.budgets) or (float(self.protocol.budget),)
+
+    @property
+    def multilevel(self) -> bool:
+        return len(self.levels) > 1
+
+    def level(self, budget: float) -> Protocol:
+        """The protocol of one budget level."""
+        budget = float(budget)
+        if budget not in self.levels:
+            raise ConfigError(f"the plan in {self.folder} has budget levels {list(self.levels)}, not {budget:g}")
+        return self.protocol if budget == self.protocol.budget else self.protocol.at_budget(budget)
+
+    def candidates_at(self, budget: float) -> list[dict]:
+        """The candidates of one level (a candidate without `levels` belongs to every level)."""
+        return [c for c in self.candidates if float(budget) in c.get("levels", self.levels)]
+
+    def hpo_folder(self, budget: float) -> Path:
+        return self.folder / "hpo" / f"{float(budget):g}" if self.multilevel else self.folder / "hpo"
 
     @property
     def store(self) -> Store:
-        return Store(self.folder / "records", runner=RUNNER_VERSION)
+        return Store(self.folder / "records", runner=self.protocol.runner)
 
-    def pipelines(self) -> list[dict]:
-        return [c["config"] for c in self.candidates]
+    def check_runner(self) -> None:
+        """Refuse to add cells to a plan measured with another runner: its matrix would mix two protocols
+        (v1 was measured with runner 2; this zap runs RUNNER_VERSION)."""
+        if self.protocol.runner != RUNNER_VERSION:
+            raise ArtifactError(
+                f"the plan in {self.folder} was measured with runner {self.protocol.runner}, this zap runs runner "
+                f"{RUNNER_VERSION}: new cells would mix two protocols. Its records and artifact stay readable; "
+                "measure with this runner in a new plan (`zap metadataset plan FOLDER`)")
 
-    def add_candidates(self, configs: list[dict], origin: str) -> int:
-        """Append new pipelines (de-duplicated by id); stored results stay valid."""
-        known = {c["pipeline_id"] for c in self.candidates}
+    def pipelines(self, budget: float | None = None) -> list[dict]:
+        chosen = self.candidates if budget is None else self.candidates_at(budget)
+        return [c["config"] for c in chosen]
+
+    def add_candidates(self, configs: list[dict], origin: str, levels: tuple[float, ...] | None = None) -> int:
+        """Add pipelines to the given levels (default: every level), de-duplicated by id: a known pipeline
+        joins the new levels. Stored results stay valid. Returns how many (pipeline, level) entries are new."""
+        levels = tuple(float(b) for b in (levels or self.levels))
+        unknown = [b for b in levels if b not in self.levels]
+        if unknown:
+            raise ConfigError(f"budget levels {unknown} are not levels of the plan in {self.folder} "
+                              f"({list(self.levels)})")
+        by_id = {c["pipeline_id"]: c for c in self.candidates}
         added = 0
         for config in configs:
             pid = pipeline_id(config)
-            if pid not in known:
-                self.candidates.append({"pipeline_id": pid, "config": as_dict(config), "origin": origin})
-                known.add(pid)
-                added += 1
-        _write_json(self.folder / "candidates.json", self.candidates)
+            if pid not in by_id:
+                entry = {"pipeline_id": pid, "config": as_dict(config), "origin": origin}
+                if self.multilevel:
+                    entry["levels"] = []
+                self.candidates.append(entry)
+                by_id[pid] = entry
+                added += len(levels) if self.multilevel else 1
+            elif self.multilevel:
+                added += len(set(levels) - set(by_id[pid].get("levels", [])))
+            if self.multilevel:
+                by_id[pid]["levels"] = sorted(set(by_id[pid]["levels"]) | set(levels))
+        atomic_write_json(self.folder / "candidates.json", self.candidates, sort_keys=True)
         return added
 
 
-def _write_json(path: Path, payload) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
-
-
 def create_plan(folder: Path, n_variants: int = 4, seed: int = 0, budget: float = 20.0, clock: str = "cpu",
-                max_test: int = 300, cores: list[str] | None = None, cache: str | None = None) -> Plan:
-    """Draw `n_variants` variants of every core and start the candidate list with the named pipelines."""
+                max_test: int = 300, cores: list[str] | None = None, cache: str | None = None,
+                seed_rule: int = SEED_RULE, budgets: tuple[float, ...] = (), reuse: Plan | None = None,
+                cost_table: CostTable | None = None) -> Plan:
+    """Draw `n_variants` variants of every core and start the candidate list with the named pipelines.
+
+    `budgets` makes a multi-level plan (its lowest level is the protocol's budget). With `reuse`, a core
+    that plan already has keeps its first `n_variants` variants there, so the two plans share datasets.
+    plan.json records the seed rule of the draws (v1's plan, drawn before rules had numbers, used rule 1).
+    On the ref clock the plan stores the cost table it is measured with (`cost_table`, default the shipped
+    one), and the protocol its hash.
+    """
     folder = Path(folder)
+    if (folder / "plan.json").exists():
+        raise ArtifactError(f"{folder} already holds a plan: load it (`zap metadataset status --plan {folder}`) "
+                            "or choose another folder")
+    levels = tuple(sorted(float(b) for b in budgets)) or (float(budget),)
+    datasets = [v for name in cores or CORES for v in _variants(name, n_variants, seed, max_test, cache, seed_rule,
+                                                                   reuse)]
+    cost_table = _cost_table(clock, cost_table)
+    protocol = Protocol(budget=levels[0], clock=clock, max_test=max_test, datasets=tuple(datasets),
+                        cost_table=stable_hash(cost_table.identity()) if cost_table else None)
     folder.mkdir(parents=True, exist_ok=True)
-    datasets = [v for name in cores or CORES
-                for v in draw_variants(load_core(name, cache), n_variants, seed, max_test=max_test)]
-    protocol = Protocol(budget=budget, clock=clock, max_test=max_test, datasets=tuple(datasets))
-    _write_json(folder / "plan.json", {k: v for k, v in protocol.describe().items() if k != "datasets"})
-    _write_json(folder / "datasets.json", [d.to_dict() for d in datasets])
-    plan = Plan(folder, protocol, [])
+    if cost_table is not None:
+        atomic_write_json(folder / COST_TABLE_FILE, cost_table.to_dict())
+    settings = {k: v for k, v in protocol.describe().items() if k != "datasets"}
+    if len(levels) > 1:
+        settings |= {"budgets": list(levels), "t0": None}
+    atomic_write_json(folder / "plan.json", settings | {"seed_rule": seed_rule}, sort_keys=True)
+    atomic_write_json(folder / "datasets.json", [d.to_dict() for d in datasets], sort_keys=True)
+    plan = Plan(folder, protocol, [], levels if len(levels) > 1 else ())
     plan.add_candidates([dict(get_config(name)) for name in NAMED_CANDIDATES], "named")
     return plan
+
+
+def _variants(core: str, n: int, seed: int, max_test: int, cache: str | None, seed_rule: int,
+              reuse: Plan | None) -> list[VariantSpec]:
+    if reuse is not None:
+        known = [d for d in reuse.protocol.datasets if d.core == core]
+        if len(known) >= n:
+            return known[:n]
+    return draw_variants(load_core(core, cache), n, seed, max_test=max_test, seed_rule=seed_rule)
+
+
+def _cost_table(clock: str, given: CostTable | None) -> CostTable | None:
+    if clock != "ref":
+        return None
+    from zap.finetune.refclock import default_cost_table
+
+    table = given or default_cost_table()
+    if table is None:
+        raise ArtifactError("the ref clock needs a cost table and this zap ships none: calibrate one with "
+                            "`python -m zap.finetune.calibrate --out src/zap/finetune/ref_costs.json`")
+    return table
 
 
 def load_plan(folder: Path = V1) -> Plan:
     folder = Path(folder)
     if not (folder / "plan.json").exists():
-        raise FileNotFoundError(f"no meta-dataset plan in {folder}: create one with `zap metadataset plan {folder}`")
+        raise ArtifactError(f"no meta-dataset plan in {folder}: create one with `zap metadataset plan {folder}`")
     settings = json.loads((folder / "plan.json").read_text())
     datasets = tuple(VariantSpec.from_dict(d) for d in json.loads((folder / "datasets.json").read_text()))
     protocol = Protocol(budget=settings["budget"], clock=settings["clock"], t0=settings["t0"],
-                        threads=settings["threads"], max_test=settings["max_test"], datasets=datasets)
+                        threads=settings["threads"], max_test=settings["max_test"], datasets=datasets,
+                        runner=settings.get("runner", RUNNER_VERSION), cost_table=settings.get("cost_table"))
     candidates_path = folder / "candidates.json"
     candidates = json.loads(candidates_path.read_text()) if candidates_path.exists() else []
-    return Plan(folder, protocol, candidates)
+    return Plan(folder, protocol, candidates, tuple(float(b) for b in settings.get("budgets", ())))
+
+
+def plan_cost_table(plan: Plan) -> CostTable | None:
+    """The cost table a ref-clock plan is measured with: its own copy, whatever zap ships now, without the
+    raw calibration measurements (tasks carry it to the workers), and checked against the protocol's hash."""
+    if plan.protocol.clock != "ref":
+        return None
+    table = replace(load_cost_table(plan.folder / COST_TABLE_FILE), measurements=())
+    if stable_hash(table.identity()) != plan.protocol.cost_table:
+        raise ArtifactError(f"{plan.folder / COST_TABLE_FILE} does not match the plan's protocol (cost table "
+                            f"{plan.protocol.cost_table}): restore it from git")
+    return table

@@ -9,13 +9,12 @@ only computes the new cells.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from zap.data.augment import VariantSpec
 from zap.finetune.runner import RUNNER_VERSION
 from zap.scoring import AlcSpec
+from zap.utils import stable_hash
 
 SCORING_VERSION = "autodl-v20191219"
 
@@ -28,6 +27,8 @@ class Protocol:
     threads: int = 1
     max_test: int = 300
     datasets: tuple[VariantSpec, ...] = field(default=())
+    runner: int = RUNNER_VERSION  # the runner the plan's cells are measured with: a plan never mixes two
+    cost_table: str | None = None  # on the ref clock: the hash of the cost table that defines a reference second
 
     @property
     def alc_spec(self) -> AlcSpec:
@@ -35,11 +36,14 @@ class Protocol:
 
     def describe(self) -> dict:
         return {
-            "scoring": SCORING_VERSION, "runner": RUNNER_VERSION, "budget": self.budget,
+            "scoring": SCORING_VERSION, "runner": self.runner, "budget": self.budget,
             "t0": self.alc_spec.resolved_t0, "clock": self.clock, "threads": self.threads, "max_test": self.max_test,
             "datasets": [d.to_dict() for d in self.datasets],
-        }
+        } | ({"cost_table": self.cost_table} if self.cost_table else {})
+
+    def at_budget(self, budget: float) -> Protocol:
+        """The same protocol at another budget level, its t0 following the budget (T/20)."""
+        return replace(self, budget=float(budget), t0=None)
 
     def spec_hash(self) -> str:
-        text = json.dumps(self.describe(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return stable_hash(self.describe())

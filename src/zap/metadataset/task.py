@@ -19,8 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from zap._version import __version__
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import default_cache, load_core
+from zap.finetune.refclock import CostTable
 from zap.finetune.runner import RUNNER_VERSION
 from zap.pipelines import as_dict, pipeline_id
 from zap.scoring import COLUMNS, curve_alc
@@ -38,6 +40,7 @@ class Task:
     alc_budget: float  # T of the ALC time axis
     alc_t0: float | None = None
     threads: int = 1
+    costs: CostTable | None = None  # on the ref clock: the plan's cost table (None: the one zap ships)
 
     @property
     def pipeline_id(self) -> str:
@@ -47,8 +50,6 @@ class Task:
 def provenance(threads: int) -> dict[str, Any]:
     import timm
     import torch
-
-    from zap import __version__
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {"host": socket.gethostname(), "machine": platform.machine(), "processor": platform.processor(),
@@ -82,7 +83,7 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
     try:
         split = materialize(_cached_core(task.dataset.core, cache), task.dataset)
         result = run(split.train, split.test, task.pipeline, Budget(task.budget, task.clock), seed=task.seed,
-                     threads=task.threads, device="cpu")
+                     threads=task.threads, device="cpu", costs=task.costs)
         ok = result.status == "ok"
         alc = curve_alc(result.curve, task.clock, task.alc_budget, task.alc_t0) if ok else 0.0
         record |= {"status": result.status, "error": result.error, "alc": alc,

@@ -3,11 +3,9 @@
 from zap.pipelines.named import get_config, named_configs
 from zap.pipelines.space import (
     DIMENSIONS,
-    SPACE_VERSION,
     as_dict,
     complete,
     encode,
-    encode_many,
     encoding_layout,
     encoding_names,
     make_config,
@@ -18,14 +16,12 @@ from zap.pipelines.zoo import ZOO, ZooError, create_model, model_info
 
 __all__ = [
     "DIMENSIONS",
-    "SPACE_VERSION",
     "ZOO",
     "ZooError",
     "as_dict",
     "complete",
     "create_model",
     "encode",
-    "encode_many",
     "encoding_layout",
     "encoding_names",
     "get_config",

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from ConfigSpace import Configuration
 
+from zap.errors import ConfigError
 from zap.pipelines.space import complete
+from zap.resources import package_data
 
-CONFIG_DIR = files("zap.pipelines") / "configs"
+CONFIG_DIR = package_data("zap.pipelines", "configs")  # package data: found in a wheel too
 
 
 def named_configs() -> list[str]:
@@ -22,9 +23,9 @@ def _values_of(text: str, where: str) -> dict[str, Any]:
     try:
         values = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{where} is not valid JSON: {exc}") from exc
+        raise ConfigError(f"{where} is not valid JSON: {exc}") from exc
     if not isinstance(values, dict):
-        raise ValueError(f"{where} must hold a JSON object of hyperparameter values")
+        raise ConfigError(f"{where} must hold a JSON object of hyperparameter values")
     return {k: v for k, v in values.items() if not k.startswith("_")}
 
 
@@ -38,11 +39,11 @@ def get_config(name_or_file: str | Path) -> Configuration:
         return complete(_values_of((CONFIG_DIR / f"{name}.json").read_text(), f"named config {name}"))
     path = Path(name_or_file)
     if not path.is_file():
-        raise ValueError(
+        raise ConfigError(
             f"no named pipeline or file {name!r}: use one of {named_configs()} or a JSON file of "
             "hyperparameters (see `zap space`)"
         )
     try:
         return complete(_values_of(path.read_text(), str(path)))
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -8,11 +8,9 @@ Everything that stores or learns from pipelines uses `encode` (fixed length, doc
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -28,7 +26,9 @@ from ConfigSpace import (
     OrdinalHyperparameter,
 )
 
+from zap.errors import ConfigError
 from zap.pipelines.zoo import ZOO
+from zap.utils import stable_hash
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class Dim:
     log: bool = False
     condition: tuple[str, tuple[Any, ...]] | None = None  # (parent, values that activate this one)
     doc: str = ""
-    origin: str = ""  # the ZAP hyperparameter it comes from (zap_reference.md §2)
-    tags: tuple[str, ...] = field(default=())
+    origin: str = ""  # the ZAP hyperparameter it comes from (ZAP's search space; docs/search_space.md)
 
 
 DIMENSIONS: tuple[Dim, ...] = (
@@ -89,13 +88,14 @@ DIMENSIONS: tuple[Dim, ...] = (
         origin="test_after_at_least_seconds_step / 1200"),
     Dim("eval_gap_max_frac", "float", 90 / 1200, bounds=(0.04, 0.2),
         doc="largest gap between predictions, as a fraction of T", origin="test_after_at_least_seconds_max / 1200"),
+    # The quick model's two switches keep their old names: a name is part of every pipeline id (a hash of
+    # the named values) and of the stored v1 meta-dataset, so renaming them would orphan every record.
     Dim("first_simple_model", "bool", False, choices=(True, False),
         doc="a quick scikit-learn model on thumbnails gives the first prediction", origin="first_simple_model"),
     Dim("simple_model", "cat", "RF", choices=("SVC", "NuSVC", "RF", "LR"),
         condition=("first_simple_model", (True,)), origin="simple_model"),
 )
 DIMS_BY_NAME: dict[str, Dim] = {d.name: d for d in DIMENSIONS}
-SPACE_VERSION = 1
 
 
 def _hyperparameter(dim: Dim):
@@ -147,8 +147,7 @@ def as_dict(config: Configuration | Mapping[str, Any]) -> dict[str, Any]:
 
 def pipeline_id(config: Configuration | Mapping[str, Any]) -> str:
     """12 hex digits of the SHA-256 of the canonical named values: stable as the space grows."""
-    text = json.dumps(as_dict(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return stable_hash(as_dict(config), 12)
 
 
 def _coerce(dim: Dim, value: Any) -> Any:
@@ -165,14 +164,14 @@ def make_config(values: Mapping[str, Any]) -> Configuration:
     """A validated Configuration; unknown names, out-of-range values and inactive ones fail clearly."""
     unknown = sorted(set(values) - set(DIMS_BY_NAME))
     if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown}; `zap space` lists the known ones")
+        raise ConfigError(f"unknown hyperparameter(s) {unknown}; `zap space` lists the known ones")
     clean = {name: _coerce(DIMS_BY_NAME[name], value) for name, value in values.items()}
     space = search_space()
     try:
         config = Configuration(space, values=clean)
         config.check_valid_configuration()
     except Exception as exc:
-        raise ValueError(f"invalid pipeline configuration: {exc}") from exc
+        raise ConfigError(f"invalid pipeline configuration: {exc}") from exc
     return config
 
 
@@ -181,14 +180,28 @@ def complete(values: Mapping[str, Any]) -> Configuration:
 
     A value given for a hyperparameter its parent makes inactive is an error, not silently dropped.
     """
+    resolved = _resolve(values)
+    inactive = {name: values[name] for name in values if name not in resolved}
+    return make_config(resolved | inactive)
+
+
+def _resolve(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every active hyperparameter: the given value, or its default; conditionals follow their parents."""
     given = {name: _coerce(DIMS_BY_NAME[name], v) for name, v in values.items() if name in DIMS_BY_NAME}
     resolved: dict[str, Any] = {}
     for dim in DIMENSIONS:  # parents come before their children
         if dim.condition is not None and resolved.get(dim.condition[0]) not in dim.condition[1]:
             continue
         resolved[dim.name] = given.get(dim.name, dim.default)
-    inactive = {name: values[name] for name in values if name not in resolved}
-    return make_config(resolved | inactive)
+    return resolved
+
+
+def with_overrides(config: Mapping[str, Any], **overrides: Any) -> Configuration:
+    """`config` with some values changed; values the change makes inactive (the quick model's kind once
+    `first_simple_model` is off) are dropped rather than refused."""
+    values = dict(config) | overrides
+    active = _resolve(values)
+    return complete({name: value for name, value in values.items() if name in active})
 
 
 # --------------------------------------------------------------------------------------------- encoding
@@ -240,6 +253,3 @@ def encode(config: Configuration | Mapping[str, Any]) -> np.ndarray:
     values = dict(config)
     return np.array([_encode_value(column, values) for column in encoding_layout()], dtype=float)
 
-
-def encode_many(configs: list[Configuration | Mapping[str, Any]]) -> np.ndarray:
-    return np.stack([encode(c) for c in configs]) if configs else np.zeros((0, len(encoding_layout())))

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from zap.errors import ZapError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # The TF EfficientNet-Lite checkpoints expect (x - 127) / 128 on 0..255 pixels.
@@ -24,7 +26,7 @@ LITE_STD = (128.0 / 255.0,) * 3
 TIMM_PREFIX = "timm:"
 
 
-class ZooError(RuntimeError):
+class ZooError(ZapError, RuntimeError):
     """A model or its weights cannot be had: the message names what is missing and how to get it."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from zap.errors import ConfigError
 from zap.scoring.curve import COLUMNS, LearningCurve
 
 __all__ = [
@@ -48,9 +49,9 @@ class AlcSpec:
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.budget) or self.budget <= 0:
-            raise ValueError(f"ALC budget T must be a positive number of seconds, got {self.budget!r}")
+            raise ConfigError(f"ALC budget T must be a positive number of seconds, got {self.budget!r}")
         if self.t0 is not None and (not np.isfinite(self.t0) or self.t0 <= 0):
-            raise ValueError(f"ALC t0 must be positive, got {self.t0!r}")
+            raise ConfigError(f"ALC t0 must be positive, got {self.t0!r}")
 
     @property
     def resolved_t0(self) -> float:
@@ -59,9 +60,6 @@ class AlcSpec:
     @classmethod
     def challenge(cls) -> AlcSpec:
         return cls(budget=CHALLENGE_T, t0=CHALLENGE_T0)
-
-    def as_dict(self) -> dict[str, float]:
-        return {"budget": float(self.budget), "t0": self.resolved_t0}
 
 
 def _one_hot(y_true: np.ndarray, n_classes: int) -> np.ndarray:

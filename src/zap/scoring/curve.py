@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-COLUMNS: tuple[str, ...] = ("wall_s", "cpu_s", "steps", "nauc", "accuracy")
-CLOCK_COLUMN = {"wall": "wall_s", "cpu": "cpu_s", "steps": "steps"}
+# ref_s is last: records written before the reference clock existed have the first five columns only
+COLUMNS: tuple[str, ...] = ("wall_s", "cpu_s", "steps", "nauc", "accuracy", "ref_s")
+CLOCK_COLUMN = {"wall": "wall_s", "cpu": "cpu_s", "steps": "steps", "ref": "ref_s"}
 
 
 @dataclass
 class LearningCurve:
-    """One row per test-set prediction: when it was made (three clocks) and how good it was."""
+    """One row per test-set prediction: when it was made (every clock) and how good it was; `ref_s` is NaN
+    where no cost table priced the run."""
 
     rows: list[dict[str, float]] = field(default_factory=list)
 
-    def add(self, wall_s: float, cpu_s: float, steps: int, nauc: float, accuracy: float) -> None:
+    def add(self, wall_s: float, cpu_s: float, steps: int, nauc: float, accuracy: float,
+            ref_s: float = math.nan) -> None:
         self.rows.append(
             {"wall_s": float(wall_s), "cpu_s": float(cpu_s), "steps": int(steps),
-             "nauc": float(nauc), "accuracy": float(accuracy)}
+             "nauc": float(nauc), "accuracy": float(accuracy), "ref_s": float(ref_s)}
         )
 
     def __len__(self) -> int:
@@ -45,14 +49,11 @@ class LearningCurve:
     def final_accuracy(self) -> float:
         return self.rows[-1]["accuracy"] if self.rows else 0.0
 
-    def to_records(self) -> list[dict[str, float]]:
-        return [dict(row) for row in self.rows]
-
     @classmethod
     def from_records(cls, records: list[dict]) -> LearningCurve:
         curve = cls()
         for r in records:
-            curve.add(r["wall_s"], r["cpu_s"], int(r["steps"]), r["nauc"], r["accuracy"])
+            curve.add(r["wall_s"], r["cpu_s"], int(r["steps"]), r["nauc"], r["accuracy"], r.get("ref_s", math.nan))
         return curve
 
     def to_csv(self, path: str | Path) -> None:

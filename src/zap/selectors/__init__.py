@@ -12,10 +12,12 @@ from zap.selectors.base import (
     one_hot_encodings,
 )
 from zap.selectors.baselines import FixedPipeline, RandomSelector, SingleBest
+from zap.selectors.registry import SELECTORS, create_selector
 from zap.selectors.zap_as import ZapAS
 from zap.selectors.zap_hpo import ZapHPO
 
 __all__ = [
+    "SELECTORS",
     "SELECTOR_SCHEMA",
     "FixedPipeline",
     "LoadedSelector",
@@ -27,6 +29,7 @@ __all__ = [
     "Standardizer",
     "ZapAS",
     "ZapHPO",
+    "create_selector",
     "load_selector",
     "one_hot_encodings",
 ]

@@ -1,5 +1,5 @@
 """The one interface every selector implements, and what they share: input checks, ranking output,
-feature scaling, and save/load with a schema version and a specification hash.
+feature scaling, and save/load with a schema version, a specification hash and the versions that saved it.
 
 A selector learns from four arrays and nothing else (never images):
     meta_features       [n_datasets x f]   e.g. the four ZAP features
@@ -14,19 +14,22 @@ so the same code learns from a ZAP meta-dataset and from an algorithm-selection 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import pickle
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from zap.errors import ZapError
+from zap.resources import check_versions, versions
+from zap.utils import atomic_path, stable_hash
+
 SELECTOR_SCHEMA = 1
 
 
-class SelectorError(ValueError):
+class SelectorError(ZapError, ValueError):
     """Bad input to a selector, or a saved selector that does not fit what it is used with."""
 
 
@@ -67,7 +70,8 @@ def check_inputs(meta_features, pipeline_encodings, performance, groups) -> tupl
     if g.shape != (x.shape[0],):
         raise SelectorError(f"groups must have one entry per dataset ({x.shape[0]}), got shape {g.shape}")
     if not np.isfinite(x).all():
-        raise SelectorError("meta_features contain NaN or infinity; impute them first (ZAP-AS can impute)")
+        raise SelectorError("meta_features contain NaN or infinity; impute them first (e.g. with the training "
+                            "rows' means, as zap.benchmark.aslib.impute_train_mean does)")
     if not np.isfinite(enc).all():
         raise SelectorError("pipeline_encodings contain NaN or infinity")
     if np.isinf(y).any():
@@ -105,8 +109,7 @@ class Standardizer:
 def spec_hash(payload: Any) -> str:
     """A short hash of what a trained selector's meaning depends on (its settings and the candidates'
     encodings): loading it against other candidates is an error, not a silent mismatch."""
-    text = json.dumps(payload, sort_keys=True, default=lambda v: np.asarray(v).round(8).tolist())
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return stable_hash(payload, default=lambda v: np.asarray(v).round(8).tolist(), compact=False)
 
 
 class Selector:
@@ -122,10 +125,16 @@ class Selector:
         self.maximize_ = bool(maximize)
         self.n_features_ = x.shape[1]
         self.encodings_ = enc
-        self.spec_hash_ = spec_hash({"selector": self.name, "params": self.get_params(), "encodings": enc,
-                                     "n_features": x.shape[1], "maximize": self.maximize_})
+        self.spec_hash_ = self.spec_hash_for(enc)
         self._fit(x, enc, oriented(y, self.maximize_), g)
         return self
+
+    def spec_hash_for(self, encodings) -> str:
+        """The spec hash of this selector, with its settings, for candidates of these encodings: what `fit`
+        records, and what loading recomputes to refuse a selector whose candidates are now encoded otherwise."""
+        return spec_hash({"selector": self.name, "params": self.get_params(),
+                          "encodings": np.asarray(encodings, dtype=float), "n_features": self.n_features_,
+                          "maximize": self.maximize_})
 
     def scores(self, meta_features) -> np.ndarray:
         """[n_datasets x n_pipelines] scores, higher is better."""
@@ -159,15 +168,13 @@ class Selector:
 
     def save(self, path: str | Path, context: dict[str, Any] | None = None) -> Path:
         """One gzip file: schema, selector name, spec hash, `context` (e.g. the meta-dataset's protocol
-        hash and candidate ids) and the fitted state. It is a pickle: load only files you trust."""
+        hash and candidate ids), the versions of zap and its libraries, and the fitted state. It is a
+        pickle: load only files you trust."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"schema": SELECTOR_SCHEMA, "selector": self.name, "spec_hash": self.spec_hash_,
-                   "context": context or {}, "state": self}
-        tmp = path.with_name(path.name + ".tmp")
-        with gzip.open(tmp, "wb") as handle:
+                   "context": context or {}, "versions": versions(), "state": self}
+        with atomic_path(path) as tmp, gzip.open(tmp, "wb") as handle:
             pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
         return path
 
 
@@ -177,18 +184,46 @@ class LoadedSelector:
     context: dict[str, Any]
 
 
-def load_selector(path: str | Path, expect_hash: str | None = None) -> LoadedSelector:
-    """Read a saved selector; a different schema, or a spec hash other than `expect_hash`, is an error."""
+def load_selector(path: str | Path, expect_hash: str | None = None, *,
+                  encode: Callable[[Mapping[str, Any]], Any] | None = None,
+                  expect_protocol: str | None = None) -> LoadedSelector:
+    """Read a saved selector. It is an error if its schema differs, if its spec hash is not `expect_hash`,
+    if `encode` (how the running program encodes a candidate's configuration) encodes its candidates
+    otherwise than when it was trained, or if it was trained under a protocol other than `expect_protocol`;
+    a `VersionMismatchWarning` if other versions of zap or its libraries saved it."""
     path = Path(path)
     if not path.exists():
-        raise SelectorError(f"no saved selector at {path}: train one with `zap meta-train`")
+        raise SelectorError(f"no saved selector at {path}: train one with `zap meta-train`, or set $ZAP_HOME to "
+                            "a folder that holds artifacts/selectors/")
     with gzip.open(path, "rb") as handle:
         payload = pickle.load(handle)
     if payload.get("schema") != SELECTOR_SCHEMA:
         raise SelectorError(f"{path} has selector schema {payload.get('schema')}, this zap reads {SELECTOR_SCHEMA}; "
                             "retrain it with `zap meta-train`")
-    selector = payload["state"]
+    check_versions(payload.get("versions"), f"selector {path}", "retrain it with `zap meta-train`")
+    loaded = LoadedSelector(payload["state"], payload["context"])
     if expect_hash is not None and payload["spec_hash"] != expect_hash:
         raise SelectorError(f"{path} was trained for specification {payload['spec_hash']}, not {expect_hash} "
                             "(other candidates or settings); retrain it with `zap meta-train`")
-    return LoadedSelector(selector, payload["context"])
+    if encode is not None:
+        _check_encodings(path, loaded, encode)
+    if expect_protocol is not None and loaded.context.get("protocol_hash") != expect_protocol:
+        raise SelectorError(f"{path} was trained on a meta-dataset of protocol {loaded.context.get('protocol_hash')}, "
+                            f"but the meta-dataset beside it has protocol {expect_protocol}; retrain the selectors "
+                            "on it with `zap meta-train`")
+    return loaded
+
+
+def _check_encodings(path: Path, loaded: LoadedSelector, encode: Callable[[Mapping[str, Any]], Any]) -> None:
+    """The candidates' configurations, encoded as the running program does, must give the spec hash the
+    selector was trained with: otherwise the search space or its encoding changed since, and the selector
+    would score vectors it never learned from."""
+    candidates = loaded.context.get("candidates")
+    if not candidates or any("config" not in c for c in candidates):
+        raise SelectorError(f"{path} holds no candidate configurations to check against this zap's encoding; "
+                            "save it with `zap meta-train`")
+    now = loaded.selector.spec_hash_for([encode(c["config"]) for c in candidates])
+    if now != loaded.selector.spec_hash_:
+        raise SelectorError(f"{path} was trained on candidates encoded as specification {loaded.selector.spec_hash_}; "
+                            f"this zap encodes them as {now} (its search space or encoding changed); retrain it "
+                            "with `zap meta-train`")

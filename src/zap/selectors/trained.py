@@ -9,7 +9,6 @@ the one the meta-dataset measured.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,42 +17,21 @@ from typing import Any
 import numpy as np
 
 from zap.metafeatures import FEATURE_NAMES, MetaFeatures
-from zap.selectors.base import Selector, SelectorError, load_selector
+from zap.resources import home_protocol_hash, selectors_dir
+from zap.selectors.base import load_selector
+from zap.selectors.registry import SHIPPED, create_selector
 
-SELECTORS_DIR = Path(__file__).resolve().parents[3] / "artifacts" / "selectors"
-# zap-hpo-regression: ZAP-HPO with the regression loss, the benchmark's ablation of that name; on v1 it
-# closed more of the gap than the paper's pairwise loss (docs/selectors.md, "Design variants"), so users
-# can choose it, but it is no default until the zero-shot study in the user's regime says so
-TRAINABLE = ("zap-hpo", "zap-as", "single-best", "zap-hpo-regression")
+TRAINABLE = SHIPPED  # the registry's shipped selectors: what `zap meta-train` trains by default
 # What `zap fit`, `zap suggest` and `zap.ZAP` use unless told otherwise: whichever did best in the
-# zero-shot study in the user's regime (benchmarks/zero_shot_fit.py -> docs/data/zero_shot_fit.json: real
-# fits at 60 s wall-clock on 2 threads, 12 held-out cores, 3 seeds), among the two selectors and the fixed
-# `recommended` pipeline. ZAP-HPO's mean led there (0.686 vs 0.678 and 0.677), within the noise;
-# tests/test_benchmark.py checks this name against the study's file.
+# zero-shot study in the user's regime (benchmarks/zero_shot_fit.py -> docs/data/zero_shot_fit.json, real
+# fits at a wall-clock budget on held-out cores), among the two selectors and the fixed `recommended`
+# pipeline; docs/selectors.md, "Users", has the figures. tests/test_benchmark.py checks this name against
+# the study's file.
 DEFAULT_SELECTOR = "zap-hpo"
-
-
-def selectors_dir() -> Path:
-    return Path(os.environ.get("ZAP_SELECTORS", SELECTORS_DIR))
 
 
 def selector_path(name: str, folder: str | Path | None = None) -> Path:
     return Path(folder or selectors_dir()) / f"{name}.pkl.gz"
-
-
-def new_selector(name: str, seed: int = 0, as_trials: int = 50) -> Selector:
-    from zap.selectors.baselines import SingleBest
-    from zap.selectors.zap_hpo import NAMED_VARIANTS, ZapHPO
-
-    if name in ("zap-hpo", "zap-hpo-regression"):
-        return ZapHPO(seed=seed, **NAMED_VARIANTS[name])
-    if name == "zap-as":
-        from zap.selectors.zap_as import ZapAS
-
-        return ZapAS(tune=True, n_trials=as_trials, seed=seed)
-    if name == "single-best":
-        return SingleBest()
-    raise SelectorError(f"unknown selector {name!r}; choose one of {', '.join(TRAINABLE)}")
 
 
 def training_context(payload: dict, problem) -> dict[str, Any]:
@@ -77,8 +55,8 @@ def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: st
                seed: int = 0, as_trials: int = 50) -> dict[str, dict]:
     """Fit each named selector on all datasets of the meta-dataset artifact and save it; returns per
     selector its path, spec hash and training seconds."""
-    from zap.benchmark.problem import SelectionProblem
     from zap.metadataset.artifact import load
+    from zap.metadataset.problem import SelectionProblem
 
     payload = load(Path(artifact))
     problem = SelectionProblem.from_artifact(payload)
@@ -87,7 +65,7 @@ def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: st
     report = {}
     for name in names:
         start = time.perf_counter()
-        selector = new_selector(name, seed, as_trials)
+        selector = create_selector(name, seed=seed, n_trials=as_trials)
         selector.fit(problem.meta_features[rows], problem.encodings, problem.alc[rows], problem.cores[rows])
         path = selector.save(selector_path(name, out), context | {"selector": name})
         report[name] = {"path": str(path), "spec_hash": selector.spec_hash_,
@@ -147,7 +125,10 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
             budget: float | None = None, clock: str = "wall", threads: int | None = None,
             device: str = "cpu") -> SuggestResult:
     """The top-k candidates for a dataset with these meta-features, from a shipped selector."""
-    loaded = load_selector(selector_path(selector, folder))
+    from zap.pipelines import encode
+
+    path = selector_path(selector, folder)  # checked against this zap's encoding and the home's meta-dataset
+    loaded = load_selector(path, encode=encode, expect_protocol=home_protocol_hash(path.parent))
     context = loaded.context
     ranking = loaded.selector.rank(meta.vector()[None, :])[0]
     candidates = context["candidates"]

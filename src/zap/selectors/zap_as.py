@@ -1,7 +1,7 @@
-"""ZAP-AS: AutoFolio-style algorithm selection (zap_reference.md §6), written here with scikit-learn.
+"""ZAP-AS: AutoFolio-style algorithm selection (Lindauer et al. 2015, as ZAP uses it), written here with scikit-learn.
 
 The datasets are the instances and the pipelines the algorithms. One configuration (a point in
-`zap_as_space`) picks the preprocessing of the meta-features (imputer, scaler, PCA), the selector type
+`zap_as_space`) picks the preprocessing of the meta-features (scaler, PCA), the selector type
 and its random-forest or k-means settings; with `tune=True` SMAC3 picks it by group-held-out inner
 cross-validation, as AutoFolio's `--tune` does with its inner CV folds.
 
@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 from ConfigSpace import Categorical, Configuration, ConfigurationSpace, EqualsCondition, InCondition, Integer
+from ConfigSpace.util import deactivate_inactive_hyperparameters
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -44,22 +44,15 @@ from zap.selectors.baselines import column_means
 
 SELECTOR_TYPES = ("classifier", "pairwise", "regression-joint", "regression-per", "clustering")
 RF_TYPES = SELECTOR_TYPES[:4]
+# the forest settings every random-forest selector type uses (rf_criterion only the classifiers use)
+RF_SETTINGS = ("rf_n_estimators", "rf_max_features", "rf_max_depth", "rf_min_samples_split", "rf_min_samples_leaf",
+               "rf_bootstrap")
 PAIRWISE_OPPONENTS = 64  # pairwise scoring compares each pipeline with at most this many fixed opponents
 TIE_EPS = 1e-6  # below any real difference of probabilities: only decides exact ties
-
-# When a hyperparameter is active: {child: (parent, parent values)}. Used both for the space's
-# conditions and to drop inactive values from a given config, so the two cannot disagree.
-ACTIVE_WHEN: dict[str, tuple[str, tuple[Any, ...]]] = {
-    "pca_n_components": ("pca", (True,)),
-    "rf_n_estimators": ("selector", RF_TYPES),
-    "rf_criterion": ("selector", ("classifier", "pairwise")),
-    "rf_max_features": ("selector", RF_TYPES),
-    "rf_max_depth": ("selector", RF_TYPES),
-    "rf_min_samples_split": ("selector", RF_TYPES),
-    "rf_min_samples_leaf": ("selector", RF_TYPES),
-    "rf_bootstrap": ("selector", RF_TYPES),
-    "clustering_k": ("selector", ("clustering",)),
-}
+# Hyperparameters that configurations tuned by an older zap carry and this space has dropped; resolving
+# such a configuration ignores them. AutoFolio's `imputer` never saw a missing value here (selectors
+# refuse NaN meta-features and the ASlib reader imputes before fitting), so all its choices were one model.
+RETIRED = frozenset({"imputer"})
 
 
 def zap_as_space(n_features: int, seed: int = 0) -> ConfigurationSpace:
@@ -68,7 +61,6 @@ def zap_as_space(n_features: int, seed: int = 0) -> ConfigurationSpace:
     pca_max = max(2, min(20, int(n_features)))
     space = ConfigurationSpace(seed=seed)
     space.add([
-        Categorical("imputer", ["mean", "median", "most_frequent"], default="mean"),
         Categorical("scaler", [True, False], default=True),
         Categorical("pca", [False, True], default=False),
         Integer("pca_n_components", (1, pca_max), default=min(7, pca_max), log=True),
@@ -82,10 +74,13 @@ def zap_as_space(n_features: int, seed: int = 0) -> ConfigurationSpace:
         Categorical("rf_bootstrap", [True, False], default=True),
         Integer("clustering_k", (2, 20), default=5),
     ])
-    for child, (parent, values) in ACTIVE_WHEN.items():
-        condition = EqualsCondition if len(values) == 1 else InCondition
-        target = values[0] if len(values) == 1 else list(values)
-        space.add(condition(space[child], space[parent], target))
+    selector = space["selector"]
+    space.add([
+        EqualsCondition(space["pca_n_components"], space["pca"], True),
+        InCondition(space["rf_criterion"], selector, ["classifier", "pairwise"]),  # regressors have one criterion
+        *(InCondition(space[name], selector, list(RF_TYPES)) for name in RF_SETTINGS),
+        EqualsCondition(space["clustering_k"], selector, "clustering"),
+    ])
     return space
 
 
@@ -96,21 +91,20 @@ def _native(value: Any) -> Any:
 
 def resolve_config(config: dict[str, Any] | None, space: ConfigurationSpace) -> dict[str, Any]:
     """The active values of `config` with the space's defaults filled in: a partial config such as
-    {"selector": "clustering"} is complete afterwards. Unknown names or illegal values are errors."""
+    {"selector": "clustering"} is complete afterwards. Which values are active is the space's conditions'
+    call (ConfigSpace), so tuning and a given config cannot disagree. Unknown names or illegal values are
+    errors; a `RETIRED` one is dropped."""
+    given = {k: v for k, v in (config or {}).items() if k not in RETIRED}
     full = {name: hp.default_value for name, hp in space.items()}
-    unknown = sorted(set(config or {}) - set(full))
+    unknown = sorted(set(given) - set(full))
     if unknown:
         raise SelectorError(f"unknown ZAP-AS hyperparameter(s) {unknown}; known: {sorted(full)}")
-    full.update(config or {})
+    full.update(given)
     for name, value in full.items():
         if not space[name].legal_value(value):
             raise SelectorError(f"ZAP-AS hyperparameter {name}={value!r} is outside its range {space[name]}")
-    return {k: _native(v) for k, v in full.items() if _is_active(k, full)}
-
-
-def _is_active(name: str, values: dict[str, Any]) -> bool:
-    parent, allowed = ACTIVE_WHEN.get(name, (None, ()))
-    return parent is None or values[parent] in allowed
+    active = dict(deactivate_inactive_hyperparameters(full, space))
+    return {k: _native(v) for k, v in full.items() if k in active}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -149,14 +143,15 @@ def rf_params(config: dict[str, Any], kind: str, seed: int) -> dict[str, Any]:
 
 
 def preprocessor(config: dict[str, Any], n_samples: int, n_features: int, seed: int) -> Pipeline:
-    """Imputer, optional scaler, optional PCA (components clipped to what the data allows)."""
-    steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy=config["imputer"], keep_empty_features=True))]
+    """Optional scaler, optional PCA (components clipped to what the data allows); with neither, the
+    features pass through."""
+    steps: list[tuple[str, Any]] = []
     if config["scaler"]:
         steps.append(("scale", StandardScaler()))
     if config["pca"]:
         n = max(1, min(int(config["pca_n_components"]), n_features, n_samples))
         steps.append(("pca", PCA(n_components=n, random_state=seed)))
-    return Pipeline(steps)
+    return Pipeline(steps or [("identity", "passthrough")])
 
 
 def pair_sample(y: np.ndarray, max_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -189,7 +184,8 @@ def _all_pairs(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def forest_predict(forest, x: np.ndarray) -> np.ndarray:
     """A regression forest's prediction, tree by tree without joblib: identical to `forest.predict`
-    but ~20x faster for the single row of a zero-shot decision (joblib's dispatch dominates there)."""
+    but much faster for the single row of a zero-shot decision, where joblib's dispatch dominates
+    (docs/selectors.md, "ZAP-AS")."""
     x32 = np.ascontiguousarray(x, dtype=np.float32)
     return np.mean([tree.tree_.predict(x32).reshape(len(x32), -1)[:, 0] for tree in forest.estimators_], axis=0)
 

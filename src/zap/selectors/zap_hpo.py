@@ -20,16 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zap.engine import torch_threads
+from zap.finetune.threads import torch_threads
 from zap.selectors.base import Selector, SelectorError, Standardizer
 from zap.selectors.baselines import column_means
 
 LOSSES = ("bpr", "regression")
 ENSEMBLES = ("zscore", "vote")
-# ZAP-HPO's named variants, as the benchmark's methods and the shipped selectors call them
-NAMED_VARIANTS: dict[str, dict[str, str]] = {
-    "zap-hpo": {}, "zap-hpo-vote": {"ensemble": "vote"}, "zap-hpo-regression": {"loss": "regression"},
-}
 PAIR_WEIGHTS = ("none", "delta")
 META_TRANSFORMS = ("none", "log")
 SELECT_BY = ("rank", "regret")
@@ -159,7 +155,7 @@ class ZapHPO(Selector):
                 raise SelectorError(f"{option} must be one of {allowed}, got {getattr(self, option)!r}")
         if not 0 < self.keep <= 1:
             raise SelectorError(f"keep (the share of matrix cells used) must be in (0, 1], got {self.keep}")
-        self.x_, self.models_, self.history_ = x, [], []
+        self.models_, self.history_ = [], []
         rng = np.random.default_rng(self.seed)
         y = self._sparsified(y, rng)
         self.prior_ = self._single_best_prior(y)
@@ -168,7 +164,6 @@ class ZapHPO(Selector):
                 model, scaler, history = self._fit_fold(x, enc, y, ~validation, validation, self.seed + k)
                 self.models_.append((model, scaler))
                 self.history_.append(history)
-        del self.x_
 
     @staticmethod
     def _single_best_prior(y: np.ndarray) -> np.ndarray:

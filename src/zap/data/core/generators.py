@@ -1,8 +1,8 @@
 """Builders of the core datasets, one per kind of real source. Each returns a `CoreData`.
 
 A builder is a pure function of its parameters and a seed: the same call gives the same bytes.
-Test images are held out by the builder: by source item (icon name, emoji, photo region) where
-the source has items, else a stratified share of the generated samples.
+Test images are held out by the builder: by source item (icon name, drawing, emoji, photo region)
+where the source has items, else a stratified share of the generated samples.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from zap.data.core import sources
 from zap.data.core.render import (
@@ -310,6 +312,216 @@ def icons(renders: int, seed: int, var: Variation, size: int = 32) -> CoreData:
             labels.append(k)
             test.append(i in held_out)
     return CoreData(np.stack(images), np.asarray(labels), list(ICON_CATEGORIES), np.asarray(test))
+
+
+# ------------------------------------------------------------------- cut-outs: clip art, stamps, icon themes
+
+Item = tuple[str, tuple[Path, ...]]  # (item key, its renditions: sizes of one icon, say)
+MAX_PIXELS = 4_000_000  # a few clip-art posters are 100+ megapixels; decoding them would dominate the build
+CUTOUT_FILL = 0.8  # the longest side of a cut-out at scale 1, as a share of the canvas
+MIN_ITEMS = 5  # a class needs this many items to hold one out and still train on several
+BACKGROUNDS = ("plain", "gradient", "texture", "photo")
+
+
+@dataclass(frozen=True)
+class CutoutTask:
+    """How many images to draw of a class's items, and at what size."""
+
+    per_class: int  # images per class, spread evenly over the class's items
+    max_items: int = 150  # items per class at most (a seeded choice), so no folder dominates the build
+    size: int = 48
+    backgrounds: int = len(BACKGROUNDS)  # the first n kinds of BACKGROUNDS, from plain to busy
+
+
+def _item_key(path: Path) -> str:
+    """Numbered near-copies share a key ('ladybug_01', 'ladybug_02' -> 'ladybug'), so a split by key keeps
+    them on one side."""
+    return re.sub(r"[\W_]*\d+$", "", path.stem.lower()) or path.stem.lower()
+
+
+def _small_enough(path: Path) -> bool:
+    with warnings.catch_warnings():  # PIL warns about the posters as possible decompression bombs
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as img:  # reads the header only
+                return img.size[0] * img.size[1] <= MAX_PIXELS
+        except Image.DecompressionBombError:
+            return False
+
+
+def folder_items(root: Path, patterns: Sequence[str], package: str) -> list[Item]:
+    """Items from the PNGs matching `patterns` under `root`, near-copies grouped by `_item_key`."""
+    files = sorted({f for pattern in patterns for f in sources.require_glob(root, pattern, package)})
+    grouped: dict[str, list[Path]] = {}
+    for f in files:
+        if _small_enough(f):
+            grouped.setdefault(_item_key(f), []).append(f)
+    return [(key, tuple(grouped[key])) for key in sorted(grouped)]
+
+
+def _pixel_size(relative: Path) -> int | None:
+    """The icon size a theme folder names ('48x48' or '48'), or None for 'scalable', 'symbolic', ..."""
+    for part in relative.parts:
+        if match := re.fullmatch(r"(\d+)(x\d+)?", part):
+            return int(match.group(1))
+    return None
+
+
+def theme_items(theme: str, categories: Sequence[str] = ICON_CATEGORIES,
+                sizes: tuple[int, int] = (32, 128)) -> dict[str, list[Item]]:
+    """Full-colour icons of a PNG theme by category: item = icon name, renditions = its sizes in `sizes`.
+    Links are skipped (they alias one drawing under several names, even across categories), and so are
+    symbolic (monochrome) icons. A category with fewer than `MIN_ITEMS` icons is left out."""
+    root, package = sources.ICON_THEMES[theme]
+    by_category: dict[str, dict[str, list[Path]]] = {c: {} for c in categories}
+    for f in sources.require_glob(root, "**/*.png", package):
+        relative = f.relative_to(root)
+        size = _pixel_size(relative)
+        category = next((c for c in relative.parts if c in by_category or c == "mimes"), None)
+        if f.is_symlink() or "symbolic" in f.name or size is None or not sizes[0] <= size <= sizes[1] or not category:
+            continue
+        category = "mimetypes" if category == "mimes" else category  # elementary's folder name
+        by_category[category].setdefault(f.name.split(".")[0], []).append(f)
+    return {c: [(name, tuple(sorted(files))) for name, files in sorted(items.items())]
+            for c, items in by_category.items() if len(items) >= MIN_ITEMS}
+
+
+def _load_cutout(path: Path, side: int) -> Image.Image:
+    """The drawing cropped to its opaque part, at most `side` px (kept larger than the canvas needs)."""
+    with Image.open(path) as img:
+        rgba = img.convert("RGBA")
+    box = rgba.getchannel("A").getbbox()
+    rgba = rgba.crop(box) if box else rgba
+    rgba.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return rgba
+
+
+@cache
+def _backdrop_photos() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_sample_images
+
+    return tuple(load_sample_images().images)  # two photos every scikit-learn install ships
+
+
+def _background(side: int, kinds: int, rng: np.random.Generator) -> Image.Image:
+    """One of the first `kinds` BACKGROUNDS: a plain colour, a gradient, a procedural texture in two close
+    colours, or a blurred photo crop."""
+    kind = BACKGROUNDS[rng.integers(kinds)]
+    if kind == "plain":
+        return Image.new("RGB", (side, side), random_colour(rng))
+    if kind == "photo":
+        photos = _backdrop_photos()
+        photo = photos[rng.integers(len(photos))]
+        crop = int(rng.integers(side, min(photo.shape[:2])))
+        top, left = (int(rng.integers(0, n - crop + 1)) for n in photo.shape[:2])
+        patch = Image.fromarray(photo[top:top + crop, left:left + crop]).resize((side, side), Image.Resampling.BOX)
+        return patch.filter(ImageFilter.GaussianBlur(rng.uniform(0, 2)))
+    field = _texture_field("gradient" if kind == "gradient" else TEXTURES[rng.integers(len(TEXTURES))], side, rng)
+    a, b = np.array(random_colour(rng), dtype=float), np.array(random_colour(rng), dtype=float)
+    if kind == "texture":
+        b = np.clip(a + rng.normal(0, 40, 3), 0, 255)  # a texture that does not drown the object
+    return Image.fromarray(np.clip(np.rint(b + (a - b) * field[..., None]), 0, 255).astype(np.uint8))
+
+
+def _composite(cutout: Image.Image, task: CutoutTask, rng: np.random.Generator, var: Variation) -> np.ndarray:
+    """The cut-out flipped, rotated, scaled and placed on a background; then blur and noise."""
+    side = 2 * task.size
+    canvas = _background(side, task.backgrounds, rng)
+    if rng.random() < 0.5:
+        cutout = cutout.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    longest = max(4, int(side * CUTOUT_FILL * rng.uniform(*var.scale)))
+    ratio = longest / max(cutout.size)
+    placed = cutout.resize((max(1, round(cutout.width * ratio)), max(1, round(cutout.height * ratio))),
+                           Image.Resampling.BILINEAR)
+    placed = placed.rotate(rng.uniform(-var.rotate, var.rotate), Image.Resampling.BILINEAR, expand=True)
+    dx, dy = rng.uniform(-var.shift, var.shift, 2) * side
+    canvas.paste(placed, (int((side - placed.width) / 2 + dx), int((side - placed.height) / 2 + dy)), placed)
+    flat = replace(var, rotate=0.0, shear=0.0, scale=(1.0, 1.0), shift=0.0)  # geometry is done, on the cut-out
+    return finish_colour(canvas, task.size, rng, flat, (0, 0, 0))
+
+
+def cutouts(classes: dict[str, list[Item]], task: CutoutTask, seed: int, var: Variation) -> CoreData:
+    """Class = a folder or category of drawings; test images show items never seen in training.
+
+    Per class, at most `max_items` items are kept (a seeded choice) and a fifth of them (at least one)
+    held out; the `per_class` images cycle through the items, so every item is drawn about equally often."""
+    sparse = [name for name, items in classes.items() if len(items) < 2]
+    if sparse or len(classes) < 2:
+        raise sources.MissingSourceError(
+            f"classes {sparse or list(classes)} have fewer than 2 drawings (too few to hold one out): the installed "
+            f"source package lacks them; {sources.INSTALL_HINT}")
+    split = np.random.default_rng(seed)
+    loaded: dict[Path, Image.Image] = {}
+    images, labels, test = [], [], []
+    for k, name in enumerate(classes):
+        items = [classes[name][i] for i in split.permutation(len(classes[name]))[: task.max_items]]
+        n_test = max(1, round(TEST_RATIO * len(items)))
+        for j in range(task.per_class):
+            rng = np.random.default_rng([seed, k, j])
+            files = items[j % len(items)][1]
+            path = files[rng.integers(len(files))]
+            if path not in loaded:
+                loaded[path] = _load_cutout(path, 4 * task.size)
+            images.append(_composite(loaded[path], task, rng, var))
+            labels.append(k)
+            test.append(j % len(items) < n_test)
+    return CoreData(np.stack(images), np.asarray(labels), list(classes), np.asarray(test))
+
+
+FolderClasses = tuple[tuple[str, tuple[str, ...]], ...]  # (class, glob patterns under the source folder)
+CLIPART_CATEGORY: FolderClasses = (
+    ("animals", ("animals/**/*.png",)), ("food", ("food/**/*.png",)), ("plants", ("plants/**/*.png",)),
+    ("vehicles", ("transportation/*.png", "transportation/vehicles/*.png")),
+    ("buildings", ("buildings/*.png", "buildings/homes/*.png")),
+    ("people", ("people/*.png",)), ("clothing", ("people/clothing/*.png",)), ("music", ("recreation/music/*.png",)),
+)  # openclipart's tools and sports folders are left out: grab-bags (pipes, bricks, trophies, stick figures)
+CLIPART_FOOD: FolderClasses = tuple(
+    (kind.split("_")[0], (f"food/{kind}/*.png",))
+    for kind in ("beverages", "breads_and_carbs", "desserts", "fruit", "meats_and_eggs", "vegetables"))
+CLIPART_PLANTS: FolderClasses = (  # the classes of STAMPS_PLANTS, drawn instead of photographed
+    ("fruit", ("food/fruit/*.png",)), ("vegetables", ("food/vegetables/*.png",)),
+    ("flowers", ("plants/flowers/*.png",)), ("trees", ("plants/trees/*.png",)),
+)
+STAMPS_CATEGORY: FolderClasses = tuple(
+    (kind, (f"{kind}/**/*.png",))
+    for kind in ("animals", "food", "plants", "vehicles", "town", "household", "clothes", "hobbies", "space",
+                 "sports"))
+STAMPS_ANIMALS: FolderClasses = (
+    ("birds", ("animals/birds/**/*.png",)), ("fish", ("animals/fish/*.png",)),
+    ("insects", ("animals/insects/**/*.png",)),
+    ("mammals", ("animals/mammals/**/*.png", "animals/marsupials/**/*.png")),
+)
+STAMPS_PLANTS: FolderClasses = (
+    ("fruit", ("food/fruit/**/*.png",)), ("vegetables", ("food/vegetables/*.png",)),
+    ("flowers", ("plants/flowers/**/*.png",)), ("trees", ("plants/trees/*.png",)),
+)
+
+
+def folder_cutouts(root: Path, package: str, classes: FolderClasses, task: CutoutTask, seed: int,
+                   var: Variation) -> CoreData:
+    """Clip art or stamps: one class per group of folders."""
+    items = {name: folder_items(root, patterns, package) for name, patterns in classes}
+    return cutouts(items, task, seed, var)
+
+
+def clipart(classes: FolderClasses, task: CutoutTask, seed: int, var: Variation) -> CoreData:
+    return folder_cutouts(sources.OPENCLIPART, "openclipart-png", classes, task, seed, var)
+
+
+def stamps(classes: FolderClasses, task: CutoutTask, seed: int, var: Variation) -> CoreData:
+    return folder_cutouts(sources.STAMPS, "tuxpaint-stamps-default", classes, task, seed, var)
+
+
+def icon_theme(theme: str, task: CutoutTask, seed: int, var: Variation) -> CoreData:
+    """Icon category (as `icons-adwaita`) in another theme's style, in colour; unseen icons in test."""
+    return cutouts(theme_items(theme), task, seed, var)
+
+
+def icon_theme_identity(themes: Sequence[str], task: CutoutTask, seed: int, var: Variation) -> CoreData:
+    """Which theme drew this icon? Items are icon names (all categories); test icons are names not
+    drawn in training for that theme."""
+    classes = {t: sorted(item for items in theme_items(t).values() for item in items) for t in themes}
+    return cutouts(classes, task, seed, var)
 
 
 # ---------------------------------------------------------------------------------------------- photos

@@ -1,8 +1,9 @@
 """The registry of core datasets: name -> source, domain, licence and a deterministic builder.
 
 Cores of one generator (one per script, say) are near-twins: `domain` groups them so a benchmark
-can leave a whole domain out. Difficulty (`Variation`, samples per class) was calibrated so the
-`recommended` pipeline at 20 CPU-seconds lands clearly above chance and below 0.99 (docs/datasets.md).
+can leave a whole domain out. Difficulty (`Variation`, samples per class; for cut-outs also the
+backgrounds) was calibrated so the `recommended` pipeline lands clearly above chance and below 0.99:
+v1's cores at 20 CPU-seconds, the cut-out cores added for v2 at 60 (docs/datasets.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ MILD_GLYPH = Variation(rotate=6, shear=0.08, scale=(0.85, 1.05), shift=0.05, blu
 TYPESET = Variation(rotate=0, shear=0, scale=(0.9, 1.0), shift=0.03, blur=0.3, noise=4, contrast=(0.6, 1.0), stroke=0)
 MILD_COLOUR = Variation(rotate=10, shear=0.08, scale=(0.8, 1.05), shift=0.06, blur=0.4, noise=5)
 COLOUR = Variation(rotate=25, shear=0.15, scale=(0.7, 1.1), shift=0.1, blur=0.7, noise=10)
+CUTOUT = Variation(rotate=15, shear=0.0, scale=(0.6, 1.05), shift=0.12, blur=0.6, noise=8)
+MILD_CUTOUT = Variation(rotate=8, shear=0.0, scale=(0.85, 1.1), shift=0.05, blur=0.3, noise=4)
+# How busy a cut-out core's images are, the calibration knob of `_cutouts`: BUSY (CUTOUT, any background),
+# CALM (MILD_CUTOUT, plain and gradient backgrounds) or PLAIN (MILD_CUTOUT, plain colours only).
+BUSY: dict = {}
+CALM = {"mild": True}
+PLAIN = {"mild": True, "backgrounds": 1}
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,13 @@ class CoreSpec:
     channels: int
     build: Callable[[int], g.CoreData]
     description: str
+
+
+def _cutouts(builder: Callable, source, per_class: int, mild: bool = False, **task) -> Callable[[int], g.CoreData]:
+    """A cut-out builder (`g.clipart`, `g.stamps`, `g.icon_theme`, ...) with strong variation on any
+    background, or (`mild`) little variation on calm ones, for the sources whose classes are harder to tell."""
+    task = {"backgrounds": 2 if mild else len(g.BACKGROUNDS)} | task
+    return partial(builder, source, g.CutoutTask(per_class, **task), var=MILD_CUTOUT if mild else CUTOUT)
 
 
 def _chars(script: str, per_class: int = 120, var: Variation = GLYPH) -> Callable[[int], g.CoreData]:
@@ -68,6 +83,29 @@ CORE_SPECS: tuple[CoreSpec, ...] = (
              "Unicode emoji subgroup (animal-mammal, food-fruit, ...), new renderings of known emoji"),
     CoreSpec("icons-adwaita", "icons", "Debian adwaita-icon-theme", "LGPL-3.0 / CC-BY-SA-3.0", 32, 1,
              partial(g.icons, 8, var=COLOUR), "icon category of icons never seen in training"),
+    *(CoreSpec(f"icons-{theme}", "icons", f"Debian {package}", license, 32, 3,
+               _cutouts(g.icon_theme, theme, 300, size=32, **style), f"icon category of unseen {theme} icons (colour)")
+      for theme, package, license, style in (
+          ("oxygen", "oxygen-icon-theme", "LGPL-3.0+", BUSY), ("tango", "tango-icon-theme", "public domain", PLAIN),
+          ("mate", "mate-icon-theme", "LGPL-3.0+ or CC-BY-SA-3.0", BUSY),
+          ("elementary", "elementary-xfce-icon-theme", "GPL-2.0+", BUSY))),
+    CoreSpec("icon-theme-id", "icon-styles", "Debian oxygen, tango, mate and elementary-xfce icon themes",
+             "LGPL-3.0+ / public domain / CC-BY-SA-3.0 / GPL-2.0+", 32, 3,
+             _cutouts(g.icon_theme_identity, ("oxygen", "tango", "mate", "elementary"), 400, max_items=300, size=32,
+                      **CALM),
+             "which of 4 icon themes drew an unseen icon"),
+    *(CoreSpec(f"clipart-{name}", "clipart", "Debian openclipart-png", "public domain (CC0)", 48, 3,
+               _cutouts(g.clipart, classes, 300, **style), description)
+      for name, classes, style, description in (
+          ("category", g.CLIPART_CATEGORY, PLAIN, "what unseen clip art shows: animals, food, vehicles, ..."),
+          ("food", g.CLIPART_FOOD, BUSY, "kind of food in unseen clip art: fruit, desserts, beverages, ..."),
+          ("plants", g.CLIPART_PLANTS, BUSY, "fruit, vegetables, flowers or trees: unseen clip art"))),
+    *(CoreSpec(f"stamps-{name}", "stamps", "Debian tuxpaint-stamps-default", "GPL-2.0", 48, 3,
+               _cutouts(g.stamps, classes, 300, **style), description)
+      for name, classes, style, description in (
+          ("category", g.STAMPS_CATEGORY, BUSY, "category of unseen Tux Paint stamps (many photo cut-outs)"),
+          ("animals", g.STAMPS_ANIMALS, PLAIN, "birds, fish, insects or mammals: unseen Tux Paint stamps"),
+          ("plants", g.STAMPS_PLANTS, BUSY, "fruit, vegetables, flowers or trees: unseen Tux Paint stamps"))),
     CoreSpec("photo-patches", "photos", "photos in opencv-doc, scikit-learn, matplotlib, scikit-image (CC0)",
              "various free (see docs/datasets.md)", 64, 3, partial(g.photo_patches, 160),
              "which photo a patch comes from; test patches from an unseen region"),

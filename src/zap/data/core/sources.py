@@ -18,7 +18,17 @@ URW = FONTS / "opentype" / "urw-base35"
 DEJAVU = FONTS / "truetype" / "dejavu"
 EMOJI_FONT = NOTO / "NotoColorEmoji.ttf"
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
-ADWAITA = Path("/usr/share/icons/Adwaita")
+ICONS = Path("/usr/share/icons")
+ADWAITA = ICONS / "Adwaita"
+# theme -> (folder, Debian package): PNG themes only, so no SVG renderer is needed
+ICON_THEMES: dict[str, tuple[Path, str]] = {
+    "oxygen": (ICONS / "oxygen" / "base", "oxygen-icon-theme"),
+    "tango": (ICONS / "Tango", "tango-icon-theme"),
+    "mate": (ICONS / "mate", "mate-icon-theme"),
+    "elementary": (ICONS / "elementary-xfce", "elementary-xfce-icon-theme"),
+}
+OPENCLIPART = Path("/usr/share/openclipart/png")
+STAMPS = Path("/usr/share/tuxpaint/stamps")
 INSTALL_HINT = "run `make datasets` (it calls scripts/install-data-sources.sh)"
 
 

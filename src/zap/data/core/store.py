@@ -20,6 +20,7 @@ from zap.data.core.generators import CoreData
 from zap.data.core.registry import CORES, CoreSpec, get_spec
 from zap.data.dataset import ArrayDataset
 from zap.data.errors import DataError
+from zap.utils import atomic_write_json
 
 BUILD_SEED = 0
 MANIFEST = "manifest.json"
@@ -73,9 +74,7 @@ def read_manifest(cache: Path) -> dict[str, dict]:
 
 
 def _write_manifest(cache: Path, manifest: dict[str, dict]) -> None:
-    tmp = cache / f"{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    tmp.replace(cache / MANIFEST)
+    atomic_write_json(cache / MANIFEST, manifest, sort_keys=True)
 
 
 def build_core(name: str, cache: Path | None = None, force: bool = False) -> dict:

@@ -1,4 +1,7 @@
-"""A meta-dataset artifact as the arrays selectors learn from, plus what the benchmark scores picks with."""
+"""A meta-dataset artifact as the arrays selectors learn from, plus what the benchmark scores picks with.
+
+It lives beside `artifact.load` so that selectors (meta-training) and the benchmark both build on the
+meta-dataset without importing each other."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zap.metafeatures import FEATURE_NAMES, MetaFeatures
+from zap.metadataset.artifact import level_view, load
+from zap.metafeatures import MetaFeatures
 
 
 def _matrix(rows: list[list[float | None]]) -> np.ndarray:
@@ -50,7 +54,9 @@ class SelectionProblem:
         return len(self.dataset_ids)
 
     @classmethod
-    def from_artifact(cls, payload: dict) -> SelectionProblem:
+    def from_artifact(cls, payload: dict, budget: float | None = None) -> SelectionProblem:
+        """The problem at one budget level of the artifact (`budget` None: its lowest)."""
+        payload = level_view(payload, budget)
         datasets, candidates = payload["datasets"], payload["candidates"]
         core_of = {d["id"]: d["core"] for d in datasets}
         matrices = [payload["matrices"][str(s)] for s in payload["seeds"]]
@@ -73,10 +79,8 @@ class SelectionProblem:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> SelectionProblem:
-        from zap.metadataset.artifact import load
-
-        return cls.from_artifact(load(Path(path)))
+    def load(cls, path: str | Path, budget: float | None = None) -> SelectionProblem:
+        return cls.from_artifact(load(Path(path)), budget)
 
     def measured_rows(self) -> np.ndarray:
         """Datasets with at least one measured candidate: enough to learn from (NaN = missing)."""
@@ -91,6 +95,17 @@ class SelectionProblem:
     def complete(self) -> bool:
         return bool(self.complete_rows().all())
 
+    def coverage_note(self) -> str | None:
+        """For a partial matrix (a build in progress), which can be benchmarked as a pilot: what it covers,
+        said plainly; None when every cell is measured."""
+        if self.complete:
+            return None
+        rows = self.complete_rows()
+        return (f"this artifact is incomplete: {int(rows.sum())} of {self.n_datasets} datasets "
+                f"({len(set(self.cores[rows].tolist()))} of {len(set(self.cores.tolist()))} cores) have every "
+                "candidate measured. Only those are held out and scored; training uses every measured cell. "
+                "Treat the result as a pilot, not as the meta-dataset's benchmark.")
+
     def subset(self, rows: np.ndarray) -> SelectionProblem:
         """The same problem restricted to some datasets (a boolean mask or indices)."""
         idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
@@ -100,5 +115,3 @@ class SelectionProblem:
             None if self.alc_repeat is None else self.alc_repeat[idx], None if self.alc_first is None else
             self.alc_first[idx], self.named, self.hpo_cores, self.protocol_hash)
 
-
-FEATURES = list(FEATURE_NAMES)

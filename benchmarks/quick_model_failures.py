@@ -1,15 +1,15 @@
-"""Which meta-dataset cells ran without their quick first prediction, and what that cost in ALC.
+"""Which meta-dataset cells ran without their quick model's prediction, and what that cost in ALC.
 
 A pipeline with `first_simple_model` and an SVC or NuSVC quick model calibrates it with 3-fold
-cross-validation on a seeded sample of 500 training images. On datasets with many classes that sample
-often holds a class fewer than 3 times; the fit then fails, the run records `simple_model_failed` and
-its first answer waits for the CNN, so the cell's ALC collapses (0.670 -> 0.020 for `cd4650d7580d` on
-chars-ethiopic--s0v3 between seeds 0 and 2). Whether a cell is hit depends only on the labels, the
-pipeline's validation holdout and the seed, so this script finds the hit cells without training: it
-replays the runner's own split (`fit_valid_split`) and sample (`simple.training_sample`).
+cross-validation on a seeded sample of 500 training images. On datasets with many classes runner 2's
+sample often held a class fewer than 3 times; the fit then failed, and the run's first answer waited
+for the CNN, so the cell's ALC collapsed (docs/selectors.md, "Results on v1"). Whether a cell is hit
+depends only on the labels, the pipeline's validation holdout and the seed, so this script finds the
+hit cells without training: it replays the runner's own split (`fit_valid_split`) and sample
+(`quick.random_sample`, runner 2's).
 
-    python benchmarks/simple_model_failures.py artifacts/metadataset/v1.json.gz \\
-        --json docs/data/simple_model_failures.json
+    python benchmarks/quick_model_failures.py artifacts/metadataset/v1.json.gz \\
+        --json docs/data/quick_model_failures.json
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import load_core
-from zap.finetune import simple
+from zap.finetune import quick
 from zap.finetune.runner import fit_valid_split
 from zap.metadataset.artifact import load
 
@@ -32,7 +32,7 @@ def failure(config: dict, labels: np.ndarray, n_classes: int, seed: int) -> str 
     if not config.get("first_simple_model", True):
         return None
     fit_idx, _ = fit_valid_split(labels, n_classes, config, seed)
-    return simple.calibration_failure(config["simple_model"], labels[simple.training_sample(fit_idx, seed)])
+    return quick.calibration_failure(config["simple_model"], labels[quick.random_sample(fit_idx, seed)])
 
 
 def hit_cells(payload: dict) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Small synthetic selection problems with a known structure, for tests and for developing selectors
-before a real meta-dataset exists. Which pipeline wins depends smoothly on the meta-features (data
+"""Small synthetic selection problems with a known structure, for the tests of the selectors, the
+benchmark and meta-training (no fine-tuning needed). Which pipeline wins depends smoothly on the meta-features (data
 size and class count), as it does for real fine-tuning pipelines; groups are "cores" whose variants
 share a base and differ by ICGen-like draws."""
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Build meta-dataset v2 (docs/metadataset.md, "v2"): every step is idempotent, so run it again after any
+# interruption; with --commit it commits metadataset/v2 every COMMIT_MINUTES (default 20) and at the end.
+#   1. the plan: 3 variants of every core (v1's first 3 where v1 has the core), levels 20/60/120 ref-s;
+#   2. SMAC at 20 ref-s on the first variant of every core v1 lacked, then the level-20 candidates;
+#   3. level 20: every cell, then a second seed on a 10 % sample and on each dataset's 2 best cells;
+#   4. SMAC at 60 ref-s on 6 cores, the best of level 20, level 60 the same way;
+#   5. export artifacts/metadataset/v2.json.gz (20 and 60 complete: v2 ships), then level 120 likewise.
+# Usage: bash scripts/build-v2.sh [--commit] [STEP]   STEP: plan | hpo20 | level20 | hpo60 | level60 |
+#        export | hpo120 | level120 | all (default)   WORKERS=N (default: one per core)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ZAP=.venv/bin/zap
+PY=.venv/bin/python
+PLAN=metadataset/v2
+ARTIFACT=artifacts/metadataset/v2.json.gz
+workers=${WORKERS:-$(nproc)}
+TOP=2
+commit=0
+if [ "${1:-}" = "--commit" ]; then commit=1; shift; fi
+step=${1:-all}
+
+commit_progress() {  # only the plan folder; retried while another git command holds the index
+  [ "$commit" = 1 ] || return 0
+  for _ in 1 2 3 4 5; do
+    if git add -A "$PLAN" && git commit -q -m "meta-dataset v2: build progress ($($ZAP metadataset status --plan "$PLAN" --json \
+        | $PY -c 'import json,sys; s=json.load(sys.stdin); print(f"{s[\"done\"]}/{s[\"total\"]} cells")'))" -- "$PLAN"; then
+      return 0
+    fi
+    sleep 7
+  done
+  echo "note: could not commit progress now; it stays on disk and is committed next time" >&2
+}
+
+if [ "$commit" = 1 ]; then
+  ( while sleep "$(( ${COMMIT_MINUTES:-20} * 60 ))"; do commit_progress || true; done ) &
+  trap 'kill $! 2>/dev/null; commit_progress' EXIT
+fi
+
+new_cores() {  # the cores of the v2 plan that v1 lacks
+  $PY -c 'import json
+v1 = {d["core"] for d in json.load(open("metadataset/v1/datasets.json"))}
+print(" ".join(sorted({d["core"] for d in json.load(open("metadataset/v2/datasets.json"))} - v1)))'
+}
+
+run_step() {
+  case "$1" in
+    plan)
+      [ -f "$PLAN/plan.json" ] || $ZAP metadataset plan "$PLAN" --budgets 20 60 120 --clock ref --variants 3 \
+        --reuse metadataset/v1 ;;
+    hpo20)
+      cores=$(new_cores)
+      # shellcheck disable=SC2086
+      $ZAP metadataset hpo --plan "$PLAN" --budget 20 --cores $cores --trials 40 \
+        --min-candidates "$(wc -w <<< "$cores")" --workers "$workers" ;;
+    level20|level60|level120)
+      budget=${1#level}
+      [ "$budget" = 20 ] && $PY scripts/v2_candidates.py level20 --plan "$PLAN"
+      [ "$budget" != 20 ] && $PY scripts/v2_candidates.py "$1" --plan "$PLAN"
+      $ZAP metadataset build --plan "$PLAN" --budget "$budget" --workers "$workers" --extra-seed-share 0.1
+      $ZAP metadataset build --plan "$PLAN" --budget "$budget" --workers "$workers" --extra-seed-share 0.1 \
+        --extra-seed-top "$TOP" ;;
+    hpo60|hpo120)
+      budget=${1#hpo}
+      $ZAP metadataset hpo --plan "$PLAN" --budget "$budget" --cores ${HPO_CORES:-digits-opencv chars-greek \
+        emoji-group photo-patches textures clipart-category stamps-category} --trials 24 --min-candidates 6 --workers "$workers" ;;
+    export)
+      $ZAP metadataset export --plan "$PLAN" --seeds 0 1 --out "$ARTIFACT"
+      $ZAP metadataset info "$ARTIFACT" --json > docs/data/metadataset_v2_info.json ;;
+    *) echo "unknown step $1" >&2; exit 2 ;;
+  esac
+  commit_progress
+}
+
+if [ "$step" = all ]; then
+  for s in plan hpo20 level20 hpo60 level60 export hpo120 level120 export; do run_step "$s"; done
+else
+  run_step "$step"
+fi

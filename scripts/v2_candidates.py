@@ -1,0 +1,71 @@
+"""The candidates of meta-dataset v2's budget levels, chosen from what the measurements say (idempotent).
+
+    python scripts/v2_candidates.py level20 --plan metadataset/v2
+    python scripts/v2_candidates.py level60 --plan metadataset/v2     # once level 20 is complete
+    python scripts/v2_candidates.py level120 --plan metadataset/v2    # once level 60 is complete
+
+- level 20: v1's distinct candidates (near copies at v1's noise floor counted once), the best of them
+  without their quick model (v1 lacked CNN-only candidates: in 65 % of v1's cells the quick model
+  answered), two with 128-px inputs; the HPO at 20 reference-s on the cores v1 lacked adds its picks
+  (`zap metadataset hpo --budget 20 --cores ...`).
+- level 60 and 120: the best of the level below by mean rank per core, plus the HPO at that budget.
+Prints each level's candidate count.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from zap.metadataset.artifact import export, load
+from zap.metadataset.levels import best_by_core_rank, distinct_candidates, variant
+from zap.metadataset.plan import load_plan
+from zap.metadataset.problem import SelectionProblem
+from zap.resources import metadataset_artifact
+
+NO_QUICK = 6  # the best distinct v1 candidates that also run without their quick model
+LARGE_INPUT = 2  # ... of which also run at 128 px
+FROM_BELOW = {60.0: 8, 120.0: 4}  # the best of the level below that carry over
+
+
+def level20(plan, v1_artifact: Path) -> None:
+    v1 = SelectionProblem.load(v1_artifact)
+    configs = {c["id"]: c["config"] for c in load(v1_artifact)["candidates"]}
+    distinct = distinct_candidates(v1)
+    plan.add_candidates([configs[i] for i in distinct], "v1-distinct", levels=(20.0,))
+    best = best_by_core_rank(v1, NO_QUICK, among=distinct)
+    cnn_only = [variant(configs[i], first_simple_model=False) for i in best]
+    plan.add_candidates(cnn_only, "v1-no-quick", levels=(20.0,))
+    plan.add_candidates([variant(c, log2_max_size=7) for c in cnn_only[:LARGE_INPUT]], "v1-large-input",
+                        levels=(20.0,))
+
+
+def from_below(plan, budget: float, scratch: Path) -> None:
+    """The best of the level below carry over; the level below must be complete."""
+    below = max(b for b in plan.levels if b < budget)
+    export(plan, scratch)
+    problem = SelectionProblem.load(scratch, below)
+    if not problem.complete:
+        raise SystemExit(f"level {below:g} is not complete yet: build it first")
+    configs = {c["pipeline_id"]: c["config"] for c in plan.candidates}
+    best = best_by_core_rank(problem, FROM_BELOW[budget], among=distinct_candidates(problem))
+    plan.add_candidates([configs[i] for i in best], f"best-of-{below:g}", levels=(budget,))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("level", choices=["level20", "level60", "level120"])
+    parser.add_argument("--plan", default="metadataset/v2")
+    parser.add_argument("--v1", default=str(metadataset_artifact()), help="the v1 artifact (level 20's source)")
+    args = parser.parse_args()
+    plan = load_plan(Path(args.plan))
+    if args.level == "level20":
+        level20(plan, Path(args.v1))
+    else:
+        from_below(plan, float(args.level.removeprefix("level")), Path(args.plan) / "scratch.json.gz")
+    for budget in plan.levels:
+        print(f"level {budget:g}: {len(plan.candidates_at(budget))} candidates")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The reference clock: prices from a cost table, and runs that do not depend on the machine's timers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import FAST_CONFIG, injected_table
+from zap.data import SplitSettings, load_dataset, train_test_split
+from zap.finetune import Budget, run
+from zap.finetune.refclock import CostTable, CostTableError, default_cost_table
+
+
+@pytest.fixture
+def split(arrays):
+    x, y = arrays
+    return train_test_split(load_dataset((x, y)), SplitSettings(0.3, 100, 0))
+
+
+def test_prices_interpolate_between_measured_points():
+    table = injected_table()
+    assert table.step_cost("mobilenetv2", 32, 16, 0.0) == pytest.approx(0.05 + 16 * 0.01)
+    assert table.step_cost("mobilenetv2", 64, 16, 0.5) == pytest.approx(0.05 + 16 * 0.02)
+    # log-log between 32 and 64 px: cost per image grows with the pixel count (x 2.25 at 48 px)
+    assert table.step_cost("mobilenetv2", 48, 1, 0.0) - 0.05 == pytest.approx(0.01 * 2.25, rel=1e-6)
+    # linear in the frozen share, extrapolated past the largest measured size along the last segment
+    assert table.step_cost("mobilenetv2", 32, 1, 0.25) - 0.05 == pytest.approx(0.0075)
+    assert table.predict_cost("mobilenetv2", 128, 10) == pytest.approx(10 * 0.016)
+
+
+def test_table_round_trips_and_refuses_unknown_architectures_and_schemas():
+    table = injected_table()
+    assert CostTable.from_dict(table.to_dict()) == table
+    with pytest.raises(CostTableError, match="efficientnet_lite2"):
+        table.step_cost("efficientnet_lite2", 32, 16, 0.0)
+    with pytest.raises(CostTableError, match="schema"):
+        CostTable.from_dict(table.to_dict() | {"schema": 99})
+
+
+class SkewedClock:
+    """A timer whose seconds are `rate` times real ones: what a loaded or a faster machine looks like."""
+
+    def __init__(self, rate: float):
+        import time
+
+        self.rate, self.time = rate, time.perf_counter
+
+    def __call__(self) -> float:
+        return self.rate * self.time()
+
+
+def test_a_ref_budget_run_does_not_depend_on_the_timers(split):
+    """The property the meta-dataset needs: the same cell reaches the same steps and curve at T however
+    fast the machine's clocks say it ran (here 1x and a 7x slower timer)."""
+    table = injected_table()
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "SVC"}
+    runs = [run(split.train, split.test, config, Budget(3.0, "ref"), seed=0, costs=table,
+                wall_fn=SkewedClock(rate), cpu_fn=SkewedClock(rate)) for rate in (1.0, 7.0)]
+    a, b = runs
+    assert a.status == b.status == "ok"
+    assert a.elapsed["steps"] == b.elapsed["steps"] > 3
+    assert [r["ref_s"] for r in a.curve.rows] == [r["ref_s"] for r in b.curve.rows]
+    assert [r["nauc"] for r in a.curve.rows] == [r["nauc"] for r in b.curve.rows]
+    assert a.alc == b.alc
+    # the run spends its budget: the steps alone cost (0.05 + 16 x 0.01) each at 32 px
+    assert a.elapsed["steps"] * (0.05 + 16 * 0.01) <= 3.0
+    assert 0.8 * 3.0 <= a.elapsed["ref_s"] <= 3.0 * 1.05
+
+
+def test_ref_time_is_the_sum_of_the_prices_of_what_ran(split):
+    """The first prediction is the quick model's: its fit (0.1) and the thumbnails and predictions of the
+    images it decoded are all that was charged before it."""
+    table = injected_table()
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
+    result = run(split.train, split.test, config, Budget(2.0, "ref"), seed=0, costs=table)
+    first = result.curve.rows[0]
+    assert first["steps"] == 0
+    n_fit = len(split.train) - math.ceil(0.1 * len(split.train))  # the runner's validation carve-out
+    decoded = n_fit + len(split.test)
+    expected = 0.1 + decoded * 1e-4 + len(split.test) * 1e-4
+    assert first["ref_s"] == pytest.approx(expected, rel=0.15)
+
+
+def test_every_run_records_ref_time_beside_wall_and_cpu(split):
+    result = run(split.train, split.test, FAST_CONFIG, Budget(3, "steps"), costs=injected_table())
+    assert set(result.curve.rows[-1]) == {"wall_s", "cpu_s", "steps", "nauc", "accuracy", "ref_s"}
+    assert result.elapsed["ref_s"] > 0
+
+
+def test_ref_clock_refuses_an_architecture_without_prices(split):
+    table = injected_table()
+    with pytest.raises(ValueError, match="efficientnet_lite1"):
+        run(split.train, split.test, FAST_CONFIG | {"architecture": "efficientnet_lite1"}, Budget(2, "ref"),
+            costs=table)
+
+
+def test_budget_refuses_infinite_and_nan_amounts():
+    for bad in (math.inf, math.nan, 0, -1):
+        with pytest.raises(ValueError, match="positive finite"):
+            Budget(bad, "ref")
+
+
+@pytest.mark.skipif(default_cost_table() is None, reason="no shipped cost table yet")
+def test_the_shipped_table_prices_every_zoo_model_and_grows_with_size():
+    from zap.pipelines.zoo import ZOO
+
+    table = default_cost_table()
+    for arch in ZOO:
+        costs = [table.step_cost(arch, s, 32, 0.0) for s in (32, 64, 128)]
+        assert costs == sorted(costs) and costs[0] > 0, arch
+        assert table.step_cost(arch, 64, 32, 0.5) < costs[1], arch  # freezing saves compute
+    assert np.isfinite(table.quick_fit_cost("SVC", 500, 10))

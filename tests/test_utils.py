@@ -1,0 +1,27 @@
+"""zap.utils: the shared hash, seed and atomic-write helpers."""
+
+import json
+
+import pytest
+
+from zap.utils import atomic_path, atomic_write_json, name_seed, stable_hash
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
+    """Catches a non-atomic write: a killed or failing writer must not leave half a fold file or plan."""
+    path = tmp_path / "fold.json"
+    atomic_write_json(path, {"a": 1})
+    with pytest.raises(TypeError), atomic_path(path) as tmp:
+        tmp.write_text("{half")
+        raise TypeError("killed mid-write")
+    assert json.loads(path.read_text()) == {"a": 1} and list(tmp_path.iterdir()) == [path]
+    atomic_write_json(path, {"b": [1, 2]}, indent=None)
+    assert path.read_text() == '{"b": [1, 2]}\n'
+
+
+def test_hash_and_seed_depend_on_content_not_on_order_or_letters_alone():
+    """Catches a hash that depends on key order (one config, two pipeline ids) and a seed that anagrams share."""
+    assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1}) != stable_hash({"a": 1, "b": 3})
+    assert len(stable_hash([1], 12)) == 12
+    assert name_seed("digits-sklearn") != name_seed("sklearn-digits")
+    assert 0 <= name_seed("x") < 2**31
