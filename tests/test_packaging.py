@@ -29,7 +29,8 @@ from zap.selectors.trained import TRAINABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DATA = ("zap/pipelines/configs/recommended.json", "zap/pipelines/configs/autodl-default.json",
-                "zap/data/core/catalogue.json", "zap/finetune/ref_costs.json", "zap/assets/chelsea.jpg", "zap/assets/coffee.jpg",
+                "zap/data/core/catalogue.json", "zap/finetune/ref_costs.json", "zap/assets/chelsea.jpg",
+                "zap/assets/coffee.jpg",
                 "zap/_home/artifacts/metadataset/v1.json.gz")
 
 
