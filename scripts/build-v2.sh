@@ -22,11 +22,13 @@ step=${1:-all}
 
 commit_progress() {  # only the plan folder; retried while another git command holds the index
   [ "$commit" = 1 ] || return 0
+  git add -A "$PLAN" 2>/dev/null || true
+  git diff --cached --quiet -- "$PLAN" && return 0  # nothing new
+  cells=$($ZAP metadataset status --plan "$PLAN" --json | $PY -c 'import json, sys
+s = json.load(sys.stdin)
+print(str(s["done"]) + "/" + str(s["total"]) + " cells")')
   for _ in 1 2 3 4 5; do
-    if git add -A "$PLAN" && git commit -q -m "meta-dataset v2: build progress ($($ZAP metadataset status --plan "$PLAN" --json \
-        | $PY -c 'import json,sys; s=json.load(sys.stdin); print(f"{s[\"done\"]}/{s[\"total\"]} cells")'))" -- "$PLAN"; then
-      return 0
-    fi
+    git commit -q -m "meta-dataset v2: build progress ($cells)" -- "$PLAN" && return 0
     sleep 7
   done
   echo "note: could not commit progress now; it stays on disk and is committed next time" >&2

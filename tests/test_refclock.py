@@ -110,3 +110,17 @@ def test_the_shipped_table_prices_every_zoo_model_and_grows_with_size():
         assert costs == sorted(costs) and costs[0] > 0, arch
         assert table.step_cost(arch, 64, 32, 0.5) < costs[1], arch  # freezing saves compute
     assert np.isfinite(table.quick_fit_cost("SVC", 500, 10))
+
+
+def test_fit_records_the_budget_in_reference_seconds(arrays):
+    """Selection compares the user's budget with the meta-dataset's levels in reference seconds: as given on
+    the ref clock, through the device probe on the wall clock (recorded, with what it measured)."""
+    from zap import ZAP
+
+    on_ref = ZAP(budget=2, clock="ref", config=FAST_CONFIG, test_ratio=0.3, max_test=100).fit(arrays).summary()
+    assert on_ref["budget_ref_s"] == 2 and on_ref["clock_calibration"] is None
+    assert on_ref["elapsed"]["ref_s"] <= 2 * 1.05
+    on_wall = ZAP(budget=2, clock="wall", config=FAST_CONFIG, test_ratio=0.3, max_test=100, threads=1).fit(arrays)
+    probe = on_wall.summary()["clock_calibration"]
+    assert probe["method"] == "device probe" and probe["steps"] >= 2 and probe["ref_per_wall"] > 0
+    assert on_wall.summary()["budget_ref_s"] == pytest.approx(2 * probe["ref_per_wall"], rel=1e-3)

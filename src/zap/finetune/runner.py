@@ -164,9 +164,10 @@ class _Run:
         self.amp = device.type == "cuda"
 
     # ------------------------------------------------------------------------------------------ setup
-    def build(self) -> None:
+    def build(self, pretrained: bool = True) -> None:
+        """The model, optimizer and schedules; `pretrained=False` only where compute is timed, not learned."""
         torch.manual_seed(self.seed)
-        self.model = create_model(self.cfg["architecture"], self.n_classes, pretrained=True).to(self.device)
+        self.model = create_model(self.cfg["architecture"], self.n_classes, pretrained=pretrained).to(self.device)
         freeze_backbone(self.model, float(self.cfg["freeze_portion"]))
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
