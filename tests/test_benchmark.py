@@ -176,19 +176,32 @@ def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkey
     assert json.loads((fixed / "summary.json").read_text())["selector"] == "fixed"
 
 
-def test_fit_default_is_what_won_the_zero_shot_study():
-    """`zap fit`'s default selector is whichever did best at 60 s on held-out cores (docs/data/zero_shot_fit.json)."""
+def test_fit_default_follows_the_rule_on_the_zero_shot_study():
+    """`zap fit`'s default is ZAP-HPO unless a method beats it significantly in the user-regime study
+    (docs/data/zero_shot_fit.json: 60 s wall-clock, held-out cores); a lead inside the noise moves nothing."""
+    from zap.benchmark.stats import default_by_rule
     from zap.selectors.trained import DEFAULT_SELECTOR
 
     study = json.loads((Path(__file__).parents[1] / "docs/data/zero_shot_fit.json").read_text())["runs"]
-    datasets = {r["dataset"] for r in study}
+    datasets = sorted({r["dataset"] for r in study})
     assert len(datasets) >= 5
 
-    def mean_alc(method: str) -> float:
-        return np.mean([np.mean([r["alc"] for r in study if r["dataset"] == d and r["method"] == method])
-                        for d in datasets])
+    def per_dataset(method: str) -> np.ndarray:
+        return np.array([np.mean([r["alc"] for r in study if r["dataset"] == d and r["method"] == method])
+                         for d in datasets])
 
-    assert max(("zap-hpo", "zap-as", "recommended"), key=mean_alc) == DEFAULT_SELECTOR
+    scores = {m: per_dataset(m) for m in ("zap-hpo", "zap-as", "recommended")}
+    assert default_by_rule(scores, incumbent="zap-hpo") == DEFAULT_SELECTOR
+
+
+def test_the_default_rule_moves_only_on_a_significant_paired_lead():
+    from zap.benchmark.stats import default_by_rule
+
+    rng = np.random.default_rng(0)
+    base = rng.random(12)
+    assert default_by_rule({"a": base, "b": base + rng.normal(0.01, 0.05, 12)}, "a") == "a"  # noise
+    assert default_by_rule({"a": base, "b": base + 0.05 + rng.normal(0, 0.01, 12)}, "a") == "b"
+    assert default_by_rule({"a": base, "b": base - 0.05}, "a") == "a"  # significantly worse: stays
 
 
 def test_fit_without_a_trained_selector_says_so_and_uses_recommended(tmp_path, monkeypatch, capsys):

@@ -121,6 +121,21 @@ def wilcoxon_p(diff: np.ndarray) -> float | None:
     return float(sps.wilcoxon(diff).pvalue)
 
 
+def default_by_rule(scores: dict[str, np.ndarray], incumbent: str, alpha: float = 0.05) -> str:
+    """Which method a default should be, by a rule rather than by the highest mean: the incumbent stays
+    unless another method beats it on the same datasets (paired, one score per dataset) with a higher mean
+    and a Wilcoxon p below `alpha`; then the best mean among those that do. A lead inside the noise
+    never moves a default."""
+    base = np.asarray(scores[incumbent], dtype=float)
+    better = {}
+    for method, values in scores.items():
+        diff = np.asarray(values, dtype=float) - base
+        p = wilcoxon_p(diff)
+        if method != incumbent and np.nanmean(diff) > 0 and p is not None and p < alpha:
+            better[method] = float(np.nanmean(values))
+    return max(better, key=better.get) if better else incumbent
+
+
 def gap_closed(single_best: float, oracle: float, score: float) -> float | None:
     """Where `score` lies between single-best (0) and the oracle (1), the usual algorithm-selection
     yardstick; the same formula whether higher or lower is better (both differences flip sign together).

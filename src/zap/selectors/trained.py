@@ -22,11 +22,12 @@ from zap.selectors.base import load_selector
 from zap.selectors.registry import SHIPPED, create_selector
 
 TRAINABLE = SHIPPED  # the registry's shipped selectors: what `zap meta-train` trains by default
-# What `zap fit`, `zap suggest` and `zap.ZAP` use unless told otherwise: whichever did best in the
-# zero-shot study in the user's regime (benchmarks/zero_shot_fit.py -> docs/data/zero_shot_fit.json, real
-# fits at a wall-clock budget on held-out cores), among the two selectors and the fixed `recommended`
-# pipeline; docs/selectors.md, "Users", has the figures. tests/test_benchmark.py checks this name against
-# the study's file.
+# What `zap fit`, `zap suggest` and `zap.ZAP` use unless told otherwise, by a rule
+# (`zap.benchmark.stats.default_by_rule`): ZAP-HPO, the paper's method, unless the zero-shot ZAP-AS or the
+# fixed `recommended` pipeline beats it significantly (paired Wilcoxon p < 0.05, higher mean) in the study
+# in the user's regime (benchmarks/zero_shot_fit.py -> docs/data/zero_shot_fit.json: real fits at a
+# wall-clock budget on held-out cores). docs/selectors.md, "Users", has the figures;
+# tests/test_benchmark.py applies the rule to the study's file.
 DEFAULT_SELECTOR = "zap-hpo"
 
 
