@@ -4,7 +4,7 @@
 #   1. the plan: 3 variants of every core (v1's first 3 where v1 has the core), levels 20/60/120 ref-s;
 #   2. SMAC at 20 ref-s on the first variant of every core v1 lacked, then the level-20 candidates;
 #   3. level 20: every cell, then a second seed on a 10 % sample and on each dataset's 2 best cells;
-#   4. SMAC at 60 ref-s on 6 cores, the best of level 20, level 60 the same way;
+#   4. SMAC at 60 ref-s on 7 cores, the best of level 20, level 60 the same way;
 #   5. export artifacts/metadataset/v2.json.gz (20 and 60 complete: v2 ships), then level 120 likewise.
 # Usage: bash scripts/build-v2.sh [--commit] [STEP]   STEP: plan | hpo20 | level20 | hpo60 | level60 |
 #        export | hpo120 | level120 | all (default)   WORKERS=N (default: one per core)
@@ -34,9 +34,14 @@ print(str(s["done"]) + "/" + str(s["total"]) + " cells")')
   echo "note: could not commit progress now; it stays on disk and is committed next time" >&2
 }
 
+minutes=${COMMIT_MINUTES:-20}
+if ! [[ "$minutes" =~ ^[0-9]+$ ]] || [ "$minutes" -lt 1 ]; then
+  echo "COMMIT_MINUTES must be a whole number of minutes >= 1, got '$minutes'" >&2; exit 2
+fi
 if [ "$commit" = 1 ]; then
-  ( while sleep "$(( ${COMMIT_MINUTES:-20} * 60 ))"; do commit_progress || true; done ) &
-  trap 'kill $! 2>/dev/null; commit_progress' EXIT
+  ( while true; do sleep "$(( minutes * 60 ))" & wait $!; commit_progress || true; done ) &
+  loop=$!
+  trap 'kill "$loop" 2>/dev/null || true; commit_progress || true' EXIT
 fi
 
 new_cores() {  # the cores of the v2 plan that v1 lacks

@@ -460,7 +460,7 @@ def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_pat
     summary = export(plan, tmp_path / "v2.json.gz")
     assert summary["schema"] == 2 and summary["budgets"] == [1.5, 3.0] and summary["n_missing"] == 0
     assert summary["levels"]["3"] == {"n_candidates": 3, "n_planned": 6, "n_cells": 6, "n_missing": 0,
-                                      "protocol_hash": plan.level(3.0).spec_hash()}
+                                      "complete": True, "protocol_hash": plan.level(3.0).spec_hash()}
     payload = load(tmp_path / "v2.json.gz")
     high = SelectionProblem.from_artifact(payload, 3.0)
     assert high.alc.shape == (2, 3) and not np.isnan(high.alc).any()

@@ -130,9 +130,12 @@ def default_by_rule(scores: dict[str, np.ndarray], incumbent: str, alpha: float 
     better = {}
     for method, values in scores.items():
         diff = np.asarray(values, dtype=float) - base
-        p = wilcoxon_p(diff)
-        if method != incumbent and np.nanmean(diff) > 0 and p is not None and p < alpha:
-            better[method] = float(np.nanmean(values))
+        diff = diff[np.isfinite(diff)]
+        if method == incumbent or diff.size == 0 or np.all(diff == 0):
+            continue
+        # one-sided: a method that loses on most datasets and wins big on one is not "better"
+        if diff.mean() > 0 and sps.wilcoxon(diff, alternative="greater").pvalue < alpha:
+            better[method] = float(diff.mean())
     return max(better, key=better.get) if better else incumbent
 
 

@@ -232,6 +232,7 @@ def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: floa
         x, y = cache.batch(np.arange(PROBE_BATCH)), torch.as_tensor(np.arange(PROBE_BATCH) % N_CLASSES)
         for _ in range(PROBE_WARMUP):  # the first steps allocate and are slower: not counted
             state.train_step(x, y)
+        _synchronize(state.device)
         wall, ref, steps = 0.0, 0.0, 0
         while steps < 2 or time.perf_counter() - started < 0.6 * max_seconds:
             start = time.perf_counter()
@@ -240,7 +241,7 @@ def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: floa
             wall += time.perf_counter() - start
             ref += table.step_cost(PROBE_ARCHITECTURE, PROBE_SIZE, PROBE_BATCH, 0.0)
             steps += 1
-            if time.perf_counter() - started > max_seconds:
+            if steps >= 2 and time.perf_counter() - started > max_seconds:
                 break
         start = time.perf_counter()
         state.predict(cache, np.arange(2 * PROBE_BATCH))

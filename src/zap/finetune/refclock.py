@@ -22,11 +22,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from zap.errors import ArtifactError
+
 COST_TABLE_SCHEMA = 1
 COST_TABLE_FILE = "ref_costs.json"
 
 
-class CostTableError(ValueError):
+class CostTableError(ArtifactError):
     """A cost table that cannot price a run: a missing file, an architecture it never measured."""
 
 
@@ -106,6 +108,9 @@ class CostTable:
         return n_images * (self.decode[0] + self.decode[1] * size * size)
 
     def quick_fit_cost(self, name: str, n_samples: int, n_classes: int) -> float:
+        if name not in self.quick_fit:
+            raise CostTableError(f"the cost table has no price for the quick model {name!r} (it knows "
+                                 f"{sorted(self.quick_fit)}); calibrate again with `python -m zap.finetune.calibrate`")
         a, b, c = self.quick_fit[name]
         return math.exp(a + b * math.log(max(n_samples, 1)) + c * math.log(max(n_classes, 2)))
 

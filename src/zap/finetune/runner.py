@@ -290,7 +290,7 @@ class _Run:
         except (ValueError, np.linalg.LinAlgError) as exc:  # even the fallback failed (a single class)
             self.events.append({"event": "quick_model_failed", "error": str(exc)})
             return
-        finally:
+        finally:  # priced as the model asked for, also when logistic regression stood in (it costs less)
             self.charge(self.train_cache, "quick_fit", self.cfg["simple_model"], len(take),
                         len(np.unique(labels[take])))
         if fitted != self.cfg["simple_model"]:

@@ -226,7 +226,8 @@ def info(payload: dict) -> dict:
     }
     if payload["schema"] == LEVELS_SCHEMA:
         planned = {k: len(payload["datasets"]) * len(v["candidates"]) for k, v in views.items()}
-        summary |= {"budgets": budgets_of(payload), "t0": None, "levels": {
+        summary |= {"budgets": budgets_of(payload), "budget_s": None, "t0": None, "levels": {
             k: {"n_candidates": len(v["candidates"]), "n_planned": planned[k], "n_cells": planned[k] - _missing(v),
-                "n_missing": _missing(v), "protocol_hash": v["protocol_hash"]} for k, v in views.items()}}
+                "n_missing": _missing(v), "complete": _missing(v) == 0, "protocol_hash": v["protocol_hash"]}
+            for k, v in views.items()}}
     return summary

@@ -97,11 +97,11 @@ class Plan:
                     entry["levels"] = []
                 self.candidates.append(entry)
                 by_id[pid] = entry
-                added += len(levels) if self.multilevel else 1
+                added += len(set(levels)) if self.multilevel else 1
             elif self.multilevel:
-                added += len(set(levels) - set(by_id[pid].get("levels", [])))
+                added += len(set(levels) - set(by_id[pid].get("levels", self.levels)))
             if self.multilevel:
-                by_id[pid]["levels"] = sorted(set(by_id[pid]["levels"]) | set(levels))
+                by_id[pid]["levels"] = sorted(set(by_id[pid].get("levels", [])) | set(levels))
         atomic_write_json(self.folder / "candidates.json", self.candidates, sort_keys=True)
         return added
 
@@ -122,7 +122,7 @@ def create_plan(folder: Path, n_variants: int = 4, seed: int = 0, budget: float 
     if (folder / "plan.json").exists():
         raise ArtifactError(f"{folder} already holds a plan: load it (`zap metadataset status --plan {folder}`) "
                             "or choose another folder")
-    levels = tuple(sorted(float(b) for b in budgets)) or (float(budget),)
+    levels = tuple(sorted({float(b) for b in budgets})) or (float(budget),)
     datasets = [v for name in cores or CORES for v in _variants(name, n_variants, seed, max_test, cache, seed_rule,
                                                                    reuse)]
     cost_table = _cost_table(clock, cost_table)

@@ -199,6 +199,9 @@ def _resolve(values: Mapping[str, Any]) -> dict[str, Any]:
 def with_overrides(config: Mapping[str, Any], **overrides: Any) -> Configuration:
     """`config` with some values changed; values the change makes inactive (the quick model's kind once
     `first_simple_model` is off) are dropped rather than refused."""
+    unknown = sorted(set(overrides) - set(DIMS_BY_NAME))
+    if unknown:
+        raise ConfigError(f"unknown hyperparameters {unknown}; the space has {sorted(DIMS_BY_NAME)}")
     values = dict(config) | overrides
     active = _resolve(values)
     return complete({name: value for name, value in values.items() if name in active})
