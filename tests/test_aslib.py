@@ -248,25 +248,18 @@ def test_missing_file_is_named(tmp_path):
 
 
 @pytest.mark.parametrize(("file", "line", "message"), [
+    # rows naming unknown instances or algorithms
     ("cv.arff", "ghost,1,2\n", r"cv\.arff: unknown instance 'ghost'"),
     ("algorithm_runs.arff", "i01,1,D,3,ok\n", r"algorithm 'D'.*not among the description's algorithms"),
-])
-def test_rows_naming_unknown_instances_or_algorithms(tmp_path, file, line, message):
-    folder = write_runtime(tmp_path)
-    with (folder / file).open("a") as handle:
-        handle.write(line)
-    with pytest.raises(ScenarioError, match=message):
-        read_scenario(folder)
-
-
-@pytest.mark.parametrize(("file", "line", "message"), [
+    # malformed rows
     ("algorithm_runs.arff", "i01,1,A,3\n", r"algorithm_runs\.arff: Bad @DATA instance format in line \d+"),
     ("algorithm_runs.arff", "i01,1,A,fast,ok\n", r"algorithm_runs\.arff: Invalid numerical value, at line \d+"),
     ("algorithm_runs.arff", "i01,1,A,3,lost\n", r"algorithm_runs\.arff: Data value lost not found in nominal"),
     ("feature_values.arff", "'i01,1,0.2,0.5\n", r"feature_values\.arff: Invalid layout .* line \d+"),
 ])
 def test_a_bad_arff_row_names_the_file_and_line(tmp_path, file, line, message):
-    """A malformed file must stop with its own name and line, not a traceback from inside the ARFF reader."""
+    """A bad row (unknown instance or algorithm, or malformed) must stop with its file's name and what is
+    wrong, not a traceback from inside the ARFF reader."""
     folder = write_runtime(tmp_path)
     with (folder / file).open("a") as handle:
         handle.write(line)
