@@ -23,7 +23,7 @@ from zap.metadataset.plan import NAMED_CANDIDATES, Plan
 from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
 from zap.scoring import COLUMNS
-from zap.utils import atomic_path, stable_hash
+from zap.utils import atomic_path
 
 ARTIFACT_SCHEMA = 1  # one budget level
 LEVELS_SCHEMA = 2  # a budget axis: one candidate set and matrix per level
@@ -57,7 +57,7 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
             for pid, found in hpo_sources(plan.hpo_folder(budget)).items():
                 sources.setdefault(pid, []).extend(f"{name}@{budget:g}" for name in found)
         payload = {"schema": LEVELS_SCHEMA, "budgets": list(plan.levels), "protocol": plan.protocol.describe(),
-                   "protocol_hash": plan_hash(plan),
+                   "protocol_hash": plan.spec_hash(),
                    "candidates": [_candidate(c, names, sources) | {"levels": c.get("levels", list(plan.levels))}
                                   for c in plan.candidates]} | shared | {
                    "levels": {f"{b:g}": _level(store, plan, b, datasets, seeds) for b in plan.levels}}
@@ -66,11 +66,6 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
     with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as handle:
         json.dump(payload, handle, separators=(",", ":"))
     return info(payload)
-
-
-def plan_hash(plan: Plan) -> str:
-    """The hash of a multi-level plan's whole protocol: every level's."""
-    return stable_hash([plan.level(b).spec_hash() for b in plan.levels])
 
 
 def _candidate(c: dict, names: dict[str, str], sources: dict[str, list[str]]) -> dict:

@@ -184,4 +184,4 @@ def build_status(plan: Plan, seeds: Iterable[int] = (0,), extra_seed_share: floa
             "loadavg_1m_p90": round(statistics.quantiles(loads, n=10)[-1], 2) if len(loads) > 1 else None,
             "n_datasets": len(plan.protocol.datasets), "n_candidates": len(plan.candidates),
             "budgets": budgets, "candidates_per_level": {f"{b:g}": len(plan.candidates_at(b)) for b in budgets},
-            "protocol_hash": plan.protocol.spec_hash(), "other_runner_records": store.skipped}
+            "protocol_hash": plan.spec_hash(), "other_runner_records": store.skipped}

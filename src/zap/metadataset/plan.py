@@ -55,6 +55,12 @@ class Plan:
             raise ConfigError(f"the plan in {self.folder} has budget levels {list(self.levels)}, not {budget:g}")
         return self.protocol if budget == self.protocol.budget else self.protocol.at_budget(budget)
 
+    def spec_hash(self) -> str:
+        """What the plan's numbers mean: its protocol's hash, or with several levels the hash of every level's."""
+        if not self.multilevel:
+            return self.protocol.spec_hash()
+        return stable_hash([self.level(b).spec_hash() for b in self.levels])
+
     def candidates_at(self, budget: float) -> list[dict]:
         """The candidates of one level (a candidate without `levels` belongs to every level)."""
         return [c for c in self.candidates if float(budget) in c.get("levels", self.levels)]
