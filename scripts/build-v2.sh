@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build meta-dataset v2 (docs/metadataset.md, "v2"): every step is idempotent, so run it again after any
 # interruption; with --commit it commits metadataset/v2 every COMMIT_MINUTES (default 20) and at the end.
-#   1. the plan: 3 variants of every core (v1's first 3 where v1 has the core), levels 20/60/120 ref-s;
+#   1. the plan: 3 variants of every core (v1's first 3 where v1 has the core), levels 20/60/120 ref-s,
+#      less the cores that fail the calibration rule (scripts/v2_candidates.py, DROPPED);
 #   2. SMAC at 20 ref-s on the first variant of every core v1 lacked, then the level-20 candidates;
 #   3. level 20: every cell, then a second seed on a 10 % sample and on each dataset's 2 best cells;
 #   4. SMAC at 60 ref-s on 7 cores, the best of level 20, level 60 the same way;
@@ -54,7 +55,8 @@ run_step() {
   case "$1" in
     plan)
       [ -f "$PLAN/plan.json" ] || $ZAP metadataset plan "$PLAN" --budgets 20 60 120 --clock ref --variants 3 \
-        --reuse metadataset/v1 ;;
+        --reuse metadataset/v1
+      $PY scripts/v2_candidates.py drop --plan "$PLAN" ;;
     hpo20)
       cores=$(new_cores)
       # shellcheck disable=SC2086

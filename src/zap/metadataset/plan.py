@@ -85,6 +85,22 @@ class Plan:
         chosen = self.candidates if budget is None else self.candidates_at(budget)
         return [c["config"] for c in chosen]
 
+    def drop_cores(self, reasons: dict[str, str]) -> int:
+        """Take cores out of the plan (for example one that fails the calibration rule), recording why in
+        plan.json. Their stored records stay in the store, outside the matrix. Returns the datasets removed."""
+        known = {d.core for d in self.protocol.datasets}
+        unknown = sorted(set(reasons) - known)
+        if unknown:
+            raise ConfigError(f"cores {unknown} are not in the plan in {self.folder}; it has {sorted(known)}")
+        kept = tuple(d for d in self.protocol.datasets if d.core not in reasons)
+        settings = json.loads((self.folder / "plan.json").read_text())
+        settings["dropped_cores"] = settings.get("dropped_cores", {}) | dict(reasons)
+        atomic_write_json(self.folder / "datasets.json", [d.to_dict() for d in kept], sort_keys=True)
+        atomic_write_json(self.folder / "plan.json", settings, sort_keys=True)
+        removed = len(self.protocol.datasets) - len(kept)
+        self.protocol = replace(self.protocol, datasets=kept)
+        return removed
+
     def add_candidates(self, configs: list[dict], origin: str, levels: tuple[float, ...] | None = None) -> int:
         """Add pipelines to the given levels (default: every level), de-duplicated by id: a known pipeline
         joins the new levels. Stored results stay valid. Returns how many (pipeline, level) entries are new."""
