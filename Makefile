@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.zap-installed
 
-.PHONY: install install-torch check-wheel data-sources datasets demo test test-all lint bench clean
+.PHONY: install install-torch check-wheel data-sources test-tools datasets demo test test-all lint bench clean
 
 install: $(STAMP)
 
@@ -29,13 +29,17 @@ check-wheel: install
 data-sources:
 	bash scripts/install-data-sources.sh
 
+# Headless chromium, which the HTML report tests screenshot the reports with.
+test-tools:
+	bash scripts/install-test-tools.sh
+
 datasets: install data-sources
 	$(VENV)/bin/zap datasets build
 
 demo: install
 	$(VENV)/bin/zap fit digits --budget 60 --out runs/demo
 
-test: install data-sources
+test: install data-sources test-tools
 	$(PY) -m pytest -q
 
 test-all: install data-sources

@@ -105,3 +105,32 @@ def write_synthetic_artifact(path, **kwargs) -> dict:
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         json.dump(payload, handle)
     return payload
+
+
+def synthetic_levels_artifact(n_groups: int = 6, per_group: int = 3, n_pipelines: int = 8, seed: int = 0,
+                              budgets: tuple[float, ...] = (20.0, 60.0)) -> dict:
+    """A schema-2 (multi-level) artifact payload: the synthetic problem at each budget, where a longer
+    budget favours the candidates whose last encoding column is 1 (a "slow but strong" pipeline), and
+    each level above the lowest keeps only the first `n_pipelines - 2` candidates, so levels differ in
+    both winners and candidate sets, as in v2."""
+    from zap.metadataset.artifact import LEVELS_SCHEMA
+
+    flat = synthetic_artifact(n_groups, per_group, n_pipelines, seed)
+    slow = np.array([c["encoding"][-1] > 0.5 for c in flat["candidates"]], dtype=float)
+    levels = {}
+    for i, budget in enumerate(budgets):
+        keep = list(range(n_pipelines)) if i == 0 else list(range(n_pipelines - 2))
+        shift = 0.15 * i * (2 * slow - 1)  # at longer budgets the slow candidates gain, the fast lose
+        matrices = {}
+        for s, m in flat["matrices"].items():
+            alc = np.array([[np.nan if v is None else v for v in row] for row in m["alc"]], dtype=float) + shift
+            cells = [[None if np.isnan(v) else round(float(v), 6) for v in row[keep]] for row in alc]
+            matrices[s] = {"alc": cells, "final_nauc": cells, "provenance": {}}
+        levels[f"{budget:g}"] = {"protocol": flat["protocol"] | {"budget": budget},
+                                 "protocol_hash": f"synthetic-{seed}-{budget:g}",
+                                 "candidates": [flat["candidates"][j]["id"] for j in keep], "matrices": matrices}
+    return {"schema": LEVELS_SCHEMA, "budgets": list(budgets), "protocol": flat["protocol"] | {"datasets": []},
+            "protocol_hash": f"synthetic-levels-{seed}", "datasets": flat["datasets"],
+            "candidates": [c | {"levels": [b for b in budgets if f"{b:g}" in levels and c["id"] in
+                                           levels[f"{b:g}"]["candidates"]]} for c in flat["candidates"]],
+            "encoding_names": flat["encoding_names"], "seeds": flat["seeds"], "levels": levels}

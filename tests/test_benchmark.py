@@ -1,6 +1,7 @@
 """The leave-one-core-out benchmark, meta-training, `zap suggest` and zero-shot `zap fit`, end to end on a
 small synthetic meta-dataset artifact (real candidate configurations, synthetic performance)."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def test_a_fold_never_trains_on_its_held_out_core(problem, monkeypatch):
     settings = Settings(repetitions=1, methods=("zap-hpo", "single-best", "oracle"), ablations=(), hpo_epochs=2)
     result = run_fold(problem, settings, "core2")
     assert len(seen) == 2 and all("core2" not in groups for groups in seen)
-    assert set(result["cores"]) == {"core2"} and len(result["methods"]["zap-hpo"][0]["alc"]) == 3
+    level = result["levels"]["20"]
+    assert set(level["cores"]) == {"core2"} and len(level["methods"]["zap-hpo"][0]["alc"]) == 3
 
 
 def test_the_vote_ablation_reuses_zap_hpos_models_and_equals_a_vote_fit(problem, monkeypatch):
@@ -102,7 +104,7 @@ def test_the_vote_ablation_reuses_zap_hpos_models_and_equals_a_vote_fit(problem,
     alone = ZapHPO(ensemble="vote", seed=0, max_epochs=3).fit(train.meta_features, train.encodings, train.alc,
                                                               train.cores)
     picks = [problem.candidate_ids[j] for j in alone.select(problem.meta_features[test])]
-    assert result["methods"]["zap-hpo-vote"][0]["picks"] == picks
+    assert result["levels"]["20"]["methods"]["zap-hpo-vote"][0]["picks"] == picks
 
 
 def test_dropping_own_candidates_keeps_named_columns(problem):
@@ -119,9 +121,15 @@ def test_benchmark_cli_writes_the_json_and_resumes(artifact, problem, tmp_path, 
             "--repetitions", "2",
             "--as-trials", "3", "--hpo-epochs", "3", "--max-folds", "3", "--workers", "0"]
     assert main(args) == 0
-    result = json.loads(report.read_text())
-    for method in ("zap-hpo", "zap-as", "single-best", "random", "default", "recommended", "oracle"):
-        assert {"alc", "nauc", "rank", "gap_closed", "beats_single_best"} <= set(result[method])
+    both = json.loads(report.read_text())
+    assert set(both) == {"alc", "final"} and set(both["alc"]) == set(both["final"]) == {"20"}
+    result = both["alc"]["20"]
+    for method in ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "default",
+                   "recommended", "oracle", "oracle-rerun"):
+        assert {"score", "alc", "nauc", "rank", "gap_closed", "gap_closed_rerun", "beats_single_best"} <= set(
+            result[method]), method
+        assert result[method]["score"] == result[method]["alc"]  # the ALC objective's score is the ALC
+        assert both["final"]["20"][method]["score"] == both["final"]["20"][method]["nauc"]
     # the reference points recomputed from the matrix: catches an Oracle, Random or named column scored on
     # the wrong cells (the first seed alone, another column, the wrong datasets) and a Single-best that is
     # not the best mean column over the training cores
@@ -130,10 +138,11 @@ def test_benchmark_cli_writes_the_json_and_resumes(artifact, problem, tmp_path, 
         assert result[method]["alc"] == pytest.approx(value), method
     sb, oracle = expected["single-best"], expected["oracle"]
     assert result["zap-hpo"]["gap_closed"] == pytest.approx((result["zap-hpo"]["alc"] - sb) / (oracle - sb))
-    assert "zap-hpo-keep25" in result and (out / "loco-cd.png").exists()
+    assert "zap-hpo-keep25" in result and (out / "loco-alc-20-cd.png").exists()
+    assert "zap-hpo-oblivious" not in result  # one level: no budget to be oblivious of
     assert "Per core" in (out / "report.md").read_text()
     stamps = {p.name: p.stat().st_mtime for p in (out / "folds").glob("*.json")}
-    assert len(stamps) == 3
+    assert len(stamps) == 6  # 3 folds x 2 objectives
     assert main(args) == 0  # every fold on disk: nothing is recomputed
     assert stamps == {p.name: p.stat().st_mtime for p in (out / "folds").glob("*.json")}
 
@@ -142,8 +151,9 @@ def test_benchmark_cli_runs_only_the_methods_asked_for_plus_the_reference_points
     report = tmp_path / "loco.json"
     assert main(["benchmark", str(artifact), "--json", str(report), "--out", str(tmp_path / "b"), "--protocol",
                  "loco", "--repetitions", "1", "--methods", "zap-hpo", "--hpo-epochs", "2", "--max-folds", "2",
-                 "--workers", "0", "--no-ablations"]) == 0
-    assert set(json.loads(report.read_text())) == {"zap-hpo", "single-best", "oracle"}
+                 "--workers", "0", "--no-ablations", "--objective", "final"]) == 0
+    assert set(json.loads(report.read_text())) == {"final"}
+    assert set(json.loads(report.read_text())["final"]["20"]) == {"zap-hpo", "single-best", "oracle", "oracle-rerun"}
 
 
 def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkeypatch):
@@ -230,11 +240,12 @@ def test_a_partial_artifact_is_benchmarked_on_its_complete_rows_only(tmp_path, c
     path.write_bytes(gzip.compress(json.dumps(payload).encode()))
     out = tmp_path / "bench"
     assert main(["benchmark", str(path), "--out", str(out), "--protocol", "loco", "--repetitions", "1",
-                 "--as-trials", "3", "--hpo-epochs", "2", "--no-ablations", "--workers", "0"]) == 0
+                 "--as-trials", "3", "--hpo-epochs", "2", "--no-ablations", "--workers", "0", "--objective",
+                 "alc"]) == 0
     assert "incomplete: 8 of 12 datasets (3 of 4 cores)" in capsys.readouterr().err
-    folds = {p.stem.split("--")[1]: json.loads(p.read_text()) for p in (out / "folds").glob("*.json")}
-    assert sorted(folds) == ["core0", "core1", "core2"] and len(folds["core1"]["datasets"]) == 2
-    result = json.loads((out / "loco.json").read_text())
+    folds = {p.stem.split("--")[2]: json.loads(p.read_text()) for p in (out / "folds").glob("*.json")}
+    assert sorted(folds) == ["core0", "core1", "core2"] and len(folds["core1"]["levels"]["20"]["datasets"]) == 2
+    result = json.loads((out / "loco.json").read_text())["alc"]["20"]
     assert result["_complete_artifact"] is False and result["_scored_datasets"] == 8
     assert all(np.isfinite(result[m]["alc"]) for m in ("zap-hpo", "zap-as", "single-best", "oracle"))
 
@@ -262,7 +273,7 @@ def test_benchmark_resumes_folds_only_with_the_same_settings(problem, tmp_path):
     run_benchmark(problem, first, tmp_path, groups=["core0"])
     other = Settings(repetitions=1, methods=("single-best", "random", "oracle"), ablations=())
     folds = run_benchmark(problem, other, tmp_path, groups=["core0"])
-    assert "random" in folds[0]["methods"]
+    assert "random" in folds[0]["levels"]["20"]["methods"]
 
 
 
@@ -282,11 +293,12 @@ def test_dropown_folds_reuse_the_loco_folds_tuned_zap_as_configuration(problem, 
     without = run_benchmark(problem, Settings(**common, drop_own_candidates=True, as_from="loco"), tmp_path,
                             groups=["core1"])[0]
     assert tuned_in == ["loco"]  # tuned once, for the fold with its own candidates
+    with_own, without = with_own["levels"]["20"], without["levels"]["20"]
     assert without["zap_as_config"] == with_own["zap_as_config"]
     assert without["zap_as_tuning"] == {"reused_from": "loco"} and without["pool_size"] < with_own["pool_size"]
     alone = run_benchmark(problem, Settings(**common, drop_own_candidates=True, as_from="loco"), tmp_path / "new",
                           groups=["core1"])[0]  # no loco fold on disk: it tunes for itself
-    assert tuned_in == ["loco", "loco-dropown"] and alone["zap_as_tuning"]["n_trials"] == 3
+    assert tuned_in == ["loco", "loco-dropown"] and alone["levels"]["20"]["zap_as_tuning"]["n_trials"] == 3
     other = dict(common, as_trials=4)  # a loco fold tuned with other settings is not reused
     run_benchmark(problem, Settings(**other, drop_own_candidates=True, as_from="loco"), tmp_path / "other",
                   groups=["core1"])
@@ -303,7 +315,7 @@ def test_a_training_row_measured_only_in_dropped_columns_is_left_out(problem):
     sparse.alc[row, dropped[0]] = 0.5  # measured, but only in a column this fold drops
     result = run_fold(sparse, Settings(repetitions=1, methods=("single-best", "oracle"), ablations=(),
                                        drop_own_candidates=True), "core2")
-    assert result["methods"]["single-best"][0]["picks"]
+    assert result["levels"]["20"]["methods"]["single-best"][0]["picks"]
 
 
 def test_diversity_report_and_figures(artifact, problem, tmp_path, capsys):
@@ -356,8 +368,8 @@ def test_reduced_benchmark_on_the_shipped_artifact_runs_on_dask(tmp_path):
     report = tmp_path / "loco.json"
     assert main(["benchmark", str(V1_ARTIFACT), "--json", str(report), "--out", str(tmp_path / "out"), "--protocol",
                  "loco", "--max-folds", "2", "--repetitions", "1", "--as-trials", "5", "--hpo-epochs", "10",
-                 "--no-ablations", "--workers", "2", "--rerun-picks", "1"]) == 0
-    result = json.loads(report.read_text())
+                 "--no-ablations", "--workers", "2", "--rerun-picks", "1", "--objective", "alc"]) == 0
+    result = json.loads(report.read_text())["alc"]["20"]
     problem = SelectionProblem.load(V1_ARTIFACT)
     expected = reference_points(problem, outer_folds(problem, "loco")[:2])  # --max-folds 2
     for method in ("oracle", "single-best", "random"):  # on Dask workers, the same numbers as by hand
@@ -375,3 +387,59 @@ def test_the_winners_curse_is_the_first_seeds_best_cell_measured_again():
     assert winners_curse(first, repeat) == pytest.approx(
         {"datasets": 2, "oracle_pick_seed0": 0.85, "oracle_pick_seed1": 0.65})
     assert winners_curse(first, None) is None and winners_curse(first, np.full_like(first, np.nan)) is None
+
+
+def test_budget_aware_benchmark_on_a_multi_level_artifact(tmp_path):
+    """Every level is scored over its own candidates; ZAP-HPO learns once across levels with the budget
+    as a feature, and its budget-oblivious ablation from the lowest level alone."""
+    from synthetic import synthetic_levels_artifact
+    from zap.benchmark.loco import run_fold
+    from zap.metadataset.problem import Levels
+
+    levels = Levels.from_artifact(synthetic_levels_artifact())
+    assert levels.budgets == [20.0, 60.0] and len(levels.candidate_ids()) == 8
+    x, y, _ = levels.stacked()
+    assert x.shape == (36, 5) and np.allclose(np.exp(x[18:, -1]), 60) and np.isnan(y[18:, 6:]).all()
+    settings = Settings(repetitions=1, methods=("zap-hpo", "single-best", "oracle"), ablations=("zap-hpo-oblivious",),
+                        hpo_epochs=3)
+    result = run_fold(levels, settings, "core1")
+    assert set(result["levels"]) == {"20", "60"}
+    high = result["levels"]["60"]
+    assert high["pool_size"] == 6 and {"zap-hpo", "zap-hpo-oblivious", "oracle-rerun"} <= set(high["methods"])
+    allowed = set(levels.problems[60.0].candidate_ids)
+    assert set(high["methods"]["zap-hpo"][0]["picks"]) <= allowed  # never a candidate the level lacks
+    # the single-best of a level is that level's best mean column over the training cores
+    problem = levels.problems[60.0]
+    train = problem.cores != "core1"
+    best = problem.candidate_ids[int(np.nanmean(problem.alc[train], axis=0).argmax())]
+    assert set(high["methods"]["single-best"][0]["picks"]) == {best}
+
+
+def test_meta_train_on_budget_levels_ranks_for_the_budget_and_the_objective(tmp_path):
+    """On a multi-level artifact ZAP-HPO learns the budget as a feature and other selectors one copy per
+    level; a suggestion at a level's budget ranks only that level's candidates first (PerLevel) and the
+    budget moves ZAP-HPO's ranking; each objective has its own file."""
+    from synthetic import synthetic_levels_artifact
+    from zap.metafeatures import MetaFeatures
+    from zap.selectors.base import load_selector
+    from zap.selectors.levels import PerLevel
+    from zap.selectors.trained import meta_train, selector_path, suggest
+
+    path = tmp_path / "levels.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(synthetic_levels_artifact()).encode()))
+    for objective in ("alc", "final"):
+        meta_train(path, ("zap-hpo", "single-best"), tmp_path / "sel", objective=objective)
+    assert selector_path("zap-hpo", tmp_path / "sel", "final").name == "zap-hpo--final.pkl.gz"
+    single = load_selector(tmp_path / "sel" / "single-best.pkl.gz")
+    assert isinstance(single.selector, PerLevel) and single.context["levels"] == [20.0, 60.0]
+    meta = MetaFeatures.from_dict({"n_channels": 3, "n_classes": 10, "n_train": 500, "resolution": 32})
+    at_60 = suggest(meta, "single-best", k=8, folder=tmp_path / "sel", budget_ref=60.0)
+    level_60 = {c["id"] for c in single.context["candidates"] if 60.0 in c["levels"]}
+    assert {s.pipeline_id for s in at_60.suggestions[:6]} == level_60  # the level's own candidates first
+    ranks = [[s.pipeline_id for s in suggest(meta, "zap-hpo", k=8, folder=tmp_path / "sel", budget_ref=b).suggestions]
+             for b in (20.0, 60.0)]
+    assert ranks[0] != ranks[1]  # the budget is an input
+    far = suggest(meta, "zap-hpo", folder=tmp_path / "sel", budget_ref=2000.0)
+    assert any("outside the meta-dataset's levels" in w for w in far.warnings)
+    final = suggest(meta, "zap-hpo", folder=tmp_path / "sel", objective="final", budget_ref=60.0)
+    assert final.trained_on["objective"] == "final"

@@ -1,6 +1,7 @@
 """The budgeted runner: determinism under a step budget, budget logic under an injected clock, failures."""
 
 import json
+import pickle
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from conftest import FAST_CONFIG
 from zap.data import SplitSettings, load_dataset, train_test_split
+from zap.errors import ArtifactError
 from zap.finetune import Budget, resolve_device, run
 from zap.finetune.batches import input_size
 from zap.finetune.schedules import EvalSchedule, LearningRate
@@ -75,7 +77,7 @@ def test_quick_model_gives_the_first_prediction_before_any_step(split):
 
 
 def test_a_cnn_prediction_replaces_the_quick_model_only_if_it_validates_better(split, monkeypatch, tmp_path):
-    from zap.finetune.predictor import Predictor
+    from zap.finetune.predictor import Predictor, convert_legacy_folder
     from zap.finetune.runner import _Run
 
     real_predict = _Run.predict
@@ -95,15 +97,20 @@ def test_a_cnn_prediction_replaces_the_quick_model_only_if_it_validates_better(s
     monkeypatch.setattr(_Run, "predict", real_predict)
     folder = Predictor.from_result(result).save(tmp_path / "model")
     loaded = Predictor.load(folder)
-    assert loaded.answered_by == "simple_model" and (folder / "quick_model.pkl").is_file()
+    assert loaded.answered_by == "simple_model" and (folder / "quick_model.skops").is_file()
     np.testing.assert_allclose(loaded.predict_proba(split.test), result.test_probabilities, atol=1e-6)
-    # A folder as older zaps saved it (`answers_with`, simple_model.pkl) must still answer with its quick
-    # model; if the old names were not read, the untrained CNN would answer instead.
+    # A folder as older zaps saved it (schema 1, `answers_with`, a pickled simple_model.pkl) is refused, and,
+    # converted on trust, must answer with its quick model; if the old names were not read, the untrained
+    # CNN would answer instead.
     meta = json.loads((folder / "model.json").read_text())
-    meta["answers_with"] = meta.pop("answered_by")
+    meta["answers_with"], meta["schema_version"] = meta.pop("answered_by"), 1
+    del meta["files"]
     (folder / "model.json").write_text(json.dumps(meta))
-    (folder / "quick_model.pkl").rename(folder / "simple_model.pkl")
-    old = Predictor.load(folder)
+    (folder / "quick_model.skops").unlink()
+    (folder / "simple_model.pkl").write_bytes(pickle.dumps(result.quick_model))
+    with pytest.raises(ArtifactError, match="simple_model.pkl is a pickled quick model"):
+        Predictor.load(folder)
+    old = Predictor.load(convert_legacy_folder(folder, trust_pickle=True))
     assert old.answered_by == "simple_model"
     np.testing.assert_allclose(old.predict_proba(split.test), result.test_probabilities, atol=1e-6)
 

@@ -188,7 +188,12 @@ def test_registry_names_build_the_variant_they_name():
     as_ = create_selector("zap-as", seed=4, n_trials=7, max_epochs=3)  # max_epochs is ZAP-HPO's: left out
     assert isinstance(as_, ZapAS) and (as_.seed, as_.n_trials, as_.tune) == (4, 7, True)
     assert isinstance(create_selector("single-best", seed=1, n_trials=3), SingleBest)
-    assert {type(create_selector(name)) for name in SELECTORS} == {ZapHPO, ZapAS, SingleBest, RandomSelector}
+    from zap.selectors.baselines import NearestDatasets
+
+    assert {type(create_selector(name)) for name in SELECTORS} == {ZapHPO, ZapAS, SingleBest, RandomSelector,
+                                                                   NearestDatasets}
+    autofolio = create_selector("autofolio-default", n_trials=7)
+    assert (autofolio.config, autofolio.tune) == ({"selector": "pairwise"}, False)
     with pytest.raises(SelectorError, match="max_epoch"):  # a typo is no setting any selector takes
         create_selector("zap-hpo", max_epoch=3)
     with pytest.raises(SelectorError, match="unknown selector 'zap-hop'"):

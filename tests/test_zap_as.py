@@ -85,7 +85,9 @@ def test_tuning_records_and_never_loses_to_the_default():
     assert tuning["n_trials"] == 6 and 1 <= tuning["n_evaluated"] <= 6 and tuning["seconds"] > 0
     assert tuning["best_loss"] <= tuning["default_loss"]
     again = inner_loss(selector.config_, p.meta_features, p.encodings, p.performance, p.groups, n_folds=3)
-    assert again == pytest.approx(tuning["best_loss"])
+    # the tuned configuration replaces the start (AutoFolio's default) only on a clear inner-CV gain
+    assert again == pytest.approx(tuning["default_loss"] if tuning["kept_start"] else tuning["best_loss"])
+    assert tuning["kept_start"] == (selector.config_ == resolve_config(None, zap_as_space(4)))
     default = resolve_config(None, zap_as_space(4))
     assert inner_loss(default, p.meta_features, p.encodings, p.performance, p.groups, 3) == pytest.approx(
         tuning["default_loss"])
@@ -170,3 +172,17 @@ def test_the_tuning_surrogate_is_smacs_default_forest_on_one_thread(tmp_path):
     assert ours._rf_opts["n_jobs"] == 1
     assert {**ours._rf_opts, "n_jobs": None} == {**smacs._rf_opts, "n_jobs": None}
     assert ours._log_y == smacs._log_y
+
+
+def test_a_tuned_configuration_must_beat_the_start_clearly_to_replace_it():
+    from zap.selectors.zap_as import AUTOFOLIO_DEFAULT, clear_gain
+
+    assert resolve_config(None, zap_as_space(4))["selector"] == AUTOFOLIO_DEFAULT["selector"] == "pairwise"
+    groups = np.repeat([f"core{i}" for i in range(10)], 3)
+    start = np.random.default_rng(0).random(30)
+    assert clear_gain(start, start - 0.1, groups, min_gain=0.02)[0]  # lower regret on every core
+    assert not clear_gain(start, start - 0.01, groups, min_gain=0.02)[0]  # consistent, but too small
+    noisy = start - 0.03 + np.random.default_rng(1).normal(0, 0.3, 30)  # a mean gain inside the noise
+    leave, p = clear_gain(start, noisy, groups, min_gain=0.0)
+    assert not leave and p is not None and p >= 0.05
+    assert not clear_gain(start, start + 0.1, groups, min_gain=0.02)[0]  # worse: never

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,16 +16,58 @@ import numpy as np
 from zap.data import DataSplit, ImageDataset, SplitSettings, load_dataset, train_test_split, unlabelled_folder
 from zap.data.dataset import ArrayDataset, FolderDataset, read_header
 from zap.data.loaders import OnCorrupt, images_from_array
+from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, quick, run
 from zap.finetune.batches import PixelCache
+from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
+from zap.finetune.runner import resolve_device
+from zap.metadataset.problem import check_objective
 from zap.metafeatures import MetaFeatures
 from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines import as_dict, get_config
 from zap.pipelines.space import complete
-from zap.selectors.trained import DEFAULT_SELECTOR
+from zap.scoring import LearningCurve
+from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
 
 DEFAULT_CONFIG = "recommended"  # used when no selector is shipped (or `selector=None`)
+TOP_K = 5  # zero-shot suggestions kept in `selection_["top_k"]`, the first of them the pick
+MAX_THREADS = 1024
+MAX_SEED = 2**31 - 1  # every seed zap derives stays inside what numpy, torch and scikit-learn accept
+ON_CORRUPT = ("fail", "skip")
+
+
+def check_range(name: str, value: Any, low: float, high: float = math.inf, *, integer: bool = False,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """A ConfigError naming the argument, the value and the interval unless `value` is a finite number inside
+    it (a whole one if `integer`); a bool or a string is no number."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    inside = number and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+    if not inside or (integer and not float(value).is_integer()):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
+        whole = " and be a whole number" if integer else ""
+        raise ConfigError(f"{name} must lie in {interval}{whole}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_threads(threads: Any, clock: str) -> None:
+    """None (zap chooses) or a whole number of torch threads; exactly one on the thread-CPU clock."""
+    if threads is None:
+        return
+    check_range("threads", threads, 1, MAX_THREADS, integer=True)
+    if clock == "cpu" and threads != 1:
+        raise ConfigError(f"the 'cpu' clock counts this thread's CPU time only: run it with threads=1, got {threads}")
+
+
+def check_split(test_ratio: Any, max_test: Any, seed: Any) -> None:
+    """How the labelled test split is held out: a share in (0, 1), a cap of at least one image, a seed."""
+    check_range("test_ratio", test_ratio, 0, 1, low_open=True, high_open=True)
+    check_range("max_test", max_test, 1, integer=True)
+    check_range("seed", seed, 0, MAX_SEED, integer=True)
 
 
 def as_images(x: Any, on_corrupt: OnCorrupt = "fail") -> ImageDataset:
@@ -56,6 +100,27 @@ def selection_lines(selection: dict[str, Any]) -> list[str]:
     return lines
 
 
+def budget_in_reference_seconds(budget: float, clock: str, threads: int = 1,
+                                device: str = "cpu") -> tuple[float | None, dict[str, Any] | None]:
+    """The budget in the meta-dataset's units, which is what selection compares, and how it was found: as
+    given on the `ref` clock, one thread's CPU seconds counted as reference seconds on the `cpu` clock,
+    and on the wall clock through a short probe of this device and thread count (none for a step budget)."""
+    if clock == "ref":
+        return float(budget), None
+    if clock == "cpu":
+        return float(budget), {"method": "one thread's CPU second counted as one reference second"}
+    if clock != "wall":
+        return None, None
+    from zap.finetune.calibrate import probe
+    from zap.finetune.refclock import default_cost_table
+
+    table = default_cost_table()
+    if table is None:
+        return None, {"method": "none: this zap ships no cost table"}
+    speed = probe(table, threads, device)
+    return float(budget) * speed.ref_per_wall, speed.to_dict() | {"method": "device probe"}
+
+
 class ZAP:
     """Fit the pipeline to a labelled dataset within a time budget, then predict new images.
 
@@ -76,6 +141,7 @@ class ZAP:
         max_test: int = 1000,
         on_corrupt: OnCorrupt = "fail",
         progress: bool = False,
+        objective: str = "alc",
     ):
         self.budget = budget
         self.config = config
@@ -88,6 +154,24 @@ class ZAP:
         self.max_test = max_test
         self.on_corrupt = on_corrupt
         self.progress = progress
+        self.objective = objective
+
+    def _check_params(self) -> None:
+        """Every setting, before any data is read: a mistake fails in a second with a message naming the
+        argument, the value and what it takes, not after the data scan and the selection. `__init__` only
+        stores the settings (scikit-learn style), so this runs at the start of `fit`, and `zap fit` calls it
+        before it touches the data or the output folder."""
+        check_budget(self.budget, self.clock)
+        check_threads(self.threads, self.clock)
+        check_split(self.test_ratio, self.max_test, self.seed)
+        check_choice("on_corrupt", self.on_corrupt, ON_CORRUPT)
+        check_objective(self.objective)
+        resolve_device(self.device)  # an unknown device, or CUDA asked for where torch sees none
+        if self.selector is not None:
+            check_choice("selector", self.selector, TRAINABLE)
+        if not isinstance(self.config, str | Path | dict | None):
+            raise ConfigError(f"config must be a pipeline name, a JSON file or a dict, got {self.config!r}")
+        self._fixed_config()  # a named pipeline, file or dict with a bad value fails here
 
     def _threads(self) -> int:
         if self.threads is not None:
@@ -96,16 +180,21 @@ class ZAP:
 
     def _config(self) -> dict[str, Any]:
         """A fixed `config` wins; otherwise the zero-shot pick of `selector` from the meta-features."""
+        fixed = self._fixed_config()
+        return fixed if fixed is not None else self._zero_shot()
+
+    def _fixed_config(self) -> dict[str, Any] | None:
+        """The pipeline `config` fixes (or the default one when there is no selector); None: the selector picks."""
         if isinstance(self.config, dict):
             return as_dict(complete(self.config))
         if self.config is not None or self.selector is None:
             return as_dict(get_config(self.config or DEFAULT_CONFIG))
-        return self._zero_shot()
+        return None
 
     def _zero_shot(self) -> dict[str, Any]:
         from zap.selectors.trained import selector_path, suggest
 
-        path = selector_path(self.selector)
+        path = selector_path(self.selector, objective=self.objective)
         if not path.exists():
             self.selection_ = {"selector": self.selector, "fallback": DEFAULT_CONFIG,
                                "warnings": [f"no trained '{self.selector}' selector at {path} (train one with "
@@ -113,16 +202,26 @@ class ZAP:
                                             f"artifacts/selectors/); used the '{DEFAULT_CONFIG}' pipeline instead"]}
             return as_dict(get_config(DEFAULT_CONFIG))
         device = "cpu" if self.device == "auto" and not _cuda() else self.device
-        result = suggest(self.meta_features_, self.selector, k=1, budget=self.budget, clock=self.clock,
-                         threads=self._threads(), device=device)
+        result = suggest(self.meta_features_, self.selector, k=TOP_K, budget=self.budget, clock=self.clock,
+                         threads=self._threads(), device=device, objective=self.objective,
+                         budget_ref=self.budget_ref_)
         pick = result.suggestions[0]
+        top_k = [{"rank": s.rank, "pipeline_id": s.pipeline_id, "name": s.name, "score": s.score}
+                 for s in result.suggestions]
         self.selection_ = {"selector": self.selector, "pipeline_id": pick.pipeline_id, "name": pick.name,
-                           "score": pick.score, "warnings": result.warnings, "trained_on": result.trained_on}
+                           "score": pick.score, "top_k": top_k, "warnings": result.warnings,
+                           "trained_on": result.trained_on}
         return as_dict(complete(pick.config))
 
-    def fit(self, data: Any, extra: Any | None = None) -> ZAP:
+    def fit(self, data: Any, extra: Any | None = None,
+            on_prediction: Callable[[LearningCurve], None] | None = None) -> ZAP:
         """Split `data`, fine-tune the pipeline on its train part within the budget; `extra` images get
-        anytime predictions too (they are unlabelled test images, as in AutoDL)."""
+        anytime predictions too (they are unlabelled test images, as in AutoDL).
+
+        Ctrl-C during training stops it and `fit` returns what the run had, with `result_.status`
+        "interrupted"; `on_prediction(curve)` is called after each prediction (a progress file, say)."""
+        self._check_params()
+        extra_images = as_images(extra, self.on_corrupt) if extra is not None else None  # a bad path fails first
         dataset = load_dataset(data, on_corrupt=self.on_corrupt)
         self.split_: DataSplit = train_test_split(
             dataset, SplitSettings(self.test_ratio, self.max_test, self.seed)
@@ -134,11 +233,11 @@ class ZAP:
         lines = selection_lines(self.selection_)
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
-        extra_images = as_images(extra, self.on_corrupt) if extra is not None else None
+        self.refit_status_: str | None = None
         self.result_: RunResult = run(
             self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),
             seed=self.seed, threads=self._threads(), device=self.device, extra=extra_images,
-            progress=self.progress,
+            progress=self.progress, interruptible=True, on_prediction=on_prediction,
         )
         self.extra_ = extra_images
         self.predictor_ = Predictor.from_result(self.result_)
@@ -146,41 +245,32 @@ class ZAP:
         return self
 
     def _budget_in_reference_seconds(self) -> tuple[float | None, dict[str, Any] | None]:
-        """The budget in the meta-dataset's units, which is what selection compares: as given on the `ref`
-        clock, one thread's CPU seconds counted as reference seconds on the `cpu` clock, and on the wall
-        clock through a short probe of this device and thread count (none for a step budget)."""
-        if self.clock == "ref":
-            return float(self.budget), None
-        if self.clock == "cpu":
-            return float(self.budget), {"method": "one thread's CPU second counted as one reference second"}
-        if self.clock != "wall":
-            return None, None
-        from zap.finetune.calibrate import probe
-        from zap.finetune.refclock import default_cost_table
-
-        table = default_cost_table()
-        if table is None:
-            return None, {"method": "none: this zap ships no cost table"}
-        speed = probe(table, self._threads(), self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu"))
-        return float(self.budget) * speed.ref_per_wall, speed.to_dict() | {"method": "device probe"}
+        device = self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu")
+        return budget_in_reference_seconds(self.budget, self.clock, self._threads(), device)
 
     def refit(self) -> ZAP:
         """Retrain on all labelled data (train + test): the CNN for the steps the run made, or the quick
-        model when its answer stood (the CNN never validated better)."""
+        model when its answer stood (the CNN never validated better). Ctrl-C keeps the model of the run
+        (`refit_status_` "interrupted", and the summary's status with it)."""
+        try:
+            self.predictor_, self.refit_steps_ = self._refitted()
+        except KeyboardInterrupt:
+            self.refit_status_ = "interrupted"
+            return self
+        self.refit_status_ = "ok"
+        return self
+
+    def _refitted(self) -> tuple[Predictor, int]:
         full = self.split_.train.base
         if self.result_.quick_model is not None:  # the quick model's answer stood: refit that model
             cache = PixelCache(full, self.result_.input_size)
             model, _ = quick.fit_on_images(self.result_.config["simple_model"], cache, np.arange(len(full)),
                                            full.labels, self.seed)
-            self.predictor_ = replace(self.predictor_, quick_model=model)
-            self.refit_steps_ = 0
-            return self
+            return replace(self.predictor_, quick_model=model), 0
         steps = max(1, int(self.result_.elapsed["steps"]))
         refit = run(full, None, self.pipeline_, Budget(steps, "steps"), seed=self.seed,
                     threads=self._threads(), device=self.device, progress=self.progress)
-        self.predictor_ = Predictor.from_result(refit)
-        self.refit_steps_ = steps
-        return self
+        return Predictor.from_result(refit), steps
 
     def predict_proba(self, x: Any) -> np.ndarray:
         return self.predictor_.predict_proba(as_images(x, self.on_corrupt))
@@ -203,8 +293,8 @@ class ZAP:
             "budget_ref_s": self.budget_ref_,
             "clock_calibration": self.clock_calibration_,
             "elapsed": r.elapsed,
-            "status": r.status,
-            "error": r.error,
+            "status": self.status(),
+            "error": self._error(),
             "n_predictions": len(r.curve),
             "answered_by": self.predictor_.answered_by,  # "cnn", or quick.ANSWERED_BY if the CNN never beat it
             "input_size": r.input_size,
@@ -213,7 +303,30 @@ class ZAP:
             "selection": self.selection_,
             "config_source": self._config_source(),
             "seed": self.seed,
+            "objective": self.objective,
         }
+
+    def status(self) -> str:
+        """How the fit ended: "ok"; "late" (every prediction ended after the budget: ALC 0); "diverged";
+        "interrupted" (Ctrl-C, in training or in the refit). `zap fit` adds "incomplete", the mark of a run
+        folder still being written (see `zap.report.RunFolder`)."""
+        if self.result_.status != "ok":
+            return self.result_.status
+        if self.refit_status_ == "interrupted":
+            return "interrupted"
+        return "late" if self.result_.late else "ok"
+
+    def _error(self) -> str | None:
+        """What went wrong, for the summary: the run's error, or why a late or cut-short refit is not "ok"."""
+        status = self.status()
+        if status == "late":
+            first = self.result_.curve.times(self.clock)[0] if len(self.result_.curve) else math.nan
+            return (f"the first prediction ended at {first:.3g} {self.clock}-s, after the budget of {self.budget:g}, "
+                    "and none came earlier, so ALC counts none: making a prediction takes longer than the budget; "
+                    "raise the budget, or give fewer or smaller images")
+        if status == "interrupted" and self.result_.status == "ok":
+            return "the refit was interrupted (Ctrl-C): the model is the run's, not refit on all data"
+        return self.result_.error
 
     def _config_source(self) -> str:
         if isinstance(self.config, dict):

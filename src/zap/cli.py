@@ -16,12 +16,15 @@ from pathlib import Path
 
 from zap.data import SplitSettings, load_dataset, train_test_split, unlabelled_folder
 from zap.errors import ZapError
+from zap.metadataset.problem import OBJECTIVES
 from zap.resources import metadataset_artifact
 from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
 from zap.utils import atomic_write_json
 
 # zap's own errors only: a user's mistake prints one line; anything else is a bug and keeps its traceback
 USER_ERRORS = (ZapError,)
+OBJECTIVE_HELP = ("what the pick optimizes: alc (default: answering early, the AutoDL metric) or final (the final "
+                  "accuracy of the model you keep); uses the selector trained for it")
 ASLIB_METHODS = ("zap-hpo", "zap-as")  # the selectors `zap benchmark --aslib` compares with the baselines
 
 
@@ -33,28 +36,66 @@ def _print_json(payload) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from zap.api import ZAP
-    from zap.finetune.clock import Budget
-    from zap.report import plot_curve, write_anytime, write_json
+    """`zap fit`: every argument is checked before the data is read, and the run is written beside --out and put
+    into place whole (`zap.report.RunFolder`). Exit codes: 0 ok; 3 a run that diverged, or whose every
+    prediction came after the budget (summary status "diverged", "late"); 130 Ctrl-C (the run's curve, anytime
+    predictions and best model so far are saved with status "interrupted"; before training began, --out is
+    left as it was); 2 bad input."""
+    try:
+        return _fit(args)
+    except KeyboardInterrupt:  # before training began (once it runs, the run stops and saves what it had)
+        print(f"zap: interrupted before the run was saved; {args.out} is as it was", file=sys.stderr)
+        return 130
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    estimator = ZAP(budget=args.budget, config=args.config, selector=args.selector, clock=args.clock,
-                    device=args.device,
-                    threads=args.threads, seed=args.seed, test_ratio=args.test_ratio, max_test=args.max_test,
-                    on_corrupt=args.on_corrupt, progress=not args.quiet)
-    estimator.fit(args.data, extra=args.test)
-    result = estimator.result_
-    result.curve.to_csv(out / "learning_curve.csv")
-    plot_curve(result.curve, Budget(args.budget, args.clock), out / "learning_curve.png",
-               f"{estimator.split_.train.name}: ALC {result.alc:.3f}, pipeline {result.pipeline_id}")
-    if args.test:
-        write_anytime(out, estimator)
-    if args.refit:
+
+def _fit(args: argparse.Namespace) -> int:
+    from zap.data.loaders import check_out_not_inside
+    from zap.report import RunFolder, check_out_folder
+
+    estimator = _fit_estimator(args)
+    estimator._check_params()
+    check_out_not_inside(args.data, args.out)
+    check_out_folder(Path(args.out), reads=[Path(p) for p in (args.data, args.test) if p and Path(p).exists()])
+    folder = RunFolder(args.out)
+    folder.begin({"data": str(args.data), "budget_s": args.budget, "clock": args.clock})
+    try:
+        summary = _fit_and_write(estimator, args, folder)
+    except BaseException:  # a bug, bad data, Ctrl-C while writing: the partial folder goes, --out stays as it was
+        folder.discard()
+        raise
+    folder.publish()
+    return _report_fit(args, summary)
+
+
+def _fit_estimator(args: argparse.Namespace):
+    from zap.api import ZAP
+
+    return ZAP(budget=args.budget, config=args.config, selector=args.selector, clock=args.clock, device=args.device,
+               threads=args.threads, seed=args.seed, test_ratio=args.test_ratio, max_test=args.max_test,
+               on_corrupt=args.on_corrupt, progress=not args.quiet, objective=args.objective)
+
+
+def _fit_and_write(estimator, args: argparse.Namespace, folder) -> dict:
+    """Train (Ctrl-C stops training, and the run keeps what it had), refit if asked, and write every file
+    into the partial folder; returns the summary."""
+    from zap.html import write_fit_report
+    from zap.report import write_run
+
+    estimator.fit(args.data, extra=args.test, on_prediction=folder.progress)
+    if args.refit and estimator.status() != "interrupted":
         estimator.refit()
-    estimator.save(out / "model")
-    summary = estimator.summary() | {"refit": bool(args.refit), "data": str(args.data)}
-    write_json(out / "summary.json", summary)
+    summary = estimator.summary() | {"refit": estimator.refit_status_ == "ok", "data": str(args.data)}
+    write_run(folder.partial, estimator, summary)
+    write_fit_report(folder.partial, estimator, summary)
+    return summary
+
+
+def _report_fit(args: argparse.Namespace, summary: dict) -> int:
+    status, out = summary["status"], args.out
+    if status == "interrupted":
+        print(f"zap: interrupted; saved what the run had to {out} ({summary['n_predictions']} prediction(s), ALC "
+              f"{summary['alc']:.4f}, status interrupted)", file=sys.stderr)
+        return 130
     if args.quiet:  # otherwise the estimator said it before training
         for warning in summary["selection"].get("warnings", []):
             print(f"note: {warning}", file=sys.stderr)
@@ -62,17 +103,30 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"ALC {summary['alc']:.4f}  final NAUC {summary['final_nauc']:.4f}  accuracy "
               f"{summary['accuracy']:.4f}  ({summary['elapsed_s']:.1f} of {args.budget:g} {args.clock}-s, "
               f"{summary['n_predictions']} predictions)\nwrote {out}/summary.json, learning_curve.csv/.png, model/")
-    return 0 if result.status == "ok" else 3
+    if status != "ok":
+        print(f"note: status {status}: {summary['error']}", file=sys.stderr)
+    return 0 if status == "ok" else 3
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
+    from zap.api import budget_in_reference_seconds, check_range, check_threads
+    from zap.finetune.clock import check_budget
     from zap.metafeatures import compute
     from zap.selectors.trained import suggest
 
+    check_range("k", args.k, 1, integer=True)
+    if args.budget is not None:
+        check_budget(args.budget, args.clock)
+    check_threads(args.threads, args.clock)
+    _check_split_args(args)
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     train = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed)).train
     meta = compute(train)
-    result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=args.threads)
+    budget_ref = None
+    if args.budget is not None:
+        budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, args.threads or 1)
+    result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=args.threads,
+                     objective=args.objective, budget_ref=budget_ref)
     if args.json:
         _print_json(result.to_dict())
         return 0
@@ -91,9 +145,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_meta_train(args: argparse.Namespace) -> int:
     from zap.selectors.trained import meta_train
 
-    report = meta_train(args.artifact, tuple(args.selectors), args.out, seed=args.seed, as_trials=args.as_trials)
-    for name, item in report.items():
-        print(f"{name}: {item['path']} (spec {item['spec_hash']}, {item['seconds']:.1f} s)")
+    for objective in args.objective:
+        report = meta_train(args.artifact, tuple(args.selectors), args.out, seed=args.seed, as_trials=args.as_trials,
+                            objective=objective)
+        for name, item in report.items():
+            print(f"{name} ({objective}): {item['path']} (spec {item['spec_hash']}, {item['seconds']:.1f} s)")
     return 0
 
 
@@ -106,12 +162,15 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(protocols=tuple(args.protocol), methods=tuple(args.methods) if args.methods else None,
                                repetitions=args.repetitions, as_trials=args.as_trials, hpo_epochs=args.hpo_epochs,
                                ablations=not args.no_ablations, max_folds=args.max_folds,
-                               rerun_picks=args.rerun_picks, seed=args.seed)
+                               rerun_picks=args.rerun_picks, seed=args.seed, objectives=tuple(args.objective))
     payload = load(Path(args.artifact))
     with _benchmark_client(args) as client:
         result = run_protocols(payload, Path(args.out), options, client=client, progress=_say)
     if args.json and result.runs:
         atomic_write_json(Path(args.json), result.runs[0].view)
+    from zap.html import write_benchmark_report
+
+    write_benchmark_report(Path(args.out), result)
     print(result.report)
     return 0
 
@@ -148,16 +207,26 @@ def _benchmark_aslib(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """`zap predict`: the --out CSV and the device are checked before the model or an image is read; a run
+    folder must be complete (`zap.report.model_folder`), and its model the one its summary names."""
+    from zap.errors import ArtifactError, ConfigError
     from zap.finetune.predictor import Predictor
-    from zap.report import image_names, write_predictions
+    from zap.finetune.runner import resolve_device
+    from zap.report import check_writable, image_names, model_folder, run_summary, write_predictions
 
-    model_dir = Path(args.model_dir)
-    if (model_dir / "model").is_dir() and not (model_dir / "model.json").exists():
-        model_dir = model_dir / "model"  # accept the `zap fit --out` folder too
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; `zap predict` writes a CSV file: give a file path")
+    check_writable(out.parent, f"--out {out}")
+    resolve_device(args.device)  # CUDA asked for where torch sees none
+    model_dir = model_folder(Path(args.model_dir))
     predictor = Predictor.load(model_dir)
+    summary = run_summary(model_dir.parent) if model_dir.name == "model" else None
+    if summary is not None and summary.get("pipeline_id") not in (None, predictor.pipeline_id):
+        raise ArtifactError(f"{model_dir} holds pipeline {predictor.pipeline_id}, but the run's summary.json names "
+                            f"{summary['pipeline_id']}: the model is not this run's; run `zap fit` again")
     images = unlabelled_folder(args.images, on_corrupt=args.on_corrupt)
     probabilities = predictor.predict_proba(images, device=args.device)
-    out = Path(args.out)
     write_predictions(out, image_names(images), probabilities, predictor.class_names)
     if not args.quiet:
         print(f"wrote {len(images)} predictions to {out}")
@@ -170,6 +239,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_metafeatures(args: argparse.Namespace) -> int:
     from zap.metafeatures import compute
 
+    _check_split_args(args)
     split = train_test_split(load_dataset(args.data, on_corrupt=args.on_corrupt),
                              SplitSettings(args.test_ratio, args.max_test, args.seed))
     features = compute(split.train)
@@ -179,6 +249,13 @@ def cmd_metafeatures(args: argparse.Namespace) -> int:
         for key, value in features.to_dict().items():
             print(f"{key:14s} {value}")
     return 0
+
+
+def _check_split_args(args: argparse.Namespace) -> None:
+    """--test-ratio, --max-test and --seed, before the data is read (as `zap.ZAP` checks them)."""
+    from zap.api import check_split
+
+    check_split(args.test_ratio, args.max_test, args.seed)
 
 
 def cmd_space(args: argparse.Namespace) -> int:
@@ -368,6 +445,13 @@ def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metadataset_report(args: argparse.Namespace) -> int:
+    from zap.html import write_metadataset_report
+
+    print(f"wrote {write_metadataset_report(Path(args.artifact), Path(args.out))}")
+    return 0
+
+
 def _rounded(value):
     """Floats to 3 decimals, also inside dicts and lists, for a table a person reads."""
     if isinstance(value, float):
@@ -400,9 +484,10 @@ def cmd_metadataset_status(args: argparse.Namespace) -> int:
 def _data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-corrupt", choices=["fail", "skip"], default="fail",
                         help="unreadable image files: fail with their list (default) or skip them with a warning")
-    parser.add_argument("--test-ratio", type=float, default=0.2, help="share of each class held out as test")
-    parser.add_argument("--max-test", type=int, default=1000, help="cap on the test split")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-ratio", type=float, default=0.2,
+                        help="share of each class held out as test, in (0, 1) (default 0.2)")
+    parser.add_argument("--max-test", type=int, default=1000, help="cap on the test split, at least 1 (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="a whole number >= 0 (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -420,19 +505,23 @@ def _add_fit_and_predict(sub) -> None:
     """`zap fit` and `zap predict`: what most users run."""
     fit = sub.add_parser("fit", help="fine-tune a pipeline on a labelled dataset within a time budget")
     fit.add_argument("data", help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
-    fit.add_argument("--budget", type=float, required=True, help="time budget in seconds (of --clock)")
+    fit.add_argument("--budget", type=float, required=True,
+                     help="time budget in seconds of --clock, in (0, 604800] (at most 7 days)")
     fit.add_argument("--config", help="named pipeline (recommended, autodl-default) or a JSON file; fixes the "
                                       "pipeline and bypasses zero-shot selection")
     fit.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE,
                      help="zero-shot selector that picks the pipeline from the meta-features "
                           f"(default {DEFAULT_SELECTOR})")
+    fit.add_argument("--objective", choices=OBJECTIVES, default="alc",
+                     help=OBJECTIVE_HELP)
     fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
-    fit.add_argument("--out", required=True, help="output folder")
+    fit.add_argument("--out", required=True,
+                     help="output folder: new, empty or an earlier run's, which the complete run replaces whole")
     fit.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall",
                      help="budget clock: wall seconds (default), this thread's CPU seconds, or reference seconds "
                           "(a fixed amount of compute on any machine, the meta-dataset v2's unit)")
     fit.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    fit.add_argument("--threads", type=int, help="torch threads (default: all cores; 1 with --clock cpu)")
+    fit.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: all cores; 1 with --clock cpu)")
     fit.add_argument("--refit", action="store_true", help="retrain on all labelled data at the end")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or closing line")
     _data_options(fit)
@@ -505,7 +594,7 @@ def _draw_options(parser: argparse.ArgumentParser, count_flag: str, count: int) 
 
 
 def _add_metadataset(sub) -> None:
-    """`zap metadataset`: plan, HPO, build, status, export, info, diversity."""
+    """`zap metadataset`: plan, HPO, build, status, export, info, diversity, report."""
     meta = sub.add_parser("metadataset", help="build the meta-dataset (datasets x candidate pipelines)")
     meta_sub = meta.add_subparsers(dest="metadataset_command", required=True)
     plan = meta_sub.add_parser("plan", help="draw the datasets and start the candidate list of a new plan")
@@ -531,6 +620,12 @@ def _add_metadataset(sub) -> None:
     diversity.add_argument("--out", help="folder for cost_matrix.png and winners.png")
     diversity.add_argument("--json", action="store_true")
     diversity.set_defaults(func=cmd_metadataset_diversity)
+    report = meta_sub.add_parser("report", help="a self-contained HTML report: cost-matrix heatmap, winners, "
+                                                "noise floor")
+    report.add_argument("artifact", nargs="?", default=str(metadataset_artifact()),
+                        help="a meta-dataset artifact (default: the zap home's v1)")
+    report.add_argument("--out", default="reports/metadataset", help="folder for report.html (default %(default)s)")
+    report.set_defaults(func=cmd_metadataset_report)
     for name, func, text in (("build", cmd_metadataset_build, "compute the missing cells (resumable)"),
                              ("export", cmd_metadataset_export, "write the compact artifact for selectors"),
                              ("hpo", cmd_metadataset_hpo, "SMAC per core (first variant) -> candidates"),
@@ -575,11 +670,14 @@ def _add_selection(sub) -> None:
 
     suggest = sub.add_parser("suggest", help="the top-k pipelines for a dataset, zero-shot")
     suggest.add_argument("data", help="image folder, .npz, or 'digits'")
-    suggest.add_argument("--k", type=int, default=5)
+    suggest.add_argument("--k", type=int, default=5, help="how many pipelines, at least 1 (default 5)")
     suggest.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE)
-    suggest.add_argument("--budget", type=float, help="your time budget, to compare with the meta-dataset's")
+    suggest.add_argument("--budget", type=float, help="your time budget (of --clock): a selector trained on "
+                         "budget levels ranks for it; others compare it with the meta-dataset's")
     suggest.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall")
     suggest.add_argument("--threads", type=int)
+    suggest.add_argument("--objective", choices=OBJECTIVES, default="alc",
+                         help=OBJECTIVE_HELP)
     suggest.add_argument("--json", action="store_true")
     _data_options(suggest)
     suggest.set_defaults(func=cmd_suggest)
@@ -590,12 +688,17 @@ def _add_selection(sub) -> None:
     train.add_argument("--out", help="folder (default $ZAP_SELECTORS, or artifacts/selectors in the zap home)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
+    train.add_argument("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
+                       help="train for these objectives (alc: NAME.pkl.gz, final: NAME--final.pkl.gz)")
     train.set_defaults(func=cmd_meta_train)
 
     bench = sub.add_parser("benchmark", help="leave-one-core-out benchmark of the selectors (or an ASlib scenario)")
     bench.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
     bench.add_argument("--aslib", help="an ASlib scenario folder instead of a meta-dataset")
-    bench.add_argument("--json", help="write {method: {alc, nauc, rank, gap_closed, beats_single_best}} here")
+    bench.add_argument("--json", help="write {objective: {level: {method: {score, alc, nauc, rank, gap_closed, "
+                                      "gap_closed_rerun, beats_single_best}}}} here (the first protocol)")
+    bench.add_argument("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
+                       help="what selectors learn and picks are scored by: alc (anytime), final (final NAUC)")
     bench.add_argument("--out", default="runs/benchmark", help="fold results (resumable), report.md, plots")
     bench.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                        help="leave one core out, one domain out, and one core out without the candidates tuned on "
@@ -630,6 +733,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"zap: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # `zap fit` saves what it had itself; any other command stops here
+        print("zap: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

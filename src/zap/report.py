@@ -1,17 +1,55 @@
-"""What `zap fit` and `zap predict` write: curve CSV and PNG, prediction CSVs, anytime predictions, summary.json."""
+"""What `zap fit` and `zap predict` write: curve CSV and PNG, prediction CSVs, anytime predictions, summary.json,
+and how a run's folder is put into place whole.
+
+A run folder is one set: a curve, a summary and a model from the same run, never a mix. `zap fit --out DIR`
+writes into `DIR.partial-<pid>`, a sibling of DIR on the same file system, whose `summary.json` says
+`"status": "incomplete"` from its first moment (with the curve so far beside it while training runs); the
+final summary is the last file written. Then the whole folder takes DIR's place by rename. A sibling, not a
+folder inside DIR: files moved out of `DIR/.incomplete-<pid>/` one by one would pass through a state with
+the new curve beside the old summary and model, and the old run would have to go before the new one is in
+place; a sibling replaces all of DIR in one step.
+
+Putting it into place: where DIR does not exist, one rename. Where it does (an earlier run, or an empty
+folder), Linux swaps the two folders in one atomic step (`renameat2` with RENAME_EXCHANGE), so DIR holds the
+old run or the new one at every instant, never neither; then the partial name, which now holds the old run,
+is deleted. Elsewhere (another system, a file system without the exchange) it takes two renames: DIR to
+`DIR.previous-<pid>`, the partial folder to DIR, then the backup is deleted; a kill between the two leaves
+no DIR, the previous run in `DIR.previous-<pid>` and the new complete one in `DIR.partial-<pid>`, and
+`zap predict DIR` says so and names both (rename the one you want to DIR). A symlink `DIR -> runs/<id>`
+swapped by rename would be atomic too, but DIR would stop being a plain folder one can copy or archive.
+
+What SIGKILL leaves, at any moment: DIR as it was (the previous complete run, or nothing) beside a folder
+named `.partial-<pid>` whose summary says "incomplete" (or, for the instant after the exchange, the old
+run under that name); or the new complete run in DIR. A `DIR.partial-*` or `DIR.previous-*` folder is never
+the current run: delete it once no `zap fit` of that pid runs.
+"""
 
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
+import glob
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zap.data.dataset import ImageDataset
+from zap.errors import ArtifactError, ConfigError
 from zap.finetune.clock import Budget
 from zap.scoring import AlcSpec, LearningCurve, time_transform
-from zap.utils import atomic_write_json
+from zap.utils import atomic_path, atomic_write_json
+
+PARTIAL, PREVIOUS = ".partial-", ".previous-"  # the suffixes, before the pid, of a run folder not in place
+SUMMARY, CURVE, MODEL = "summary.json", "learning_curve.csv", "model"
+AT_FDCWD, RENAME_EXCHANGE = -100, 2  # from <fcntl.h> and <linux/fs.h>
 
 
 def image_names(images: ImageDataset) -> list[str]:
@@ -20,8 +58,8 @@ def image_names(images: ImageDataset) -> list[str]:
 
 
 def write_predictions(path: Path, names: list[str], probabilities: np.ndarray, class_names: list[str]) -> None:
-    """CSV: file, predicted class name, one probability column per class."""
-    with open(path, "w", newline="") as handle:
+    """CSV: file, predicted class name, one probability column per class (written whole or not at all)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "predicted", *class_names])
         for name, row in zip(names, probabilities, strict=True):
@@ -81,3 +119,179 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------------------------- run folders
+
+
+def write_run(folder: Path, estimator, summary: dict[str, Any]) -> None:
+    """Every file of a fitted `zap.ZAP` into `folder`, summary.json last, so a folder whose summary.json still
+    says "incomplete" may lack any of the others. A run interrupted before its first prediction saves no
+    model: it had none worth keeping."""
+    result = estimator.result_
+    result.curve.to_csv(folder / CURVE)
+    plot_curve(result.curve, Budget(estimator.budget, estimator.clock), folder / "learning_curve.png",
+               f"{estimator.split_.train.name}: ALC {result.alc:.3f}, pipeline {result.pipeline_id}")
+    if estimator.extra_ is not None:
+        write_anytime(folder, estimator)
+    if len(result.curve) or summary["status"] != "interrupted":
+        estimator.save(folder / MODEL)
+    write_json(folder / SUMMARY, summary)
+
+
+class RunFolder:
+    """The output folder of one `zap fit`: written as `<out>.partial-<pid>`, then put in place whole (see the
+    module docstring for why a sibling and what a kill leaves). Where `out` is a symlink, the folder it
+    points to is the one replaced, and the link stays."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(os.path.realpath(out))
+        self.partial = self.out.with_name(f"{self.out.name}{PARTIAL}{os.getpid()}")
+
+    def begin(self, info: dict[str, Any]) -> Path:
+        """The partial folder, marked incomplete before anything else is in it."""
+        shutil.rmtree(self.partial, ignore_errors=True)  # only a killed process of this pid can have left it
+        self.partial.mkdir(parents=True)
+        write_json(self.partial / SUMMARY, info | {
+            "status": "incomplete", "pid": os.getpid(),
+            "note": f"`zap fit` is writing this run, or was killed while it did; the run goes to {self.out} once "
+                    "complete. If no process with this pid runs, delete this folder."})
+        return self.partial
+
+    def progress(self, curve: LearningCurve) -> None:
+        """The curve so far, beside the incomplete summary: for a person watching, and what a kill leaves."""
+        with atomic_path(self.partial / CURVE) as tmp:
+            curve.to_csv(tmp)
+
+    def publish(self) -> Path:
+        """Put the complete partial folder in DIR's place: one rename, or one exchange and a delete, or (where
+        the exchange is missing) two renames and a delete. Where the system refuses, the complete run stays
+        in the partial folder, and the error names it."""
+        try:
+            return self._swap()
+        except OSError as exc:
+            raise ArtifactError(f"could not put the run in place at {self.out} ({exc.strerror or exc}); the "
+                                f"complete run is in {self.partial}: move it there yourself") from exc
+
+    def _swap(self) -> Path:
+        if not os.path.lexists(self.out):
+            os.rename(self.partial, self.out)
+        elif _exchange(self.partial, self.out):
+            shutil.rmtree(self.partial)  # now the previous run
+        else:
+            backup = self.out.with_name(f"{self.out.name}{PREVIOUS}{os.getpid()}")
+            os.rename(self.out, backup)
+            os.rename(self.partial, self.out)
+            shutil.rmtree(backup)
+        return self.out
+
+    def discard(self) -> None:
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux `renameat2` with RENAME_EXCHANGE); False where the C library
+    or the file system cannot, and the caller falls back to two renames."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:  # a C library older than the call
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def leftovers(out: Path) -> list[Path]:
+    """Folders beside `out` that a killed `zap fit --out out` left (or a running one is writing)."""
+    pattern = glob.escape(str(Path(os.path.realpath(out))))
+    return sorted(Path(p) for suffix in (PARTIAL, PREVIOUS) for p in glob.glob(f"{pattern}{suffix}*"))
+
+
+# ----------------------------------------------------------------------------------- checks before work
+
+
+def check_writable(folder: Path, flag: str) -> None:
+    """Create `folder` and its parents and write a probe file in it: the only sure test of permission
+    (modes, read-only mounts, quotas), done before any data is read."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".zap-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot write in {folder} ({exc.strerror or exc}); give a path in a folder "
+                          "you can write to") from exc
+
+
+def check_out_folder(out: Path, reads: Sequence[Path] = ()) -> None:
+    """Refuse an output folder a run could not write or must not replace, before any data is read: an
+    existing file, a folder of other files (a run replaces its whole folder), the current folder or one
+    above it, one that holds a path the run reads (`reads`), or one whose parent zap cannot write in."""
+    out = Path(os.path.realpath(out))
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is an existing file; `zap fit` writes a folder there: give a folder path")
+    if os.path.ismount(out):
+        raise ConfigError(f"--out {out} is a mount point, which a run cannot replace by rename: give a folder "
+                          "inside it")
+    if _inside(Path.cwd(), out):
+        raise ConfigError(f"--out {out} is the current folder or one above it; a run replaces its whole output "
+                          "folder: give a folder of its own, such as runs/NAME")
+    if out.is_dir() and not (out / SUMMARY).is_file() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} is a folder of other files (no summary.json of an earlier `zap fit`), and "
+                          "a run replaces its whole output folder: give a new or empty folder, or an earlier run's")
+    for path in reads:
+        if _inside(Path(path), out):
+            raise ConfigError(f"--out {out} holds {path}, which the run reads, and a run replaces its whole output "
+                              "folder: write the run elsewhere")
+    check_writable(out.parent, f"--out {out}")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return path == folder or folder in path.parents
+
+
+def run_summary(folder: Path) -> dict[str, Any] | None:
+    """The summary.json of a run folder, or None where there is none (a model folder, say)."""
+    path = Path(folder) / SUMMARY
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} is damaged ({exc}); run `zap fit` again") from exc
+    if not isinstance(summary, dict):
+        raise ArtifactError(f"{path} is not a `zap fit` summary; run `zap fit` again")
+    return summary
+
+
+def model_folder(path: Path) -> Path:
+    """The model a `zap predict` should load from `path`: a model folder itself, or the `model/` of a complete
+    `zap fit --out` folder. Refused with the reason: a run still being written or killed (status
+    "incomplete"), one interrupted before it had a model, a folder a killed swap left missing."""
+    path = Path(path)
+    if (path / "model.json").exists():
+        return path
+    if not path.exists() and leftovers(path):
+        names = ", ".join(str(p) for p in leftovers(path))
+        raise ArtifactError(f"{path} does not exist, but {names} do: a `zap fit --out {path}` was killed while it "
+                            f"put its run in place, or is still running. A {PARTIAL}<pid> folder whose summary.json "
+                            f"says a final status is a complete run, a {PREVIOUS}<pid> one the run before it: "
+                            f"rename the one you want to {path}")
+    summary = run_summary(path)
+    if summary is None:
+        return path / MODEL if (path / MODEL).is_dir() else path
+    status = summary.get("status")
+    if status == "incomplete":
+        raise ArtifactError(f"{path} is a run that never finished (summary.json status incomplete: `zap fit` is "
+                            "still writing it, or was killed): predict with a complete run")
+    if not (path / MODEL).is_dir() and status == "interrupted":
+        raise ArtifactError(f"{path} holds a run interrupted before its first prediction: it saved no model; run "
+                            "`zap fit` again")
+    return path / MODEL

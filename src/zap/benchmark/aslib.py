@@ -210,16 +210,19 @@ class Scenario:
 
 def read_scenario(folder: str | Path) -> Scenario:
     """Read an ASlib scenario folder; instances are ordered as in feature_values.arff (then any that
-    only appear in algorithm_runs.arff), algorithms as in the description (else as first seen)."""
+    only appear in algorithm_runs.arff), algorithms as in the description (else as first seen).
+
+    A file with a header but no rows, or runs whose every performance value is missing, is refused here:
+    read on, it would give all-NaN matrices and NaN scores (invalid JSON) in the evaluation."""
     folder = Path(folder)
     for name in REQUIRED_FILES:
         if not (folder / name).is_file():
             raise ScenarioError(f"{folder / name}: required ASlib file is missing; a scenario folder needs "
                                 f"{', '.join(REQUIRED_FILES)}")
     desc = read_description(folder / "description.txt")
-    feat_table = read_arff(folder / "feature_values.arff")
-    run_table = read_arff(folder / "algorithm_runs.arff")
+    feat_table = _read_rows(folder / "feature_values.arff", "one row of feature values per instance")
     run_path = folder / "algorithm_runs.arff"
+    run_table = _read_rows(run_path, "one row per run: instance, repetition, algorithm, performance, runstatus")
     instances = _unique(feat_table.column("instance_id", folder / "feature_values.arff")
                         + run_table.column("instance_id", run_path))
     algorithms = desc.algorithms or _unique(run_table.column("algorithm", run_path))
@@ -230,10 +233,29 @@ def read_scenario(folder: str | Path) -> Scenario:
                             "(PAR10 is 10 x cutoff); set it to the cutoff the runs used")
     performance, par10 = _run_matrices(run_table, instances, algorithms, desc.performance_measures[0],
                                        desc.cutoff if runtime else None, run_path)
-    folds = _folds(read_arff(folder / "cv.arff"), instances, folder / "cv.arff")
+    _check_measured(performance, desc.performance_measures[0], run_path)
+    folds = _folds(_read_rows(folder / "cv.arff", "one row per instance and repetition: its fold"), instances,
+                   folder / "cv.arff")
     return Scenario(desc.scenario_id, instances, algorithms, features, feature_names, performance,
                     desc.maximize[0], desc.performance_type[0], desc.cutoff, folds,
                     par10, desc)
+
+
+def _read_rows(path: Path, needs: str) -> ArffTable:
+    """An ARFF file that must hold data: a header alone would give empty or all-NaN matrices, and NaN
+    scores (invalid JSON) downstream."""
+    table = read_arff(path)
+    if not table.rows:
+        raise ScenarioError(f"{path}: no rows after @DATA; a scenario needs {needs}")
+    return table
+
+
+def _check_measured(performance: np.ndarray, measure: str, path: Path) -> None:
+    """A scenario whose every performance value is missing has nothing to select on (all PAR10 equal, or
+    every quality NaN); refuse it here rather than report NaN scores."""
+    if np.isnan(performance).all():
+        raise ScenarioError(f"{path}: every {measure!r} value is missing (`?`), so no instance has a measured "
+                            "run; a scenario needs measured runs to select from")
 
 
 def _unique(items: Iterable[Any]) -> list[str]:
@@ -272,6 +294,9 @@ def _run_matrices(table: ArffTable, instances: list[str], algorithms: list[str],
     per repetition, then averaged, so a sometimes-timing-out run costs its expected PAR10."""
     inst_col, alg_col = table.index("instance_id", path), table.index("algorithm", path)
     value_col, status_col = table.index(measure, path), table.index("runstatus", path)
+    if table.types[value_col] not in NUMERIC_TYPES:
+        raise ScenarioError(f"{path}: performance measure {measure!r} has type {table.types[value_col]}; "
+                            f"declare it `@ATTRIBUTE {measure} NUMERIC`")
     row_of = {name: k for k, name in enumerate(instances)}
     col_of = {name: k for k, name in enumerate(algorithms)}
     shape = (len(instances), len(algorithms))
@@ -315,12 +340,26 @@ def _folds(table: ArffTable, instances: list[str], path: Path) -> np.ndarray:
             raise ScenarioError(f"{path}: unknown instance {name!r} (not in feature_values.arff or "
                                 "algorithm_runs.arff); remove the row or add the instance's features and runs")
         if float(row[rep_col]) == first:
-            fold_of[name] = int(row[fold_col])
+            fold_of[name] = _fold_number(row[fold_col], name, path)
     missing = [name for name in instances if name not in fold_of]
     if missing:
         raise ScenarioError(f"{path}: {len(missing)} instance(s) have no fold in repetition {first:g}, e.g. "
                             f"{missing[:3]}; add a row per instance")
     return np.array([fold_of[name] for name in instances], dtype=int)
+
+
+def _fold_number(value: Any, instance: str, path: Path) -> int:
+    """A fold id as int; a missing (`?`) or non-numeric fold would otherwise fail inside int()."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number != round(number):
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        shown = "`?` (missing)" if missing else repr(value)
+        raise ScenarioError(f"{path}: instance {instance!r} has fold {shown}, not a fold number; give every "
+                            "instance a whole-number fold")
+    return int(number)
 
 
 # ============================================================================================ evaluation

@@ -1,4 +1,5 @@
-"""`zap benchmark` as a library call: every protocol's folds, its summary file and plot, and the report.
+"""`zap benchmark` as a library call: every protocol's folds, its summary file and plots, and the report,
+for each objective (ALC, final NAUC) and each budget level of the artifact.
 
 Protocols run in the order given, each through `loco.run_benchmark` (resumable fold by fold). A
 `-dropown` protocol holds out a core without the candidates tuned on it: one repetition, no
@@ -15,9 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from zap.benchmark import report
-from zap.benchmark.loco import ABLATIONS, MAIN_METHODS, Settings, outer_folds, run_benchmark
+from zap.benchmark.loco import (
+    ABLATIONS,
+    MAIN_METHODS,
+    Settings,
+    level_folds,
+    level_keys,
+    outer_folds,
+    run_benchmark,
+)
 from zap.benchmark.rerun import rerun_section
-from zap.metadataset.problem import SelectionProblem
+from zap.metadataset.problem import OBJECTIVES, Levels, check_objective
 from zap.utils import atomic_write_json
 
 PROTOCOLS = ("loco", "lodo", "loco-dropown")
@@ -37,15 +46,17 @@ class BenchmarkOptions:
     max_folds: int | None = None  # only the first N outer folds: a reduced run
     rerun_picks: int = 5  # held-out datasets whose picks are fine-tuned again; 0: none
     seed: int = 0
+    objectives: tuple[str, ...] = OBJECTIVES
 
 
 @dataclass
 class ProtocolRun:
-    """One protocol's folds and what was made of them: the summary (`<tag>.json`) and the report section."""
+    """One protocol's folds per objective and what was made of them: the summary (`<tag>.json`) and the
+    report section."""
 
-    settings: Settings
-    folds: list[dict]
-    view: dict[str, dict[str, Any]]  # {method: {alc, nauc, rank, gap_closed, beats_single_best, ...}}
+    settings: Settings  # the first objective's
+    folds: dict[str, list[dict]]  # {objective: folds}
+    view: dict[str, dict[str, dict[str, dict[str, Any]]]]  # {objective: {level: {method: {score, ...}}}}
     section: str
 
 
@@ -61,8 +72,9 @@ def methods_to_run(asked: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(m for m in MAIN_METHODS if m in wanted)
 
 
-def protocol_settings(options: BenchmarkOptions, protocol: str, earlier: Sequence[str]) -> Settings:
-    """The fold settings of `protocol`, given the protocols run before it in the same call."""
+def protocol_settings(options: BenchmarkOptions, protocol: str, earlier: Sequence[str],
+                      objective: str = "alc") -> Settings:
+    """The fold settings of `protocol` for `objective`, given the protocols run before it in the same call."""
     base = protocol.removesuffix("-dropown")
     drop_own = base != protocol
     methods = methods_to_run(options.methods)
@@ -70,44 +82,62 @@ def protocol_settings(options: BenchmarkOptions, protocol: str, earlier: Sequenc
     return Settings(protocol=base, methods=methods, ablations=ABLATIONS if with_ablations else (),
                     repetitions=1 if drop_own else options.repetitions, as_trials=options.as_trials,
                     drop_own_candidates=drop_own, hpo_epochs=options.hpo_epochs, seed=options.seed,
-                    as_from=base if drop_own and base in earlier else None)
+                    objective=objective, as_from=base if drop_own and base in earlier else None)
 
 
-def run_protocol(problem: SelectionProblem, settings: Settings, out: Path, max_folds: int | None = None,
-                 client=None, progress: Callable[[str], None] | None = None) -> ProtocolRun:
-    """One protocol's folds (those on disk are reused), `<tag>.json`, `<tag>-cd.png` and its report section."""
-    groups = outer_folds(problem, settings.protocol)[:max_folds] if max_folds else None
-    folds = run_benchmark(problem, settings, out, client=client, progress=progress, groups=groups)
-    result = report.summary(folds)
-    view = report.json_view(result)
-    tag = settings.tag()
-    atomic_write_json(out / f"{tag}.json", view | {
-        "_noise_floor": report.noise_floor(folds), "_complete_artifact": problem.complete,
-        "_scored_datasets": sum(len(f["datasets"]) for f in folds),
-        "_cost_core_hours": round(sum(f["seconds"] for f in folds) / 3600, 3)})
-    report.cd_plot(folds, out / f"{tag}-cd.png", title=f"{tag}: mean rank per core")
-    section = (f"## {tag} ({len(folds)} folds, {settings.repetitions} repetitions)\n\n"
-               f"{report.tables(result, folds)}")
-    return ProtocolRun(settings, folds, view, section)
+def run_protocol(levels: Levels, settings: Settings, out: Path, max_folds: int | None = None,
+                 client=None, progress: Callable[[str], None] | None = None) -> tuple[list[dict], dict, dict, str]:
+    """One protocol's folds for one objective (those on disk are reused), a critical-difference plot per
+    level, and per level the JSON view, what the summary file adds to it, and the report section."""
+    groups = outer_folds(levels, settings.protocol)[:max_folds] if max_folds else None
+    folds = run_benchmark(levels, settings, out, client=client, progress=progress, groups=groups)
+    views, extras, sections = {}, {}, []
+    for key in level_keys(folds):
+        flat = level_folds(folds, key)
+        result = report.summary(flat)
+        views[key] = report.json_view(result)
+        extras[key] = {"_noise_floor": report.noise_floor(flat),
+                       "_complete_artifact": levels.problems[float(key)].complete,
+                       "_scored_datasets": sum(len(f["datasets"]) for f in flat)}
+        name = f"{settings.tag()}-{settings.objective}-{key}"
+        report.cd_plot(flat, out / f"{name}-cd.png", title=f"{name}: mean rank per core")
+        sections.append(f"### {settings.objective} at {key} s\n\n{report.tables(result, flat)}")
+    return folds, views, extras, "\n".join(sections)
 
 
 def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = BenchmarkOptions(), client=None,
                   progress: Callable[[str], None] | None = None) -> BenchmarkResult:
     """The benchmark of a meta-dataset artifact's payload (`zap.metadataset.artifact.load`) into `out`:
-    fold files, a summary and plot per protocol, the re-run picks and `report.md`. `progress` hears what
-    a person watching should know, a partial artifact's coverage first."""
+    fold files, a summary (`<tag>.json`: {objective: {level: {method: ...}}}) and plots per protocol, the
+    re-run picks and `report.md`. `progress` hears what a person watching should know, a partial
+    artifact's coverage first."""
     out = Path(out)
-    problem = SelectionProblem.from_artifact(payload)
-    note = problem.coverage_note()
+    for objective in options.objectives:
+        check_objective(objective)
+    levels = {objective: Levels.from_artifact(payload, objective) for objective in options.objectives}
+    note = next(iter(levels.values())).lowest.coverage_note()
     if note and progress:
         progress(f"note: {note}")
     runs: list[ProtocolRun] = []
     for i, protocol in enumerate(options.protocols):
-        settings = protocol_settings(options, protocol, options.protocols[:i])
-        runs.append(run_protocol(problem, settings, out, options.max_folds, client, progress))
+        folds, views, summary, sections = {}, {}, {}, []
+        for objective in options.objectives:
+            settings = protocol_settings(options, protocol, options.protocols[:i], objective)
+            folds[objective], views[objective], extras, text = run_protocol(levels[objective], settings, out,
+                                                                            options.max_folds, client, progress)
+            summary[objective] = {key: views[objective][key] | extras[key] for key in views[objective]}
+            sections.append(text)
+        seconds = sum(f["seconds"] for fs in folds.values() for f in fs)
+        atomic_write_json(out / f"{settings.tag()}.json", summary | {"_cost_core_hours": round(seconds / 3600, 3)})
+        n_folds = len(next(iter(folds.values())))
+        header = f"## {settings.tag()} ({n_folds} folds, {settings.repetitions} repetitions)\n\n"
+        runs.append(ProtocolRun(protocol_settings(options, protocol, options.protocols[:i], options.objectives[0]),
+                                folds, views, header + "\n".join(sections)))
     sections = [run.section for run in runs]
     if options.rerun_picks and runs:
-        sections.append(rerun_section(payload, runs[0].folds, out, options.rerun_picks, client, progress))
+        first = runs[0].folds[options.objectives[0]]
+        flat = level_folds(first, level_keys(first)[0])
+        sections.append(rerun_section(payload, flat, out, options.rerun_picks, client, progress))
     text = "\n".join(sections)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(text)

@@ -1,10 +1,16 @@
 """Leave-one-core-out (and leave-one-domain-out) evaluation of selectors on a meta-dataset.
 
 An outer fold holds out every variant of one core (or every core of one domain); the selectors are
-meta-trained on the rest and pick for each held-out dataset; a pick is scored with the stored matrix.
-One fold is one pure task (problem, held-out group) -> result, run on the Dask engine; each finished
+meta-trained on the rest and pick for each held-out dataset at every budget level; a pick is scored
+with the stored matrix, by the objective the fold was run for (ALC or final NAUC).
+One fold is one pure task (levels, held-out group) -> result, run on the Dask engine; each finished
 fold is written to its own JSON file first, so an interrupted benchmark resumes with the folds it lacks.
-ZAP-AS tunes its configuration once per outer fold; each repetition refits it with another seed.
+
+Per level, ZAP-AS tunes its configuration once per outer fold (each repetition refits it with another
+seed) and every other selector is fitted on that level's training rows. ZAP-HPO is budget-aware on a
+multi-level artifact: one model per fold and repetition learns from every level's rows with the log
+budget as a feature (`Levels.stacked`) and ranks each level's candidates at its budget; its ablation
+`zap-hpo-oblivious` learns from the lowest level alone and is used at every level.
 """
 
 from __future__ import annotations
@@ -19,14 +25,21 @@ from pathlib import Path
 import numpy as np
 
 from zap.errors import ConfigError
-from zap.metadataset.problem import SelectionProblem
+from zap.metadataset.problem import Levels, SelectionProblem, check_objective, with_budget
 from zap.selectors import Selector
 from zap.selectors.registry import create_selector
 from zap.utils import atomic_write_json
 
-MAIN_METHODS = ("zap-hpo", "zap-as", "single-best", "random", "default", "recommended", "oracle")
-ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-keep75", "zap-hpo-keep50", "zap-hpo-keep25")
+MAIN_METHODS = ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "default", "recommended",
+                "oracle")
+ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-keep75", "zap-hpo-keep50", "zap-hpo-keep25",
+             "zap-hpo-oblivious")
 NAMED_COLUMNS = {"default": "autodl-default", "recommended": "recommended"}
+FIXED = ("oracle", "random", "default", "recommended", "single-best", "knn", "autofolio-default")  # one repetition
+# trained across levels: the budget-aware selector and its budget-oblivious ablation (the registry's
+# ZAP-HPO; the ablation differs only in what it is trained on)
+ACROSS_LEVELS = {"zap-hpo": "zap-hpo", "zap-hpo-oblivious": "zap-hpo"}
+RERUN_ORACLE = "oracle-rerun"  # the best cell by the first seed, scored on the second (as the paper re-ran)
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class Settings:
     as_trials: int = 50  # SMAC trials to tune ZAP-AS, once per outer fold
     hpo_epochs: int = 80  # cap on ZAP-HPO's epochs
     seed: int = 0
+    objective: str = "alc"  # what selectors learn and picks are scored by: "alc" or "final" (NAUC)
     # reuse ZAP-AS's configuration tuned in this protocol's fold of the same group (e.g. "loco" for
     # loco-dropown) instead of tuning again. That tuning saw only the training cores' cells, but over the
     # full pool, which holds the candidates tuned on the held-out core: a weak, indirect trace of that
@@ -52,13 +66,30 @@ class Settings:
         return f"{self.protocol}{own}"
 
 
-def outer_folds(problem: SelectionProblem, protocol: str) -> list[str]:
+def level_key(budget: float | None) -> str:
+    """A level's key in fold files and the benchmark JSON: its budget as written ("20"), "0" if unknown."""
+    return f"{float(budget or 0):g}"
+
+
+def as_levels(problem: SelectionProblem | Levels, objective: str) -> Levels:
+    """Levels for `objective` from either a multi-level problem or a single one (one level)."""
+    check_objective(objective)
+    if isinstance(problem, SelectionProblem):
+        problem = Levels({float(problem.budget or 0): problem})
+    return Levels({b: p.for_objective(objective) for b, p in problem})
+
+
+def outer_folds(problem: SelectionProblem | Levels, protocol: str) -> list[str]:
     """The held-out groups: every core (loco) or every domain (lodo) that has a completely measured
-    dataset to score (all of them, once the meta-dataset is complete)."""
+    dataset to score at some level (all of them, once the meta-dataset is complete)."""
     if protocol not in ("loco", "lodo"):
         raise ConfigError(f"protocol must be 'loco' or 'lodo', got {protocol!r}")
-    labels = problem.cores if protocol == "loco" else problem.domains
-    return sorted(set(labels[problem.complete_rows()].tolist()))
+    problems = [p for _, p in problem] if isinstance(problem, Levels) else [problem]
+    groups = set()
+    for p in problems:
+        labels = p.cores if protocol == "loco" else p.domains
+        groups |= set(labels[p.complete_rows()].tolist())
+    return sorted(groups)
 
 
 def held_out_mask(problem: SelectionProblem, protocol: str, group: str) -> np.ndarray:
@@ -95,15 +126,35 @@ def _expected(matrix: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in means]
 
 
+def _cells(problem: SelectionProblem, rows: np.ndarray, pool: np.ndarray) -> dict[str, np.ndarray | None]:
+    """The held-out rows' cells of the pool: each measure, on the seed mean, the first and the second seed."""
+    def take(matrix: np.ndarray | None) -> np.ndarray | None:
+        return None if matrix is None else matrix[np.ix_(rows, pool)]
+
+    return {"score": take(problem.perf), "alc": take(problem.alc), "nauc": take(problem.nauc),
+            "score_seed0": take(problem.perf_first), "score_repeat": take(problem.perf_repeat),
+            "alc_seed0": take(problem.alc_first), "alc_repeat": take(problem.alc_repeat)}
+
+
 def _result(problem: SelectionProblem, rows: np.ndarray, pool: np.ndarray, picks: np.ndarray | None) -> dict:
-    alc, nauc = problem.alc[np.ix_(rows, pool)], problem.nauc[np.ix_(rows, pool)]
-    repeat = None if problem.alc_repeat is None else problem.alc_repeat[np.ix_(rows, pool)]
-    first = None if problem.alc_first is None else problem.alc_first[np.ix_(rows, pool)]
+    cells = _cells(problem, rows, pool)
     if picks is None:
-        return {"picks": None, "alc": _expected(alc), "nauc": _expected(nauc), "alc_seed0": None, "alc_repeat": None}
-    return {"picks": [problem.candidate_ids[pool[p]] for p in picks], "alc": _scores_of_picks(alc, picks),
-            "nauc": _scores_of_picks(nauc, picks), "alc_seed0": _scores_of_picks(first, picks),
-            "alc_repeat": _scores_of_picks(repeat, picks)}
+        return {"picks": None, "score": _expected(cells["score"]), "alc": _expected(cells["alc"]),
+                "nauc": _expected(cells["nauc"]), "alc_seed0": None, "alc_repeat": None}
+    return {"picks": [problem.candidate_ids[pool[p]] for p in picks]} | {
+        key: _scores_of_picks(matrix, picks) for key, matrix in cells.items()}
+
+
+def _rerun_oracle(problem: SelectionProblem, rows: np.ndarray, pool: np.ndarray) -> dict | None:
+    """The best cell by the first seed, scored on the second seed (None without a second seed): what an
+    Oracle achieves when run again, the paper's yardstick, since the in-matrix Oracle also picks noise."""
+    if problem.perf_repeat is None or problem.perf_first is None:
+        return None
+    first = problem.perf_first[np.ix_(rows, pool)]
+    picks = np.argmax(np.where(np.isnan(first), -np.inf, first), axis=1)
+    repeats = {"score": problem.perf_repeat, "alc": problem.alc_repeat, "nauc": problem.nauc_repeat}
+    return {"picks": [problem.candidate_ids[pool[p]] for p in picks]} | {
+        key: _scores_of_picks(matrix[np.ix_(rows, pool)], picks) for key, matrix in repeats.items()}
 
 
 def _fixed_pick(problem: SelectionProblem, pool: np.ndarray, method: str, n: int) -> np.ndarray | None:
@@ -117,72 +168,145 @@ def _tune_zap_as(train: SelectionProblem, pool: np.ndarray, settings: Settings) 
     from zap.selectors.zap_as import ZapAS
 
     tuned = ZapAS(tune=True, n_trials=settings.as_trials, seed=settings.seed)
-    tuned.fit(train.meta_features, train.encodings[pool], train.alc[:, pool], train.cores)
+    tuned.fit(train.meta_features, train.encodings[pool], train.perf[:, pool], train.cores)
     return dict(tuned.config_), dict(tuned.tuning_)
 
 
-def run_fold(problem: SelectionProblem, settings: Settings, group: str, as_config: dict | None = None) -> dict:
-    """Meta-train on everything but `group`, pick for its datasets; every method, every repetition.
-    ZAP-AS is tuned here unless `as_config` (a configuration tuned on the same training cores) is given."""
+@dataclass
+class _Fold:
+    """One level's view of an outer fold: the candidates it may pick from, its training rows, and the
+    held-out datasets it scores (those with every candidate measured)."""
+
+    problem: SelectionProblem
+    pool: np.ndarray
+    train: SelectionProblem
+    train_mask: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def of(cls, problem: SelectionProblem, settings: Settings, group: str) -> _Fold:
+        test = held_out_mask(problem, settings.protocol, group)
+        pool = candidate_pool(problem, test, settings.drop_own_candidates)
+        # training datasets: those with a measured cell among the pool's columns (a row measured only in
+        # dropped columns has nothing to teach this fold)
+        train_mask = ~test & ~np.isnan(problem.perf[:, pool]).all(axis=1)
+        rows = np.flatnonzero(test & problem.complete_rows())
+        return cls(problem, pool, problem.subset(train_mask), train_mask, rows)
+
+
+def run_fold(problem: SelectionProblem | Levels, settings: Settings, group: str,
+             as_config: dict | None = None) -> dict:
+    """Meta-train on everything but `group`, pick for its datasets at every level; every method, every
+    repetition. ZAP-AS is tuned here unless `as_config` ({level key: configuration} tuned on the same
+    training cores; a bare configuration for a one-level problem) is given."""
     start = time.perf_counter()
-    test = held_out_mask(problem, settings.protocol, group)
-    pool = candidate_pool(problem, test, settings.drop_own_candidates)
-    # training datasets: those with a measured cell among the pool's columns (a row measured only in
-    # dropped columns has nothing to teach this fold)
-    train = problem.subset(~test & ~np.isnan(problem.alc[:, pool]).all(axis=1))
-    rows = np.flatnonzero(test & problem.complete_rows())
+    levels = as_levels(problem, settings.objective)
+    folds = {b: _Fold.of(p, settings, group) for b, p in levels}
+    across = _fit_across_levels(levels, folds, settings)
+    configs = as_config if as_config is None or len(levels) > 1 or level_key(levels.budgets[0]) in as_config else {
+        level_key(levels.budgets[0]): as_config}
+    out = {}
+    for budget, fold in folds.items():
+        given = None if configs is None else configs.get(level_key(budget))
+        out[level_key(budget)] = _level_result(fold, budget, settings, given, across)
+    return {"group": group, "tag": settings.tag(), "objective": settings.objective, "levels": out,
+            "seconds": time.perf_counter() - start}
+
+
+def _fit_across_levels(levels: Levels, folds: dict[float, _Fold], settings: Settings) -> dict:
+    """(method, repetition) -> (fitted selector, its candidate ids, whether it takes the budget feature)
+    for the selectors trained across levels; none on a one-level problem (ZAP-HPO then trains per level)."""
+    wanted = [m for m in ACROSS_LEVELS if m in (*settings.methods, *settings.ablations)]
+    if len(levels) < 2 or not wanted:
+        return {}
+    ids = levels.candidate_ids()
+    allowed = sorted({ids.index(c) for b, f in folds.items() for c in np.asarray(f.problem.candidate_ids)[f.pool]})
+    fitted = {}
+    for method in wanted:
+        aware = method == "zap-hpo"
+        rows = {b: f.train_mask if (aware or b == levels.budgets[0]) else np.zeros_like(f.train_mask)
+                for b, f in folds.items()}
+        x, y, groups = levels.stacked(rows)
+        if not aware:
+            x = x[:, :-1]
+        reps = settings.repetitions if method in settings.methods else 1
+        for rep in range(reps):
+            selector = make_selector(ACROSS_LEVELS[method], settings, rep)
+            selector.fit(x, levels.encodings()[allowed], y[:, allowed], groups)
+            fitted[method, rep] = (selector, [ids[j] for j in allowed], aware)
+    return fitted
+
+
+def _level_result(fold: _Fold, budget: float, settings: Settings, as_config: dict | None, across: dict) -> dict:
+    problem, rows = fold.problem, fold.rows
     x_test = problem.meta_features[rows]
     methods: dict[str, list[dict]] = {}
     timings: dict[str, float] = {}
     tuning = {"reused_from": settings.as_from} if as_config is not None else None
     if "zap-as" in settings.methods and as_config is None:
         t = time.perf_counter()
-        as_config, tuning = _tune_zap_as(train, pool, settings)
+        as_config, tuning = _tune_zap_as(fold.train, fold.pool, settings)
         timings["zap-as-tuning"] = time.perf_counter() - t
     fitted: dict[tuple[str, int], Selector] = {}
     for method in (*settings.methods, *settings.ablations):
-        reps = 1 if method in settings.ablations or method in ("oracle", "random", "default", "recommended",
-                                                                "single-best") else settings.repetitions
+        if method in ACROSS_LEVELS and not across and method != "zap-hpo":
+            continue  # the budget-oblivious ablation means nothing on one level
+        reps = 1 if method in settings.ablations or method in FIXED else settings.repetitions
         t = time.perf_counter()
-        methods[method] = [_method_result(problem, train, pool, rows, x_test, method, settings, r, as_config,
-                                          fitted) for r in range(reps)]
+        methods[method] = [_method_result(fold, x_test, budget, method, settings, r, as_config, fitted, across)
+                           for r in range(reps)]
         timings[method] = time.perf_counter() - t
-    return {"group": group, "tag": settings.tag(), "datasets": [problem.dataset_ids[i] for i in rows],
-            "cores": problem.cores[rows].tolist(), "pool_size": len(pool), "methods": methods,
-            "zap_as_config": as_config, "zap_as_tuning": tuning, "seconds": time.perf_counter() - start,
+    rerun = _rerun_oracle(problem, rows, fold.pool)
+    if rerun is not None and "oracle" in settings.methods:
+        methods[RERUN_ORACLE] = [rerun]
+    return {"datasets": [problem.dataset_ids[i] for i in rows], "cores": problem.cores[rows].tolist(),
+            "pool_size": len(fold.pool), "methods": methods, "zap_as_config": as_config, "zap_as_tuning": tuning,
             "timings": timings}
 
 
-def _method_result(problem, train, pool, rows, x_test, method, settings, rep, as_config, fitted) -> dict:
+def _method_result(fold: _Fold, x_test, budget, method, settings, rep, as_config, fitted, across) -> dict:
+    problem, train, pool, rows = fold.problem, fold.train, fold.pool, fold.rows
     if method == "random":
         return _result(problem, rows, pool, None)
     if method == "oracle":
-        alc = problem.alc[np.ix_(rows, pool)]
-        return _result(problem, rows, pool, np.nanargmax(np.where(np.isnan(alc), -np.inf, alc), axis=1))
+        perf = problem.perf[np.ix_(rows, pool)]
+        return _result(problem, rows, pool, np.nanargmax(np.where(np.isnan(perf), -np.inf, perf), axis=1))
     if method in NAMED_COLUMNS:
         picks = _fixed_pick(problem, pool, method, len(rows))
         return _result(problem, rows, pool, picks) if picks is not None else {"missing": NAMED_COLUMNS[method]}
+    if (method, rep) in across:
+        return _result(problem, rows, pool, _pick_across(across[method, rep], fold, x_test, budget))
     if method == "zap-hpo-vote" and ("zap-hpo", rep) in fitted:
         # the vote ablation differs only in how the fold models' scores combine: reuse the trained models
         selector = copy.copy(fitted["zap-hpo", rep])
         selector.ensemble = "vote"
     else:
         selector = make_selector(method, settings, rep, as_config)
-        selector.fit(train.meta_features, train.encodings[pool], train.alc[:, pool], train.cores)
+        selector.fit(train.meta_features, train.encodings[pool], train.perf[:, pool], train.cores)
     fitted[method, rep] = selector
     return _result(problem, rows, pool, selector.select(x_test))
+
+
+def _pick_across(entry: tuple[Selector, list[str], bool], fold: _Fold, x_test: np.ndarray, budget: float) -> np.ndarray:
+    """A selector trained across levels picks among this level's pool, scored at this level's budget."""
+    selector, ids, aware = entry
+    x = with_budget(x_test, budget) if aware else x_test
+    column = {c: j for j, c in enumerate(ids)}
+    pool_columns = [column[fold.problem.candidate_ids[j]] for j in fold.pool]
+    return np.argmax(selector.scores(x)[:, pool_columns], axis=1)
 
 
 # ------------------------------------------------------------------------------------------ driver
 
 
-def fold_path(folder: Path, settings: Settings | str, group: str) -> Path:
-    """Where a fold's result lives: by its settings, or by a protocol tag such as "loco"."""
+def fold_path(folder: Path, settings: Settings | str, group: str, objective: str | None = None) -> Path:
+    """Where a fold's result lives: by its settings, or by a protocol tag such as "loco" and an objective."""
     tag = settings if isinstance(settings, str) else settings.tag()
-    return Path(folder) / "folds" / f"{tag}--{group}.json"
+    objective = objective or (settings.objective if isinstance(settings, Settings) else "alc")
+    return Path(folder) / "folds" / f"{tag}--{objective}--{group}.json"
 
 
-def run_benchmark(problem: SelectionProblem, settings: Settings, folder: Path, client=None,
+def run_benchmark(problem: SelectionProblem | Levels, settings: Settings, folder: Path, client=None,
                   progress: Callable[[str], None] | None = None, groups: Sequence[str] | None = None) -> list[dict]:
     """Every outer fold (or those of `groups`) not yet on disk, on the Dask client if given (else here)."""
     folder = Path(folder)
@@ -203,10 +327,11 @@ def run_benchmark(problem: SelectionProblem, settings: Settings, folder: Path, c
 
 
 def tuned_as_config(folder: Path, tag: str, group: str, settings: Settings | None = None) -> dict | None:
-    """ZAP-AS's configuration tuned in the `tag` fold of `group` (its training cores exclude `group`), if
-    that fold is on disk and (given `settings`) was tuned with the same seed and number of SMAC trials;
-    reusing it saves a SMAC run per fold."""
-    path = fold_path(folder, tag, group)
+    """ZAP-AS's configurations ({level key: configuration}) tuned in the `tag` fold of `group` (its training
+    cores exclude `group`), if that fold is on disk and (given `settings`) was tuned with the same
+    objective, seed and number of SMAC trials; reusing them saves a SMAC run per fold and level."""
+    objective = settings.objective if settings is not None else "alc"
+    path = fold_path(folder, tag, group, objective)
     if not path.exists():
         return None
     fold = json.loads(path.read_text())
@@ -214,7 +339,8 @@ def tuned_as_config(folder: Path, tag: str, group: str, settings: Settings | Non
     if settings is not None and (tuned_with.get("seed"), tuned_with.get("as_trials")) != (settings.seed,
                                                                                           settings.as_trials):
         return None
-    return fold.get("zap_as_config")
+    configs = {key: level.get("zap_as_config") for key, level in fold.get("levels", {}).items()}
+    return configs if configs and all(configs.values()) else None
 
 
 def _tuned_elsewhere(folder: Path, settings: Settings, group: str) -> dict | None:
@@ -242,12 +368,26 @@ def _write_fold(folder: Path, settings: Settings, result: dict, progress) -> Non
     path = fold_path(folder, settings, result["group"])
     atomic_write_json(path, result)
     if progress:
-        progress(f"{settings.tag()} fold {result['group']}: {len(result['datasets'])} datasets, "
-                 f"{result['seconds']:.0f} s")
+        n = sum(len(level["datasets"]) for level in result["levels"].values())
+        progress(f"{settings.tag()} {settings.objective} fold {result['group']}: {n} held-out cells over "
+                 f"{len(result['levels'])} level(s), {result['seconds']:.0f} s")
+
+
+def level_keys(folds: Sequence[dict]) -> list[str]:
+    """The budget levels the folds cover, lowest first."""
+    return sorted({key for f in folds for key in f["levels"]}, key=float)
+
+
+def level_folds(folds: Sequence[dict], key: str) -> list[dict]:
+    """One level of every fold, as a flat fold ({group, datasets, cores, methods, ...}) that `collect`,
+    the report and the re-runs read."""
+    return [{"group": f["group"], "tag": f.get("tag"), "objective": f.get("objective")} | f["levels"][key]
+            for f in folds if key in f["levels"]]
 
 
 def collect(folds: Sequence[dict], key: str = "alc") -> tuple[list[str], list[str], dict[str, np.ndarray]]:
-    """Fold results -> dataset ids, their cores, and per method a [n_reps x n_datasets] array of `key`."""
+    """Flat (one-level) fold results -> dataset ids, their cores, and per method a [n_reps x n_datasets]
+    array of `key`."""
     datasets = [d for f in folds for d in f["datasets"]]
     cores = [c for f in folds for c in f["cores"]]
     methods = list(dict.fromkeys(m for f in folds for m in f["methods"]))

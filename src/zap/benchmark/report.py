@@ -1,5 +1,6 @@
-"""From fold results to what `zap benchmark` reports: the summary JSON, markdown tables, the per-core
-table, a critical-difference plot, and the picks re-scored on the cells measured with a second seed."""
+"""From one level's fold results (`loco.level_folds`) to what `zap benchmark` reports: the summary JSON,
+markdown tables, the per-core table, a critical-difference plot, and the picks re-scored on the cells
+measured with a second seed. `score` is the objective's own measure (ALC, or final NAUC)."""
 
 from __future__ import annotations
 
@@ -10,22 +11,34 @@ from typing import Any
 import numpy as np
 
 from zap.benchmark import stats
-from zap.benchmark.loco import collect
+from zap.benchmark.loco import RERUN_ORACLE, collect
 
-RANKED = ("zap-hpo", "zap-as", "single-best", "random", "default", "recommended")
-JSON_KEYS = ("alc", "nauc", "rank", "gap_closed", "beats_single_best")
+RANKED = ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "default", "recommended")
+REFERENCES = ("oracle", RERUN_ORACLE)  # not ranked: they read the held-out rows
+JSON_KEYS = ("score", "alc", "nauc", "rank", "gap_closed", "gap_closed_rerun", "beats_single_best")
 
 
 def summary(folds: Sequence[dict], main: Sequence[str] = RANKED) -> dict[str, dict[str, Any]]:
-    """Per method: mean ALC and final NAUC over cores, mean rank among `main`, gap closed, share of cores
-    beating Single-best, Wilcoxon p against it, and a 95 % interval over repetitions."""
-    _, cores, alc = collect(folds, "alc")
+    """Per method: mean score, ALC and final NAUC over cores, mean rank among `main`, gap closed against
+    the in-matrix Oracle and against the re-run one, share of cores beating Single-best, Wilcoxon p
+    against it, and a 95 % interval over repetitions."""
+    key = "score" if any("score" in r for f in folds for results in f["methods"].values() for r in results) else "alc"
+    _, cores, score = collect(folds, key)
+    _, _, alc = collect(folds, "alc")
     _, _, nauc = collect(folds, "nauc")
-    main = [m for m in main if m in alc]
-    out = stats.summarize(alc, nauc, cores, main)
-    ablations = [m for m in alc if m not in main and m != "oracle"]
+    main = [m for m in main if m in score]
+    out = stats.summarize(score, nauc, cores, main)
+    rerun = out.get(RERUN_ORACLE, {}).get("alc")
+    sb = out.get("single-best", {}).get("alc")
+    for method, record in out.items():
+        record["score"] = record["alc"]
+        record["score_ci"] = record.pop("alc_ci")
+        record["alc"] = stats.mean_over_cores(alc[method], cores) if method in alc else None
+        record["gap_closed_rerun"] = (None if rerun is None or sb is None else
+                                      stats.gap_closed(sb, rerun, record["score"]))
+    ablations = [m for m in score if m not in main and m not in REFERENCES]
     for group in _ablation_groups(ablations):
-        for method, rank in stats.mean_ranks(alc, cores, ["zap-hpo", *group]).items():
+        for method, rank in stats.mean_ranks(score, cores, ["zap-hpo", *group]).items():
             if method != "zap-hpo":
                 out[method]["rank_vs_zap_hpo"] = rank
     return out
@@ -36,16 +49,18 @@ def _ablation_groups(ablations: list[str]) -> list[list[str]]:
 
 
 def json_view(result: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The `--json FILE` shape: {method: {alc, nauc, rank, gap_closed, beats_single_best}} (+ extras)."""
-    return {m: {k: v.get(k) for k in JSON_KEYS} | {k: v[k] for k in ("alc_ci", "wilcoxon_p") if k in v}
+    """One level of the `--json FILE` shape: {method: {score, alc, nauc, rank, gap_closed, gap_closed_rerun,
+    beats_single_best}} (+ the score's interval and the Wilcoxon p)."""
+    return {m: {k: v.get(k) for k in JSON_KEYS} | {k: v[k] for k in ("score_ci", "wilcoxon_p") if k in v}
             for m, v in result.items()}
 
 
 def noise_floor(folds: Sequence[dict]) -> dict[str, Any]:
-    """Picks re-scored on the second-seed cells where they exist: per method the mean |ALC(seed 0) −
-    ALC(seed 1)| of its picks and the mean seed-1 ALC; overall, the mean absolute seed difference."""
-    _, _, alc = collect(folds, "alc_seed0")
-    _, _, repeat = collect(folds, "alc_repeat")
+    """Picks re-scored on the second-seed cells where they exist: per method the mean |score(seed 0) −
+    score(seed 1)| of its picks and the mean seed-1 score (ALC for folds that predate objectives)."""
+    new = any("score_seed0" in r for f in folds for results in f["methods"].values() for r in results)
+    _, _, alc = collect(folds, "score_seed0" if new else "alc_seed0")
+    _, _, repeat = collect(folds, "score_repeat" if new else "alc_repeat")
     per_method = {}
     for method, values in repeat.items():
         if method not in alc:
@@ -61,19 +76,19 @@ def noise_floor(folds: Sequence[dict]) -> dict[str, Any]:
 
 def tables(result: dict[str, dict[str, Any]], folds: Sequence[dict], main: Sequence[str] = RANKED) -> str:
     """Markdown: the method table (main methods, then oracle, then ablations) and the per-core table."""
-    order = [m for m in (*main, "oracle") if m in result] + [m for m in result if m not in (*main, "oracle")]
-    rows = [[m, v["alc"], _ci(v.get("alc_ci")), v["nauc"], v.get("rank") or v.get("rank_vs_zap_hpo"),
-             v["gap_closed"], v["beats_single_best"], v.get("wilcoxon_p")] for m, v in
+    order = [m for m in (*main, *REFERENCES) if m in result] + [m for m in result if m not in (*main, *REFERENCES)]
+    rows = [[m, v["score"], _ci(v.get("score_ci")), v["alc"], v["nauc"], v.get("rank") or v.get("rank_vs_zap_hpo"),
+             v["gap_closed"], v.get("gap_closed_rerun"), v["beats_single_best"], v.get("wilcoxon_p")] for m, v in
             ((m, result[m]) for m in order)]
-    text = stats.markdown_table(["method", "ALC", "95% CI", "final NAUC", "rank*", "gap closed", "beats SB",
-                                 "Wilcoxon p"], rows)
-    _, cores, alc = collect(folds, "alc")
-    shown = [m for m in (*main, "oracle") if m in alc]
+    text = stats.markdown_table(["method", "score", "95% CI", "ALC", "final NAUC", "rank*", "gap closed",
+                                 "gap closed (re-run Oracle)", "beats SB", "Wilcoxon p"], rows)
+    _, cores, alc = collect(folds, "score")
+    shown = [m for m in (*main, *REFERENCES) if m in alc]
     names, table = stats.per_core_table(alc, cores, shown)
     per_core = stats.markdown_table(["core", *shown], [[n, *row] for n, row in zip(names, table, strict=True)])
     note = ("*rank: mean rank per core among the main methods; for an ablation, its rank against zap-hpo alone "
             "(1 = better on every core).")
-    return f"{text}\n\n{note}\n\nPer core (ALC, variants averaged, repetitions averaged):\n\n{per_core}\n"
+    return f"{text}\n\n{note}\n\nPer core (score, variants averaged, repetitions averaged):\n\n{per_core}\n"
 
 
 def _ci(ci: list[float] | None) -> str:
@@ -81,7 +96,7 @@ def _ci(ci: list[float] | None) -> str:
 
 
 def cd_plot(folds: Sequence[dict], path: Path, main: Sequence[str] = RANKED, title: str = "") -> Path:
-    _, cores, alc = collect(folds, "alc")
+    _, cores, alc = collect(folds, "score")
     methods = [m for m in main if m in alc]
     ranks = stats.mean_ranks(alc, cores, methods)
     cd = stats.critical_difference(ranks, n_blocks=len(set(cores)))

@@ -106,7 +106,7 @@ def _mean_and_ci(per_rep: np.ndarray, level: float = 0.95) -> tuple[float, list[
     return mean, [mean - half, mean + half]
 
 
-def _mean_over_cores(values: np.ndarray, cores: Sequence[str]) -> float:
+def mean_over_cores(values: np.ndarray, cores: Sequence[str]) -> float:
     """Mean over cores per repetition, then over repetitions."""
     return float(_nanmean(_nanmean(_core_matrix(values, cores), axis=1), axis=0))
 
@@ -174,7 +174,7 @@ def summarize(
     group with `mean_ranks`, since a rank means nothing outside the set it was computed in.
     """
     ranks = mean_ranks(alc, cores, list(main)) if main else {}
-    means = {m: _mean_over_cores(v, cores) for m, v in alc.items()}
+    means = {m: mean_over_cores(v, cores) for m, v in alc.items()}
     sb_mean, or_mean = means.get(single_best), means.get(oracle)
     sb_cores = _rep_averaged(alc[single_best], cores) if single_best in alc else None
     out: dict[str, dict[str, Any]] = {}
@@ -184,7 +184,7 @@ def summarize(
         out[method] = {
             "alc": mean,
             "alc_ci": ci,
-            "nauc": _mean_over_cores(nauc[method], cores) if method in nauc else None,
+            "nauc": mean_over_cores(nauc[method], cores) if method in nauc else None,
             "rank": ranks.get(method),
             "gap_closed": None if sb_mean is None or or_mean is None else gap_closed(sb_mean, or_mean, mean),
             "beats_single_best": beats,

@@ -7,16 +7,18 @@ folder streams from disk; arrays hold their pixels. Subsets are views, never cop
 
 from __future__ import annotations
 
+import stat
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from zap.data.errors import DataError
-from zap.data.images import mode_channels, pil_to_array
+from zap.data.images import mode_channels, pil_to_array, too_many_pixels
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,16 @@ class FolderDataset(ImageDataset):
         path = self.paths[index]
         try:
             with Image.open(path) as img:
-                img.load()
-                return pil_to_array(img)
-        except (OSError, ValueError, SyntaxError) as exc:
+                oversize = too_many_pixels(*img.size)
+                if not oversize:
+                    img.load()
+                    return pil_to_array(img)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise DataError(
                 f"cannot decode image {path}: {exc}. The file is corrupt or truncated; "
                 "replace or delete it and run again."
             ) from exc
+        raise UnreadableImage(path, oversize)
 
     def header(self, index: int) -> ImageHeader:
         return self.headers[index]
@@ -160,10 +165,71 @@ class SubsetDataset(ImageDataset):
         return [base_paths[i] for i in self.indices]
 
 
+class UnreadableImage(DataError):
+    """One file that is not a usable image; `reason` says why, for a list of such files."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path} is not a usable image: {reason}. Replace or delete it and run again.")
+        self.path = path
+        self.reason = reason
+
+
 def read_header(path: Path) -> ImageHeader:
-    """Open an image lazily (header only) and check that its data is intact where PIL can tell."""
-    with Image.open(path) as img:
-        width, height = img.size
-        channels = mode_channels(img.mode)
-        img.verify()
+    """Size and channels of an image file, after checking that every byte of it is there.
+
+    Checking only the header would let a truncated file through the scan and fail mid-training (or be
+    missed by on_corrupt="skip"), so the data is read now: PNG by its chunk checksums, JPEG by a reduced-
+    size decode (it still reads the whole stream), other formats by a full decode. The size is checked
+    against MAX_IMAGE_PIXELS before any pixel is decoded. Raises UnreadableImage.
+    """
+    path = Path(path)
+    _check_regular_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower limit follows
+            with Image.open(path) as img:
+                width, height = img.size
+                channels = mode_channels(img.mode)
+                oversize = too_many_pixels(width, height)
+                if oversize:
+                    raise UnreadableImage(path, oversize)
+                _read_all_data(img)
+    except UnreadableImage:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise UnreadableImage(path, f"it declares an enormous canvas ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise UnreadableImage(path, "not an image format PIL can read") from exc
+    except Exception as exc:  # PIL raises many types for damaged data; all mean "not a usable image"
+        raise UnreadableImage(path, f"damaged or truncated ({type(exc).__name__}: {exc})") from exc
     return ImageHeader(int(height), int(width), channels)
+
+
+def _check_regular_file(path: Path) -> None:
+    """A FIFO, socket or device would block or stream forever when opened: refuse it by its mode first."""
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise UnreadableImage(path, "it does not exist (a broken link?)") from exc
+    except OSError as exc:
+        raise UnreadableImage(path, f"it cannot be read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableImage(path, f"it is not a regular file but {file_kind(info.st_mode)}")
+    if info.st_size == 0:
+        raise UnreadableImage(path, "it is empty (0 bytes)")
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, for messages."""
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((word for test, word in kinds if test(mode)), "not a regular file")
+
+
+def _read_all_data(img: Image.Image) -> None:
+    if img.format == "PNG":
+        img.verify()  # reads every chunk to IEND and checks its CRC, without inflating the pixels
+        return
+    if img.format == "JPEG":
+        img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))  # 1/8-scale DCT decode
+    img.load()

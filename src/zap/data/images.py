@@ -9,8 +9,21 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+# A pixel budget per image: far above any training resolution zap uses (128 px a side at most), far below
+# what exhausts memory. A file over it is refused (or skipped) before its pixels are decoded, which is
+# also what stops a decompression bomb: a tiny file that declares an enormous canvas.
+MAX_IMAGE_PIXELS = 50_000_000
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def too_many_pixels(width: int, height: int) -> str | None:
+    """Why an image of this size is refused, or None when it is within MAX_IMAGE_PIXELS."""
+    if width * height <= MAX_IMAGE_PIXELS:
+        return None
+    return (f"{width}x{height} = {width * height / 1e6:.0f} megapixels, over zap's limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels per image (zap.data.images.MAX_IMAGE_PIXELS); "
+            "downscale it")
 
 
 def mode_channels(mode: str) -> int:

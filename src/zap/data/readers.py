@@ -25,6 +25,9 @@ from zap.data.loaders import from_arrays, images_from_array
 TRAIN_SPLITS = ("train", "trainval", "train-standard")
 TEST_SPLITS = ("test", "val", "valid")
 SAMPLE_SEED = 0
+# torchvision datasets that unpickle a file no checksum vouches for (LSUN: a key cache in the working folder);
+# loading data one was given must never run code. CIFAR also unpickles, but only after an MD5 check.
+UNPICKLING_TORCHVISION = frozenset({"LSUN", "LSUNClass"})
 MIXED_SIZES_FIX = (
     "Resize the images to one size, or save them as an image folder (one sub-folder per class), "
     "which zap reads with mixed sizes."
@@ -92,6 +95,11 @@ def _torchvision_class(name: str) -> type:
         and issubclass(getattr(torchvision.datasets, n), torch.utils.data.Dataset)
     )
     exact = [n for n in known if n == name] or [n for n in known if n.lower() == name.lower()]
+    if len(exact) == 1 and exact[0] in UNPICKLING_TORCHVISION:
+        raise DataError(
+            f"zap does not read torchvision's {exact[0]}: it unpickles an unchecked cache file, and loading data "
+            "must never run code; export its images to an image folder (one sub-folder per class) instead"
+        )
     if len(exact) == 1:
         return getattr(torchvision.datasets, exact[0])
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)

@@ -10,13 +10,37 @@ prices the architecture).
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from zap.errors import ConfigError
 
 CLOCKS = ("wall", "cpu", "steps", "ref")
+# The most a user's budget may be: a week of seconds, or ten million steps. A larger one is a typo (1e12) that
+# would otherwise run until killed.
+MAX_BUDGET_S = 7 * 24 * 3600
+MAX_STEPS = 10_000_000
+
+
+def check_budget(amount: Any, clock: str) -> None:
+    """Refuse a budget a user cannot have meant, naming the value and the range, before any data is read.
+
+    `Budget` itself refuses only what cannot run (internal callers use a huge step budget as "no limit");
+    this is the stricter check of what users give: a finite number of seconds in (0, MAX_BUDGET_S], or a
+    whole number of steps in [1, MAX_STEPS]. Booleans and strings are no budget.
+    """
+    if clock not in CLOCKS:
+        raise ConfigError(f"clock must be one of {CLOCKS}, got {clock!r}")
+    number = isinstance(amount, numbers.Real) and not isinstance(amount, bool) and math.isfinite(amount)
+    if clock == "steps":
+        if not (number and float(amount).is_integer() and 1 <= amount <= MAX_STEPS):
+            raise ConfigError(f"budget must be a whole number of steps in [1, {MAX_STEPS}], got {amount!r}")
+    elif not (number and 0 < amount <= MAX_BUDGET_S):
+        raise ConfigError(f"budget must be a positive finite number of {clock} seconds, at most {MAX_BUDGET_S} "
+                          f"(7 days), got {amount!r}")
 
 
 @dataclass(frozen=True)

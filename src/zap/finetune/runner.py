@@ -3,14 +3,19 @@
 `run` builds the backbone (before the clock starts: AutoDL's initialization phase), then, on the
 budget's clock, decodes data, trains and predicts the test split on a schedule that starts early and
 spaces out. A prediction pass is measured, and the last one is started so it ends inside the budget.
+A run started with `interruptible=True` (what `zap fit` does) stops at Ctrl-C and returns what it made so
+far with status "interrupted"; the meta-dataset's runs leave Ctrl-C to abort them, so that no cut-short
+run is ever stored as a result.
 """
 
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +66,13 @@ class Prediction:
 
 @dataclass
 class RunResult:
-    """Everything a run produced; `alc` is on the budget's own clock."""
+    """Everything a run produced; `alc` is on the budget's own clock.
+
+    `status` is "ok", "diverged" (the loss became NaN or infinite; `error` says at which step) or
+    "interrupted" (Ctrl-C in an interruptible run; `error` says how far it got). A run whose every
+    prediction ended after the budget is still "ok" here, as the meta-dataset records it (its ALC is 0
+    all the same): `late` says so, and `zap.ZAP.summary` reports it as status "late".
+    """
 
     curve: LearningCurve
     model: nn.Module
@@ -89,6 +100,17 @@ class RunResult:
     @property
     def accuracy(self) -> float:
         return self.curve.final_accuracy
+
+    @property
+    def late(self) -> bool:
+        """Every prediction ended after the budget, so ALC counts none. The first pass is never abandoned (a
+        user always gets a prediction), so one slow pass (a huge image, a tiny budget) can end past T.
+        Never on a step budget, where predictions cost no steps."""
+        if self.budget.clock == "steps":
+            return False
+        key = f"{self.budget.clock}_s"
+        times = [event[key] for event in self.events if event["event"] == "prediction"]
+        return bool(times) and min(times) > self.budget.amount
 
 
 def resolve_device(device: str) -> torch.device:
@@ -137,8 +159,10 @@ def fit_valid_split(labels: np.ndarray, n_classes: int, cfg: Mapping[str, Any], 
 class _Run:
     """The state of one run; `run()` below is its only entry point."""
 
-    def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch, costs):
+    def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch, costs,
+                 on_prediction=None):
         self.cfg, self.budget, self.seed, self.device = cfg, budget, seed, device
+        self.on_prediction: Callable[[LearningCurve], None] | None = on_prediction
         self.train, self.test, self.extra = train, test, extra
         self.stopwatch = stopwatch
         self.n_classes = train.n_classes
@@ -241,13 +265,15 @@ class _Run:
             self.extra_predictions.append(Prediction(wall, cpu, steps, extra_probs, ref))
         self.events.append({"event": "prediction", "source": source, "wall_s": wall, "cpu_s": cpu,
                             "steps": steps, "ref_s": ref})
+        if self.on_prediction is not None:
+            self.on_prediction(self.curve)
 
-    def predict_outputs(self, source: str, abandon_late: bool = False) -> None:
+    def predict_outputs(self, abandon_late: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
         test_probs = (self.predict(self.test_cache, np.arange(len(self.test)), abandon_late)
                       if self.test_cache else None)
         extra_probs = (self.predict(self.extra_cache, np.arange(len(self.extra)), abandon_late)
                        if self.extra_cache else None)
-        self.record(test_probs, extra_probs, source)
+        return test_probs, extra_probs
 
     def evaluate(self, force: bool = False) -> None:
         """Validate; predict the test set only if validation improved (or once past the threshold).
@@ -272,9 +298,11 @@ class _Run:
             self.best_valid = max(self.best_valid, score)
             self.skip_validation = score >= float(self.cfg["skip_valid_score_threshold"])
         state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.predict_outputs("cnn", abandon_late)
-        self.best_state = state  # only a model whose prediction counted
-        self.quick_model = None
+        test_probs, extra_probs = self.predict_outputs(abandon_late)
+        # only a model whose prediction counted; kept before the prediction is recorded, so that a run
+        # stopped by Ctrl-C never shows a prediction whose model it did not keep
+        self.best_state, self.quick_model = state, None
+        self.record(test_probs, extra_probs, "cnn")
         self.full_eval_cost = max(self.full_eval_cost, self.stopwatch.elapsed() - start)
 
     def quick_model_prediction(self) -> None:
@@ -303,14 +331,36 @@ class _Run:
             self.charge(cache, "quick_predict", fitted, len(pixels))
             return quick.predict_proba(model, quick.thumbnails(pixels), self.n_classes)
 
-        self.record(probabilities(self.test_cache), probabilities(self.extra_cache), quick.ANSWERED_BY)
-        self.quick_model = model
+        test_probs, extra_probs = probabilities(self.test_cache), probabilities(self.extra_cache)
+        self.quick_model = model  # before the record, as in `_evaluate`
+        self.record(test_probs, extra_probs, quick.ANSWERED_BY)
         if len(self.valid_idx):
             score = nauc(self.train.labels[self.valid_idx], probabilities(self.train_cache, self.valid_idx))
             self.best_valid = score
             self.events[-1]["valid_nauc"] = score
 
     # ------------------------------------------------------------------------------------------ train
+    def train_and_predict(self, anytime: bool) -> None:
+        """Everything on the budget's clock: data, the quick model's first prediction, training with anytime
+        predictions, and a final prediction unless it would land after the budget."""
+        outputs = self.test is not None or self.extra is not None
+        self.prepare_data()
+        if self.cfg.get("first_simple_model") and outputs:
+            self.quick_model_prediction()
+        self.train_loop(anytime and outputs)
+        late = len(self.curve) and self.out_of_time()  # a final pass now would not count
+        if outputs and (self.status == "ok" or not len(self.curve)) and not late:
+            self.evaluate(force=True)
+
+    def interrupted(self) -> None:
+        """Ctrl-C: stop where the run is and keep what it made (the model of the last counted prediction, the
+        curve, the anytime predictions); a pass cut short records nothing."""
+        sw = self.stopwatch
+        self.status = "interrupted"
+        self.error = f"interrupted (Ctrl-C) after {sw.steps} steps and {len(self.curve)} prediction(s)"
+        self.events.append({"event": "interrupted", "wall_s": sw.wall, "cpu_s": sw.cpu, "steps": sw.steps,
+                            "ref_s": self.ref_time()})
+
     def reserve(self) -> float:
         """Budget to keep for the final prediction pass and the step that may run before it."""
         if self.budget.clock == "steps":
@@ -373,6 +423,21 @@ class _Run:
         self.bar.set_postfix_str(f"nauc {score:.3f} acc {acc:.3f}", refresh=False)
 
 
+@contextmanager
+def ctrl_c_raises():
+    """Python's own Ctrl-C (KeyboardInterrupt) while the block runs, whatever handler a library installed
+    (dask-jobqueue, imported, makes SIGINT exit the process); restored afterwards. Only the main thread
+    can set handlers: elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(
     train: ImageDataset,
     test: ImageDataset | None,
@@ -389,12 +454,17 @@ def run(
     wall_fn: Callable[[], float] = time.perf_counter,
     cpu_fn: Callable[[], float] = time.thread_time,
     costs: CostTable | None = None,
+    interruptible: bool = False,
+    on_prediction: Callable[[LearningCurve], None] | None = None,
 ) -> RunResult:
     """Fine-tune `config` on `train` within `budget`, predicting `test` (and `extra`) anytime.
 
     `threads` torch threads (must be 1 on the "cpu" clock, which counts only the calling thread).
     With a step or reference budget and a fixed seed the run is deterministic on the CPU. `costs` prices
-    operations on the reference clock (default: the shipped table).
+    operations on the reference clock (default: the shipped table). `interruptible`: Ctrl-C once the clock
+    runs ends the run with status "interrupted" instead of raising (before, while the model is built, it
+    still raises). `on_prediction(curve)` is called after each prediction, on the clock (keep it short: a
+    progress file, say).
     """
     if budget.clock == "cpu" and threads != 1:
         raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
@@ -403,21 +473,21 @@ def run(
     cfg = as_dict(complete(config))
     state = _Run(train, test, cfg, budget, seed=seed, device=resolve_device(device), extra=extra,
                  progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
-                 costs=costs if costs is not None else default_cost_table())
+                 costs=costs if costs is not None else default_cost_table(), on_prediction=on_prediction)
+    stops = (KeyboardInterrupt,) if interruptible else ()  # an empty tuple catches nothing
     with torch_threads(threads):
         state.build()
         state.stopwatch.start()  # the clock starts after the model is built and its weights loaded
         state.open_bar()
-        state.prepare_data()
-        if cfg.get("first_simple_model") and (test is not None or extra is not None):
-            state.quick_model_prediction()
-        state.train_loop(anytime and (test is not None or extra is not None))
-        late = len(state.curve) and state.out_of_time()  # a final pass now would not count
-        if (test is not None or extra is not None) and (state.status == "ok" or not len(state.curve)) and not late:
-            state.evaluate(force=True)
+        try:
+            with ctrl_c_raises() if interruptible else nullcontext():
+                state.train_and_predict(anytime)
+        except stops:
+            state.interrupted()
+        finally:
+            state.bar.close()
         if state.best_state is not None:
             state.model.load_state_dict(state.best_state)
-        state.bar.close()
     sw = state.stopwatch
     score = curve_alc(state.curve, budget.clock, budget.amount, alc_t0) if test is not None else 0.0
     return RunResult(

@@ -71,7 +71,8 @@ def _cached_core(name: str, cache: str | None):
 
 
 def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
-    """Fine-tune the pipeline on the dataset variant within the budget; never raises for a bad pipeline."""
+    """Fine-tune the pipeline on the dataset variant within the budget; never raises for a bad pipeline
+    (only for a core whose source is missing here: `MissingSourceError`)."""
     from zap.finetune import Budget, run
 
     started = time.time()
@@ -80,8 +81,11 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
         "domain": task.dataset.domain, "pipeline_id": task.pipeline_id, "pipeline": as_dict(task.pipeline),
         "budget": task.budget, "clock": task.clock, "seed": task.seed, "alc_budget": task.alc_budget,
     }
+    # outside the try: a core this machine cannot build (its source package is not installed) is the
+    # machine's problem, not the pipeline's; the task is lost and retried once the source is there
+    core = _cached_core(task.dataset.core, cache)
     try:
-        split = materialize(_cached_core(task.dataset.core, cache), task.dataset)
+        split = materialize(core, task.dataset)
         result = run(split.train, split.test, task.pipeline, Budget(task.budget, task.clock), seed=task.seed,
                      threads=task.threads, device="cpu", costs=task.costs)
         ok = result.status == "ok"

@@ -8,9 +8,11 @@ Everything that stores or learns from pipelines uses `encode` (fixed length, doc
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from difflib import get_close_matches
 from functools import cache
 from typing import Any
 
@@ -150,21 +152,79 @@ def pipeline_id(config: Configuration | Mapping[str, Any]) -> str:
     return stable_hash(as_dict(config), 12)
 
 
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in a JSON file (`null`, `"big"`, `16.9`), else its repr."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _takes(dim: Dim) -> str:
+    """What a hyperparameter accepts, for an error message."""
+    if dim.kind == "bool":
+        return "true or false"
+    if dim.kind in ("cat", "ordinal"):
+        return f"one of {list(dim.choices)}"
+    low, high = dim.bounds
+    kind = "a whole number" if dim.kind == "int" else "a number"
+    return f"{kind} in [{low:g}, {high:g}]{' on a log scale' if dim.log else ''}"
+
+
+def _refuse(dim: Dim, value: Any, problem: str) -> ConfigError:
+    return ConfigError(f"invalid pipeline configuration: {dim.name} = {_shown(value)} {problem}; {dim.name} "
+                       f"takes {_takes(dim)}; leave the key out for the default, {_shown(dim.default)}")
+
+
+def _number(dim: Dim, value: Any) -> float:
+    """A finite number from a number or a numeric string; JSON's `null`, booleans and words are refused."""
+    if isinstance(value, bool | np.bool_) or value is None:
+        raise _refuse(dim, value, "is not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _refuse(dim, value, "is not a number") from None
+    if not math.isfinite(number):
+        raise _refuse(dim, value, "is not a finite number")
+    return number
+
+
 def _coerce(dim: Dim, value: Any) -> Any:
-    if dim.kind == "int":
-        return int(value)
-    if dim.kind in ("float", "ordinal"):
-        return float(value)
-    if dim.kind == "bool" and isinstance(value, str):
-        return {"true": True, "false": False}.get(value.lower(), value)
-    return value
+    """`value` as `dim`'s type, checked against its range or choices: a clear error names the hyperparameter,
+    the value and what it takes, where ConfigSpace would say less or an `int()` would silently cut 16.9."""
+    if dim.kind == "bool":
+        flag = {"true": True, "false": False}.get(value.lower()) if isinstance(value, str) else value
+        if not isinstance(flag, bool | np.bool_):
+            raise _refuse(dim, value, "is not true or false")
+        return bool(flag)
+    if dim.kind == "cat":
+        if not isinstance(value, str) or value not in dim.choices:
+            raise _refuse(dim, value, "is not one of the choices")
+        return str(value)
+    number = _number(dim, value)
+    if dim.kind == "ordinal":
+        if number not in dim.choices:
+            raise _refuse(dim, value, "is not one of the choices")
+        return number
+    if dim.kind == "int" and not number.is_integer():
+        raise _refuse(dim, value, "is not a whole number")
+    if not dim.bounds[0] <= number <= dim.bounds[1]:
+        raise _refuse(dim, value, "is out of range")
+    return int(number) if dim.kind == "int" else number
+
+
+def _check_names(values: Mapping[str, Any]) -> None:
+    """Unknown hyperparameter names, each with the nearest known one (a typo's likely fix)."""
+    unknown = sorted(set(values) - set(DIMS_BY_NAME))
+    if unknown:
+        hints = [f"{name!r}" + "".join(f" (did you mean {m!r}?)" for m in get_close_matches(name, DIMS_BY_NAME, 1))
+                 for name in unknown]
+        raise ConfigError(f"unknown hyperparameter(s) {', '.join(hints)}; `zap space` lists the known ones")
 
 
 def make_config(values: Mapping[str, Any]) -> Configuration:
     """A validated Configuration; unknown names, out-of-range values and inactive ones fail clearly."""
-    unknown = sorted(set(values) - set(DIMS_BY_NAME))
-    if unknown:
-        raise ConfigError(f"unknown hyperparameter(s) {unknown}; `zap space` lists the known ones")
+    _check_names(values)
     clean = {name: _coerce(DIMS_BY_NAME[name], value) for name, value in values.items()}
     space = search_space()
     try:
@@ -180,9 +240,19 @@ def complete(values: Mapping[str, Any]) -> Configuration:
 
     A value given for a hyperparameter its parent makes inactive is an error, not silently dropped.
     """
+    _check_names(values)
     resolved = _resolve(values)
-    inactive = {name: values[name] for name in values if name not in resolved}
-    return make_config(resolved | inactive)
+    for name in values:
+        if name not in resolved:
+            raise _inactive(DIMS_BY_NAME[name], values[name], resolved)
+    return make_config(resolved)
+
+
+def _inactive(dim: Dim, value: Any, resolved: Mapping[str, Any]) -> ConfigError:
+    parent, active_for = dim.condition
+    return ConfigError(f"invalid pipeline configuration: {dim.name} = {_shown(value)} is given, but it applies only "
+                       f"when {parent} is one of {list(active_for)} and {parent} is {_shown(resolved.get(parent))}; "
+                       f"remove {dim.name} or change {parent}")
 
 
 def _resolve(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Baselines in the selector interface: Random, Single-best and a fixed pipeline (Default, Recommended).
-The Oracle needs the test rows' performance, so it lives in the benchmark, not here."""
+"""Baselines in the selector interface: Random, Single-best, a fixed pipeline (Default, Recommended) and
+the kNN reference. The Oracle needs the test rows' performance, so it lives in the benchmark, not here."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -63,3 +65,43 @@ class FixedPipeline(Selector):
         scores = np.tile(self.fallback_, (x.shape[0], 1))
         scores[:, self.index] = np.inf
         return scores
+
+
+class NearestDatasets(Selector):
+    """The kNN reference: per new dataset, the pipelines' mean over its `k` nearest training datasets in
+    standardized meta-feature space (cells a neighbour lacks skipped), ties and unmeasured columns in
+    Single-best order. It measures how much the meta-features say with no model at all: a selector that
+    does not beat it has learned nothing the nearest datasets did not already show."""
+
+    name = "knn"
+
+    def __init__(self, k: int = 5):
+        self.k = k
+
+    def _fit(self, x, enc, y, groups) -> None:
+        if self.k < 1:
+            raise SelectorError(f"k must be at least 1, got {self.k}")
+        self.mean_, std = x.mean(axis=0), x.std(axis=0)
+        self.std_ = np.where(std == 0, 1.0, std)
+        self.x_, self.y_ = (x - self.mean_) / self.std_, y
+        self.prior_ = column_means(y)
+
+    def neighbours(self, x: np.ndarray) -> np.ndarray:
+        """[n x k] indices of the nearest training datasets, nearest first."""
+        z = (x - self.mean_) / self.std_
+        distance = ((z[:, None, :] - self.x_[None, :, :]) ** 2).sum(axis=2)
+        return np.argsort(distance, axis=1, kind="stable")[:, : min(self.k, len(self.x_))]
+
+    def _scores(self, x: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a column none of the neighbours measured
+            means = np.nanmean(self.y_[self.neighbours(x)], axis=1)
+        ties = 1e-9 * _order_scores(self.prior_)
+        return np.where(np.isnan(means), -np.inf, means + ties)
+
+
+def _order_scores(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1) that order columns as `values` do: a tie-break too small to change a real gap."""
+    finite = np.where(np.isfinite(values), values, -np.inf)
+    ranks = np.argsort(np.argsort(finite, kind="stable"), kind="stable")
+    return ranks / max(1, len(values))

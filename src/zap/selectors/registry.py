@@ -18,8 +18,8 @@ from types import MappingProxyType
 from typing import Any
 
 from zap.selectors.base import Selector, SelectorError
-from zap.selectors.baselines import RandomSelector, SingleBest
-from zap.selectors.zap_as import ZapAS
+from zap.selectors.baselines import NearestDatasets, RandomSelector, SingleBest
+from zap.selectors.zap_as import AUTOFOLIO_DEFAULT, ZapAS
 from zap.selectors.zap_hpo import ZapHPO
 
 
@@ -53,6 +53,9 @@ SELECTORS: Mapping[str, SelectorEntry] = MappingProxyType({
     "zap-hpo-keep50": _entry(ZapHPO, "ZAP-HPO trained on 50 % of the matrix cells", keep=0.5),
     "zap-hpo-keep25": _entry(ZapHPO, "ZAP-HPO trained on 25 % of the matrix cells", keep=0.25),
     "random": _entry(RandomSelector, "a seeded random order per dataset"),
+    "autofolio-default": _entry(ZapAS, "AutoFolio's untuned default: a pairwise random forest, pairs weighted "
+                                "by their performance difference", config=AUTOFOLIO_DEFAULT, tune=False),
+    "knn": _entry(NearestDatasets, "the best mean over the 5 nearest training datasets in meta-feature space"),
 })
 SHIPPED: tuple[str, ...] = tuple(name for name, entry in SELECTORS.items() if entry.shipped)
 

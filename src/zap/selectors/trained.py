@@ -1,10 +1,12 @@
 """Selectors trained on a meta-dataset and shipped in `artifacts/selectors/`, and zero-shot suggestions.
 
-`meta_train` fits each selector on every dataset of a meta-dataset artifact and saves it with a
-context that makes it usable on its own: the candidates' ids, names and configurations, the protocol
-it was trained under (budget, clock, threads) and the range of meta-features it has seen. `suggest`
-turns a user's meta-features into the top-k candidates and says when the user's setting lies far from
-the one the meta-dataset measured.
+`meta_train` fits each selector on every dataset of a meta-dataset artifact, for one objective (ALC or
+final NAUC), and saves it with a context that makes it usable on its own: the candidates' ids, names
+and configurations, the protocol it was trained under (budget, clock, threads; on a multi-level
+artifact its budget levels) and the range of meta-features it has seen. On a multi-level artifact every
+selector takes the log budget in reference seconds as its last meta-feature (`zap.selectors.levels`).
+`suggest` turns a user's meta-features and budget into the top-k candidates and says when the user's
+setting lies far from the one the meta-dataset measured.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from zap.metadataset.problem import BUDGET_FEATURE, Levels, check_objective, with_budget
 from zap.metafeatures import FEATURE_NAMES, MetaFeatures
 from zap.resources import home_protocol_hash, selectors_dir
 from zap.selectors.base import load_selector
+from zap.selectors.levels import level_selector
 from zap.selectors.registry import SHIPPED, create_selector
 
 TRAINABLE = SHIPPED  # the registry's shipped selectors: what `zap meta-train` trains by default
@@ -31,47 +35,71 @@ TRAINABLE = SHIPPED  # the registry's shipped selectors: what `zap meta-train` t
 DEFAULT_SELECTOR = "zap-hpo"
 
 
-def selector_path(name: str, folder: str | Path | None = None) -> Path:
-    return Path(folder or selectors_dir()) / f"{name}.pkl.gz"
+def selector_path(name: str, folder: str | Path | None = None, objective: str = "alc") -> Path:
+    """Where the selector trained for `objective` lives: `NAME.pkl.gz` for ALC (the file name it always
+    had), `NAME--final.pkl.gz` for the final NAUC."""
+    suffix = "" if check_objective(objective) == "alc" else f"--{objective}"
+    return Path(folder or selectors_dir()) / f"{name}{suffix}.pkl.gz"
 
 
-def training_context(payload: dict, problem) -> dict[str, Any]:
-    """What a saved selector needs at suggestion time, taken from the meta-dataset artifact."""
-    protocol = payload["protocol"]
-    x = problem.meta_features[problem.measured_rows()]
+def training_context(payload: dict, levels: Levels) -> dict[str, Any]:
+    """What a saved selector needs at suggestion time, taken from the meta-dataset artifact: on a
+    multi-level artifact the candidates of every level (with their levels) and the levels' budgets."""
+    protocol, lowest = payload["protocol"], levels.lowest
+    x = lowest.meta_features[lowest.measured_rows()]
+    multilevel = len(levels) > 1
+    by_id = {c["id"]: c for c in payload["candidates"]}
+    ids = levels.candidate_ids() if multilevel else [c["id"] for c in payload["candidates"]]
     return {
         "protocol_hash": payload["protocol_hash"],
         "protocol": {k: protocol[k] for k in ("budget", "clock", "threads", "t0") if k in protocol},
-        "meta_features": list(FEATURE_NAMES),
+        "objective": lowest.objective,
+        "budget_feature": multilevel,
+        "levels": levels.budgets,
+        "meta_features": list(FEATURE_NAMES) + ([BUDGET_FEATURE] if multilevel else []),
         "meta_feature_range": {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()},
         "n_datasets": len(x),
-        "n_cores": len(set(problem.cores[problem.measured_rows()].tolist())),
-        "complete": bool(not np.isnan(problem.alc).any()),
-        "candidates": [{"id": c["id"], "name": c.get("name"), "config": c["config"]} for c in payload["candidates"]],
+        "n_cores": len(set(lowest.cores[lowest.measured_rows()].tolist())),
+        "complete": all(p.complete for _, p in levels),
+        "candidates": [{"id": i, "name": by_id[i].get("name"), "config": by_id[i]["config"],
+                        "levels": by_id[i].get("levels", levels.budgets)} for i in ids],
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
 
 def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: str | Path | None = None,
-               seed: int = 0, as_trials: int = 50) -> dict[str, dict]:
-    """Fit each named selector on all datasets of the meta-dataset artifact and save it; returns per
-    selector its path, spec hash and training seconds."""
+               seed: int = 0, as_trials: int = 50, objective: str = "alc") -> dict[str, dict]:
+    """Fit each named selector for `objective` on all datasets of the meta-dataset artifact (every level
+    of a multi-level one) and save it; returns per selector its path, spec hash and training seconds."""
     from zap.metadataset.artifact import load
-    from zap.metadataset.problem import SelectionProblem
 
     payload = load(Path(artifact))
-    problem = SelectionProblem.from_artifact(payload)
-    rows = problem.measured_rows()
-    context = training_context(payload, problem)
+    levels = Levels.from_artifact(payload, check_objective(objective))
+    context = training_context(payload, levels)
+    x, y, groups, encodings = _training_arrays(levels)
     report = {}
     for name in names:
         start = time.perf_counter()
-        selector = create_selector(name, seed=seed, n_trials=as_trials)
-        selector.fit(problem.meta_features[rows], problem.encodings, problem.alc[rows], problem.cores[rows])
-        path = selector.save(selector_path(name, out), context | {"selector": name})
+        make = level_selector if len(levels) > 1 else create_selector
+        selector = make(name, seed=seed, n_trials=as_trials)
+        selector.fit(x, encodings, y, groups)
+        path = selector.save(selector_path(name, out, objective), context | {"selector": name})
         report[name] = {"path": str(path), "spec_hash": selector.spec_hash_,
                         "seconds": round(time.perf_counter() - start, 2)}
     return report
+
+
+def _training_arrays(levels: Levels) -> tuple[np.ndarray, ...]:
+    """(meta-features, performance, groups, encodings) of every measured row: one level as it is, several
+    stacked with the log budget as the last meta-feature."""
+    if len(levels) > 1:
+        x, y, groups = levels.stacked()
+        encodings = levels.encodings()
+    else:
+        problem = levels.lowest
+        x, y, groups, encodings = problem.meta_features, problem.perf, problem.cores, problem.encodings
+    rows = ~np.isnan(y).all(axis=1)
+    return x[rows], y[rows], groups[rows], encodings
 
 
 @dataclass
@@ -109,7 +137,8 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
     protocol = context["protocol"]
     compute = (budget or 0) * (threads or 1)
     reference = protocol["budget"] * protocol.get("threads", 1)
-    if budget is not None and not 0.25 * reference <= compute <= 20 * reference:
+    # a selector trained on budget levels ranks for the budget itself (`_selector_input` notes extrapolation)
+    if budget is not None and not context.get("budget_feature") and not 0.25 * reference <= compute <= 20 * reference:
         warnings.append(f"the meta-dataset ranked pipelines at {protocol['budget']:g} {protocol['clock']}-s on "
                         f"{protocol.get('threads', 1)} thread(s); your {budget:g} {clock}-s on {threads or 1} "
                         f"thread(s) is {compute / reference:.1f}x that compute, so the ranking may not carry over")
@@ -124,18 +153,42 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
 
 def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: str | Path | None = None,
             budget: float | None = None, clock: str = "wall", threads: int | None = None,
-            device: str = "cpu") -> SuggestResult:
-    """The top-k candidates for a dataset with these meta-features, from a shipped selector."""
+            device: str = "cpu", objective: str = "alc", budget_ref: float | None = None) -> SuggestResult:
+    """The top-k candidates for a dataset with these meta-features, from a shipped selector trained for
+    `objective`. A selector trained on budget levels ranks for `budget_ref`, the budget in reference
+    seconds (None: its lowest level, with a note)."""
+    from zap.errors import ConfigError
     from zap.pipelines import encode
 
-    path = selector_path(selector, folder)  # checked against this zap's encoding and the home's meta-dataset
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be a whole number of suggestions, at least 1, got {k!r}")
+    path = selector_path(selector, folder, objective)  # checked against this zap's encoding and the home's
     loaded = load_selector(path, encode=encode, expect_protocol=home_protocol_hash(path.parent))
     context = loaded.context
-    ranking = loaded.selector.rank(meta.vector()[None, :])[0]
+    x, budget_notes = _selector_input(context, meta, budget_ref)
+    ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
     suggestions = [Suggestion(i + 1, candidates[j]["id"], score, candidates[j]["config"], candidates[j].get("name"))
-                   for i, (j, score) in enumerate(ranking.top(max(1, k)))]
+                   for i, (j, score) in enumerate(ranking.top(k))]
     trained_on = {key: context[key] for key in ("protocol", "n_datasets", "n_cores", "complete", "protocol_hash",
                                                 "trained_at")}
-    return SuggestResult(selector, meta, suggestions, regime_warnings(context, meta, budget, clock, threads, device),
-                         trained_on)
+    notes = budget_notes + regime_warnings(context, meta, budget, clock, threads, device)
+    return SuggestResult(selector, meta, suggestions, notes, trained_on | {"objective": context.get("objective", "alc"),
+                                                                           "levels": context.get("levels")})
+
+
+def _selector_input(context: dict, meta: MetaFeatures, budget_ref: float | None) -> tuple[np.ndarray, list[str]]:
+    """The selector's input row: the meta-features, and on a selector trained on budget levels the log
+    budget in reference seconds; with a note when that budget is not known or lies outside the levels."""
+    x = meta.vector()[None, :]
+    if not context.get("budget_feature"):
+        return x, []
+    levels = context["levels"]
+    if budget_ref is None:
+        return with_budget(x, levels[0]), [f"the budget in reference seconds is not known (a step budget); "
+                                           f"ranked for the lowest level, {levels[0]:g} ref-s"]
+    notes = []
+    if not levels[0] / 2 <= budget_ref <= levels[-1] * 2:
+        notes.append(f"your budget, {budget_ref:.0f} reference seconds, lies outside the meta-dataset's levels "
+                     f"({', '.join(f'{b:g}' for b in levels)} ref-s); the ranking is an extrapolation")
+    return with_budget(x, budget_ref), notes

@@ -55,6 +55,12 @@ TIE_EPS = 1e-6  # below any real difference of probabilities: only decides exact
 RETIRED = frozenset({"imputer"})
 
 
+# AutoFolio's untuned default: a pairwise random forest whose pair samples are weighted by the
+# performance difference (the space's forest defaults are AutoFolio's). Hard to beat on small scenarios,
+# so it is where tuning starts and what tuning must clearly beat to be left (`ZapAS.min_gain`).
+AUTOFOLIO_DEFAULT = {"selector": "pairwise"}
+
+
 def zap_as_space(n_features: int, seed: int = 0) -> ConfigurationSpace:
     """ZAP-AS's configuration space (AutoFolio's ranges, §6). PCA's upper bound follows the feature
     count (at least 2 so the range is valid; `n_components` is clipped again at fit time)."""
@@ -64,7 +70,7 @@ def zap_as_space(n_features: int, seed: int = 0) -> ConfigurationSpace:
         Categorical("scaler", [True, False], default=True),
         Categorical("pca", [False, True], default=False),
         Integer("pca_n_components", (1, pca_max), default=min(7, pca_max), log=True),
-        Categorical("selector", list(SELECTOR_TYPES), default="regression-per"),
+        Categorical("selector", list(SELECTOR_TYPES), default=AUTOFOLIO_DEFAULT["selector"]),
         Integer("rf_n_estimators", (10, 100), default=10, log=True),
         Categorical("rf_criterion", ["gini", "entropy"], default="gini"),  # regressors: squared_error only
         Categorical("rf_max_features", ["sqrt", "log2", "all"], default="sqrt"),  # "all" is sklearn's None
@@ -370,14 +376,38 @@ def normalized_regret(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(span > 0, (best - picked) / np.where(span > 0, span, 1.0), 0.0)
 
 
+def inner_regrets(config: dict[str, Any], x: np.ndarray, enc: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                  n_folds: int = 5, seed: int = 0, max_pairs: int = 20000) -> np.ndarray:
+    """Per dataset, the normalized regret of `config`'s pick when its group was held out (y oriented:
+    higher is better), in row order."""
+    regrets = np.zeros(len(y))
+    for train, valid in inner_splits(groups, n_folds):
+        model = ZapASModel(config, seed, max_pairs).fit(x[train], enc, y[train])
+        regrets[valid] = normalized_regret(model.scores(x[valid]), y[valid])
+    return regrets
+
+
 def inner_loss(config: dict[str, Any], x: np.ndarray, enc: np.ndarray, y: np.ndarray, groups: np.ndarray,
                n_folds: int = 5, seed: int = 0, max_pairs: int = 20000) -> float:
     """Mean normalized regret of `config` on held-out groups (y oriented: higher is better)."""
-    regrets = []
-    for train, valid in inner_splits(groups, n_folds):
-        model = ZapASModel(config, seed, max_pairs).fit(x[train], enc, y[train])
-        regrets.append(normalized_regret(model.scores(x[valid]), y[valid]))
-    return float(np.mean(np.concatenate(regrets)))
+    return float(inner_regrets(config, x, enc, y, groups, n_folds, seed, max_pairs).mean())
+
+
+def clear_gain(start_regrets: np.ndarray, tuned_regrets: np.ndarray, groups: np.ndarray, min_gain: float,
+               alpha: float = 0.05) -> tuple[bool, float | None]:
+    """Whether the tuned configuration beats the start clearly: a mean regret lower by at least `min_gain`
+    and a Wilcoxon signed-rank p below `alpha` over the groups (the unit inner CV holds out), with the
+    gain's sign. Tuning that only fits the inner folds' noise ends worse out of sample than the start,
+    so anything less keeps the start. Returns (leave the start, p)."""
+    from scipy.stats import wilcoxon
+
+    gain = float(start_regrets.mean() - tuned_regrets.mean())
+    labels, index = np.unique(np.asarray(groups), return_inverse=True)
+    per_group = np.bincount(index, start_regrets - tuned_regrets) / np.bincount(index)
+    if gain < min_gain or len(labels) < 2 or np.all(per_group == 0):
+        return False, None
+    p = float(wilcoxon(per_group, alternative="greater").pvalue)
+    return p < alpha, p
 
 
 def _key(config: dict[str, Any]) -> str:
@@ -435,15 +465,17 @@ def tune_config(space: ConfigurationSpace, start: dict[str, Any], loss, n_trials
 
 class ZapAS(Selector):
     """AutoFolio-style selection (see the module docstring). `config` is a full or partial ZAP-AS
-    configuration (missing values take the space's defaults); with `tune=True` it is only SMAC's
-    starting point and `n_trials` configurations are tried by `inner_folds`-fold group-held-out CV."""
+    configuration (missing values take the space's defaults, AutoFolio's); with `tune=True` it is only
+    SMAC's starting point, `n_trials` configurations are tried by `inner_folds`-fold group-held-out CV,
+    and the best of them replaces the start only on a clear gain (`clear_gain`, `min_gain`)."""
 
     name = "zap-as"
 
     def __init__(self, config: dict[str, Any] | None = None, tune: bool = True, n_trials: int = 50,
-                 inner_folds: int = 5, seed: int = 0, max_pairs: int = 20000):
+                 inner_folds: int = 5, seed: int = 0, max_pairs: int = 20000, min_gain: float = 0.02):
         self.config = dict(config) if config else None
         self.tune = tune
+        self.min_gain = min_gain
         self.n_trials = n_trials
         self.inner_folds = inner_folds
         self.seed = seed
@@ -459,9 +491,20 @@ class ZapAS(Selector):
             def loss(config: dict[str, Any]) -> float:
                 return inner_loss(config, x, enc, y, groups, self.inner_folds, self.seed, self.max_pairs)
 
-            self.config_, result = tune_config(space, start, loss, self.n_trials, self.seed)
+            tuned, result = tune_config(space, start, loss, self.n_trials, self.seed)
+            self.config_, result["kept_start"], result["gain_p"] = self._keep_or_leave(start, tuned, x, enc, y,
+                                                                                     groups)
             self.tuning_ = {"n_trials": self.n_trials, **result, "seconds": time.perf_counter() - began}
         self.model_ = ZapASModel(self.config_, self.seed, self.max_pairs).fit(x, enc, y)
+
+    def _keep_or_leave(self, start, tuned, x, enc, y, groups) -> tuple[dict[str, Any], bool, float | None]:
+        """The tuned configuration if inner CV shows it clearly better than the start, else the start."""
+        if tuned == start:
+            return start, True, None
+        regrets = [inner_regrets(c, x, enc, y, groups, self.inner_folds, self.seed, self.max_pairs)
+                   for c in (start, tuned)]
+        leave, p = clear_gain(*regrets, groups, self.min_gain)
+        return (tuned, False, p) if leave else (start, True, p)
 
     def _scores(self, x: np.ndarray) -> np.ndarray:
         return self.model_.scores(x)

@@ -1,0 +1,207 @@
+"""The HTML reports (zap.html) rendered for real: a fit on the bundled digits, a benchmark run on a synthetic
+meta-dataset and the shipped v1 benchmark folder, and the shipped v1 meta-dataset; each is opened in
+headless Chromium, screenshot and read back from the rendered DOM. The tests skip only where Chromium is
+missing (`bash scripts/install-test-tools.sh` installs it)."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import write_folder
+from synthetic import write_synthetic_artifact
+from zap.cli import main
+from zap.errors import ConfigError
+from zap.html import write_benchmark_report, write_fit_report
+from zap.html.fit import confusion_matrix, nearest_datasets
+from zap.html.page import render
+
+ROOT = Path(__file__).resolve().parents[1]
+V1_ARTIFACT = ROOT / "artifacts" / "metadataset" / "v1.json.gz"
+V1_BENCHMARK = ROOT / "docs" / "data" / "benchmark_v1"
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def browser() -> None:
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed: run `bash scripts/install-test-tools.sh` (make test does)")
+
+
+def rendered(report: Path, tmp_path: Path) -> str:
+    """Check that Chromium draws the report as a real page and return the DOM it rendered."""
+    text = report.read_text()
+    assert not EXTERNAL.findall(text), "the report must not fetch anything"
+    png = tmp_path / f"{report.parent.name}.png"
+    dom = render(report, png)
+    picture = Image.open(png).convert("RGB")
+    assert picture.size == (1280, 2400)
+    assert np.asarray(picture).std() > 20  # not a blank page
+    assert len(picture.getcolors(maxcolors=1 << 24)) > 200  # figures and text, not a flat colour
+    assert "</main>" in dom  # the whole page was parsed
+    return dom
+
+
+def card(dom: str, label: str) -> str:
+    """The value shown large under a label."""
+    found = re.search(rf'<div class="label">{re.escape(label)}</div><div class="value">([^<]*)</div>', dom)
+    assert found, f"no card {label!r}"
+    return found.group(1)
+
+
+# ------------------------------------------------------------------------------------------------- fit
+
+
+CLASSES = ("<img src=x onerror=alert(1)>", "x & y", '"quoted"')
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A real zero-shot fit (the shipped selector picks) of a tiny image folder whose path and class names
+    look like markup, a few CPU seconds."""
+    from zap import ZAP
+
+    root = tmp_path_factory.mktemp("data") / 'a<b>&"c"'
+    write_folder(root, n_classes=3, per_class=12)
+    for i, name in enumerate(CLASSES):
+        (root / f"class_{i}").rename(root / name)
+    model = ZAP(budget=2, clock="cpu", threads=1).fit(root)
+    return model, model.summary() | {"data": str(root)}
+
+
+def test_fit_report_shows_the_runs_numbers_pick_errors_and_time(fitted, browser, tmp_path):
+    model, summary = fitted
+    dom = rendered(write_fit_report(tmp_path / "fit", model, summary), tmp_path)
+    assert card(dom, "ALC") == f"{summary['alc']:.3f}"
+    assert card(dom, "final NAUC") == f"{summary['final_nauc']:.3f}"
+    assert card(dom, "accuracy") == f"{summary['accuracy']:.3f}"
+    assert card(dom, "status") == summary["status"]
+    assert card(dom, "budget") == "2 cpu-s"
+    assert summary["pipeline_id"] in dom and "zap-hpo" in dom
+    for warning in summary["selection"]["warnings"]:  # e.g. 36 training images lie outside the meta-dataset
+        assert html.escape(warning, quote=False) in dom
+    # the confusion matrix and the grid come from the released test prediction the accuracy was scored on
+    labels, predicted = model.split_.test.labels, model.result_.test_probabilities.argmax(axis=1)
+    matrix = confusion_matrix(labels, predicted, len(CLASSES))
+    assert matrix.sum() == len(labels) and matrix.trace() / matrix.sum() == pytest.approx(summary["accuracy"])
+    wrong = int((labels != predicted).sum())
+    assert f"{wrong} of {len(labels)} test images misclassified" in dom
+    assert dom.count('alt="misclassified image"') == min(wrong, 24)
+    assert dom.count('<tr class="hl"><td>cpu') == 1  # the budget's clock, with its share of the budget
+
+
+def test_fit_report_escapes_class_names_and_paths(fitted, tmp_path):
+    """Class folders and a path named like markup show as text, never become markup."""
+    text = write_fit_report(tmp_path / "fit", *fitted).read_text()
+    assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert 'a<b>&"c"' not in text and "a&lt;b&gt;&amp;&quot;c&quot;" in text
+    assert "x &amp; y" in text and "&quot;quoted&quot;" in text  # in the table of the hardest classes
+
+
+def test_fit_report_says_when_the_selector_fell_back(fitted, tmp_path):
+    model, summary = fitted
+    selection = {"selector": "zap-hpo", "fallback": "recommended",
+                 "warnings": ["no trained 'zap-hpo' selector at /x/<home>/zap-hpo.pkl.gz"]}
+    text = write_fit_report(tmp_path, model, summary | {"selection": selection}).read_text()
+    assert "fallback: ran the &#x27;recommended&#x27; pipeline instead" in text
+    assert "/x/&lt;home&gt;/zap-hpo.pkl.gz" in text and "could not pick" in text
+    assert "Top candidates" not in text  # no ranking to show: the selector never ran
+
+
+def test_nearest_datasets_are_found_in_standardized_log_meta_feature_space():
+    from zap.metadataset.artifact import load
+
+    payload = load(V1_ARTIFACT)
+    target = payload["datasets"][7]
+    vector = np.array([target["meta_features"][k] for k in ("n_channels", "n_classes", "n_train", "resolution")])
+    alc = np.array([[np.nan if v is None else v for v in row] for row in payload["matrices"]["0"]["alc"]])
+    second = payload["candidates"][int(np.argsort(-alc[7])[1])]["id"]  # by the first seed: ranks may shift
+    rows = nearest_datasets(vector, payload, second)
+    assert len(rows) == 5 and rows[0]["dataset"] == target["id"] and rows[0]["distance"] == pytest.approx(0)
+    assert [r["distance"] for r in rows] == sorted(r["distance"] for r in rows)
+    assert rows[0]["chosen_rank"] >= 1 and rows[0]["chosen_alc"] <= rows[0]["best_alc"]
+    best = rows[0]["best_pipeline"]
+    assert nearest_datasets(vector, payload, best)[0]["chosen_rank"] == 1
+
+
+def test_an_unfitted_estimator_or_a_file_as_folder_is_a_clear_error(fitted, tmp_path):
+    from zap import ZAP
+
+    with pytest.raises(ConfigError, match="fitted"):
+        write_fit_report(tmp_path, ZAP(), {})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="is a file"):
+        write_fit_report(tmp_path / "file", *fitted)
+
+
+# ------------------------------------------------------------------------------------------- benchmark
+
+
+def test_benchmark_report_of_a_run_on_a_synthetic_meta_dataset(browser, tmp_path):
+    from zap.benchmark import BenchmarkOptions, run_protocols
+    from zap.metadataset.artifact import load
+
+    write_synthetic_artifact(tmp_path / "md.json.gz", n_groups=5, per_group=3, n_pipelines=8, seed=0)
+    out = tmp_path / "bench"
+    options = BenchmarkOptions(protocols=("loco",), methods=("random",), repetitions=1, ablations=False,
+                               max_folds=2, rerun_picks=0, objectives=("alc",))  # no selector to train: fast
+    result = run_protocols(load(tmp_path / "md.json.gz"), out, options)
+    dom = rendered(write_benchmark_report(out, result), tmp_path)
+    for level, view in result.runs[0].view["alc"].items():
+        assert f"loco: ALC at {level} s" in dom
+        for method in ("single-best", "oracle"):
+            assert card(dom, f"{method} (ALC)") == f"{view[method]['score']:.3f}"
+        assert f"<tr><td>random</td><td class=\"num\">{view['random']['score']:.3f}</td>" in dom
+    assert "Per core" in dom and dom.count("Mean rank per core") == len(result.runs[0].view["alc"])
+
+
+def test_benchmark_report_of_the_shipped_v1_benchmark(browser, tmp_path):
+    """The layout before objectives and budget levels, read from disk alone."""
+    import json
+
+    out = tmp_path / "benchmark_v1"
+    shutil.copytree(V1_BENCHMARK, out)
+    dom = rendered(write_benchmark_report(out), tmp_path)
+    loco = json.loads((V1_BENCHMARK / "loco.json").read_text())
+    assert card(dom, "zap-hpo (ALC)") == f"{loco['zap-hpo']['alc']:.3f}"
+    assert card(dom, "oracle (ALC)") == f"{loco['oracle']['alc']:.3f}"
+    assert all(f'id="{tag}"' in dom for tag in ("loco", "lodo", "loco-dropown"))
+    assert "Picks re-run" in dom and dom.count("chars-arabic") >= 3  # per-core tables from the folds
+
+
+def test_benchmark_report_needs_a_benchmark_folder(tmp_path):
+    with pytest.raises(ConfigError, match="no benchmark summary"):
+        write_benchmark_report(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------- metadataset
+
+
+def test_metadataset_report_of_the_shipped_v1_artifact(browser, tmp_path, capsys):
+    from zap.metadataset.problem import SelectionProblem
+
+    assert main(["metadataset", "report", str(V1_ARTIFACT), "--out", str(tmp_path / "md")]) == 0
+    report = tmp_path / "md" / "report.html"
+    assert str(report) in capsys.readouterr().out
+    dom = rendered(report, tmp_path)
+    problem = SelectionProblem.load(V1_ARTIFACT)
+    alc = problem.alc[problem.complete_rows()]  # the Oracle and Single-best recomputed from the matrix
+    assert card(dom, "Oracle ALC") == f"{alc.max(axis=1).mean():.3f}"
+    assert card(dom, "Single-best ALC") == f"{alc.mean(axis=0).max():.3f}"
+    assert card(dom, "Random ALC") == f"{alc.mean():.3f}"
+    assert card(dom, "datasets") == "88" and card(dom, "candidates") == "34"
+    assert 'alt="cost matrix"' in dom and 'alt="winners"' in dom and "Noise floor" in dom
+
+
+def test_metadataset_report_errors_are_one_line(tmp_path, capsys):
+    assert main(["metadataset", "report", str(tmp_path / "missing.json.gz"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["metadataset", "report", str(V1_ARTIFACT), "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
