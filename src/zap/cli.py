@@ -25,7 +25,7 @@ from zap.utils import atomic_write_json
 USER_ERRORS = (ZapError,)
 OBJECTIVE_HELP = ("what the pick optimizes: alc (default: answering early, the AutoDL metric) or final (the final "
                   "accuracy of the model you keep); uses the selector trained for it")
-ASLIB_METHODS = ("zap-hpo", "zap-as")  # the selectors `zap benchmark --aslib` compares with the baselines
+ASLIB_METHODS = ("zap-hpo", "zap-as", "autofolio-default")  # compared with the baselines by `benchmark --aslib`
 
 
 def _print_json(payload) -> None:
