@@ -42,7 +42,7 @@ demo: install
 test: install data-sources test-tools
 	$(PY) -m pytest -q
 
-test-all: install data-sources
+test-all: install data-sources test-tools
 	$(PY) -m pytest -q -m "slow or not slow"
 
 lint: install
