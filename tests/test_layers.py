@@ -33,11 +33,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(members)
 ))
 
 # (importing module, imported module) -> why it is allowed. "to fix" marks a real violation kept for now.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("zap.resources", "zap.metadataset.artifact"):
-        "to fix: `home_protocol_hash` reads the home's meta-dataset artifact; its only caller is "
-        "zap.selectors.trained, where it belongs (tests/test_packaging.py calls it through zap.resources)",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def layer_of(part: str) -> int:

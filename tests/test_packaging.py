@@ -188,7 +188,9 @@ def test_the_shipped_selectors_load_under_every_check_without_a_warning(monkeypa
     monkeypatch.delenv(resources.HOME_VARIABLE, raising=False)
     monkeypatch.delenv(resources.SELECTORS_VARIABLE, raising=False)
     folder = resources.selectors_dir()
-    protocol = resources.home_protocol_hash(folder)
+    from zap.selectors.trained import home_protocol_hash
+
+    protocol = home_protocol_hash(folder)
     assert protocol is not None
     with warnings.catch_warnings():
         warnings.simplefilter("error", VersionMismatchWarning)

@@ -88,18 +88,6 @@ def plan_dir() -> Path:
     return home() / PLAN
 
 
-def home_protocol_hash(selectors: str | Path) -> str | None:
-    """The protocol hash the selectors in folder `selectors` must have been trained under: that of the
-    home's meta-dataset artifact when they are the home's own selectors. None when there is nothing to
-    hold them to: selectors in a folder of one's own were trained on whatever artifact their owner chose."""
-    from zap.metadataset.artifact import load
-
-    artifact = metadataset_artifact()
-    if Path(selectors).resolve() != (home() / SELECTORS).resolve() or not artifact.is_file():
-        return None
-    return load(artifact)["protocol_hash"]
-
-
 # ------------------------------------------------------------------------------------------- versions
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from zap.metadataset.problem import BUDGET_FEATURE, Levels, check_objective, with_budget
 from zap.metafeatures import FEATURE_NAMES, MetaFeatures
-from zap.resources import home_protocol_hash, selectors_dir
+from zap.resources import SELECTORS, home, metadataset_artifact, selectors_dir
 from zap.selectors.base import load_selector
 from zap.selectors.levels import level_selector
 from zap.selectors.registry import SHIPPED, create_selector
@@ -40,6 +40,18 @@ def selector_path(name: str, folder: str | Path | None = None, objective: str = 
     had), `NAME--final.pkl.gz` for the final NAUC."""
     suffix = "" if check_objective(objective) == "alc" else f"--{objective}"
     return Path(folder or selectors_dir()) / f"{name}{suffix}.pkl.gz"
+
+
+def home_protocol_hash(selectors: str | Path) -> str | None:
+    """The protocol hash the selectors in folder `selectors` must have been trained under: that of the
+    home's meta-dataset artifact when they are the home's own selectors. None when there is nothing to
+    hold them to: selectors in a folder of one's own were trained on whatever artifact their owner chose."""
+    from zap.metadataset.artifact import load
+
+    artifact = metadataset_artifact()
+    if Path(selectors).resolve() != (home() / SELECTORS).resolve() or not artifact.is_file():
+        return None
+    return load(artifact)["protocol_hash"]
 
 
 def training_context(payload: dict, levels: Levels) -> dict[str, Any]:
