@@ -389,7 +389,7 @@ def test_the_winners_curse_is_the_first_seeds_best_cell_measured_again():
     assert winners_curse(first, None) is None and winners_curse(first, np.full_like(first, np.nan)) is None
 
 
-def test_budget_aware_benchmark_on_a_multi_level_artifact(tmp_path):
+def test_budget_aware_benchmark_on_a_multi_level_artifact(tmp_path, monkeypatch):
     """Every level is scored over its own candidates; ZAP-HPO learns once across levels with the budget
     as a feature, and its budget-oblivious ablation from the lowest level alone."""
     from synthetic import synthetic_levels_artifact
@@ -400,14 +400,24 @@ def test_budget_aware_benchmark_on_a_multi_level_artifact(tmp_path):
     assert levels.budgets == [20.0, 60.0] and len(levels.candidate_ids()) == 8
     x, y, _ = levels.stacked()
     assert x.shape == (36, 5) and np.allclose(np.exp(x[18:, -1]), 60) and np.isnan(y[18:, 6:]).all()
-    settings = Settings(repetitions=1, methods=("zap-hpo", "single-best", "oracle"), ablations=("zap-hpo-oblivious",),
-                        hpo_epochs=3)
+    settings = Settings(repetitions=1, methods=("zap-hpo", "single-best", "oracle"),
+                        ablations=("zap-hpo-vote", "zap-hpo-oblivious"), hpo_epochs=3)
+    from zap.selectors import ZapHPO
+
+    inputs = []
+    original = ZapHPO._fit
+    monkeypatch.setattr(ZapHPO, "_fit", lambda self, x, *a: inputs.append(x.shape) or original(self, x, *a))
     result = run_fold(levels, settings, "core1")
+    # once across both levels with the budget feature (zap-hpo, whose models the vote reuses), once on the
+    # lowest level without it (oblivious): 15 training rows per level, 4 meta-features + the budget
+    assert inputs == [(30, 5), (15, 4)]
     assert set(result["levels"]) == {"20", "60"}
     high = result["levels"]["60"]
-    assert high["pool_size"] == 6 and {"zap-hpo", "zap-hpo-oblivious", "oracle-rerun"} <= set(high["methods"])
+    assert high["pool_size"] == 6 and {"zap-hpo", "zap-hpo-vote", "zap-hpo-oblivious", "oracle-rerun"} <= set(
+        high["methods"])
     allowed = set(levels.problems[60.0].candidate_ids)
-    assert set(high["methods"]["zap-hpo"][0]["picks"]) <= allowed  # never a candidate the level lacks
+    for method in ("zap-hpo", "zap-hpo-vote", "zap-hpo-oblivious"):
+        assert set(high["methods"][method][0]["picks"]) <= allowed  # never a candidate the level lacks
     # the single-best of a level is that level's best mean column over the training cores
     problem = levels.problems[60.0]
     train = problem.cores != "core1"

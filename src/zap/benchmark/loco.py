@@ -9,8 +9,8 @@ fold is written to its own JSON file first, so an interrupted benchmark resumes 
 Per level, ZAP-AS tunes its configuration once per outer fold (each repetition refits it with another
 seed) and every other selector is fitted on that level's training rows. ZAP-HPO is budget-aware on a
 multi-level artifact: one model per fold and repetition learns from every level's rows with the log
-budget as a feature (`Levels.stacked`) and ranks each level's candidates at its budget; its ablation
-`zap-hpo-oblivious` learns from the lowest level alone and is used at every level.
+budget as a feature (`Levels.stacked`) and ranks each level's candidates at its budget, and so do its
+ablations; `zap-hpo-oblivious` learns from the lowest level alone and is used at every level.
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-keep75", "zap-hpo-ke
              "zap-hpo-oblivious")
 NAMED_COLUMNS = {"default": "autodl-default", "recommended": "recommended"}
 FIXED = ("oracle", "random", "default", "recommended", "single-best", "knn", "autofolio-default")  # one repetition
-# trained across levels: the budget-aware selector and its budget-oblivious ablation (the registry's
-# ZAP-HPO; the ablation differs only in what it is trained on)
-ACROSS_LEVELS = {"zap-hpo": "zap-hpo", "zap-hpo-oblivious": "zap-hpo"}
+# trained across levels on a multi-level artifact: ZAP-HPO with the budget feature, and its ablations the
+# same way, so each ablation changes one thing; `zap-hpo-oblivious` is ZAP-HPO trained on the lowest level
+# alone without the budget feature (meaningless on one level, where every method is fitted per level)
+ACROSS_LEVELS = ("zap-hpo", *(a for a in ABLATIONS if a != "zap-hpo-oblivious"), "zap-hpo-oblivious")
+OBLIVIOUS = "zap-hpo-oblivious"
 RERUN_ORACLE = "oracle-rerun"  # the best cell by the first seed, scored on the second (as the paper re-ran)
 
 
@@ -221,20 +223,31 @@ def _fit_across_levels(levels: Levels, folds: dict[float, _Fold], settings: Sett
         return {}
     ids = levels.candidate_ids()
     allowed = sorted({ids.index(c) for b, f in folds.items() for c in np.asarray(f.problem.candidate_ids)[f.pool]})
+    columns = [ids[j] for j in allowed]
     fitted = {}
     for method in wanted:
-        aware = method == "zap-hpo"
-        rows = {b: f.train_mask if (aware or b == levels.budgets[0]) else np.zeros_like(f.train_mask)
-                for b, f in folds.items()}
-        x, y, groups = levels.stacked(rows)
-        if not aware:
-            x = x[:, :-1]
+        aware = method != OBLIVIOUS
         reps = settings.repetitions if method in settings.methods else 1
         for rep in range(reps):
-            selector = make_selector(ACROSS_LEVELS[method], settings, rep)
-            selector.fit(x, levels.encodings()[allowed], y[:, allowed], groups)
-            fitted[method, rep] = (selector, [ids[j] for j in allowed], aware)
+            if method == "zap-hpo-vote" and ("zap-hpo", rep) in fitted:
+                # the vote ablation differs only in how the fold models' scores combine: reuse the models
+                selector = copy.copy(fitted["zap-hpo", rep][0])
+                selector.ensemble = "vote"
+            else:
+                selector = _fit_on_levels(levels, folds, method, settings, rep, allowed, aware)
+            fitted[method, rep] = (selector, columns, aware)
     return fitted
+
+
+def _fit_on_levels(levels: Levels, folds: dict[float, _Fold], method: str, settings: Settings, rep: int,
+                   allowed: list[int], aware: bool) -> Selector:
+    """A ZAP-HPO variant fitted on every level's training rows with the budget feature, or (not `aware`)
+    on the lowest level's alone without it."""
+    rows = {b: f.train_mask if (aware or b == levels.budgets[0]) else np.zeros_like(f.train_mask)
+            for b, f in folds.items()}
+    x, y, groups = levels.stacked(rows)
+    selector = make_selector("zap-hpo" if method == OBLIVIOUS else method, settings, rep)
+    return selector.fit(x if aware else x[:, :-1], levels.encodings()[allowed], y[:, allowed], groups)
 
 
 def _level_result(fold: _Fold, budget: float, settings: Settings, as_config: dict | None, across: dict) -> dict:
@@ -249,7 +262,7 @@ def _level_result(fold: _Fold, budget: float, settings: Settings, as_config: dic
         timings["zap-as-tuning"] = time.perf_counter() - t
     fitted: dict[tuple[str, int], Selector] = {}
     for method in (*settings.methods, *settings.ablations):
-        if method in ACROSS_LEVELS and not across and method != "zap-hpo":
+        if method == OBLIVIOUS and not across:
             continue  # the budget-oblivious ablation means nothing on one level
         reps = 1 if method in settings.ablations or method in FIXED else settings.repetitions
         t = time.perf_counter()
