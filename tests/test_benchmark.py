@@ -453,3 +453,19 @@ def test_meta_train_on_budget_levels_ranks_for_the_budget_and_the_objective(tmp_
     assert any("outside the meta-dataset's levels" in w for w in far.warnings)
     final = suggest(meta, "zap-hpo", folder=tmp_path / "sel", objective="final", budget_ref=60.0)
     assert final.trained_on["objective"] == "final"
+
+
+def test_the_fallback_takes_single_best_exactly_where_the_meta_features_are_unseen(problem):
+    """Where a held-out dataset lies outside the training rows' meta-feature range the fallback's pick is
+    Single-best's; elsewhere it is ZAP-HPO's, at no extra training."""
+    odd = problem.subset(np.arange(problem.n_datasets))
+    held = np.flatnonzero(odd.cores == "core2")
+    inside = np.flatnonzero(odd.cores != "core2")[0]
+    odd.meta_features[held[1:]] = odd.meta_features[inside]  # like a training dataset
+    odd.meta_features[held[0], 3] = odd.meta_features[:, 3].max() * 4  # an unseen resolution
+    settings = Settings(repetitions=1, methods=("zap-hpo", "single-best", "oracle"), ablations=("zap-hpo-fallback",),
+                        hpo_epochs=2)
+    level = run_fold(odd, settings, "core2")["levels"]["20"]["methods"]
+    fallback, hpo, best = (level[m][0]["picks"] for m in ("zap-hpo-fallback", "zap-hpo", "single-best"))
+    assert level["zap-hpo-fallback"][0]["fell_back"] == [True, False, False]
+    assert fallback == [best[0], *hpo[1:]]

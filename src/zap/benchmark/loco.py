@@ -33,13 +33,17 @@ from zap.utils import atomic_write_json
 MAIN_METHODS = ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "default", "recommended",
                 "oracle")
 ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-keep75", "zap-hpo-keep50", "zap-hpo-keep25",
-             "zap-hpo-oblivious")
+             "zap-hpo-oblivious", "zap-hpo-fallback")
+# ZAP-HPO's pick, or Single-best's where a held-out dataset's meta-features lie outside the training rows'
+# range (Auto-sklearn 2.0's policy: do not deviate from the default where no training dataset is alike);
+# built from the two methods' picks, so it costs no training
+FALLBACK = "zap-hpo-fallback"
 NAMED_COLUMNS = {"default": "autodl-default", "recommended": "recommended"}
 FIXED = ("oracle", "random", "default", "recommended", "single-best", "knn", "autofolio-default")  # one repetition
 # trained across levels on a multi-level artifact: ZAP-HPO with the budget feature, and its ablations the
 # same way, so each ablation changes one thing; `zap-hpo-oblivious` is ZAP-HPO trained on the lowest level
 # alone without the budget feature (meaningless on one level, where every method is fitted per level)
-ACROSS_LEVELS = ("zap-hpo", *(a for a in ABLATIONS if a != "zap-hpo-oblivious"), "zap-hpo-oblivious")
+ACROSS_LEVELS = ("zap-hpo", *(a for a in ABLATIONS if a not in ("zap-hpo-oblivious", FALLBACK)), "zap-hpo-oblivious")
 OBLIVIOUS = "zap-hpo-oblivious"
 RERUN_ORACLE = "oracle-rerun"  # the best cell by the first seed, scored on the second (as the paper re-ran)
 
@@ -262,19 +266,32 @@ def _level_result(fold: _Fold, budget: float, settings: Settings, as_config: dic
         timings["zap-as-tuning"] = time.perf_counter() - t
     fitted: dict[tuple[str, int], Selector] = {}
     for method in (*settings.methods, *settings.ablations):
-        if method == OBLIVIOUS and not across:
-            continue  # the budget-oblivious ablation means nothing on one level
+        if (method == OBLIVIOUS and not across) or method == FALLBACK:
+            continue  # the oblivious ablation means nothing on one level; the fallback is made below
         reps = 1 if method in settings.ablations or method in FIXED else settings.repetitions
         t = time.perf_counter()
         methods[method] = [_method_result(fold, x_test, budget, method, settings, r, as_config, fitted, across)
                            for r in range(reps)]
         timings[method] = time.perf_counter() - t
+    if FALLBACK in settings.ablations and {"zap-hpo", "single-best"} <= set(methods):
+        methods[FALLBACK] = [_with_fallback(fold, methods["zap-hpo"][0], methods["single-best"][0])]
     rerun = _rerun_oracle(problem, rows, fold.pool)
     if rerun is not None and "oracle" in settings.methods:
         methods[RERUN_ORACLE] = [rerun]
     return {"datasets": [problem.dataset_ids[i] for i in rows], "cores": problem.cores[rows].tolist(),
             "pool_size": len(fold.pool), "methods": methods, "zap_as_config": as_config, "zap_as_tuning": tuning,
             "timings": timings}
+
+
+def _with_fallback(fold: _Fold, picked: dict, single_best: dict) -> dict:
+    """ZAP-HPO's picks, with Single-best's where a held-out dataset's meta-features lie outside the range
+    of the fold's training rows (`fell_back` says where)."""
+    x, train = fold.problem.meta_features[fold.rows], fold.train.meta_features
+    outside = ((x < train.min(axis=0)) | (x > train.max(axis=0))).any(axis=1)
+    ids = np.where(outside, single_best["picks"], picked["picks"])
+    position = {fold.problem.candidate_ids[j]: k for k, j in enumerate(fold.pool)}
+    result = _result(fold.problem, fold.rows, fold.pool, np.array([position[i] for i in ids], dtype=int))
+    return result | {"fell_back": outside.tolist()}
 
 
 def _method_result(fold: _Fold, x_test, budget, method, settings, rep, as_config, fitted, across) -> dict:
