@@ -189,8 +189,13 @@ def test_the_runner_stops_at_ctrl_c_and_keeps_what_it_had(arrays):
     reference = run(split.train, split.test, config, Budget(result.curve.rows[0]["steps"], "steps"), anytime=False)
     for ours, theirs in zip(result.model.state_dict().values(), reference.model.state_dict().values(), strict=True):
         assert torch.equal(ours, theirs)  # the model of the prediction, not of a step after it
-    with pytest.raises(KeyboardInterrupt):
-        run(split.train, split.test, config, Budget(400, "steps"), on_prediction=ctrl_c)
+    # Python's own handler for the rest (another test may have imported dask-jobqueue, whose handler exits)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(split.train, split.test, config, Budget(400, "steps"), on_prediction=ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
