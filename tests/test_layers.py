@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(members)
     ("engine", {"engine"}),  # the Dask client the meta-dataset build and HPO run on
     ("metadataset", {"metadataset"}),
     ("selectors", {"selectors"}),
+    ("strategies", {"strategies"}),  # refine, replay and tune: they start from a selector's top-k
     ("benchmark", {"benchmark"}),
     ("html/report", {"html", "report"}),
     ("cli/api", {"cli", "api", "__init__"}),  # __init__: the package root, which re-exports the API

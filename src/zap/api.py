@@ -32,6 +32,7 @@ from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
 
 DEFAULT_CONFIG = "recommended"  # used when no selector is shipped (or `selector=None`)
 TOP_K = 5  # zero-shot suggestions kept in `selection_["top_k"]`, the first of them the pick
+STRATEGIES = ("zero-shot", "refine")
 MAX_THREADS = 1024
 MAX_SEED = 2**31 - 1  # every seed zap derives stays inside what numpy, torch and scikit-learn accept
 ON_CORRUPT = ("fail", "skip")
@@ -142,6 +143,7 @@ class ZAP:
         on_corrupt: OnCorrupt = "fail",
         progress: bool = False,
         objective: str = "alc",
+        strategy: str = "zero-shot",
     ):
         self.budget = budget
         self.config = config
@@ -155,6 +157,7 @@ class ZAP:
         self.on_corrupt = on_corrupt
         self.progress = progress
         self.objective = objective
+        self.strategy = strategy
 
     def _check_params(self) -> None:
         """Every setting, before any data is read: a mistake fails in a second with a message naming the
@@ -166,6 +169,10 @@ class ZAP:
         check_split(self.test_ratio, self.max_test, self.seed)
         check_choice("on_corrupt", self.on_corrupt, ON_CORRUPT)
         check_objective(self.objective)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        if self.strategy == "refine" and (self.config is not None or self.selector is None):
+            raise ConfigError("strategy 'refine' races a selector's top candidates, but config fixes the pipeline; "
+                              "drop config (--config) or use strategy 'zero-shot'")
         resolve_device(self.device)  # an unknown device, or CUDA asked for where torch sees none
         if self.selector is not None:
             check_choice("selector", self.selector, TRAINABLE)
@@ -208,6 +215,8 @@ class ZAP:
         pick = result.suggestions[0]
         top_k = [{"rank": s.rank, "pipeline_id": s.pipeline_id, "name": s.name, "score": s.score}
                  for s in result.suggestions]
+        self.candidates_ = [c | {"config": as_dict(complete(s.config))} for c, s in zip(top_k, result.suggestions,
+                                                                                        strict=True)]
         self.selection_ = {"selector": self.selector, "pipeline_id": pick.pipeline_id, "name": pick.name,
                            "score": pick.score, "top_k": top_k, "warnings": result.warnings,
                            "trained_on": result.trained_on}
@@ -234,15 +243,57 @@ class ZAP:
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
         self.refit_status_: str | None = None
-        self.result_: RunResult = run(
-            self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),
-            seed=self.seed, threads=self._threads(), device=self.device, extra=extra_images,
-            progress=self.progress, interruptible=True, on_prediction=on_prediction,
-        )
+        self.refine_: dict[str, Any] | None = None
+        if self.strategy == "refine":
+            self.result_ = self._refine(extra_images)
+        else:
+            self.result_: RunResult = run(
+                self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),
+                seed=self.seed, threads=self._threads(), device=self.device, extra=extra_images,
+                progress=self.progress, interruptible=True, on_prediction=on_prediction,
+            )
         self.extra_ = extra_images
         self.predictor_ = Predictor.from_result(self.result_)
         self.classes_ = np.asarray(self.result_.class_names)
         return self
+
+    def _refine(self, extra: ImageDataset | None) -> RunResult:
+        """The top-k raced with the curve predictor (`zap.strategies`); zero-shot, with the reason in
+        `refine_["fallback"]`, where there is nothing to race or no predictor to race with."""
+        from zap.strategies.live import live_predict, refine_fit
+        from zap.strategies.policy import settings_for_budget
+        from zap.strategies.predictor import CurvePredictor, predictor_path
+
+        budget = Budget(self.budget, self.clock)
+        candidates = getattr(self, "candidates_", [])
+        path = predictor_path()
+        reason = ("the selector gave fewer than 2 candidates" if len(candidates) < 2 else
+                  None if path.is_file() else f"no curve predictor at {path} (train one with `zap meta-train "
+                                               "--refine`)")
+        if reason is None:
+            predictor, context = CurvePredictor.load(path)
+            budget_ref = self.budget_ref_ or float(min(context.get("levels") or [self.budget]))
+            settings = settings_for_budget(budget_ref, self.objective)
+            if settings.k > 1:
+                def factory(configs):
+                    return live_predict(predictor, self.meta_features_, budget_ref, configs, self.budget,
+                                        self.objective)
+
+                outcome = refine_fit(self.split_.train, self.split_.test, candidates, budget, settings, factory,
+                                     seed=self.seed, threads=self._threads(), device=self.device, extra=extra)
+                self.refine_ = outcome.summary() | {"settings": settings.to_dict()}
+                self.pipeline_ = outcome.result.config
+                if outcome.interrupted:
+                    return replace(outcome.result, status="interrupted",
+                                   error=f"interrupted (Ctrl-C) after {outcome.trace.elapsed:.3g} {self.clock}-s "
+                                         "of refine")
+                return outcome.result
+            reason = f"at {budget_ref:.0f} reference-s the refine rule looks at one candidate only (k = 1)"
+        self.refine_ = {"fallback": "zero-shot", "reason": reason}
+        self.selection_.setdefault("warnings", []).append(f"refine ran as zero-shot: {reason}")
+        return run(self.split_.train, self.split_.test, self.pipeline_, budget, seed=self.seed,
+                   threads=self._threads(), device=self.device, extra=extra, progress=self.progress,
+                   interruptible=True)
 
     def _budget_in_reference_seconds(self) -> tuple[float | None, dict[str, Any] | None]:
         device = self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu")
@@ -304,6 +355,8 @@ class ZAP:
             "config_source": self._config_source(),
             "seed": self.seed,
             "objective": self.objective,
+            "strategy": self.strategy,
+            "refine": self.refine_,
         }
 
     def status(self) -> str:

@@ -72,7 +72,7 @@ def _fit_estimator(args: argparse.Namespace):
 
     return ZAP(budget=args.budget, config=args.config, selector=args.selector, clock=args.clock, device=args.device,
                threads=args.threads, seed=args.seed, test_ratio=args.test_ratio, max_test=args.max_test,
-               on_corrupt=args.on_corrupt, progress=not args.quiet, objective=args.objective)
+               on_corrupt=args.on_corrupt, progress=not args.quiet, objective=args.objective, strategy=args.strategy)
 
 
 def _fit_and_write(estimator, args: argparse.Namespace, folder) -> dict:
@@ -145,6 +145,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_meta_train(args: argparse.Namespace) -> int:
     from zap.selectors.trained import meta_train
 
+    if args.refine:
+        from zap.strategies.predictor import meta_train_predictor
+
+        item = meta_train_predictor(args.artifact, args.out, seed=args.seed)
+        print(f"refine curve predictor: {item['path']} ({item['rows']} curve cuts, {item['seconds']:.1f} s)")
     for objective in args.objective:
         report = meta_train(args.artifact, tuple(args.selectors), args.out, seed=args.seed, as_trials=args.as_trials,
                             objective=objective)
@@ -200,6 +205,93 @@ def _benchmark_aslib(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(Path(args.json), result)
     _print_json(result)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ tune
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """`zap tune`: SMAC3 multi-fidelity HPO on the data, its initial design the zero-shot top-k
+    (`zap.strategies.tune`). Every argument is checked before the data is read. With --out the run is written
+    beside the folder and put in place whole, as `zap fit` does (`zap.report.RunFolder`): summary.json
+    ("strategy": "tune", every trial), the incumbent's model/, the search's learning curve on the test split,
+    and --test's predictions. Exit codes: 0 ok; 130 Ctrl-C (the incumbent so far is saved, status
+    "interrupted"; before any trial finished, nothing is, and --out is left as it was); 2 bad input."""
+    from zap import report
+    from zap.api import as_images, budget_in_reference_seconds, check_split, check_threads
+    from zap.data.loaders import check_out_not_inside
+    from zap.finetune import Budget
+    from zap.finetune.runner import resolve_device
+    from zap.strategies.tune import check_settings, tune
+
+    check_settings(args.budget, args.clock, args.init, args.k, args.objective, args.selector, args.trial_budget)
+    check_threads(args.threads, args.clock)
+    check_split(args.test_ratio, args.max_test, args.seed)
+    device = resolve_device(args.device).type
+    if args.out:
+        check_out_not_inside(args.data, args.out)
+        reads = [Path(p) for p in (args.data, args.test) if p and Path(p).exists()]
+        report.check_out_folder(Path(args.out), reads=reads)
+    extra = as_images(args.test, args.on_corrupt) if args.test else None
+    split = train_test_split(load_dataset(args.data, on_corrupt=args.on_corrupt),
+                             SplitSettings(args.test_ratio, args.max_test, args.seed))
+    threads = args.threads or (1 if args.clock == "cpu" else len(os.sched_getaffinity(0)))
+    budget_ref, calibration = budget_in_reference_seconds(args.budget, args.clock, threads, device)
+
+    def show(trial: dict) -> None:
+        mark = "  <- incumbent" if trial["incumbent"] == trial["n"] else ""
+        score = "cut short" if trial["score"] is None else f"valid {args.objective} {trial['score']:.3f}"
+        _say(f"trial {trial['n']:3d}  {trial['origin']:14s} {trial['pipeline_id']}  "
+             f"{trial['config']['architecture']:18s} {trial['budget']:7.2f} {args.clock}-s  {score}{mark}")
+
+    def write(partial: Path, result, summary: dict) -> None:
+        result.curve.to_csv(partial / report.CURVE)
+        report.plot_curve(result.curve, result.budget, partial / "learning_curve.png",
+                   f"{split.train.name}: tune, incumbents on the test split, ALC {result.alc:.3f}")
+        if extra is not None:
+            report.write_predictions(partial / "test_predictions.csv", report.image_names(extra),
+                                     result.extra_probabilities, result.predictor.class_names)
+        result.predictor.save(partial / report.MODEL)
+        report.write_json(partial / report.SUMMARY, summary)
+
+    folder = report.RunFolder(args.out) if args.out else None
+    if folder:
+        folder.begin({"data": str(args.data), "budget_s": args.budget, "clock": args.clock, "strategy": "tune"})
+    try:
+        result = tune(split.train, split.test, Budget(args.budget, args.clock), init=args.init, k=args.k,
+                      selector=args.selector, objective=args.objective, seed=args.seed, threads=threads,
+                      device=device, trial_budget=args.trial_budget, extra=extra, budget_ref=budget_ref,
+                      progress=None if args.quiet else show, interruptible=True)
+        summary = result.summary() | {"data": str(args.data), "seed": args.seed, "threads": threads, "device": device,
+                                      "selector": args.selector, "budget_ref_s": budget_ref,
+                                      "clock_calibration": calibration}
+        if folder and result.predictor is not None:
+            write(folder.partial, result, summary)
+    except BaseException:  # a bug, bad data, Ctrl-C while writing: the partial folder goes, --out stays as it was
+        if folder:
+            folder.discard()
+        raise
+    for note in result.design.notes:
+        _say(f"note: {note}")
+    if result.predictor is None:
+        if folder:
+            folder.discard()
+        _say(f"zap: interrupted before any trial finished; nothing saved{f', {args.out} is as it was' * bool(folder)}")
+        return 130
+    if folder:
+        folder.publish()
+    best = result.best
+    print(f"{len(result.trials)} trials in {result.spent:.1f} of {args.budget:g} {args.clock}-s (init {args.init}); "
+          f"incumbent trial {best['n']}: pipeline {best['pipeline_id']} ({best['config']['architecture']}) at "
+          f"{best['budget']:.3g} {args.clock}-s, valid {args.objective} {best['score']:.4f}\n"
+          f"test split: final NAUC {summary['final_nauc']:.4f}  accuracy {summary['accuracy']:.4f}  "
+          f"ALC of the search {summary['alc']:.4f}"
+          + (f"\nwrote {args.out}/summary.json, learning_curve.csv/.png, model/" if folder else
+             "\n(no --out: nothing saved)"))
+    if result.status == "interrupted":
+        _say(f"zap: interrupted; kept the incumbent after {len(result.trials)} trial(s), status interrupted")
+        return 130
     return 0
 
 
@@ -494,6 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zap", description="Zero-shot AutoML with pretrained models.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_fit_and_predict(sub)
+    _add_tune(sub)
     _add_inspection(sub)
     _add_datasets(sub)
     _add_metadataset(sub)
@@ -514,6 +607,10 @@ def _add_fit_and_predict(sub) -> None:
                           f"(default {DEFAULT_SELECTOR})")
     fit.add_argument("--objective", choices=OBJECTIVES, default="alc",
                      help=OBJECTIVE_HELP)
+    fit.add_argument("--strategy", choices=["zero-shot", "refine"], default="zero-shot",
+                     help="zero-shot: train the selector's pick (default); refine: start its top-k, watch their "
+                          "first learning-curve points and give the rest of the budget to the one a meta-learned "
+                          "curve predictor expects to end best")
     fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
     fit.add_argument("--out", required=True,
                      help="output folder: new, empty or an earlier run's, which the complete run replaces whole")
@@ -684,12 +781,15 @@ def _add_selection(sub) -> None:
 
     train = sub.add_parser("meta-train", help="train the selectors on a meta-dataset artifact")
     train.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
-    train.add_argument("--selectors", nargs="+", default=list(TRAINABLE), choices=TRAINABLE)
+    train.add_argument("--selectors", nargs="*", default=list(TRAINABLE), choices=TRAINABLE)
     train.add_argument("--out", help="folder (default $ZAP_SELECTORS, or artifacts/selectors in the zap home)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
     train.add_argument("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
                        help="train for these objectives (alc: NAME.pkl.gz, final: NAME--final.pkl.gz)")
+    train.add_argument("--refine", action="store_true",
+                       help="also train the learning-curve predictor of `zap fit --strategy refine` "
+                            "(refine-curves.pt)")
     train.set_defaults(func=cmd_meta_train)
 
     bench = sub.add_parser("benchmark", help="leave-one-core-out benchmark of the selectors (or an ASlib scenario)")
@@ -718,6 +818,38 @@ def _add_selection(sub) -> None:
                        help="fine-tune ZAP-HPO's and ZAP-AS's picks again on N held-out datasets (one per spread-out "
                             "core) under the meta-dataset's protocol with a new seed, beside the stored ALC; 0 = skip")
     bench.set_defaults(func=cmd_benchmark)
+
+
+def _add_tune(sub) -> None:
+    """`zap tune`: HPO on the user's data, warm-started with the zero-shot top-k."""
+    tune = sub.add_parser("tune", help="SMAC3 multi-fidelity HPO on a labelled dataset within a time budget, "
+                                       "starting from the zero-shot top-k")
+    tune.add_argument("data", help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
+    tune.add_argument("--budget", type=float, required=True,
+                      help="the whole search's time budget in seconds of --clock, in (0, 604800]")
+    tune.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall",
+                      help="budget clock: wall seconds (default; SMAC's overhead and building models count), "
+                           "this thread's CPU seconds, or reference seconds (the same search on any machine)")
+    tune.add_argument("--init", choices=["zero-shot", "default"], default="zero-shot",
+                      help="SMAC's initial design: the selector's top-k (default) or SMAC's own random one")
+    tune.add_argument("--k", type=int, default=5, help="zero-shot configurations in the initial design, 1 to 50 "
+                                                      "(default 5)")
+    tune.add_argument("--trial-budget", type=float,
+                      help="the largest trial's budget T, at most --budget (default: a quarter of it, at least 3 s); "
+                           "trials run at T/9, T/3 and T")
+    tune.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE,
+                      help=f"zero-shot selector whose top-k starts the search (default {DEFAULT_SELECTOR})")
+    tune.add_argument("--objective", choices=OBJECTIVES, default="alc",
+                      help="what trials are scored by on a validation split of the train data: alc (default) or "
+                           "final (final NAUC); also picks the selector trained for it")
+    tune.add_argument("--test", help="folder of unlabelled images the final model predicts")
+    tune.add_argument("--out", help="output folder: new, empty or an earlier run's, which the complete run replaces "
+                                    "whole (default: save nothing, print the result)")
+    tune.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    tune.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: all cores; 1 with --clock cpu)")
+    tune.add_argument("--quiet", action="store_true", help="no line per trial")
+    _data_options(tune)
+    tune.set_defaults(func=cmd_tune)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,6 +79,20 @@ class Stopwatch:
         self._wall0, self._cpu0 = self._wall_fn(), self._cpu_fn()
         self.steps = 0
         self.ref = 0.0
+        self._paused_at: tuple[float, float] | None = None
+
+    def pause(self) -> None:
+        """Stop the wall and CPU clocks (a run set aside while another one trains: freeze-thaw)."""
+        if self._paused_at is None:
+            self._paused_at = (self._wall_fn(), self._cpu_fn())
+
+    def resume(self) -> None:
+        """Go on from where `pause` stopped: the time set aside is not this run's."""
+        if self._paused_at is not None:
+            wall, cpu = self._paused_at
+            self._wall0 += self._wall_fn() - wall
+            self._cpu0 += self._cpu_fn() - cpu
+            self._paused_at = None
 
     def charge(self, ref_seconds: float) -> None:
         """Advance the reference clock by what an operation costs on the reference machine."""
@@ -86,11 +100,13 @@ class Stopwatch:
 
     @property
     def wall(self) -> float:
-        return self._wall_fn() - self._wall0
+        now = self._wall_fn() if self._paused_at is None else self._paused_at[0]
+        return now - self._wall0
 
     @property
     def cpu(self) -> float:
-        return self._cpu_fn() - self._cpu0
+        now = self._cpu_fn() if self._paused_at is None else self._paused_at[1]
+        return now - self._cpu0
 
     def elapsed(self) -> float:
         """Time used so far on the budget's own clock."""

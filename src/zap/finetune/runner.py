@@ -186,6 +186,13 @@ class _Run:
         self.status, self.error = "ok", None
         self.progress = progress
         self.amp = device.type == "cuda"
+        # freeze-thaw (ResumableRun): where the run ends and where it next pauses, on its own clock; the
+        # schedules still span the whole budget, so a paused run computes what an unpaused one does
+        self.stop_at = budget.amount
+        self.pause_at = math.inf
+        self.paused = False
+        self.pending: tuple[torch.Tensor, torch.Tensor] | None = None  # the batch fetched when it paused
+        self.epoch_losses: list[float] = []
 
     # ------------------------------------------------------------------------------------------ setup
     def build(self, pretrained: bool = True) -> None:
@@ -212,6 +219,7 @@ class _Run:
         self.train_cache = PixelCache(self.train, self.size)
         images = CachedImages(self.train_cache, labels, self.fit_idx)
         self.loader = train_loader(images, int(self.cfg["batch_size"]), self.seed)
+        self.batches = endless(self.loader)
         self.test_cache = PixelCache(self.test, self.size) if self.test is not None else None
         self.extra_cache = PixelCache(self.extra, self.size) if self.extra is not None else None
 
@@ -222,7 +230,11 @@ class _Run:
     def out_of_time(self) -> bool:
         """The budget is spent on a time clock: a prediction finished from now on would not count
         (ALC ignores predictions after T, as AutoDL did), so starting or finishing one is waste."""
-        return self.budget.clock != "steps" and self.stopwatch.remaining() <= 0
+        return self.budget.clock != "steps" and self.remaining() <= 0
+
+    def remaining(self) -> float:
+        """What is left until the run ends: its budget, or an earlier end `refine` set (`stop_at`)."""
+        return self.stop_at - self.stopwatch.elapsed()
 
     @torch.no_grad()
     def predict(self, cache: PixelCache, indices: np.ndarray, abandon_late: bool = False) -> np.ndarray:
@@ -303,6 +315,7 @@ class _Run:
         # stopped by Ctrl-C never shows a prediction whose model it did not keep
         self.best_state, self.quick_model = state, None
         self.record(test_probs, extra_probs, "cnn")
+        self.events[-1]["valid_nauc"] = self.best_valid
         self.full_eval_cost = max(self.full_eval_cost, self.stopwatch.elapsed() - start)
 
     def quick_model_prediction(self) -> None:
@@ -343,13 +356,21 @@ class _Run:
     def train_and_predict(self, anytime: bool) -> None:
         """Everything on the budget's clock: data, the quick model's first prediction, training with anytime
         predictions, and a final prediction unless it would land after the budget."""
-        outputs = self.test is not None or self.extra is not None
+        self.begin()
+        self.train_loop(anytime and self.outputs)
+        self.finish()
+
+    def begin(self) -> None:
+        """Data and the quick model's first prediction: the start of the clocked part."""
+        self.outputs = self.test is not None or self.extra is not None
         self.prepare_data()
-        if self.cfg.get("first_simple_model") and outputs:
+        if self.cfg.get("first_simple_model") and self.outputs:
             self.quick_model_prediction()
-        self.train_loop(anytime and outputs)
+
+    def finish(self) -> None:
+        """The final prediction, unless it would land after the budget."""
         late = len(self.curve) and self.out_of_time()  # a final pass now would not count
-        if outputs and (self.status == "ok" or not len(self.curve)) and not late:
+        if self.outputs and (self.status == "ok" or not len(self.curve)) and not late:
             self.evaluate(force=True)
 
     def interrupted(self) -> None:
@@ -380,18 +401,31 @@ class _Run:
         self.scaler.update()
         return float(loss.detach())
 
+    def batch_stream(self):
+        """The training batches, the one fetched when the run last paused first."""
+        while True:
+            if self.pending is not None:
+                batch, self.pending = self.pending, None
+                yield batch
+            else:
+                yield next(self.batches)
+
     def train_loop(self, anytime: bool) -> None:
+        """Train until the run ends or (freeze-thaw) its clock reaches `pause_at`; then `paused` says which."""
         sw = self.stopwatch
-        epoch_losses: list[float] = []
+        self.paused = False
         self.model.train()
         mark = sw.elapsed()
-        for x, y in endless(self.loader):  # fetching a batch decodes its new images: part of the step cost
-            if sw.remaining() <= self.reserve():
+        for x, y in self.batch_stream():  # fetching a batch decodes its new images: part of the step cost
+            if sw.elapsed() >= self.pause_at:
+                self.pending, self.paused = (x, y), True
+                return
+            if self.remaining() <= self.reserve():
                 break
             if anytime and sw.steps > 0 and self.schedule.due(sw.fraction()):  # an untrained head: no use
                 self.evaluate()
                 self.schedule.advance(sw.fraction())
-                if sw.remaining() <= self.reserve():
+                if self.remaining() <= self.reserve():
                     break
                 mark = sw.elapsed()
             loss = self.train_step(x, y)
@@ -402,10 +436,10 @@ class _Run:
                 break
             cost, mark = sw.elapsed() - mark, sw.elapsed()
             self.step_cost = cost if self.step_cost == 0 else 0.9 * self.step_cost + 0.1 * cost
-            epoch_losses.append(loss)
+            self.epoch_losses.append(loss)
             if sw.steps % self.lr.steps_per_epoch == 0:
-                self.lr.end_of_epoch(float(np.mean(epoch_losses)))
-                epoch_losses = []
+                self.lr.end_of_epoch(float(np.mean(self.epoch_losses)))
+                self.epoch_losses = []
             self.bar_update()
 
     # ---------------------------------------------------------------------------------------- display
@@ -488,10 +522,14 @@ def run(
             state.bar.close()
         if state.best_state is not None:
             state.model.load_state_dict(state.best_state)
-    sw = state.stopwatch
-    score = curve_alc(state.curve, budget.clock, budget.amount, alc_t0) if test is not None else 0.0
+    return _result(state, alc_t0)
+
+
+def _result(state: _Run, alc_t0: float | None) -> RunResult:
+    sw, budget, train = state.stopwatch, state.budget, state.train
+    score = curve_alc(state.curve, budget.clock, budget.amount, alc_t0) if state.test is not None else 0.0
     return RunResult(
-        curve=state.curve, model=state.model.cpu().eval(), config=cfg, pipeline_id=pipeline_id(cfg),
+        curve=state.curve, model=state.model.cpu().eval(), config=state.cfg, pipeline_id=pipeline_id(state.cfg),
         budget=budget, alc=score, status=state.status, error=state.error,
         elapsed={"wall_s": sw.wall, "cpu_s": sw.cpu, "steps": sw.steps, "ref_s": state.ref_time()},
         input_size=state.size,
@@ -501,3 +539,82 @@ def run(
     )
 
 
+class ResumableRun:
+    """A run that trains in slices and can be set aside between them (freeze-thaw), for `refine`.
+
+    Everything is as in `run` (model built before the clock starts, the same schedules over the whole
+    budget) except that `advance(until)` trains only until the run's own clock reads `until`, and
+    `end_at(t)` makes the run end at `t` with its final prediction, as if its budget ended there. The wall
+    and CPU clocks stop while it is set aside; its torch random state is its own, so the runs trained in
+    between change nothing it computes: on the reference clock, paused or not, the same seed makes the
+    same steps and the same predictions.
+    """
+
+    def __init__(self, train: ImageDataset, test: ImageDataset | None, config: Mapping[str, Any], budget: Budget,
+                 *, seed: int = 0, threads: int = 1, device: str = "auto", extra: ImageDataset | None = None,
+                 costs: CostTable | None = None, wall_fn: Callable[[], float] = time.perf_counter,
+                 cpu_fn: Callable[[], float] = time.thread_time):
+        if budget.clock == "cpu" and threads != 1:
+            raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
+        self.threads = threads
+        self.state = _Run(train, test, as_dict(complete(config)), budget, seed=seed, device=resolve_device(device),
+                          extra=extra, progress=False, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
+                          costs=costs if costs is not None else default_cost_table())
+        with torch_threads(threads):
+            self.state.build()
+        self._rng = torch.get_rng_state()
+        self.state.stopwatch.start()
+        self.state.stopwatch.pause()
+        self.state.open_bar()
+        self.started = self.finished = False
+        self._seen_events = 0
+
+    @property
+    def elapsed(self) -> float:
+        return self.state.stopwatch.elapsed()
+
+    def end_at(self, stop_at: float) -> None:
+        self.state.stop_at = min(self.state.budget.amount, stop_at)
+
+    def advance(self, until: float) -> list[dict[str, Any]]:
+        """Train until the run's clock reads `until` or the run ends; the predictions made meanwhile, each as
+        {"t": its time on the run's clock, "valid": the validation NAUC that released it, "test": test NAUC}."""
+        state = self.state
+        if self.finished:
+            return []
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self._rng)
+        state.pause_at = until
+        state.stopwatch.resume()
+        try:
+            with torch_threads(self.threads):
+                if not self.started:
+                    self.started = True
+                    state.begin()
+                state.train_loop(state.outputs)
+                if not state.paused:
+                    self.finished = True
+                    state.finish()
+        finally:
+            state.stopwatch.pause()
+            self._rng = torch.get_rng_state()
+            torch.set_rng_state(outer)
+        return self._new_releases()
+
+    def _new_releases(self) -> list[dict[str, Any]]:
+        state, releases = self.state, []
+        clock = state.budget.clock
+        predictions = [e for e in state.events if e["event"] == "prediction"]
+        for index, event in enumerate(predictions[self._seen_events:], start=self._seen_events):
+            t = float(event["steps"]) if clock == "steps" else float(event[f"{clock}_s"])
+            test = state.curve.column("nauc")[index] if state.test is not None else math.nan
+            releases.append({"t": t, "valid": event.get("valid_nauc", math.nan), "test": float(test), "index": index})
+        self._seen_events = len(predictions)
+        return releases
+
+    def result(self, alc_t0: float | None = None) -> RunResult:
+        """The run as `run` returns it (the model of its last counted prediction)."""
+        self.state.bar.close()
+        if self.state.best_state is not None:
+            self.state.model.load_state_dict(self.state.best_state)
+        return _result(self.state, alc_t0)

@@ -1,0 +1,146 @@
+"""Replay: run the policies on the meta-dataset's stored curves instead of training.
+
+A slice of a candidate costs exactly its stored time, and what it shows is the stored curve up to there.
+This is exact, not an approximation, for a live arm whose schedules keep spanning the whole budget (what
+`zap.strategies.live` does): a run's learning-rate and prediction schedules are functions of its own
+clock's fraction of its budget, so pausing it changes nothing it computes, and on the reference clock
+with the same seed a resumed run makes the same steps as the stored one. What replay cannot know is the
+validation score a live run decides with: it stands in the stored test NAUC plus Gaussian noise of
+`validation_noise` (a validation holdout is a few hundred images: a NAUC standard error of about 0.02).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zap.metadataset.artifact import level_view
+from zap.metadataset.problem import SelectionProblem
+from zap.scoring import alc
+from zap.strategies.curves import curve_features, static_features
+from zap.strategies.policy import Arm, Predict, RefineSettings, Release, Trace, race, refine, zero_shot
+from zap.strategies.predictor import CurvePredictor
+
+VALIDATION_NOISE = 0.02
+
+
+@dataclass
+class ReplayArm:
+    """A stored curve played back: `advance` reveals the points up to the new local time."""
+
+    rank: int
+    name: str
+    points: list[tuple[float, float]]
+    noise: np.ndarray  # one validation-noise draw per stored point
+    local_t: float = 0.0
+    _seen: list[tuple[float, float]] = field(default_factory=list)
+
+    def advance(self, until: float) -> list[Release]:
+        released = [Release(t, s + float(self.noise[i]), s, i) for i, (t, s) in enumerate(self.points)
+                    if self.local_t < t <= until]
+        self._seen.extend((r.local_t, r.decision) for r in released)
+        self.local_t = until
+        return released
+
+    def seen(self) -> list[tuple[float, float]]:
+        return list(self._seen)
+
+
+@dataclass
+class ReplayCase:
+    """One dataset of one level, ready to replay: its budget and ALC t0, and every candidate's curve."""
+
+    problem: SelectionProblem
+    row: int
+    curves: dict[int, list[tuple[float, float]]]  # candidate column -> stored (time, NAUC) points
+    t0: float
+
+    @property
+    def budget(self) -> float:
+        return float(self.problem.budget)
+
+    def arms(self, columns: Sequence[int], rng: np.random.Generator, validation_noise: float) -> list[ReplayArm]:
+        return [ReplayArm(rank, self.problem.candidate_ids[j], self.curves[j],
+                          rng.normal(0.0, validation_noise, len(self.curves[j])))
+                for rank, j in enumerate(columns)]
+
+    def score(self, trace: Trace) -> dict[str, float]:
+        times, scores = trace.curve()
+        value = alc(np.array(times), np.array(scores), self.budget, self.t0) if times else 0.0
+        return {"alc": float(value), "final": trace.final_score()}
+
+
+def replay_cases(payload: dict, budget: float | None = None, seed: int = 0) -> list[ReplayCase]:
+    """Every dataset of a level whose candidates all have a stored curve for `seed`."""
+    view = level_view(payload, budget)
+    problem = SelectionProblem.from_artifact(payload, budget)
+    matrices = view["matrices"][str(seed)]
+    t0 = float(view["protocol"].get("t0") or problem.budget / 20)
+    cases = []
+    for i in range(problem.n_datasets):
+        curves = {j: [(float(t), float(s)) for t, s in matrices["curves"].get(f"{i},{j}", [])]
+                  for j in range(len(problem.candidate_ids))}
+        if all(f"{i},{j}" in matrices["curves"] for j in curves):
+            cases.append(ReplayCase(problem, i, curves, t0))
+    return cases
+
+
+def predictor_for(case: ReplayCase, columns: Sequence[int], predictor: CurvePredictor, objective: str) -> Predict:
+    """The policy's view of the predictor: an arm's (mean, std) of the objective from its partial curve."""
+    target = predictor.target_index(objective)
+    statics = {rank: static_features(case.problem.meta_features[case.row], case.budget, case.problem.encodings[j])
+               for rank, j in enumerate(columns)}
+
+    def predict(arm: Arm) -> tuple[float, float]:
+        x = np.concatenate([statics[arm.rank], curve_features(arm.seen(), arm.local_t, case.budget)])
+        mean, std = predictor.predict(x)
+        return float(mean[0, target]), float(std[0, target])
+
+    return predict
+
+
+Strategy = Callable[[list[Arm], float], Trace]
+
+
+def strategies(settings: RefineSettings, predict: Predict | None) -> dict[str, Strategy]:
+    """The strategies replay compares, by name; `refine` only where there is a predictor."""
+    named: dict[str, Strategy] = {"zero-shot": zero_shot, "race": lambda arms, b: race(arms, b, settings)}
+    if predict is not None:
+        named["refine"] = lambda arms, b: refine(arms, b, settings, predict)
+    return named
+
+
+def replay(case: ReplayCase, columns: Sequence[int], settings: RefineSettings, predictor: CurvePredictor | None,
+           seed: int = 0, validation_noise: float = VALIDATION_NOISE) -> dict[str, dict]:
+    """Every strategy on one dataset, from the same ranked candidates and the same validation noise."""
+    predict = predictor_for(case, columns, predictor, settings.objective) if predictor is not None else None
+    results = {}
+    for name, strategy in strategies(settings, predict).items():
+        rng = np.random.default_rng(seed)  # the same noise for every strategy: paired comparisons
+        trace = strategy(case.arms(columns, rng, validation_noise), case.budget)
+        results[name] = case.score(trace) | {"committed": trace.committed, "reason": trace.reason,
+                                             "looked": _looked(trace)}
+    best = max(columns[: settings.k], key=lambda j: _measure(case, j, settings.objective))
+    results["best-of-k"] = {"alc": _measure(case, best, "alc"), "final": _measure(case, best, "final"),
+                            "committed": list(columns).index(best), "reason": "hindsight", "looked": 0.0}
+    return results
+
+
+def _measure(case: ReplayCase, column: int, objective: str) -> float:
+    """The candidate's own full-budget measure on this seed's curve (the hindsight reference)."""
+    points = case.curves[column]
+    inside = [(t, s) for t, s in points if t <= case.budget]
+    if objective == "final":
+        return inside[-1][1] if inside else 0.0
+    return float(alc(np.array([t for t, _ in inside]), np.array([s for _, s in inside]), case.budget, case.t0)
+                 ) if inside else 0.0
+
+
+def _looked(trace: Trace) -> float:
+    """Share of the budget spent on candidates other than the one committed to."""
+    spent = trace.time_per_arm()
+    other = sum(v for k, v in spent.items() if k != trace.committed)
+    return other / trace.budget if trace.budget > 0 and not math.isnan(other) else 0.0

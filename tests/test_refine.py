@@ -1,0 +1,255 @@
+"""`refine`: pause-and-resume runs, the allocation policy on hand-made curves, replay, and the predictor."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FAST_CONFIG, injected_table
+from zap.data import SplitSettings, load_dataset, train_test_split
+from zap.errors import ArtifactError, ConfigError
+from zap.finetune import Budget, run
+from zap.finetune.clock import Stopwatch
+from zap.finetune.runner import ResumableRun
+from zap.strategies.curves import curve_features
+from zap.strategies.policy import RefineSettings, Release, Trace, expected_improvement, race, refine, zero_shot
+from zap.strategies.predictor import CurvePredictor
+from zap.strategies.replay import ReplayArm
+
+
+@pytest.fixture
+def split(arrays):
+    x, y = arrays
+    return train_test_split(load_dataset((x, y)), SplitSettings(0.3, 100, 0))
+
+
+# ------------------------------------------------------------------------------------- freeze-thaw runs
+def test_stopwatch_pause_sets_the_time_aside():
+    now = {"t": 0.0}
+    sw = Stopwatch(Budget(10, "wall"), wall_fn=lambda: now["t"], cpu_fn=lambda: now["t"])
+    now["t"] = 2.0
+    sw.pause()
+    now["t"] = 7.0  # another run trains meanwhile
+    assert sw.wall == 2.0
+    sw.resume()
+    now["t"] = 8.0
+    assert sw.wall == sw.cpu == 3.0
+
+
+def test_a_run_advanced_in_slices_between_other_runs_computes_what_one_run_does(split):
+    """The replay's premise: pausing changes nothing a run computes (reference clock, same seed), even with
+    another run trained between its slices (its own torch random state)."""
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": "SVC"}
+    table, budget = injected_table(), Budget(4.0, "ref")
+    whole = run(split.train, split.test, config, budget, seed=0, costs=table)
+    sliced = ResumableRun(split.train, split.test, config, budget, seed=0, costs=table)
+    other = ResumableRun(split.train, split.test, FAST_CONFIG | {"lr": 0.01}, budget, seed=1, costs=table)
+    releases = []
+    for until in (0.3, 1.1, 1.7, 2.9, 4.0):
+        releases += sliced.advance(until)
+        other.advance(until)
+        torch.rand(3)  # and the global random state moved
+    assert sliced.finished
+    result = sliced.result()
+    assert result.elapsed["steps"] == whole.elapsed["steps"] > 3
+    assert [r["nauc"] for r in result.curve.rows] == [r["nauc"] for r in whole.curve.rows]
+    assert [r["ref_s"] for r in result.curve.rows] == [r["ref_s"] for r in whole.curve.rows]
+    assert result.alc == whole.alc
+    assert [r["test"] for r in releases] == [r["nauc"] for r in whole.curve.rows]
+    assert all(r["valid"] <= b["valid"] for r, b in itertools.pairwise(releases))  # released on improvement
+
+
+def test_end_at_ends_a_run_early_with_its_final_prediction(split):
+    table = injected_table()
+    resumable = ResumableRun(split.train, split.test, FAST_CONFIG, Budget(4.0, "ref"), seed=0, costs=table)
+    resumable.advance(1.0)
+    resumable.end_at(2.0)
+    resumable.advance(10.0)
+    assert resumable.finished
+    assert 1.5 < resumable.elapsed <= 2.0 + 1e-9
+    assert resumable.result().curve.rows  # it answered
+
+
+# ------------------------------------------------------------------------------- policy, hand-made curves
+def arm(rank, points, noise=0.0):
+    return ReplayArm(rank, f"c{rank}", [(float(t), float(s)) for t, s in points], np.full(len(points), noise))
+
+
+def knowing(finals):
+    """A predictor that knows each arm's final score (std 0.01): the policy alone is under test."""
+    return lambda a: (finals[a.rank], 0.01)
+
+
+# Budget 10. The pick (rank 0) answers early and stalls at 0.5; rank 1 is slow but reaches 0.9; rank 2 is poor.
+PICK = [(0.2, 0.3), (1.0, 0.5)]
+SLOW_WINNER = [(0.4, 0.2), (3.0, 0.7), (5.0, 0.8), (8.0, 0.9)]
+POOR = [(0.3, 0.1), (4.0, 0.2)]
+
+
+def test_refine_looks_once_at_each_then_commits_to_the_predicted_best():
+    trace = refine([arm(0, PICK), arm(1, SLOW_WINNER), arm(2, POOR)], 10.0,
+                   RefineSettings(k=3, slice_share=0.05, look_share=0.3), knowing([0.5, 0.9, 0.2]))
+    assert trace.committed == 1
+    assert "gain" in trace.reason
+    # one slice of 0.5 on each, then rank 1 has the rest: 10 - 1.5 = 8.5 of its own clock, so its 0.9 at
+    # 8.0 counts: the best allocation here (no extra looks, the winner gets everything else)
+    assert trace.time_per_arm() == pytest.approx({0: 0.5, 1: 9.0, 2: 0.5})
+    assert trace.final_score() == 0.9
+    assert trace.elapsed == pytest.approx(10.0)
+    # the pick answered first, as early as zero-shot would
+    assert trace.points[0] == (pytest.approx(0.2), 0.3, 0)
+
+
+def test_refine_keeps_the_pick_when_it_is_predicted_best_and_gives_it_everything_else():
+    trace = refine([arm(0, SLOW_WINNER), arm(1, PICK), arm(2, POOR)], 10.0,
+                   RefineSettings(k=3, slice_share=0.05), knowing([0.9, 0.5, 0.2]))
+    assert trace.committed == 0 and trace.time_per_arm()[0] == pytest.approx(9.0)
+    assert trace.final_score() == 0.9  # its 0.9 at 8.0 still fits in its 9.0
+
+
+def test_with_k_1_refine_is_zero_shot():
+    a = refine([arm(0, SLOW_WINNER), arm(1, PICK)], 10.0, RefineSettings(k=1), knowing([0.0, 1.0]))
+    b = zero_shot([arm(0, SLOW_WINNER), arm(1, PICK)], 10.0)
+    assert a.points == b.points and a.committed == b.committed == 0
+
+
+def test_uncertain_candidates_get_more_looks_until_the_look_budget_is_spent():
+    unsure = lambda a: [(0.5, 0.01), (0.49, 0.3), (0.48, 0.3)][a.rank]  # noqa: E731
+    trace = refine([arm(0, PICK), arm(1, SLOW_WINNER), arm(2, POOR)], 10.0,
+                   RefineSettings(k=3, slice_share=0.05, look_share=0.3, min_gain=0.001), unsure)
+    assert "look budget" in trace.reason
+    assert sum(v for k, v in trace.time_per_arm().items() if k != trace.committed) <= 3.0 + 1e-9
+
+
+def test_looking_never_replaces_a_better_answer_with_a_worse_one():
+    trace = refine([arm(0, SLOW_WINNER), arm(1, POOR), arm(2, PICK)], 10.0,
+                   RefineSettings(k=3, slice_share=0.1, min_gain=0.0, look_share=0.5),
+                   knowing([0.9, 0.2, 0.5]))
+    holders = [a for _, _, a in trace.points]
+    scores = [s for _, s, _ in trace.points]
+    assert scores == sorted(scores)  # without noise, decision = score: the answer only improves
+    assert 1 not in holders[holders.index(0):] if 0 in holders else True
+
+
+def test_race_halves_by_validation_and_commits_the_leader():
+    trace = race([arm(0, PICK), arm(1, SLOW_WINNER), arm(2, POOR), arm(3, POOR)], 10.0,
+                 RefineSettings(k=4, slice_share=0.05, look_share=0.5))
+    # rung 0: 0.5 each -> PICK 0.3 leads, SLOW 0.2, POORs 0.1; rung 1 at 1.0: PICK 0.5 vs SLOW 0.2 -> PICK
+    assert trace.committed == 0
+    assert trace.time_per_arm()[2] == pytest.approx(0.5)
+
+
+def test_expected_improvement_is_positive_and_grows_with_uncertainty():
+    assert expected_improvement(0.5, 0.0, 0.6) == 0.0
+    assert 0 < expected_improvement(0.5, 0.05, 0.6) < expected_improvement(0.5, 0.2, 0.6)
+    assert expected_improvement(0.7, 1e-9, 0.6) == pytest.approx(0.1)
+
+
+def test_refine_settings_refuse_nonsense():
+    for bad in ({"k": 0}, {"k": 2.5}, {"slice_share": 0}, {"look_share": 1.5}, {"min_gain": -1},
+                {"objective": "speed"}):
+        with pytest.raises(ConfigError):
+            RefineSettings(**bad)
+
+
+def test_a_release_after_the_budget_does_not_count():
+    trace = Trace(1.0)
+    late = arm(0, [(0.5, 0.4), (2.0, 0.9)])
+    trace.run(late, 5.0)
+    assert trace.points == [(0.5, 0.4, 0)] and trace.elapsed == pytest.approx(1.0)
+    assert isinstance(Release(0.1, 0.2, 0.3).index, int)
+
+
+# ------------------------------------------------------------------------------------------- predictor
+def test_curve_features_read_a_staircase():
+    f = curve_features([(1.0, 0.4), (3.0, 0.6)], 4.0, 10.0)
+    assert f.tolist() == pytest.approx([0.4, 1.0, 0.6, 0.6, 0.1, math.log1p(2), 0.2])
+    assert curve_features([(5.0, 0.4)], 4.0, 10.0)[1] == 0.0  # not answered yet
+
+
+def test_predictor_learns_a_relation_and_round_trips_without_pickle(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = np.column_stack([x[:, 0] * 0.3 + 0.5, x[:, 1] * 0.2 + 0.4])
+    model = CurvePredictor(n_members=3, epochs=60, seed=0).fit(x, y)
+    mean, std = model.predict(x[:50])
+    assert np.corrcoef(mean[:, 0], y[:50, 0])[0, 1] > 0.9 and (std > 0).all()
+    path = model.save(tmp_path / "p.pt", {"trained_on": "test"})
+    loaded, context = CurvePredictor.load(path)
+    assert context == {"trained_on": "test"}
+    assert np.allclose(loaded.predict(x[:5])[0], mean[:5])
+    with pytest.raises(ConfigError, match="takes 3 features"):
+        model.predict(np.zeros((1, 4)))
+
+
+def test_predictor_files_that_would_run_code_or_are_damaged_are_refused(tmp_path):
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"meta": "{}", "x": Boom()}, bad, pickle_module=pickle)
+    with pytest.raises(ArtifactError, match="not a zap curve predictor"):
+        CurvePredictor.load(bad)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ArtifactError, match="not a zap curve predictor"):
+        CurvePredictor.load(tmp_path / "junk.pt")
+    with pytest.raises(ArtifactError, match="meta-train"):
+        CurvePredictor.load(tmp_path / "missing.pt")
+
+
+# ------------------------------------------------------------------------------------------------- replay
+def test_replaying_the_pick_alone_gives_the_stored_cell(v1_payload):
+    """Replay's accounting: zero-shot on a stored curve is that cell's own ALC and final NAUC (up to the
+    artifact's rounding of the curve)."""
+    from zap.strategies.replay import replay_cases
+
+    cases = replay_cases(v1_payload)
+    assert len(cases) == 88
+    for case in cases[::9]:
+        problem = case.problem
+        for j in (0, 7, 20):
+            trace = zero_shot(case.arms([j], np.random.default_rng(0), 0.05), case.budget)
+            scored = case.score(trace)
+            assert scored["alc"] == pytest.approx(problem.alc_first[case.row, j], abs=2e-3)
+            assert scored["final"] == pytest.approx(problem.nauc_first[case.row, j], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def v1_payload():
+    from zap.metadataset.artifact import load
+    from zap.resources import metadataset_artifact
+
+    return load(metadataset_artifact())
+
+
+# ---------------------------------------------------------------------------------------- zap fit, refine
+def test_refine_refuses_a_fixed_pipeline_before_reading_data():
+    from zap.api import ZAP
+
+    with pytest.raises(ConfigError, match="refine"):
+        ZAP(budget=5, config="recommended", strategy="refine").fit("/nonexistent")
+    with pytest.raises(ConfigError, match="strategy"):
+        ZAP(budget=5, strategy="look-around").fit("/nonexistent")
+
+
+def test_refine_fit_races_the_top_k_and_says_what_it_did(arrays):
+    from zap.api import ZAP
+
+    model = ZAP(budget=6.0, clock="ref", strategy="refine", threads=1).fit(arrays)
+    summary = model.summary()
+    assert summary["strategy"] == "refine" and summary["status"] == "ok"
+    refine_entry = summary["refine"]
+    assert refine_entry["settings"]["k"] >= 2 and refine_entry["reason"]
+    touched = refine_entry["candidates"]
+    assert len(touched) >= 2 and touched[0]["rank"] == 0  # the pick ran first
+    assert sum(c["time"] for c in touched) == pytest.approx(summary["elapsed"]["ref_s"], abs=1e-3)
+    assert summary["elapsed"]["ref_s"] <= 6.0 + 1e-9
+    assert summary["pipeline_id"] in {c["pipeline_id"] for c in touched}
+    times = model.result_.curve.times("ref")
+    assert list(times) == sorted(times) and times[-1] <= 6.0
+    assert model.predict(arrays[0][:4]).shape == (4,)

@@ -1,0 +1,181 @@
+"""`zap tune`: SMAC3 multi-fidelity HPO warm-started with the zero-shot top-k (`zap.strategies.tune`).
+
+Real SMAC, real pretrained models, tiny data (3 classes of 16 px stripes) and budgets of a few reference
+seconds or steps, on which a run is deterministic: the same search twice makes the same trials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FAST_CONFIG, pattern, write_folder
+from zap.cli import main
+from zap.data import SplitSettings, train_test_split
+from zap.data.dataset import ArrayDataset
+from zap.errors import ConfigError
+from zap.finetune import Budget
+from zap.metafeatures import compute
+from zap.pipelines import as_dict, complete, get_config, named_configs, pipeline_id
+from zap.selectors.trained import suggest
+from zap.strategies.tune import default_trial_budget, fidelities, inner_split, tune, valid_configs
+
+# two fast pipelines the caller chose: the initial design of the searches below (no selector involved)
+GIVEN = [FAST_CONFIG, FAST_CONFIG | {"lr": 3e-3, "batch_size": 24}]
+S = 1.5  # reference seconds for the whole search; trials of 1/9, 1/3 and 1 reference second (T = 1)
+
+
+def dataset(n_classes: int = 3, per_class: int = 12) -> ArrayDataset:
+    x = np.stack([pattern(label, i) for label in range(n_classes) for i in range(per_class)])[..., None]
+    return ArrayDataset(x, np.repeat(np.arange(n_classes), per_class), [f"c{i}" for i in range(n_classes)])
+
+
+def scrambled(test) -> ArrayDataset:
+    """The same test images with their labels permuted: a model's test score changes, nothing else may."""
+    images = np.stack([test.load(i) for i in range(len(test))])
+    labels = np.random.default_rng(0).permutation(test.labels)
+    while np.array_equal(labels, test.labels):
+        labels = np.roll(labels, 1)
+    return ArrayDataset(images, labels, list(test.class_names))
+
+
+@pytest.fixture(scope="module")
+def searches():
+    """One search with the real test split and one with its labels scrambled, otherwise identical."""
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    run = {"init": GIVEN, "k": 2, "seed": 0, "trial_budget": 1.0}
+    return (tune(split.train, split.test, Budget(S, "ref"), **run),
+            tune(split.train, scrambled(split.test), Budget(S, "ref"), **run))
+
+
+def test_the_given_initial_design_runs_first(searches):
+    result, _ = searches
+    first = [t["pipeline_id"] for t in result.trials[:len(GIVEN)]]
+    assert first == [pipeline_id(complete(c)) for c in GIVEN]
+    assert {t["origin"] for t in result.trials[:len(GIVEN)]} == {"zero-shot"}
+    assert result.design.source == "given"
+    assert len(result.trials) > len(GIVEN)  # SMAC's own configurations follow
+    for trial in result.trials:  # Hyperband's fidelities, or what was left for the last trial
+        assert any(trial["budget"] == pytest.approx(f) for f in fidelities(1.0)) or trial["truncated"]
+
+
+def test_the_test_split_never_picks_anything(searches):
+    """Scrambling the test labels changes what the incumbent scores on the test split and nothing else: the
+    same trials, the same validation scores, the same incumbent."""
+    real, scrambled_run = searches
+    keys = ("pipeline_id", "budget", "score", "incumbent")
+    assert [[t[k] for k in keys] for t in real.trials] == [[t[k] for k in keys] for t in scrambled_run.trials]
+    assert real.incumbent == scrambled_run.incumbent
+    assert real.best["test_final_nauc"] != scrambled_run.best["test_final_nauc"]
+
+
+def test_the_budget_is_kept(searches):
+    """The trials' reference seconds add up to the search's, stop short of S by less than the smallest fidelity
+    (the budget was used), and pass S by at most the last trial's own overrun of its budget."""
+    result, _ = searches
+    seconds = [t["seconds"] for t in result.trials]
+    assert sum(seconds) == pytest.approx(result.spent)
+    last = result.trials[-1]
+    assert result.spent <= S + max(0.0, last["seconds"] - last["budget"])
+    assert S - result.spent < fidelities(1.0)[0]
+    assert all(t["budget"] <= t["asked_budget"] for t in result.trials)
+
+
+def test_every_trial_is_recorded_and_the_incumbent_is_the_best(searches):
+    result, _ = searches
+    for trial in result.trials:
+        assert {"config", "pipeline_id", "budget", "score", "seconds", "origin", "status"} <= set(trial)
+        assert trial["pipeline_id"] == pipeline_id(trial["config"])
+    best = max(result.trials, key=lambda t: t["score"])
+    assert result.best["score"] == best["score"]
+    assert result.predictor.pipeline_id == result.best["pipeline_id"]
+    summary = result.summary()
+    assert summary["strategy"] == "tune" and summary["status"] == "ok"
+    assert {"init", "k", "trials", "incumbent", "seconds"} <= set(summary["tune"])
+    assert summary["final_nauc"] == result.best["test_final_nauc"] and 0 <= summary["accuracy"] <= 1
+    assert 0 < summary["alc"] <= 1
+    json.dumps(summary)  # plain JSON
+
+
+def test_the_zero_shot_design_is_the_selectors_top_k():
+    """With the home's trained selector, the first k trials are its top-k for the data the trials fit on."""
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    result = tune(split.train, split.test, Budget(3, "steps"), k=3, trial_budget=3, seed=0)
+    expected = suggest(compute(inner_split(split.train, 0).train), "zap-hpo", k=3).suggestions
+    assert result.design.source == "selector"
+    assert [t["pipeline_id"] for t in result.trials] == [s.pipeline_id for s in expected]
+    assert [t["budget"] for t in result.trials] == [1, 1, 1]
+
+
+def test_without_a_trained_selector_the_named_pipelines_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZAP_SELECTORS", str(tmp_path / "none"))
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    result = tune(split.train, split.test, Budget(2, "steps"), k=5, trial_budget=2, seed=0)
+    names = named_configs()
+    assert result.design.source == "named" and "no trained 'zap-hpo' selector" in result.design.notes[0]
+    assert [t["pipeline_id"] for t in result.trials] == [pipeline_id(get_config(n)) for n in names][:2]
+
+
+def test_suggestions_outside_the_space_are_dropped_not_clipped():
+    good = as_dict(get_config("recommended"))
+    configs, notes = valid_configs([good | {"lr": 5.0}, good | {"architecture": "resnet999"}, good, good], k=2)
+    assert configs == [good]  # the valid one, once
+    assert len(notes) == 2 and all("dropped" in n for n in notes)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"init": "warm"}, "init must be one of"),
+    ({"init": []}, "init must be one of"),
+    ({"k": 0}, "k must be a whole number"),
+    ({"k": 2.5}, "k must be a whole number"),
+    ({"objective": "loss"}, "objective"),
+    ({"trial_budget": 20.0}, "must not exceed the budget"),
+    ({"selector": "nope"}, "selector must be one of"),
+])
+def test_bad_settings_fail_before_any_work(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        tune(None, None, Budget(10, "ref"), **settings)  # no data: a check that came later would crash
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "-1"], "budget must be"),
+    (["--budget", "10", "--k", "0"], "k must be"),
+    (["--budget", "10", "--trial-budget", "11"], "must not exceed"),
+    (["--budget", "10", "--clock", "cpu", "--threads", "2"], "threads=1"),
+    (["--budget", "10", "--test-ratio", "1.5"], "test_ratio"),
+])
+def test_bad_cli_arguments_fail_before_the_data_is_read(args, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["tune", str(tmp_path / "no-such-data"), "--out", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob("run.partial-*"))
+
+
+def test_the_default_trial_budget():
+    assert default_trial_budget(Budget(60, "wall")) == 15
+    assert default_trial_budget(Budget(8, "ref")) == 3  # at least a few seconds
+    assert default_trial_budget(Budget(2, "ref")) == 2  # never more than the whole budget
+
+
+@pytest.mark.slow
+def test_cli_end_to_end(tmp_path, capsys):
+    """`zap tune` writes a run folder `zap predict` reads, with every trial in summary.json."""
+    data = write_folder(tmp_path / "data", n_classes=3, per_class=10)
+    unlabelled = write_folder(tmp_path / "unlabelled", n_classes=1, per_class=3) / "class_0"
+    out = tmp_path / "run"
+    code = main(["tune", str(data), "--budget", "6", "--clock", "ref", "--k", "2", "--threads", "1",
+                 "--test", str(unlabelled), "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["strategy"] == "tune" and summary["status"] == "ok" and summary["tune"]["k"] == 2
+    assert summary["tune"]["trials"][0]["origin"] == "zero-shot"
+    assert summary["tune"]["seconds"] <= 6 + max(t["seconds"] - t["budget"] for t in summary["tune"]["trials"])
+    assert summary["pipeline_id"] == summary["tune"]["incumbent"]["pipeline_id"]
+    assert (out / "learning_curve.csv").is_file() and (out / "test_predictions.csv").is_file()
+    predictions = tmp_path / "predictions.csv"
+    assert main(["predict", str(out), str(unlabelled), "--out", str(predictions), "--quiet"]) == 0
+    assert len(predictions.read_text().splitlines()) == 4
+    assert "trials in" in capsys.readouterr().out
+    assert Path(out / "model" / "model.json").is_file()
