@@ -80,6 +80,12 @@ LINES: dict[str, Line] = {
     "zap benchmark --aslib SCENARIO_DIR --json as.json": Line(
         ("zap benchmark --aslib {scenario} --json as.json",), "test_benchmark_on_an_aslib_scenario",
         "SCENARIO_DIR: test_aslib.py's toy runtime scenario"),
+    "zap fit DATA --budget 120 --strategy refine --out DIR": Line(
+        ("zap fit {data} --budget 5 --clock ref --threads 1 --strategy refine --refine-k 2 --out {out}",),
+        "test_refine_and_tune", "budget 120 -> 5 reference-s; --refine-k 2: race two whatever the budget rule says"),
+    "zap tune DATA --budget 600 --out DIR": Line(
+        ("zap tune {data} --budget 6 --clock ref --threads 1 --out {out}",), "test_refine_and_tune",
+        "budget 600 -> 6 reference-s"),
 }
 SLOW = {"test_meta_train_on_v1", "test_benchmark_reduced_on_v1", "test_benchmark_on_an_aslib_scenario"}
 
@@ -415,3 +421,16 @@ def test_zero_shot_table_is_what_the_study_measured():
     overall = np.mean(means, axis=0)
     for value, cell in zip(overall, last[1:], strict=True):
         assert _number(cell.split("/")[0].strip()) == pytest.approx(value, abs=5e-4)
+
+
+def test_refine_and_tune(tmp_path):
+    """`--strategy refine` races the top-k and says so in summary.json, with its plot; `zap tune` writes a
+    searched run folder."""
+    data = write_folder(tmp_path / "data", n_classes=3, per_class=10)
+    run_line("zap fit DATA --budget 120 --strategy refine --out DIR", tmp_path, data=data, out=tmp_path / "refined")
+    summary = json.loads((tmp_path / "refined" / "summary.json").read_text())
+    assert summary["strategy"] == "refine" and summary["refine"]["settings"]["k"] == 2
+    assert len(summary["refine"]["candidates"]) >= 1 and (tmp_path / "refined" / "refine.png").is_file()
+    run_line("zap tune DATA --budget 600 --out DIR", tmp_path, data=data, out=tmp_path / "tuned")
+    tuned = json.loads((tmp_path / "tuned" / "summary.json").read_text())
+    assert tuned["strategy"] == "tune" and tuned["tune"]["trials"]

@@ -235,16 +235,20 @@ def test_refine_refuses_a_fixed_pipeline_before_reading_data():
         ZAP(budget=5, config="recommended", strategy="refine").fit("/nonexistent")
     with pytest.raises(ConfigError, match="strategy"):
         ZAP(budget=5, strategy="look-around").fit("/nonexistent")
+    with pytest.raises(ConfigError, match="refine_k"):
+        ZAP(budget=5, refine_k=2).fit("/nonexistent")
+    with pytest.raises(ConfigError, match="refine_k"):
+        ZAP(budget=5, strategy="refine", refine_k=9).fit("/nonexistent")
 
 
 def test_refine_fit_races_the_top_k_and_says_what_it_did(arrays):
     from zap.api import ZAP
 
-    model = ZAP(budget=6.0, clock="ref", strategy="refine", threads=1).fit(arrays)
+    model = ZAP(budget=6.0, clock="ref", strategy="refine", refine_k=3, threads=1).fit(arrays)
     summary = model.summary()
     assert summary["strategy"] == "refine" and summary["status"] == "ok"
     refine_entry = summary["refine"]
-    assert refine_entry["settings"]["k"] >= 2 and refine_entry["reason"]
+    assert refine_entry["settings"]["k"] == 3 and refine_entry["reason"]
     touched = refine_entry["candidates"]
     assert len(touched) >= 2 and touched[0]["rank"] == 0  # the pick ran first
     assert sum(c["time"] for c in touched) == pytest.approx(summary["elapsed"]["ref_s"], abs=1e-3)
@@ -253,3 +257,15 @@ def test_refine_fit_races_the_top_k_and_says_what_it_did(arrays):
     times = model.result_.curve.times("ref")
     assert list(times) == sorted(times) and times[-1] <= 6.0
     assert model.predict(arrays[0][:4]).shape == (4,)
+
+
+def test_refine_runs_as_zero_shot_where_the_rule_gives_one_candidate(arrays, monkeypatch):
+    from zap.api import ZAP
+    from zap.strategies import policy
+
+    monkeypatch.setattr(policy, "REFINE_K_BY_BUDGET", ((1000.0, 3),))  # a rule that never looks below 1000 s
+    model = ZAP(budget=2.0, clock="ref", strategy="refine", threads=1).fit(arrays)
+    summary = model.summary()
+    assert summary["refine"]["fallback"] == "zero-shot" and "k = 1" in summary["refine"]["reason"]
+    assert summary["pipeline_id"] == summary["selection"]["pipeline_id"]  # the pick, alone
+    assert any("refine ran as zero-shot" in w for w in summary["selection"]["warnings"])

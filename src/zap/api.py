@@ -144,6 +144,7 @@ class ZAP:
         progress: bool = False,
         objective: str = "alc",
         strategy: str = "zero-shot",
+        refine_k: int | None = None,
     ):
         self.budget = budget
         self.config = config
@@ -158,6 +159,7 @@ class ZAP:
         self.progress = progress
         self.objective = objective
         self.strategy = strategy
+        self.refine_k = refine_k
 
     def _check_params(self) -> None:
         """Every setting, before any data is read: a mistake fails in a second with a message naming the
@@ -173,6 +175,11 @@ class ZAP:
         if self.strategy == "refine" and (self.config is not None or self.selector is None):
             raise ConfigError("strategy 'refine' races a selector's top candidates, but config fixes the pipeline; "
                               "drop config (--config) or use strategy 'zero-shot'")
+        if self.refine_k is not None:
+            check_range("refine_k", self.refine_k, 1, TOP_K, integer=True)
+            if self.strategy != "refine":
+                raise ConfigError("refine_k (--refine-k) sets how many candidates strategy 'refine' races; "
+                                  "add strategy 'refine' (--strategy refine) or drop it")
         resolve_device(self.device)  # an unknown device, or CUDA asked for where torch sees none
         if self.selector is not None:
             check_choice("selector", self.selector, TRAINABLE)
@@ -273,7 +280,8 @@ class ZAP:
         if reason is None:
             predictor, context = CurvePredictor.load(path)
             budget_ref = self.budget_ref_ or float(min(context.get("levels") or [self.budget]))
-            settings = settings_for_budget(budget_ref, self.objective)
+            settings = settings_for_budget(budget_ref, self.objective,
+                                           None if self.refine_k is None else int(self.refine_k))
             if settings.k > 1:
                 def factory(configs):
                     return live_predict(predictor, self.meta_features_, budget_ref, configs, self.budget,

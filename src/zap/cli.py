@@ -72,7 +72,8 @@ def _fit_estimator(args: argparse.Namespace):
 
     return ZAP(budget=args.budget, config=args.config, selector=args.selector, clock=args.clock, device=args.device,
                threads=args.threads, seed=args.seed, test_ratio=args.test_ratio, max_test=args.max_test,
-               on_corrupt=args.on_corrupt, progress=not args.quiet, objective=args.objective, strategy=args.strategy)
+               on_corrupt=args.on_corrupt, progress=not args.quiet, objective=args.objective, strategy=args.strategy,
+               refine_k=args.refine_k)
 
 
 def _fit_and_write(estimator, args: argparse.Namespace, folder) -> dict:
@@ -611,6 +612,9 @@ def _add_fit_and_predict(sub) -> None:
                      help="zero-shot: train the selector's pick (default); refine: start its top-k, watch their "
                           "first learning-curve points and give the rest of the budget to the one a meta-learned "
                           "curve predictor expects to end best")
+    fit.add_argument("--refine-k", type=int, metavar="K",
+                     help="with --strategy refine: race this many of the top candidates, 1 to 5 (default: the rule "
+                          "for the budget, docs/refine.md)")
     fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
     fit.add_argument("--out", required=True,
                      help="output folder: new, empty or an earlier run's, which the complete run replaces whole")

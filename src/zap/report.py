@@ -30,6 +30,7 @@ import csv
 import ctypes
 import errno
 import glob
+import itertools
 import json
 import os
 import shutil
@@ -92,6 +93,50 @@ def plot_curve(curve: LearningCurve, budget: Budget, path: Path, title: str, t0:
     plt.close(fig)
 
 
+def plot_refine(refine: dict[str, Any], budget: Budget, path: Path, title: str, t0: float | None = None) -> None:
+    """What `refine` did: each candidate's own predictions (test NAUC, or validation where there is no test
+    split) on the global clock, the answer standing in black, a dashed line wherever the budget moved to
+    another candidate, and the commit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spec = AlcSpec(budget.amount, t0)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    names = {c["rank"]: c.get("name") or c.get("pipeline_id") for c in refine.get("candidates", [])}
+    shown = [1.0]
+    for rank, points in sorted(refine.get("curves", {}).items(), key=lambda item: int(item[0])):
+        if points:
+            t = np.array([p[0] for p in points])
+            y = np.array([p[2] if np.isfinite(p[2]) else p[1] for p in points])
+            shown.extend(y.tolist())
+            ax.step(time_transform(t, spec), y, where="post", marker="o", ms=3, alpha=0.7,
+                    label=f"#{rank} {names.get(int(rank), '')}"[:28])
+    answers = refine.get("answers", [])
+    if answers:
+        t = np.array([a["t"] for a in answers] + [budget.amount])
+        y = np.array([a["score"] for a in answers] + [answers[-1]["score"]])
+        ax.step(time_transform(t, spec), y, where="post", color="black", lw=2, label="answer")
+    slices = refine.get("slices", [])
+    for previous, current in itertools.pairwise(slices):
+        if current["arm"] != previous["arm"]:
+            ax.axvline(time_transform(current["global_start"], spec), ls="--", color="grey", lw=0.8)
+    if slices and refine.get("committed") is not None:
+        last = slices[-1]["global_start"]
+        ax.axvline(time_transform(last, spec), color="red", lw=1.2, label=f"commit to #{refine['committed']}")
+    ticks = [v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000) if v <= budget.amount]
+    ax.set_xticks(time_transform(np.array(ticks, dtype=float), spec), [str(v) for v in ticks])
+    unit = "steps" if budget.clock == "steps" else f"{budget.clock} seconds"
+    low = min(shown)
+    ax.set(xlabel=f"{unit}, all candidates together (log axis)", ylabel="NAUC", xlim=(0, 1),
+           ylim=(max(0.0, min(0.0, low) if low < 0.5 else low - 0.05), 1.0), title=title)
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_anytime(out: Path, estimator) -> None:
     """A fitted `zap.ZAP`'s anytime predictions of its extra images: each in `anytime_predictions/`, an
     index of when each was made, and the last as `test_predictions.csv`."""
@@ -132,6 +177,9 @@ def write_run(folder: Path, estimator, summary: dict[str, Any]) -> None:
     result.curve.to_csv(folder / CURVE)
     plot_curve(result.curve, Budget(estimator.budget, estimator.clock), folder / "learning_curve.png",
                f"{estimator.split_.train.name}: ALC {result.alc:.3f}, pipeline {result.pipeline_id}")
+    if summary.get("refine") and summary["refine"].get("slices"):
+        plot_refine(summary["refine"], Budget(estimator.budget, estimator.clock), folder / "refine.png",
+                    f"{estimator.split_.train.name}: refine, {summary['refine']['reason']}"[:90])
     if estimator.extra_ is not None:
         write_anytime(folder, estimator)
     if len(result.curve) or summary["status"] != "interrupted":

@@ -50,8 +50,7 @@ def run_replay_study(payload: dict, study: ReplayStudy, cores: Sequence[str] | N
     for core in sorted(set(problem.cores.tolist()) if cores is None else cores):
         start = time.perf_counter()
         test = problem.cores == core
-        pool = candidate_pool(problem, test, drop_own=True)
-        ranker, predictors = _fit_fold(payload, problem, study, ~test, pool)
+        ranker, predictors, pool = fit_fold(payload, problem, study, ~test)
         for i in np.flatnonzero(test):
             if i not in cases:
                 continue
@@ -66,14 +65,16 @@ def run_replay_study(payload: dict, study: ReplayStudy, cores: Sequence[str] | N
     return rows
 
 
-def _fit_fold(payload: dict, problem: SelectionProblem, study: ReplayStudy, train: np.ndarray, pool: np.ndarray):
-    """The fold's ranker (over the pool) and curve predictor, both from the training cores only."""
+def fit_fold(payload: dict, problem: SelectionProblem, study: ReplayStudy, train: np.ndarray):
+    """The fold's ranker and curve predictor, both from the training datasets only, and the candidate pool the
+    ranker ranks (the candidates tuned on a held-out core leave it)."""
+    pool = candidate_pool(problem, ~train, drop_own=True)
     ranker = create_selector(study.selector, seed=study.seed)
     ranker.fit(problem.meta_features[train], problem.encodings[pool], problem.perf[np.ix_(train, pool)],
                problem.cores[train])
     data = curve_rows(payload, study.budget, datasets=train)
     predictor = CurvePredictor(epochs=study.predictor_epochs, seed=study.seed).fit(data.x, data.y)
-    return ranker, predictor
+    return ranker, predictor, pool
 
 
 def _label(settings: RefineSettings) -> str:

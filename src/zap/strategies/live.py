@@ -36,9 +36,11 @@ class LiveArm:
     run: ResumableRun
     local_t: float = 0.0
     _seen: list[tuple[float, float]] = field(default_factory=list)
+    released: list[Release] = field(default_factory=list)
 
     def advance(self, until: float) -> list[Release]:
         released = [Release(r["t"], _decision(r["valid"]), r["test"], r["index"]) for r in self.run.advance(until)]
+        self.released.extend(released)
         self._seen.extend((r.local_t, r.decision) for r in released)
         self.local_t = self.run.elapsed
         return released
@@ -76,6 +78,22 @@ class RefineRun:
     trace: Trace
     candidates: list[dict[str, Any]]
     interrupted: bool = False
+    arms: list[LiveArm] = field(default_factory=list)
+
+    def curves(self) -> dict[str, list[list[float]]]:
+        """Every touched candidate's own predictions on the global clock: [t, validation NAUC, test NAUC]."""
+        out = {}
+        for arm in self.arms:
+            spans = [s for s in self.trace.slices if s["arm"] == arm.rank]
+            points = []
+            for r in arm.released:
+                span = next((s for s in spans if s["local_start"] < r.local_t <= s["local_end"] + 1e-9), None)
+                if span is not None:
+                    points.append([round(span["global_start"] + r.local_t - span["local_start"], 4), r.decision,
+                                   r.score])
+            if spans:
+                out[str(arm.rank)] = points
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The `refine` entry of summary.json: the candidates touched, the time each got, why it committed."""
@@ -83,7 +101,7 @@ class RefineRun:
         touched = [c | {"time": round(spent.get(c["rank"], 0.0), 4)} for c in self.candidates if c["rank"] in spent]
         return {"candidates": touched, "committed": self.trace.committed, "reason": self.trace.reason,
                 "decisions": self.trace.decisions, "slices": self.trace.slices,
-                "answers": self.trace.to_dict()["answers"], "interrupted": self.interrupted}
+                "answers": self.trace.to_dict()["answers"], "curves": self.curves(), "interrupted": self.interrupted}
 
 
 def refine_fit(train: ImageDataset, test: ImageDataset | None, candidates: Sequence[dict[str, Any]],
@@ -109,7 +127,7 @@ def refine_fit(train: ImageDataset, test: ImageDataset | None, candidates: Seque
     result = global_result(trace, runs, budget, test is not None)
     described = [{k: v for k, v in c.items() if k not in ("config", "rank")}
                  | {"rank": i, "selector_rank": c.get("rank")} for i, c in enumerate(chosen)]
-    return RefineRun(result, trace, described, interrupted)
+    return RefineRun(result, trace, described, interrupted, arms)
 
 
 def global_result(trace: Trace, runs: Sequence[ResumableRun], budget: Budget, scored: bool) -> RunResult:

@@ -54,12 +54,13 @@ class RefineSettings:
 REFINE_K_BY_BUDGET = ((0.0, 3),)
 
 
-def settings_for_budget(budget_ref: float, objective: str = "alc") -> RefineSettings:
-    """The refine settings the rule gives for a budget in reference seconds."""
-    k = 1
-    for lowest, value in REFINE_K_BY_BUDGET:
-        if budget_ref >= lowest:
-            k = value
+def settings_for_budget(budget_ref: float, objective: str = "alc", k: int | None = None) -> RefineSettings:
+    """The refine settings the rule gives for a budget in reference seconds; `k` overrides the rule's."""
+    if k is None:
+        k = 1
+        for lowest, value in REFINE_K_BY_BUDGET:
+            if budget_ref >= lowest:
+                k = value
     return RefineSettings(k=k, objective=objective)
 
 

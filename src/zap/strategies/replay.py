@@ -36,9 +36,13 @@ class ReplayArm:
     points: list[tuple[float, float]]
     noise: np.ndarray  # one validation-noise draw per stored point
     local_t: float = 0.0
+    quick_first: bool = False  # the pipeline starts with a quick model, whose fit a slice cannot cut short
     _seen: list[tuple[float, float]] = field(default_factory=list)
 
     def advance(self, until: float) -> list[Release]:
+        if self.local_t == 0.0 and self.quick_first and self.points:
+            # a live run's first slice ends no earlier than its quick model's prediction (one operation)
+            until = max(until, self.points[0][0])
         released = [Release(t, s + float(self.noise[i]), s, i) for i, (t, s) in enumerate(self.points)
                     if self.local_t < t <= until]
         self._seen.extend((r.local_t, r.decision) for r in released)
@@ -57,6 +61,7 @@ class ReplayCase:
     row: int
     curves: dict[int, list[tuple[float, float]]]  # candidate column -> stored (time, NAUC) points
     t0: float
+    quick_first: list[bool] = field(default_factory=list)  # per candidate column
 
     @property
     def budget(self) -> float:
@@ -64,7 +69,8 @@ class ReplayCase:
 
     def arms(self, columns: Sequence[int], rng: np.random.Generator, validation_noise: float) -> list[ReplayArm]:
         return [ReplayArm(rank, self.problem.candidate_ids[j], self.curves[j],
-                          rng.normal(0.0, validation_noise, len(self.curves[j])))
+                          rng.normal(0.0, validation_noise, len(self.curves[j])),
+                          quick_first=bool(self.quick_first and self.quick_first[j]))
                 for rank, j in enumerate(columns)]
 
     def score(self, trace: Trace) -> dict[str, float]:
@@ -79,12 +85,13 @@ def replay_cases(payload: dict, budget: float | None = None, seed: int = 0) -> l
     problem = SelectionProblem.from_artifact(payload, budget)
     matrices = view["matrices"][str(seed)]
     t0 = float(view["protocol"].get("t0") or problem.budget / 20)
+    quick_first = [bool(c["config"].get("first_simple_model")) for c in view["candidates"]]
     cases = []
     for i in range(problem.n_datasets):
         curves = {j: [(float(t), float(s)) for t, s in matrices["curves"].get(f"{i},{j}", [])]
                   for j in range(len(problem.candidate_ids))}
         if all(f"{i},{j}" in matrices["curves"] for j in curves):
-            cases.append(ReplayCase(problem, i, curves, t0))
+            cases.append(ReplayCase(problem, i, curves, t0, quick_first))
     return cases
 
 

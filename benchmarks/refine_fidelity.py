@@ -1,0 +1,126 @@
+"""Is replay faithful? The same refine run done for real and replayed from the meta-dataset's stored curves.
+
+For datasets of a reference-clock plan (meta-dataset v2) whose candidates all have a stored seed-0 cell at
+the level's budget, take k candidates (the pick is the candidate with the median stored ALC, then the best
+and the worst: so that refine has a reason to move), run `refine` for real on the plan's own data split,
+seed and cost table, and replay it from the stored records with the same predictor. Pausing is exact on
+the reference clock (tests/test_refine.py shows it on one run); what replay approximates is the validation
+score a live run decides with (replay: the stored test NAUC plus noise). The table: committed candidate,
+ALC and final NAUC, real against replay (noise 0 and the default 0.02), and each candidate's time.
+
+    python benchmarks/refine_fidelity.py --plan metadataset/v2 --budget 20 --datasets 4 \\
+        --json docs/data/refine_fidelity.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from zap.data.augment import materialize
+from zap.data.core import load_core
+from zap.finetune import Budget
+from zap.metadataset.plan import load_plan, plan_cost_table
+from zap.metadataset.store import TaskKey
+from zap.metafeatures import MetaFeatures
+from zap.scoring import COLUMNS, alc
+from zap.strategies.live import live_predict, refine_fit
+from zap.strategies.policy import RefineSettings, refine
+from zap.strategies.predictor import CurvePredictor, predictor_path
+from zap.strategies.replay import ReplayArm
+from zap.utils import atomic_write_json
+
+REF, NAUC = COLUMNS.index("ref_s"), COLUMNS.index("nauc")
+
+
+def stored_rows(plan, budget: float, n: int):
+    """The first `n` datasets with every candidate of the level stored for seed 0, with those records."""
+    protocol, candidates = plan.level(budget), plan.candidates_at(budget)
+    records = plan.store.records
+    for spec in protocol.datasets:
+        found = [records.get(TaskKey(spec.name, c["pipeline_id"], float(budget), protocol.clock, 0))
+                 for c in candidates]
+        if all(r is not None and r["status"] == "ok" for r in found):
+            yield spec, candidates, found
+            n -= 1
+            if n == 0:
+                return
+
+
+def chosen_columns(found: list[dict], k: int) -> list[int]:
+    order = list(np.argsort([r["alc"] for r in found]))
+    median, best, worst = order[len(order) // 2], order[-1], order[0]
+    return [median, best, worst, *[j for j in order[::-1] if j not in (median, best, worst)]][:k]
+
+
+def replayed(found: list[dict], columns: list[int], budget: float, settings, predict, noise: float, t0: float):
+    rng = np.random.default_rng(0)
+    arms = [ReplayArm(rank, found[j]["pipeline_id"], [(row[REF], row[NAUC]) for row in found[j]["curve"]],
+                      rng.normal(0.0, noise, len(found[j]["curve"])),
+                      quick_first=bool(found[j]["pipeline"].get("first_simple_model")))
+            for rank, j in enumerate(columns)]
+    trace = refine(arms, budget, settings, predict)
+    times, scores = trace.curve()
+    return {"committed": trace.committed, "alc": float(alc(np.array(times), np.array(scores), budget, t0)),
+            "final": trace.final_score(), "time": trace.time_per_arm(), "reason": trace.reason}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", default="metadataset/v2")
+    parser.add_argument("--budget", type=float, default=20.0)
+    parser.add_argument("--datasets", type=int, default=4)
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    plan = load_plan(Path(args.plan))
+    costs = plan_cost_table(plan)
+    protocol = plan.level(args.budget)
+    t0 = protocol.t0 or args.budget / 20
+    predictor, _ = CurvePredictor.load(predictor_path())
+    settings = RefineSettings(k=args.k)
+    rows = []
+    for spec, candidates, found in stored_rows(plan, args.budget, args.datasets):
+        start = time.perf_counter()
+        columns = chosen_columns(found, args.k)
+        split = materialize(load_core(spec.core), spec)
+        meta = MetaFeatures.from_dict({"n_channels": spec.channels, "n_classes": len(spec.classes),
+                                       "n_train": spec.n_train, "resolution": spec.resolution})
+        chosen = [{"pipeline_id": candidates[j]["pipeline_id"], "config": candidates[j]["config"]} for j in columns]
+
+        def factory(configs, meta=meta):
+            return live_predict(predictor, meta, args.budget, configs, args.budget, settings.objective)
+
+        real = refine_fit(split.train, split.test, chosen, Budget(args.budget, "ref"), settings, factory, seed=0,
+                          threads=1, device="cpu", costs=costs)
+        times, scores = real.trace.curve()
+        row = {"dataset": spec.name, "candidates": [found[j]["pipeline_id"] for j in columns],
+               "stored_alc": [found[j]["alc"] for j in columns],
+               "real": {"committed": real.trace.committed,
+                        "alc": float(alc(np.array(times), np.array(scores), args.budget, t0)),
+                        "final": real.trace.final_score(), "time": real.trace.time_per_arm(),
+                        "reason": real.trace.reason},
+               "seconds": 0.0}
+        for noise in (0.0, 0.02):
+            row[f"replay_noise_{noise:g}"] = replayed(found, columns, args.budget, settings, factory(
+                [c["config"] for c in chosen]), noise, t0)
+        row["seconds"] = round(time.perf_counter() - start, 1)
+        rows.append(row)
+        print(json.dumps({k: row[k] for k in ("dataset", "real", "replay_noise_0", "replay_noise_0.02")}))
+    print(f"{'dataset':24} {'commit r/0/.02':>15} {'ALC real':>8} {'replay0':>8} {'.02':>8} "
+          f"{'final real':>10} {'replay0':>8} {'.02':>8}")
+    for row in rows:
+        real, r0, r2 = row["real"], row["replay_noise_0"], row["replay_noise_0.02"]
+        print(f"{row['dataset']:24} {real['committed']:>5}/{r0['committed']}/{r2['committed']:<7} "
+              f"{real['alc']:8.4f} {r0['alc']:8.4f} {r2['alc']:8.4f} {real['final']:10.4f} {r0['final']:8.4f} "
+              f"{r2['final']:8.4f}")
+    if args.json:
+        atomic_write_json(args.json, {"plan": args.plan, "budget": args.budget, "k": args.k, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
