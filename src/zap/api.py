@@ -96,8 +96,13 @@ def selection_lines(selection: dict[str, Any]) -> list[str]:
     lines = [f"note: {warning}" for warning in selection.get("warnings", [])]
     if "pipeline_id" in selection:
         name = f" ({selection['name']})" if selection.get("name") else ""
-        lines.append(f"{selection['selector']} picked pipeline {selection['pipeline_id']}{name} zero-shot from "
-                     "the meta-features")
+        fallback = selection.get("fallback") or {}
+        if fallback.get("fell_back"):
+            lines.append(f"Single-best, pipeline {selection['pipeline_id']}{name}, instead of "
+                         f"{selection['selector']}'s pick {fallback['pick']}: {fallback['reason']}")
+        else:
+            lines.append(f"{selection['selector']} picked pipeline {selection['pipeline_id']}{name} zero-shot from "
+                         "the meta-features")
     return lines
 
 
@@ -145,6 +150,7 @@ class ZAP:
         objective: str = "alc",
         strategy: str = "zero-shot",
         refine_k: int | None = None,
+        fallback: bool = True,
     ):
         self.budget = budget
         self.config = config
@@ -160,6 +166,7 @@ class ZAP:
         self.objective = objective
         self.strategy = strategy
         self.refine_k = refine_k
+        self.fallback = fallback
 
     def _check_params(self) -> None:
         """Every setting, before any data is read: a mistake fails in a second with a message naming the
@@ -172,6 +179,7 @@ class ZAP:
         check_choice("on_corrupt", self.on_corrupt, ON_CORRUPT)
         check_objective(self.objective)
         check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("fallback", self.fallback, (True, False))
         if self.strategy == "refine" and (self.config is not None or self.selector is None):
             raise ConfigError("strategy 'refine' races a selector's top candidates, but config fixes the pipeline; "
                               "drop config (--config) or use strategy 'zero-shot'")
@@ -218,7 +226,7 @@ class ZAP:
         device = "cpu" if self.device == "auto" and not _cuda() else self.device
         result = suggest(self.meta_features_, self.selector, k=TOP_K, budget=self.budget, clock=self.clock,
                          threads=self._threads(), device=device, objective=self.objective,
-                         budget_ref=self.budget_ref_)
+                         budget_ref=self.budget_ref_, fallback=bool(self.fallback))
         pick = result.suggestions[0]
         top_k = [{"rank": s.rank, "pipeline_id": s.pipeline_id, "name": s.name, "score": s.score}
                  for s in result.suggestions]
@@ -226,7 +234,7 @@ class ZAP:
                                                                                         strict=True)]
         self.selection_ = {"selector": self.selector, "pipeline_id": pick.pipeline_id, "name": pick.name,
                            "score": pick.score, "top_k": top_k, "warnings": result.warnings,
-                           "trained_on": result.trained_on}
+                           "trained_on": result.trained_on, "fallback": result.fallback}
         return as_dict(complete(pick.config))
 
     def fit(self, data: Any, extra: Any | None = None,

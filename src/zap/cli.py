@@ -73,7 +73,7 @@ def _fit_estimator(args: argparse.Namespace):
     return ZAP(budget=args.budget, config=args.config, selector=args.selector, clock=args.clock, device=args.device,
                threads=args.threads, seed=args.seed, test_ratio=args.test_ratio, max_test=args.max_test,
                on_corrupt=args.on_corrupt, progress=not args.quiet, objective=args.objective, strategy=args.strategy,
-               refine_k=args.refine_k)
+               refine_k=args.refine_k, fallback=not args.no_fallback)
 
 
 def _fit_and_write(estimator, args: argparse.Namespace, folder) -> dict:
@@ -127,7 +127,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.budget is not None:
         budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, args.threads or 1)
     result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=args.threads,
-                     objective=args.objective, budget_ref=budget_ref)
+                     objective=args.objective, budget_ref=budget_ref, fallback=not args.no_fallback)
     if args.json:
         _print_json(result.to_dict())
         return 0
@@ -140,6 +140,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         print(f"{s.rank:>4}  {s.pipeline_id:12s}  {s.score:7.3f}  {text}{' [' + s.name + ']' if s.name else ''}")
     for warning in result.warnings:
         print(f"note: {warning}")
+    if result.fallback and result.fallback["fell_back"]:
+        print(f"note: Single-best comes first instead of {result.fallback['pick']}: {result.fallback['reason']} "
+              "(--no-fallback keeps the selector's order)")
     return 0
 
 
@@ -155,6 +158,9 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
         report = meta_train(args.artifact, tuple(args.selectors), args.out, seed=args.seed, as_trials=args.as_trials,
                             objective=objective)
         for name, item in report.items():
+            if name == "fallback":
+                print(f"fallback rule ({objective}): {item['path']}")
+                continue
             print(f"{name} ({objective}): {item['path']} (spec {item['spec_hash']}, {item['seconds']:.1f} s)")
     return 0
 
@@ -612,6 +618,9 @@ def _add_fit_and_predict(sub) -> None:
                      help="zero-shot: train the selector's pick (default); refine: start its top-k, watch their "
                           "first learning-curve points and give the rest of the budget to the one a meta-learned "
                           "curve predictor expects to end best")
+    fit.add_argument("--no-fallback", action="store_true",
+                     help="train the selector's pick even where it has no grounds to deviate from Single-best "
+                          "(meta-features outside its training range, or a margin within the noise floor)")
     fit.add_argument("--refine-k", type=int, metavar="K",
                      help="with --strategy refine: race this many of the top candidates, 1 to 5 (default: the rule "
                           "for the budget, docs/refine.md)")
@@ -780,6 +789,8 @@ def _add_selection(sub) -> None:
     suggest.add_argument("--objective", choices=OBJECTIVES, default="alc",
                          help=OBJECTIVE_HELP)
     suggest.add_argument("--json", action="store_true")
+    suggest.add_argument("--no-fallback", action="store_true",
+                         help="the selector's own order, even where it has no grounds to deviate from Single-best")
     _data_options(suggest)
     suggest.set_defaults(func=cmd_suggest)
 

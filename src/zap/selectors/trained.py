@@ -22,6 +22,7 @@ from zap.metadataset.problem import BUDGET_FEATURE, Levels, check_objective, wit
 from zap.metafeatures import FEATURE_NAMES, MetaFeatures
 from zap.resources import SELECTORS, home, metadataset_artifact, selectors_dir
 from zap.selectors.base import load_selector
+from zap.selectors.fallback import fallback_path, level_for, load_fallback, write_fallback
 from zap.selectors.levels import level_selector
 from zap.selectors.registry import SHIPPED, create_selector
 
@@ -89,7 +90,8 @@ def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: st
     levels = Levels.from_artifact(payload, check_objective(objective))
     context = training_context(payload, levels)
     x, y, groups, encodings = _training_arrays(levels)
-    report = {}
+    report = {"fallback": {"path": str(write_fallback(levels, fallback_path(out, objective), payload["protocol_hash"])),
+                           "spec_hash": "-", "seconds": 0.0}}
     for name in names:
         start = time.perf_counter()
         make = level_selector if len(levels) > 1 else create_selector
@@ -130,11 +132,12 @@ class SuggestResult:
     suggestions: list[Suggestion]
     warnings: list[str] = field(default_factory=list)
     trained_on: dict[str, Any] = field(default_factory=dict)
+    fallback: dict[str, Any] | None = None  # whether the pick fell back to Single-best, and why
 
     def to_dict(self) -> dict[str, Any]:
         return {"selector": self.selector, "meta_features": self.meta_features.to_dict(),
                 "suggestions": [vars(s) for s in self.suggestions], "warnings": self.warnings,
-                "trained_on": self.trained_on}
+                "trained_on": self.trained_on, "fallback": self.fallback}
 
 
 def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = None, clock: str = "wall",
@@ -165,10 +168,12 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
 
 def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: str | Path | None = None,
             budget: float | None = None, clock: str = "wall", threads: int | None = None,
-            device: str = "cpu", objective: str = "alc", budget_ref: float | None = None) -> SuggestResult:
+            device: str = "cpu", objective: str = "alc", budget_ref: float | None = None,
+            fallback: bool = True) -> SuggestResult:
     """The top-k candidates for a dataset with these meta-features, from a shipped selector trained for
     `objective`. A selector trained on budget levels ranks for `budget_ref`, the budget in reference
-    seconds (None: its lowest level, with a note)."""
+    seconds (None: its lowest level, with a note). With `fallback`, Single-best of the budget's level comes
+    first where the selector has no grounds to deviate from it (`zap.selectors.fallback`)."""
     from zap.errors import ConfigError
     from zap.pipelines import encode
 
@@ -180,13 +185,39 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     x, budget_notes = _selector_input(context, meta, budget_ref)
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
+    order = ranking.top(len(candidates))
+    decision = _fallback(path.parent, objective, meta, candidates[order[0][0]]["id"], budget_ref, context, budget_notes,
+                         fallback)
+    if decision and decision["fell_back"]:
+        first = next(n for n, (j, _) in enumerate(order) if candidates[j]["id"] == decision["single_best"])
+        order = [order[first], *order[:first], *order[first + 1:]]
     suggestions = [Suggestion(i + 1, candidates[j]["id"], score, candidates[j]["config"], candidates[j].get("name"))
-                   for i, (j, score) in enumerate(ranking.top(k))]
+                   for i, (j, score) in enumerate(order[:k])]
     trained_on = {key: context[key] for key in ("protocol", "n_datasets", "n_cores", "complete", "protocol_hash",
                                                 "trained_at")}
     notes = budget_notes + regime_warnings(context, meta, budget, clock, threads, device)
     return SuggestResult(selector, meta, suggestions, notes, trained_on | {"objective": context.get("objective", "alc"),
-                                                                           "levels": context.get("levels")})
+                                                                           "levels": context.get("levels")}, decision)
+
+
+def _fallback(folder: Path, objective: str, meta: MetaFeatures, pick: str, budget_ref: float | None, context: dict,
+              budget_notes: list[str], enabled: bool) -> dict[str, Any] | None:
+    """The fallback decision for the selector's pick: the rule beside the selector, at the budget's level."""
+    if not enabled:
+        return {"fell_back": False, "reason": "the fallback is off"}
+    path = fallback_path(folder, objective)
+    if not path.is_file():
+        return {"fell_back": False, "reason": f"no fallback rule at {path} (`zap meta-train` writes it)"}
+    rule = level_for(load_fallback(path), budget_ref)
+    known = {c["id"] for c in context["candidates"]}
+    if rule.single_best not in known:
+        return {"fell_back": False, "reason": "the fallback rule's Single-best is not among this selector's candidates"}
+    outside_levels = context.get("budget_feature") and any("outside the meta-dataset's levels" in n
+                                                           for n in budget_notes)
+    decision = rule.decide(meta.vector(), pick)
+    if outside_levels and pick != rule.single_best:
+        decision.fall_back, decision.reason = True, "the budget lies outside the levels the selector was trained on"
+    return decision.to_dict() | {"single_best": rule.single_best, "pick": pick}
 
 
 def _selector_input(context: dict, meta: MetaFeatures, budget_ref: float | None) -> tuple[np.ndarray, list[str]]:

@@ -1,0 +1,88 @@
+"""The fallback to Single-best: the rule on hand-made rows with known answers, the rule file, and its use in
+`suggest` and `zap fit`."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from zap.errors import ArtifactError
+from zap.metadataset.problem import SelectionProblem
+from zap.selectors.fallback import LevelRule, level_for, load_fallback, noise_std
+
+
+def problem(perf, repeat=None, meta=None):
+    perf = np.asarray(perf, float)
+    n, m = perf.shape
+    meta = np.asarray(meta if meta is not None else [[1, 2 + i, 100 * (i + 1), 32] for i in range(n)], float)
+    return SelectionProblem(
+        dataset_ids=[f"d{i}" for i in range(n)], cores=np.array([f"c{i}" for i in range(n)]),
+        domains=np.array(["x"] * n), meta_features=meta, candidate_ids=[f"p{j}" for j in range(m)],
+        encodings=np.eye(m), alc=perf, nauc=perf, alc_first=perf, alc_repeat=repeat)
+
+
+# 6 datasets; p0 is best on average (Single-best); p1 wins clearly on the large datasets (rows 3-5)
+PERF = [[0.80, 0.40, 0.1], [0.80, 0.45, 0.1], [0.80, 0.50, 0.1],
+        [0.60, 0.90, 0.1], [0.60, 0.90, 0.1], [0.60, 0.91, 0.1]]
+
+
+def test_noise_floor_is_the_per_run_std_of_repeated_cells():
+    repeat = np.array(PERF) + np.array([[0.02, -0.02, np.nan]] * 6)
+    # differences are +-0.02 (mean 0): their std is 0.02, one run's noise is 0.02 / sqrt(2)
+    assert noise_std(problem(PERF, repeat)) == pytest.approx(0.02 / math.sqrt(2))
+    assert noise_std(problem(PERF)) is None
+
+
+def test_the_rule_keeps_a_pick_that_clearly_beats_single_best_and_drops_one_that_does_not():
+    rule = LevelRule.of(problem(PERF, np.array(PERF) + 0.01 * np.array([[1, -1, 1]] * 6)), k=3)
+    assert rule.single_best == "p0"
+    large = [1, 6, 500, 32]  # nearest to rows 3-5: p1 leads p0 by ~0.30 there
+    kept = rule.decide(np.array(large, float), "p1")
+    assert not kept.fall_back and kept.margin == pytest.approx((0.90 + 0.90 + 0.91) / 3 - 0.60)
+    small = [1, 3, 200, 32]  # nearest to rows 0-2: p1 trails
+    assert rule.decide(np.array(small, float), "p1").fall_back
+    assert not rule.decide(np.array(small, float), "p0").fall_back  # the pick is Single-best already
+    outside = rule.decide(np.array([3, 6, 500, 32], float), "p1")  # 3 channels: never seen
+    assert outside.fall_back and "outside the range" in outside.reason
+
+
+def test_a_margin_inside_the_noise_floor_falls_back():
+    perf = np.array(PERF)
+    perf[3:, 1] = 0.62  # p1 leads p0 by 0.02 on the large datasets only
+    repeat = perf + 0.1 * np.array([[1, -1, 0]] * 6)  # a noise floor of 0.1 / sqrt(2) ~ 0.07 > 0.02
+    rule = LevelRule.of(problem(perf, repeat), k=3)
+    decision = rule.decide(np.array([1, 6, 500, 32], float), "p1")
+    assert decision.fall_back and decision.margin == pytest.approx(0.02) and "within the noise" in decision.reason
+
+
+def test_the_rule_round_trips_as_json_and_refuses_other_files(tmp_path):
+    from zap.metadataset.problem import Levels
+    from zap.selectors.fallback import write_fallback
+
+    levels = Levels({20.0: problem(PERF), 60.0: problem(np.array(PERF)[:, ::-1])})
+    path = write_fallback(levels, tmp_path / "fallback.json", "hash")
+    rules = load_fallback(path)
+    assert sorted(rules) == [20.0, 60.0] and rules[20.0].single_best == "p0" and rules[60.0].single_best == "p2"
+    assert level_for(rules, 45.0).single_best == "p2" and level_for(rules, 30.0).single_best == "p0"
+    assert level_for(rules, None).single_best == "p0"
+    (tmp_path / "bad.json").write_text(json.dumps({"schema": 9}))
+    with pytest.raises(ArtifactError, match="not a zap fallback rule"):
+        load_fallback(tmp_path / "bad.json")
+
+
+def test_suggest_puts_single_best_first_where_the_pick_has_no_grounds(tmp_path):
+    """The shipped v1 selectors: bundled digits has 8-pixel images, outside v1's 16-128 px, so the rule falls
+    back; without it the selector's own order stands."""
+    from zap.data import load_dataset
+    from zap.metafeatures import compute
+    from zap.selectors.trained import suggest
+
+    meta = compute(load_dataset("digits"))
+    with_rule = suggest(meta, "zap-hpo", k=3)
+    without = suggest(meta, "zap-hpo", k=3, fallback=False)
+    assert with_rule.fallback["fell_back"] and "outside the range" in with_rule.fallback["reason"]
+    assert with_rule.suggestions[0].pipeline_id == with_rule.fallback["single_best"]
+    assert without.suggestions[0].pipeline_id == with_rule.fallback["pick"] != with_rule.fallback["single_best"]
+    assert without.fallback == {"fell_back": False, "reason": "the fallback is off"}
+    assert [s.rank for s in with_rule.suggestions] == [1, 2, 3]
