@@ -446,11 +446,13 @@ def test_meta_train_on_budget_levels_ranks_for_the_budget_and_the_objective(tmp_
     at_60 = suggest(meta, "single-best", k=8, folder=tmp_path / "sel", budget_ref=60.0)
     level_60 = {c["id"] for c in single.context["candidates"] if 60.0 in c["levels"]}
     assert {s.pipeline_id for s in at_60.suggestions[:6]} == level_60  # the level's own candidates first
-    ranks = [[s.pipeline_id for s in suggest(meta, "zap-hpo", k=8, folder=tmp_path / "sel", budget_ref=b).suggestions]
-             for b in (20.0, 60.0)]
+    ranks = [[s.pipeline_id for s in suggest(meta, "zap-hpo", k=8, folder=tmp_path / "sel", budget_ref=b,
+                                             fallback=False).suggestions] for b in (20.0, 60.0)]
     assert ranks[0] != ranks[1]  # the budget is an input
     far = suggest(meta, "zap-hpo", folder=tmp_path / "sel", budget_ref=2000.0)
     assert any("outside the meta-dataset's levels" in w for w in far.warnings)
+    if far.fallback["pick"] != far.fallback["single_best"]:  # a budget the selector never saw: Single-best
+        assert far.fallback["fell_back"] and "outside the levels" in far.fallback["reason"]
     final = suggest(meta, "zap-hpo", folder=tmp_path / "sel", objective="final", budget_ref=60.0)
     assert final.trained_on["objective"] == "final"
 
@@ -467,5 +469,11 @@ def test_the_fallback_takes_single_best_exactly_where_the_meta_features_are_unse
                         hpo_epochs=2)
     level = run_fold(odd, settings, "core2")["levels"]["20"]["methods"]
     fallback, hpo, best = (level[m][0]["picks"] for m in ("zap-hpo-fallback", "zap-hpo", "single-best"))
-    assert level["zap-hpo-fallback"][0]["fell_back"] == [True, False, False]
-    assert fallback == [best[0], *hpo[1:]]
+    fell = level["zap-hpo-fallback"][0]["fell_back"]
+    assert fell[0] or hpo[0] == best[0]  # the unseen resolution: always Single-best
+    # elsewhere exactly where the rule built from the fold's training rows says so (its margin criterion)
+    from zap.selectors.fallback import LevelRule
+
+    rule = LevelRule.of(odd, odd.cores != "core2")
+    assert fell[1:] == [rule.decide(odd.meta_features[i], p).fall_back for i, p in zip(held[1:], hpo[1:], strict=True)]
+    assert fallback == [b if f else h for f, h, b in zip(fell, hpo, best, strict=True)]

@@ -27,6 +27,7 @@ import numpy as np
 from zap.errors import ConfigError
 from zap.metadataset.problem import Levels, SelectionProblem, check_objective, with_budget
 from zap.selectors import Selector
+from zap.selectors.fallback import LevelRule
 from zap.selectors.registry import create_selector
 from zap.utils import atomic_write_json
 
@@ -284,14 +285,18 @@ def _level_result(fold: _Fold, budget: float, settings: Settings, as_config: dic
 
 
 def _with_fallback(fold: _Fold, picked: dict, single_best: dict) -> dict:
-    """ZAP-HPO's picks, with Single-best's where a held-out dataset's meta-features lie outside the range
-    of the fold's training rows (`fell_back` says where)."""
-    x, train = fold.problem.meta_features[fold.rows], fold.train.meta_features
-    outside = ((x < train.min(axis=0)) | (x > train.max(axis=0))).any(axis=1)
-    ids = np.where(outside, single_best["picks"], picked["picks"])
-    position = {fold.problem.candidate_ids[j]: k for k, j in enumerate(fold.pool)}
-    result = _result(fold.problem, fold.rows, fold.pool, np.array([position[i] for i in ids], dtype=int))
-    return result | {"fell_back": outside.tolist()}
+    """ZAP-HPO's picks, with Single-best's wherever the fallback rule `zap fit` applies
+    (`zap.selectors.fallback`: meta-features outside the training rows' range, or a kNN-estimated margin
+    within the noise floor) says the pick has no grounds; the rule is built from the fold's training rows
+    over its pool. `fell_back` says where."""
+    problem = fold.problem
+    rule = LevelRule.of(problem, fold.train_mask, fold.pool)
+    back = [rule.decide(problem.meta_features[i], p).fall_back for i, p in zip(fold.rows, picked["picks"],
+                                                                             strict=True)]
+    ids = [b if fall else p for fall, p, b in zip(back, picked["picks"], single_best["picks"], strict=True)]
+    position = {problem.candidate_ids[j]: k for k, j in enumerate(fold.pool)}
+    result = _result(problem, fold.rows, fold.pool, np.array([position[i] for i in ids], dtype=int))
+    return result | {"fell_back": back}
 
 
 def _method_result(fold: _Fold, x_test, budget, method, settings, rep, as_config, fitted, across) -> dict:

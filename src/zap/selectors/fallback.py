@@ -53,12 +53,17 @@ class LevelRule:
     k: int = NEIGHBOURS
 
     @classmethod
-    def of(cls, problem: SelectionProblem, rows: np.ndarray | None = None, k: int = NEIGHBOURS) -> LevelRule:
-        rows = problem.measured_rows() if rows is None else rows
-        perf = problem.perf[rows]
+    def of(cls, problem: SelectionProblem, rows: np.ndarray | None = None, columns: np.ndarray | None = None,
+           k: int = NEIGHBOURS) -> LevelRule:
+        """The rule from some datasets (`rows`, a mask; default: every measured one) and candidates
+        (`columns`, indices; default: all), as a benchmark fold sees them."""
+        rows = problem.measured_rows() if rows is None else np.asarray(rows)
+        columns = np.arange(len(problem.candidate_ids)) if columns is None else np.asarray(columns)
+        perf = problem.perf[np.ix_(np.flatnonzero(rows) if rows.dtype == bool else rows, columns)]
         means = np.array([col[np.isfinite(col)].mean() if np.isfinite(col).any() else -np.inf for col in perf.T])
-        return cls(list(problem.candidate_ids), problem.meta_features[rows], perf,
-                   problem.candidate_ids[int(np.argmax(means))], noise_std(problem), k)
+        ids = [problem.candidate_ids[j] for j in columns]
+        return cls(ids, problem.meta_features[rows], perf, ids[int(np.argmax(means))],
+                   noise_std(problem, rows, columns), k)
 
     def decide(self, x: np.ndarray, pick: str) -> Decision:
         x = np.asarray(x, float).ravel()
@@ -98,12 +103,18 @@ class LevelRule:
                    values["single_best"], values["noise_std"], int(values["k"]))
 
 
-def noise_std(problem: SelectionProblem) -> float | None:
+def noise_std(problem: SelectionProblem, rows: np.ndarray | None = None,
+              columns: np.ndarray | None = None) -> float | None:
     """Per-run noise of one cell: std of (first seed - second seed) over the cells measured twice, / sqrt(2)."""
     first, repeat = problem.perf_first, problem.perf_repeat
     if first is None or repeat is None:
         return None
-    diff = (first - repeat)[np.isfinite(first) & np.isfinite(repeat)]
+    diff = first - repeat
+    if rows is not None:
+        diff = diff[rows]
+    if columns is not None:
+        diff = diff[:, columns]
+    diff = diff[np.isfinite(diff)]
     return float(diff.std() / math.sqrt(2)) if diff.size > 1 else None
 
 
