@@ -56,8 +56,10 @@ def run_replay_study(payload: dict, study: ReplayStudy, cores: Sequence[str] | N
                 continue
             ranking = ranker.rank(problem.meta_features[i:i + 1])[0]
             columns = [int(pool[j]) for j, _ in ranking.top(k_max)]
+            drawn = np.random.default_rng([study.seed, int(i)]).permutation(pool)[:k_max].tolist()
             for settings in study.grid:
-                results = replay(cases[i], columns, settings, predictors, study.seed, study.validation_noise)
+                results = replay(cases[i], columns, settings, predictors, study.seed, study.validation_noise,
+                                 random_columns=[int(j) for j in drawn])
                 rows.extend({"dataset": problem.dataset_ids[i], "core": core, "settings": _label(settings),
                              "objective": settings.objective, "strategy": name} | r for name, r in results.items())
         if progress is not None:

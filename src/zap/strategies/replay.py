@@ -121,8 +121,11 @@ def strategies(settings: RefineSettings, predict: Predict | None) -> dict[str, S
 
 
 def replay(case: ReplayCase, columns: Sequence[int], settings: RefineSettings, predictor: CurvePredictor | None,
-           seed: int = 0, validation_noise: float = VALIDATION_NOISE) -> dict[str, dict]:
-    """Every strategy on one dataset, from the same ranked candidates and the same validation noise."""
+           seed: int = 0, validation_noise: float = VALIDATION_NOISE,
+           random_columns: Sequence[int] | None = None) -> dict[str, dict]:
+    """Every strategy on one dataset, from the same ranked candidates and the same validation noise;
+    `random_columns` adds `race-random`: the race over candidates drawn at random from the pool, a plain
+    multi-fidelity search's start, against the race over the zero-shot top-k (a warm-started one)."""
     predict = predictor_for(case, columns, predictor, settings.objective) if predictor is not None else None
     results = {}
     for name, strategy in strategies(settings, predict).items():
@@ -130,6 +133,10 @@ def replay(case: ReplayCase, columns: Sequence[int], settings: RefineSettings, p
         trace = strategy(case.arms(columns, rng, validation_noise), case.budget)
         results[name] = case.score(trace) | {"committed": trace.committed, "reason": trace.reason,
                                              "looked": _looked(trace)}
+    if random_columns is not None:
+        trace = race(case.arms(random_columns, np.random.default_rng(seed), validation_noise), case.budget, settings)
+        results["race-random"] = case.score(trace) | {"committed": trace.committed, "reason": trace.reason,
+                                                      "looked": _looked(trace)}
     best = max(columns[: settings.k], key=lambda j: _measure(case, j, settings.objective))
     results["best-of-k"] = {"alc": _measure(case, best, "alc"), "final": _measure(case, best, "final"),
                             "committed": list(columns).index(best), "reason": "hindsight", "looked": 0.0}
