@@ -39,6 +39,11 @@ def main() -> None:
     parser.add_argument("--cores", nargs="+", required=True)
     parser.add_argument("--budgets", type=float, nargs="+", default=[20.0, 60.0])
     parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--slice", type=float, default=RefineSettings.slice_share)
+    parser.add_argument("--look", type=float, default=RefineSettings.look_share)
+    parser.add_argument("--gain", type=float, default=RefineSettings.min_gain)
+    parser.add_argument("--name", default="refine", help="the strategy's name in --json (a second settings run "
+                                                         "beside the first; zero-shot runs once per budget)")
     parser.add_argument("--objective", default="alc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, required=True)
@@ -49,15 +54,20 @@ def main() -> None:
     specs = {d["name"]: d for d in payload["protocol"]["datasets"]}
     config_of = {c["id"]: c["config"] for c in payload["candidates"]}
     runs = json.loads(args.json.read_text())["runs"] if args.json.exists() else []
-    settings = RefineSettings(k=args.k, objective=args.objective)
+    settings = RefineSettings(k=args.k, slice_share=args.slice, look_share=args.look, min_gain=args.gain,
+                              objective=args.objective)
     for core in args.cores:
         row = int(np.flatnonzero(problem.cores == core)[-1])
         name = problem.dataset_ids[row]
-        if all(any(r["dataset"] == name and r["budget"] == b for r in runs) for b in args.budgets):
+        def measured(strategy: str, budget: float, name: str = name) -> bool:
+            return any(r["dataset"] == name and r["budget"] == budget and r["strategy"] == strategy for r in runs)
+
+        if all(measured(args.name, b) for b in args.budgets):
             continue
         start = time.perf_counter()
-        ranker, predictor, pool = fit_fold(payload, problem, ReplayStudy(seed=args.seed), problem.cores != core)
-        ranking = ranker.rank(problem.meta_features[row:row + 1])[0]
+        rankers, predictor, pool = fit_fold(payload, problem, ReplayStudy(seed=args.seed), problem.cores != core,
+                                            (args.objective,))
+        ranking = rankers[args.objective].rank(problem.meta_features[row:row + 1])[0]
         ids = [problem.candidate_ids[int(pool[j])] for j, _ in ranking.top(args.k)]
         candidates = [{"pipeline_id": i, "config": config_of[i]} for i in ids]
         spec = VariantSpec.from_dict(specs[name])
@@ -68,37 +78,44 @@ def main() -> None:
             def factory(configs, budget=budget, predictor=predictor, meta=meta):
                 return live_predict(predictor, meta, budget, configs, budget, args.objective)
 
-            zero = run(split.train, split.test, candidates[0]["config"], Budget(budget, clock), seed=args.seed,
-                       threads=1, device="cpu")
+            done = []
+            if not measured("zero-shot", budget):
+                done.append(("zero-shot", run(split.train, split.test, candidates[0]["config"], Budget(budget, clock),
+                                              seed=args.seed, threads=1, device="cpu"), {}))
             refined = refine_fit(split.train, split.test, candidates, Budget(budget, clock), settings, factory,
                                  seed=args.seed, threads=1, device="cpu")
-            for strategy, result, extra in (("zero-shot", zero, {}),
-                                            ("refine", refined.result, {"refine": refined.summary()})):
+            done.append((args.name, refined.result, {"refine": refined.summary()}))
+            for strategy, result, extra in done:
                 runs.append({"dataset": name, "core": core, "budget": budget, "strategy": strategy,
                              "alc": result.alc, "final_nauc": result.final_nauc, "accuracy": result.accuracy,
-                             "candidates": ids} | extra)
+                             "candidates": ids, "settings": settings.to_dict()} | extra)
             atomic_write_json(args.json, {"artifact": args.artifact, "clock": clock, "k": args.k,
                                           "objective": args.objective, "runs": runs})
-            print(f"  {budget:g} {clock}-s: zero-shot ALC {zero.alc:.3f} final {zero.final_nauc:.3f}; refine ALC "
-                  f"{refined.result.alc:.3f} final {refined.result.final_nauc:.3f} "
-                  f"({refined.trace.reason}; committed #{refined.trace.committed})", flush=True)
+            print(f"  {budget:g} {clock}-s: {args.name} ALC {refined.result.alc:.3f} final "
+                  f"{refined.result.final_nauc:.3f} ({refined.trace.reason}; committed #{refined.trace.committed})",
+                  flush=True)
     print_table(runs)
 
 
 def print_table(runs: list[dict]) -> None:
-    print(f"\n{'budget':>6} {'measure':8} {'zero-shot':>9} {'refine':>7} {'diff':>7} {'ahead':>6} {'p':>6}")
+    """Each strategy against zero-shot, paired over datasets, per budget and measure."""
+    print(f"\n{'budget':>6} {'strategy':14} {'measure':10} {'zero-shot':>9} {'it':>7} {'diff':>7} "
+          f"{'ahead':>6} {'p':>6}")
     for budget in sorted({r["budget"] for r in runs}):
-        for measure in ("alc", "final_nauc"):
-            pairs = {}
-            for r in runs:
-                if r["budget"] == budget:
-                    pairs.setdefault(r["dataset"], {})[r["strategy"]] = r[measure]
-            both = [p for p in pairs.values() if len(p) == 2]
-            zero, ref = np.array([p["zero-shot"] for p in both]), np.array([p["refine"] for p in both])
-            diff = ref - zero
-            p = wilcoxon_p(diff)
-            print(f"{budget:6g} {measure:8} {zero.mean():9.3f} {ref.mean():7.3f} {diff.mean():+7.3f} "
-                  f"{int((diff > 0).sum())}/{len(diff):<4} {'-' if p is None else f'{p:.2f}':>6}")
+        for strategy in sorted({r["strategy"] for r in runs} - {"zero-shot"}):
+            for measure in ("alc", "final_nauc"):
+                pairs = {}
+                for r in runs:
+                    if r["budget"] == budget and r["strategy"] in ("zero-shot", strategy):
+                        pairs.setdefault(r["dataset"], {})[r["strategy"]] = r[measure]
+                both = [p for p in pairs.values() if len(p) == 2]
+                if not both:
+                    continue
+                zero, it = np.array([p["zero-shot"] for p in both]), np.array([p[strategy] for p in both])
+                diff = it - zero
+                p = wilcoxon_p(diff)
+                print(f"{budget:6g} {strategy:14} {measure:10} {zero.mean():9.3f} {it.mean():7.3f} {diff.mean():+7.3f} "
+                      f"{int((diff > 0).sum())}/{len(diff):<4} {'-' if p is None else f'{p:.2f}':>6}")
 
 
 if __name__ == "__main__":

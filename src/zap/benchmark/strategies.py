@@ -50,14 +50,16 @@ def run_replay_study(payload: dict, study: ReplayStudy, cores: Sequence[str] | N
     for core in sorted(set(problem.cores.tolist()) if cores is None else cores):
         start = time.perf_counter()
         test = problem.cores == core
-        ranker, predictors, pool = fit_fold(payload, problem, study, ~test)
+        objectives = sorted({s.objective for s in study.grid})
+        rankers, predictors, pool = fit_fold(payload, problem, study, ~test, objectives)
         for i in np.flatnonzero(test):
             if i not in cases:
                 continue
-            ranking = ranker.rank(problem.meta_features[i:i + 1])[0]
-            columns = [int(pool[j]) for j, _ in ranking.top(k_max)]
+            tops = {o: [int(pool[j]) for j, _ in rankers[o].rank(problem.meta_features[i:i + 1])[0].top(k_max)]
+                    for o in objectives}
             drawn = np.random.default_rng([study.seed, int(i)]).permutation(pool)[:k_max].tolist()
             for settings in study.grid:
+                columns = tops[settings.objective]  # the ranker trained for the settings' objective
                 results = replay(cases[i], columns, settings, predictors, study.seed, study.validation_noise,
                                  random_columns=[int(j) for j in drawn])
                 rows.extend({"dataset": problem.dataset_ids[i], "core": core, "settings": _label(settings),
@@ -67,16 +69,19 @@ def run_replay_study(payload: dict, study: ReplayStudy, cores: Sequence[str] | N
     return rows
 
 
-def fit_fold(payload: dict, problem: SelectionProblem, study: ReplayStudy, train: np.ndarray):
-    """The fold's ranker and curve predictor, both from the training datasets only, and the candidate pool the
-    ranker ranks (the candidates tuned on a held-out core leave it)."""
+def fit_fold(payload: dict, problem: SelectionProblem, study: ReplayStudy, train: np.ndarray,
+             objectives: Sequence[str] = ("alc",)):
+    """The fold's rankers (one per objective) and curve predictor, all from the training datasets only, and
+    the candidate pool the rankers rank (the candidates tuned on a held-out core leave it)."""
     pool = candidate_pool(problem, ~train, drop_own=True)
-    ranker = create_selector(study.selector, seed=study.seed)
-    ranker.fit(problem.meta_features[train], problem.encodings[pool], problem.perf[np.ix_(train, pool)],
-               problem.cores[train])
+    rankers = {}
+    for objective in objectives:
+        perf = problem.for_objective(objective).perf
+        rankers[objective] = create_selector(study.selector, seed=study.seed).fit(
+            problem.meta_features[train], problem.encodings[pool], perf[np.ix_(train, pool)], problem.cores[train])
     data = curve_rows(payload, study.budget, datasets=train)
     predictor = CurvePredictor(epochs=study.predictor_epochs, seed=study.seed).fit(data.x, data.y)
-    return ranker, predictor, pool
+    return rankers, predictor, pool
 
 
 def _label(settings: RefineSettings) -> str:

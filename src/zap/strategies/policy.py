@@ -28,9 +28,9 @@ class RefineSettings:
     commit when no candidate's expected gain on the objective reaches `min_gain`."""
 
     k: int = 3
-    slice_share: float = 0.05
-    look_share: float = 0.3
-    min_gain: float = 0.005
+    slice_share: float = 0.03  # the replay study's choice on v1, with look_share and min_gain (docs/refine.md)
+    look_share: float = 0.15
+    min_gain: float = 0.01
     objective: str = "alc"
 
     def __post_init__(self) -> None:
