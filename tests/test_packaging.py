@@ -56,6 +56,8 @@ def test_the_wheel_carries_every_module_the_package_data_and_the_shipped_selecto
     assert modules - names == set()
     assert set(PACKAGE_DATA) - names == set()
     assert {f"zap/_home/artifacts/selectors/{n}.pkl.gz" for n in TRAINABLE} - names == set()
+    shipped = ("fallback.json", "fallback--final.json", "refine-curves.pt")  # the fallback rules, refine's predictor
+    assert {f"zap/_home/artifacts/selectors/{n}" for n in shipped} - names == set()
 
 
 def test_an_installed_wheel_finds_its_files_without_the_checkout(wheel, tmp_path):
