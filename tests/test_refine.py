@@ -263,7 +263,8 @@ def test_refine_runs_as_zero_shot_where_the_rule_gives_one_candidate(arrays, mon
     from zap.api import ZAP
     from zap.strategies import policy
 
-    monkeypatch.setattr(policy, "REFINE_K_BY_BUDGET", ((1000.0, 3),))  # a rule that never looks below 1000 s
+    # a rule that never looks below 1000 s
+    monkeypatch.setattr(policy, "REFINE_K_BY_BUDGET", {"alc": ((1000.0, 3),), "final": ((1000.0, 5),)})
     model = ZAP(budget=2.0, clock="ref", strategy="refine", threads=1).fit(arrays)
     summary = model.summary()
     assert summary["refine"]["fallback"] == "zero-shot" and "k = 1" in summary["refine"]["reason"]

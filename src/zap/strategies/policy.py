@@ -49,16 +49,18 @@ class RefineSettings:
                 "min_gain": self.min_gain, "objective": self.objective}
 
 
-# What `refine` does at each budget, declared once: (lowest budget in reference seconds, k). Below the first
-# entry it looks at one candidate, i.e. it is zero-shot. docs/refine.md has the replay figures behind it.
-REFINE_K_BY_BUDGET = ((0.0, 3),)
+# What `refine` does at each budget, declared once, per objective: (lowest budget in reference seconds, k).
+# Below an objective's first entry it looks at one candidate, i.e. it is zero-shot. The values are the
+# replay study's choice on v1 (20 CPU-s, the only level measured so far; docs/refine.md): every held-out
+# core chose k = 3 for ALC and k = 5 for the final NAUC. v2's levels will give the budgets where it pays.
+REFINE_K_BY_BUDGET: dict[str, tuple[tuple[float, int], ...]] = {"alc": ((0.0, 3),), "final": ((0.0, 5),)}
 
 
 def settings_for_budget(budget_ref: float, objective: str = "alc", k: int | None = None) -> RefineSettings:
     """The refine settings the rule gives for a budget in reference seconds; `k` overrides the rule's."""
     if k is None:
         k = 1
-        for lowest, value in REFINE_K_BY_BUDGET:
+        for lowest, value in REFINE_K_BY_BUDGET[check_objective(objective)]:
             if budget_ref >= lowest:
                 k = value
     return RefineSettings(k=k, objective=objective)
