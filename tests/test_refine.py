@@ -270,3 +270,37 @@ def test_refine_runs_as_zero_shot_where_the_rule_gives_one_candidate(arrays, mon
     assert summary["refine"]["fallback"] == "zero-shot" and "k = 1" in summary["refine"]["reason"]
     assert summary["pipeline_id"] == summary["selection"]["pipeline_id"]  # the pick, alone
     assert any("refine ran as zero-shot" in w for w in summary["selection"]["warnings"])
+
+
+def overshoots(split, table, config, budget, slice_len):
+    """Each slice's overshoot past its end, and the finished run's curve."""
+    sliced = ResumableRun(split.train, split.test, config, budget, seed=0, costs=table)
+    until, over = 0.0, []
+    while not sliced.finished:
+        until += slice_len
+        sliced.advance(until)
+        if not sliced.finished:
+            over.append(sliced.elapsed - until)
+    return over, [r["nauc"] for r in sliced.result().curve.rows]
+
+
+def test_a_slice_pauses_before_a_prediction_pass_it_could_not_finish(split, monkeypatch):
+    """A pass cannot be cut: where one would end past the slice, the run pauses before it (on the reference
+    clock the pass is priced exactly) and the pass opens the next slice, so a slice overshoots by at most a
+    step, and the run still computes what one run does. Without the pause it overshoots by up to a pass."""
+    from dataclasses import replace
+
+    from conftest import PRICED_ARCHS
+    from zap.finetune.runner import _Run
+
+    table = replace(injected_table(step_image=0.002, step_fixed=0.01),
+                    predict={a: [0.05, 0.2] for a in PRICED_ARCHS})  # a pass: 0.15 (validation) to 0.6 ref-s
+    budget = Budget(4.0, "ref")
+    config = FAST_CONFIG | {"eval_first_frac": 0.05, "eval_gap_step_frac": 0.001, "eval_gap_max_frac": 0.05}
+    whole = [r["nauc"] for r in run(split.train, split.test, config, budget, seed=0, costs=table).curve.rows]
+    step = table.step_cost("mobilenetv2", 32, 16, 0.0) + table.decode_cost(32, 16)
+    over, curve = overshoots(split, table, config, budget, 0.5)
+    assert max(over) <= step + 1e-9 and curve == whole
+    monkeypatch.setattr(_Run, "pass_crosses_pause", lambda self: False)
+    over, curve = overshoots(split, table, config, budget, 0.5)
+    assert max(over) > 2 * step and curve == whole

@@ -190,6 +190,7 @@ class _Run:
         # schedules still span the whole budget, so a paused run computes what an unpaused one does
         self.stop_at = budget.amount
         self.pause_at = math.inf
+        self.slice_start = 0.0  # where the current slice began on the run's clock
         self.paused = False
         self.pending: tuple[torch.Tensor, torch.Tensor] | None = None  # the batch fetched when it paused
         self.epoch_losses: list[float] = []
@@ -401,6 +402,21 @@ class _Run:
         self.scaler.update()
         return float(loss.detach())
 
+    def pass_crosses_pause(self) -> bool:
+        """Freeze-thaw only: a prediction pass due now would end past the slice (a pass cannot be cut), and the
+        slice has already done something, so it pauses first and the pass opens the next slice. Priced on the
+        reference clock; on the others, by the longest pass so far (the first pass is never deferred)."""
+        sw = self.stopwatch
+        if math.isinf(self.pause_at) or sw.elapsed() <= self.slice_start:
+            return False
+        return sw.elapsed() + self.pass_cost() > self.pause_at
+
+    def pass_cost(self) -> float:
+        if self.budget.clock == "ref" and self.costs is not None:
+            n = len(self.valid_idx) + sum(len(d) for d in (self.test, self.extra) if d is not None)
+            return self.costs.predict(n)
+        return self.full_eval_cost
+
     def batch_stream(self):
         """The training batches, the one fetched when the run last paused first."""
         while True:
@@ -423,6 +439,9 @@ class _Run:
             if self.remaining() <= self.reserve():
                 break
             if anytime and sw.steps > 0 and self.schedule.due(sw.fraction()):  # an untrained head: no use
+                if self.pass_crosses_pause():  # the pass goes first in the next slice: nothing computed changes
+                    self.pending, self.paused = (x, y), True
+                    return
                 self.evaluate()
                 self.schedule.advance(sw.fraction())
                 if self.remaining() <= self.reserve():
@@ -585,6 +604,7 @@ class ResumableRun:
         outer = torch.get_rng_state()
         torch.set_rng_state(self._rng)
         state.pause_at = until
+        state.slice_start = state.stopwatch.elapsed()
         state.stopwatch.resume()
         try:
             with torch_threads(self.threads):
