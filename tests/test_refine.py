@@ -244,8 +244,11 @@ def test_refine_refuses_a_fixed_pipeline_before_reading_data():
 def test_refine_fit_races_the_top_k_and_says_what_it_did(arrays):
     from zap.api import ZAP
 
-    model = ZAP(budget=6.0, clock="ref", strategy="refine", refine_k=3, threads=1).fit(arrays)
+    seen = []
+    model = ZAP(budget=6.0, clock="ref", strategy="refine", refine_k=3, threads=1).fit(
+        arrays, on_prediction=lambda curve: seen.append(len(curve)))
     summary = model.summary()
+    assert seen == list(range(1, len(model.result_.curve) + 1))  # the progress hook saw every answer
     assert summary["strategy"] == "refine" and summary["status"] == "ok"
     refine_entry = summary["refine"]
     assert refine_entry["settings"]["k"] == 3 and refine_entry["reason"]

@@ -260,7 +260,7 @@ class ZAP:
         self.refit_status_: str | None = None
         self.refine_: dict[str, Any] | None = None
         if self.strategy == "refine":
-            self.result_ = self._refine(extra_images)
+            self.result_ = self._refine(extra_images, on_prediction)
         else:
             self.result_: RunResult = run(
                 self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),
@@ -272,7 +272,8 @@ class ZAP:
         self.classes_ = np.asarray(self.result_.class_names)
         return self
 
-    def _refine(self, extra: ImageDataset | None) -> RunResult:
+    def _refine(self, extra: ImageDataset | None,
+                on_prediction: Callable[[LearningCurve], None] | None = None) -> RunResult:
         """The top-k raced with the curve predictor (`zap.strategies`); zero-shot, with the reason in
         `refine_["fallback"]`, where there is nothing to race or no predictor to race with."""
         from zap.strategies.live import live_predict, refine_fit
@@ -296,7 +297,8 @@ class ZAP:
                                         self.objective)
 
                 outcome = refine_fit(self.split_.train, self.split_.test, candidates, budget, settings, factory,
-                                     seed=self.seed, threads=self._threads(), device=self.device, extra=extra)
+                                     seed=self.seed, threads=self._threads(), device=self.device, extra=extra,
+                                     on_prediction=on_prediction)
                 self.refine_ = outcome.summary() | {"settings": settings.to_dict()}
                 self.pipeline_ = outcome.result.config
                 if outcome.interrupted:
@@ -309,7 +311,7 @@ class ZAP:
         self.selection_.setdefault("warnings", []).append(f"refine ran as zero-shot: {reason}")
         return run(self.split_.train, self.split_.test, self.pipeline_, budget, seed=self.seed,
                    threads=self._threads(), device=self.device, extra=extra, progress=self.progress,
-                   interruptible=True)
+                   interruptible=True, on_prediction=on_prediction)
 
     def _budget_in_reference_seconds(self) -> tuple[float | None, dict[str, Any] | None]:
         device = self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu")

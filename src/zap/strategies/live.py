@@ -10,7 +10,7 @@ unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -106,11 +106,13 @@ class RefineRun:
 
 def refine_fit(train: ImageDataset, test: ImageDataset | None, candidates: Sequence[dict[str, Any]],
                budget: Budget, settings: RefineSettings, predict_factory, *, seed: int = 0, threads: int = 1,
-               device: str = "cpu", extra: ImageDataset | None = None, costs=None) -> RefineRun:
+               device: str = "cpu", extra: ImageDataset | None = None, costs=None,
+               on_prediction: Callable[[LearningCurve], None] | None = None) -> RefineRun:
     """Fine-tune the top-k `candidates` ({"rank", "name", "config", ...}, best first) under `refine`.
 
     Every candidate's model is built before the clock starts (as `run` does). `predict_factory(configs)`
-    makes the policy's predictor for these candidates. Ctrl-C stops where it is and keeps the answer standing."""
+    makes the policy's predictor for these candidates. Ctrl-C stops where it is and keeps the answer standing.
+    `on_prediction(curve)` gets the global answer's curve each time it changes (a progress file, say)."""
     chosen = list(candidates[: settings.k])
     runs = [ResumableRun(train, test, c["config"], budget, seed=seed, threads=threads, device=device, extra=extra,
                          costs=costs) for c in chosen]
@@ -118,6 +120,14 @@ def refine_fit(train: ImageDataset, test: ImageDataset | None, candidates: Seque
             for i, (c, r) in enumerate(zip(chosen, runs, strict=True))]
     predict = predict_factory([c["config"] for c in chosen])
     trace = Trace(budget.amount, on_commit=lambda arm, end: runs[arm.rank].end_at(end))
+    if on_prediction is not None and test is not None:
+        progress = LearningCurve()
+
+        def answered(at: float, rank: int, index: int) -> None:
+            add_answer(progress, runs[rank].state.curve.rows[index], at, budget)
+            on_prediction(progress)
+
+        trace.on_answer = answered
     interrupted = False
     try:
         with ctrl_c_raises():
@@ -140,13 +150,19 @@ def global_result(trace: Trace, runs: Sequence[ResumableRun], budget: Budget, sc
     extra: list[Prediction] = []
     for at, arm, index in trace.released:
         row = results[arm].curve.rows[index] if scored else None
-        if row is not None:  # the global time is on the budget's clock; the others are the arms' own, not summed
-            times = {f"{c}_s": (at if c == budget.clock else math.nan) for c in ("wall", "cpu", "ref")}
-            steps = round(at) if budget.clock == "steps" else row["steps"]
-            curve.add(times["wall_s"], times["cpu_s"], steps, row["nauc"], row["accuracy"], times["ref_s"])
+        if row is not None:
+            add_answer(curve, row, at, budget)
         if index < len(results[arm].extra_predictions):
             extra.append(replace(results[arm].extra_predictions[index], wall_s=at, cpu_s=at, ref_s=at))
     score = curve_alc(curve, budget.clock, budget.amount) if scored else 0.0
     return replace(base, curve=curve, alc=score, extra_predictions=extra, budget=budget,
                    elapsed={"wall_s": trace.elapsed, "cpu_s": trace.elapsed, "steps": base.elapsed["steps"],
                             "ref_s": trace.elapsed} | {f"{budget.clock}_s": trace.elapsed})
+
+
+def add_answer(curve: LearningCurve, row: dict[str, float], at: float, budget: Budget) -> None:
+    """One of a candidate's predictions as a row of the global curve: the global time is on the budget's clock;
+    the other clocks are the candidates' own, not summed, so they are left out (NaN)."""
+    times = {f"{c}_s": (at if c == budget.clock else math.nan) for c in ("wall", "cpu", "ref")}
+    steps = round(at) if budget.clock == "steps" else row["steps"]
+    curve.add(times["wall_s"], times["cpu_s"], steps, row["nauc"], row["accuracy"], times["ref_s"])

@@ -113,6 +113,7 @@ class Trace:
     reason: str = ""
     released: list[tuple[float, int, int]] = field(default_factory=list)  # (global t, arm rank, its index)
     on_commit: Callable[[Arm, float], None] | None = None  # told the committed arm and where it must end
+    on_answer: Callable[[float, int, int], None] | None = None  # told (global t, arm rank, index) of a new answer
     _standing: float = -math.inf  # the validation score of the answer standing
     _holder: int | None = None  # the arm that made it: its own runner already released only improvements
 
@@ -128,6 +129,8 @@ class Trace:
                 self._standing, self._holder = release.decision, arm.rank
                 self.points.append((at, release.score, arm.rank))
                 self.released.append((at, arm.rank, release.index))
+                if self.on_answer is not None:
+                    self.on_answer(at, arm.rank, release.index)
         self.elapsed = start_global + arm.local_t - start_local
         self.slices.append({"arm": arm.rank, "name": arm.name, "global_start": round(start_global, 4),
                             "local_start": round(start_local, 4), "local_end": round(arm.local_t, 4)})
