@@ -437,6 +437,8 @@ def test_refine_and_tune(tmp_path):
     summary = json.loads((tmp_path / "refined" / "summary.json").read_text())
     assert summary["strategy"] == "refine" and summary["refine"]["settings"]["k"] == 2
     assert len(summary["refine"]["candidates"]) >= 1 and (tmp_path / "refined" / "refine.png").is_file()
+    report = (tmp_path / "refined" / "report.html").read_text()
+    assert f"Committed to candidate #{summary['refine']['committed']}" in report
     run_line("zap tune DATA --budget 600 --out DIR", tmp_path, data=data, out=tmp_path / "tuned")
     tuned = json.loads((tmp_path / "tuned" / "summary.json").read_text())
     assert tuned["strategy"] == "tune" and tuned["tune"]["trials"]

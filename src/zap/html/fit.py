@@ -47,8 +47,8 @@ def write_fit_report(out: Path, estimator, summary: dict[str, Any], artifact: Pa
     out = check_out(out)
     name = estimator.split_.train.name
     body = [_key_numbers(summary), _selection(summary), _nearest(estimator, summary, artifact),
-            _meta_features(summary), _curve(estimator, name), _confusion(estimator), _misclassified(estimator),
-            _time(estimator, summary)]
+            _meta_features(summary), _curve(estimator, name), _refine(estimator, summary), _confusion(estimator),
+            _misclassified(estimator), _time(estimator, summary)]
     subtitle = f"data {summary.get('data', name)} · pipeline {summary['pipeline_id']} · seed {summary.get('seed')}"
     return write_page(out, page(f"zap fit report: {name}", subtitle, body))
 
@@ -167,6 +167,24 @@ def _curve(estimator, name: str) -> str:
     caption = ('<p class="muted">NAUC of each anytime prediction on the log time axis; the shaded area is the '
                "ALC</p>")
     return section("Learning curve", image(uri, "learning curve") + caption, "curve")
+
+
+def _refine(estimator, summary: dict[str, Any]) -> str:
+    """What `--strategy refine` did: the candidates it looked at, the time each got, and why it committed."""
+    from zap.report import plot_refine
+
+    refine = summary.get("refine")
+    if not refine:
+        return ""
+    if "fallback" in refine:
+        return section("Refine", notes([f"refine ran as zero-shot: {refine['reason']}"]), "refine")
+    rows = [[c["rank"], c.get("name") or c.get("pipeline_id"), c.get("score"), c["time"]]
+            for c in refine["candidates"]]
+    uri = figure_uri(lambda path: plot_refine(refine, estimator.result_.budget, path, "refine"))
+    text = (f"<p>Committed to candidate #{esc(refine['committed'])}: {esc(refine['reason'])}. Each candidate's "
+            "own predictions on the clock of the whole run; the black line is the answer standing.</p>")
+    return section("Refine", text + table(["candidate", "pipeline", "selector score", "time"], rows) +
+                   image(uri, "refine"), "refine")
 
 
 def _test_predictions(estimator) -> tuple[np.ndarray, np.ndarray] | None:
