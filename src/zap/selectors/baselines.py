@@ -81,16 +81,12 @@ class NearestDatasets(Selector):
     def _fit(self, x, enc, y, groups) -> None:
         if self.k < 1:
             raise SelectorError(f"k must be at least 1, got {self.k}")
-        self.mean_, std = x.mean(axis=0), x.std(axis=0)
-        self.std_ = np.where(std == 0, 1.0, std)
-        self.x_, self.y_ = (x - self.mean_) / self.std_, y
+        self.x_, self.y_ = x, y
         self.prior_ = column_means(y)
 
     def neighbours(self, x: np.ndarray) -> np.ndarray:
         """[n x k] indices of the nearest training datasets, nearest first."""
-        z = (x - self.mean_) / self.std_
-        distance = ((z[:, None, :] - self.x_[None, :, :]) ** 2).sum(axis=2)
-        return np.argsort(distance, axis=1, kind="stable")[:, : min(self.k, len(self.x_))]
+        return nearest_rows(self.x_, x, self.k)
 
     def _scores(self, x: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
@@ -98,6 +94,16 @@ class NearestDatasets(Selector):
             means = np.nanmean(self.y_[self.neighbours(x)], axis=1)
         ties = 1e-9 * _order_scores(self.prior_)
         return np.where(np.isnan(means), -np.inf, means + ties)
+
+
+def nearest_rows(train: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    """[n x k] indices of the `k` rows of `train` nearest each row of `x` in meta-feature space standardized by
+    `train` (a constant feature is left unscaled), nearest first; ties keep `train`'s order."""
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std == 0, 1.0, std)
+    z, base = (np.atleast_2d(x) - mean) / std, (train - mean) / std
+    distance = ((z[:, None, :] - base[None, :, :]) ** 2).sum(axis=2)
+    return np.argsort(distance, axis=1, kind="stable")[:, : min(k, len(train))]
 
 
 def _order_scores(values: np.ndarray) -> np.ndarray:

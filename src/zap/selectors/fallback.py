@@ -24,6 +24,7 @@ import numpy as np
 from zap.errors import ArtifactError
 from zap.metadataset.problem import Levels, SelectionProblem, check_objective
 from zap.resources import selectors_dir
+from zap.selectors.baselines import nearest_rows
 from zap.utils import atomic_write_json
 
 FALLBACK_SCHEMA = 1
@@ -83,10 +84,7 @@ class LevelRule:
 
     def knn_estimate(self, x: np.ndarray, candidate: str) -> float:
         """The candidate's mean over the k nearest training datasets (standardized meta-features)."""
-        mean, std = self.meta_features.mean(axis=0), self.meta_features.std(axis=0)
-        std = np.where(std == 0, 1.0, std)
-        distance = (((self.meta_features - mean) / std - (x - mean) / std) ** 2).sum(axis=1)
-        nearest = np.argsort(distance, kind="stable")[: self.k]
+        nearest = nearest_rows(self.meta_features, x, self.k)[0]
         values = self.perf[nearest, self.candidate_ids.index(candidate)]
         values = values[np.isfinite(values)]
         return float(values.mean()) if values.size else math.nan
