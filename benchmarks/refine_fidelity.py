@@ -6,7 +6,8 @@ and the worst: so that refine has a reason to move), run `refine` for real on th
 seed and cost table, and replay it from the stored records with the same predictor. Pausing is exact on
 the reference clock (tests/test_refine.py shows it on one run); what replay approximates is the validation
 score a live run decides with (replay: the stored test NAUC plus noise). The table: committed candidate,
-ALC and final NAUC, real against replay (noise 0 and the default 0.02), and each candidate's time.
+ALC and final NAUC, real against replay (noise 0 and the default 0.02), and each candidate's time (the JSON
+has every slice too).
 
     python benchmarks/refine_fidelity.py --plan metadataset/v2 --budget 20 --datasets 4 \\
         --json docs/data/refine_fidelity.json
@@ -31,10 +32,10 @@ from zap.scoring import COLUMNS, alc
 from zap.strategies.live import live_predict, refine_fit
 from zap.strategies.policy import RefineSettings, refine
 from zap.strategies.predictor import CurvePredictor, predictor_path
-from zap.strategies.replay import ReplayArm
+from zap.strategies.replay import ReplayArm, mean_step
 from zap.utils import atomic_write_json
 
-REF, NAUC = COLUMNS.index("ref_s"), COLUMNS.index("nauc")
+REF, NAUC, STEPS = COLUMNS.index("ref_s"), COLUMNS.index("nauc"), COLUMNS.index("steps")
 
 
 def stored_rows(plan, budget: float, n: int):
@@ -57,16 +58,23 @@ def chosen_columns(found: list[dict], k: int) -> list[int]:
     return [median, best, worst, *[j for j in order[::-1] if j not in (median, best, worst)]][:k]
 
 
+def replay_arm(rank: int, record: dict, noise: np.ndarray) -> ReplayArm:
+    """A record played back on the reference clock; a first point made before any step is a quick model's."""
+    curve = record["curve"]
+    return ReplayArm(rank, record["pipeline_id"], [(row[REF], row[NAUC]) for row in curve], noise,
+                     quick_first=bool(curve) and curve[0][STEPS] == 0,
+                     step=mean_step(record["elapsed"]["ref_s"], int(record["elapsed"]["steps"])))
+
+
 def replayed(found: list[dict], columns: list[int], budget: float, settings, predict, noise: float, t0: float):
     rng = np.random.default_rng(0)
-    arms = [ReplayArm(rank, found[j]["pipeline_id"], [(row[REF], row[NAUC]) for row in found[j]["curve"]],
-                      rng.normal(0.0, noise, len(found[j]["curve"])),
-                      quick_first=bool(found[j]["pipeline"].get("first_simple_model")))
+    arms = [replay_arm(rank, found[j], rng.normal(0.0, noise, len(found[j]["curve"])))
             for rank, j in enumerate(columns)]
     trace = refine(arms, budget, settings, predict)
     times, scores = trace.curve()
     return {"committed": trace.committed, "alc": float(alc(np.array(times), np.array(scores), budget, t0)),
-            "final": trace.final_score(), "time": trace.time_per_arm(), "reason": trace.reason}
+            "final": trace.final_score(), "time": trace.time_per_arm(), "reason": trace.reason,
+            "slices": trace.slices}
 
 
 def main() -> None:
@@ -103,7 +111,7 @@ def main() -> None:
                "real": {"committed": real.trace.committed,
                         "alc": float(alc(np.array(times), np.array(scores), args.budget, t0)),
                         "final": real.trace.final_score(), "time": real.trace.time_per_arm(),
-                        "reason": real.trace.reason},
+                        "reason": real.trace.reason, "slices": real.trace.slices},
                "seconds": 0.0}
         for noise in (0.0, 0.02):
             row[f"replay_noise_{noise:g}"] = replayed(found, columns, args.budget, settings, factory(

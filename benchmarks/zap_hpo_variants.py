@@ -1,26 +1,37 @@
-"""ZAP-HPO design choices, compared under leave-one-core-out on a meta-dataset artifact.
+"""ZAP-HPO design choices, compared under leave-one-core-out on a meta-dataset artifact, with how much
+each one's pick moves with its seed.
 
 Each variant is ZapHPO with some options changed. Every variant is fitted once per held-out group and
-seed, in this process on one thread. Single-best is learned on the same training cores. Figures are
-per core: a core's variants are averaged first, as in `zap benchmark`. Seeds average out the
-MLP's own noise, which is as large as some of the differences between variants.
+seed, in this process on one thread; with `--out DIR` each (variant, group, seed) fit is stored there as
+it finishes, so a killed run resumes where it stopped and new seeds or variants add to the same folder.
+Single-best is learned on the same training cores. Figures are per core: a core's datasets are averaged
+first, as in `zap benchmark`.
 
-    python benchmarks/zap_hpo_variants.py artifacts/metadataset/v1.json.gz --seeds 0 1 2 \\
-        --variant paper --variant log:meta_transform=log --variant prior1:prior=1.0
+Columns: the mean over cores of the seed-averaged picks and its gap closed (Single-best 0, Oracle 1);
+the gap closed by each seed alone (mean and range: how far one shipped model can land from another);
+how often all seeds pick the same pipeline; and the paired core-level difference from the first variant
+with its bootstrap 95 % interval and Wilcoxon p.
+
+    python benchmarks/zap_hpo_variants.py artifacts/metadataset/v1.json.gz --seeds 0 1 2 --out DIR \\
+        --variant paper --variant listwise:loss=listwise --variant regression-ens3:loss=regression,n_seeds=3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from zap.benchmark.loco import held_out_mask, outer_folds
-from zap.benchmark.stats import core_means, gap_closed, markdown_table
+from zap.benchmark.stats import bootstrap_ci, core_means, gap_closed, markdown_table, wilcoxon_p
 from zap.metadataset.problem import SelectionProblem
 from zap.selectors import SingleBest
 from zap.selectors.zap_hpo import ZapHPO
+from zap.utils import atomic_write_json
 
 DEFAULT_VARIANTS = ("paper", "log:meta_transform=log", "delta:pair_weight=delta", "prior1:prior=1.0",
                     "regret:select_by=regret", "log-delta-prior1:meta_transform=log,pair_weight=delta,prior=1.0")
@@ -39,61 +50,120 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, options
 
 
-def picks_alc(problem: SelectionProblem, selector, train: SelectionProblem, rows: np.ndarray) -> np.ndarray:
-    selector.fit(train.meta_features, train.encodings, train.alc, train.cores)
-    picks = selector.select(problem.meta_features[rows])
-    return problem.alc[rows, picks]
+def fit_and_pick(problem: SelectionProblem, selector, train: SelectionProblem, rows: np.ndarray) -> np.ndarray:
+    selector.fit(train.meta_features, train.encodings, train.perf, train.cores)
+    return selector.select(problem.meta_features[rows])
 
 
-def evaluate(problem: SelectionProblem, protocol: str, variants: dict[str, dict], seeds: list[int],
-             epochs: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
-    """Per dataset (held out once): ALC of Oracle, Single-best and every variant (mean over seeds)."""
+def stored_picks(cache: Path | None, key: dict, compute) -> list[int]:
+    """The picks of one (variant, group, seed) fit: read from `cache` when a fit with the same key is
+    stored there, else computed and stored. A stored fit of the same name but other options is an error:
+    mixing them would report one variant's seeds under another's name."""
+    path = None if cache is None else cache / f"{key['variant']}--{key['group']}--s{key['seed']}.json"
+    if path is not None and path.exists():
+        record = json.loads(path.read_text())
+        if record["key"] != key:
+            raise SystemExit(f"{path} holds a fit with other settings ({record['key']}); give this variant "
+                             "another name or use another --out folder")
+        return record["picks"]
+    start = time.process_time()
+    picks = [int(p) for p in compute()]
+    if path is not None:
+        atomic_write_json(path, {"key": key, "picks": picks, "cpu_s": time.process_time() - start})
+    return picks
+
+
+def evaluate(problem: SelectionProblem, protocol: str, variants: dict[str, dict], seeds: list[int], epochs: int,
+             cache: Path | None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Held-out rows (each dataset once); per reference method its scores, per variant its picks
+    [seeds x rows]."""
     complete = problem.complete_rows()
     rows_all: list[int] = []
-    results: dict[str, list] = {"oracle": [], "single-best": [], **{v: [] for v in variants}}
-    seconds = dict.fromkeys(variants, 0.0)
+    scores: dict[str, list] = {"oracle": [], "single-best": []}
+    picks: dict[str, list] = {v: [] for v in variants}
     for group in outer_folds(problem, protocol):
         test = held_out_mask(problem, protocol, group)
         train, rows = problem.subset(~test & problem.measured_rows()), np.flatnonzero(test & complete)
         rows_all.extend(rows)
-        results["oracle"].extend(np.nanmax(problem.alc[rows], axis=1))
-        results["single-best"].extend(picks_alc(problem, SingleBest(), train, rows))
+        scores["oracle"].extend(np.nanmax(problem.perf[rows], axis=1))
+        scores["single-best"].extend(problem.perf[rows, fit_and_pick(problem, SingleBest(), train, rows)])
         for name, options in variants.items():
-            start = time.perf_counter()
-            per_seed = [picks_alc(problem, ZapHPO(seed=s, max_epochs=epochs, **options), train, rows) for s in seeds]
-            seconds[name] += time.perf_counter() - start
-            results[name].extend(np.mean(per_seed, axis=0))
-    return np.array(rows_all), {k: np.array(v) for k, v in results.items()}, seconds
+            per_seed = []
+            for seed in seeds:
+                key = {"variant": name, "options": options, "group": group, "seed": seed, "epochs": epochs,
+                       "protocol": protocol, "objective": problem.objective, "rows": rows.tolist()}
+                selector = ZapHPO(seed=seed, max_epochs=epochs, **options)
+                per_seed.append(stored_picks(cache, key, partial(fit_and_pick, problem, selector, train, rows)))
+            picks[name].append(np.array(per_seed).reshape(len(seeds), len(rows)))
+    return (np.array(rows_all), {k: np.array(v) for k, v in scores.items()},
+            {k: np.concatenate(v, axis=1) for k, v in picks.items()})
 
 
-def table(problem: SelectionProblem, rows: np.ndarray, results: dict[str, np.ndarray], seconds: dict) -> str:
+def variant_summary(problem: SelectionProblem, rows: np.ndarray, picks: np.ndarray, reference: dict) -> dict:
+    """One variant's figures, at the core level (see the module docstring)."""
     cores = problem.cores[rows].tolist()
-    names = core_means(results["oracle"], cores)[0]
-    per_core = {k: core_means(v, cores)[1] for k, v in results.items()}
-    oracle, best = per_core["oracle"].mean(), per_core["single-best"].mean()
+    per_seed = problem.perf[rows[None, :], picks]  # [seeds x rows]
+    mean = core_means(per_seed.mean(axis=0), cores)[1]
+    seed_gaps = [gap_closed(reference["single-best"].mean(), reference["oracle"].mean(),
+                            core_means(s, cores)[1].mean()) for s in per_seed]
+    first = reference.get("first")
+    diff = None if first is None else mean - first
+    return {"score": float(mean.mean()),
+            "gap_closed": gap_closed(reference["single-best"].mean(), reference["oracle"].mean(), mean.mean()),
+            "gap_closed_per_seed": seed_gaps,
+            "beats_single_best": float(np.mean(mean > reference["single-best"] + 1e-9)),
+            "same_pick_all_seeds": float(np.mean((picks == picks[0]).all(axis=0))),
+            "diff_vs_first": None if diff is None else float(diff.mean()),
+            "diff_ci": None if diff is None else bootstrap_ci(diff),
+            "wilcoxon_p": None if diff is None else wilcoxon_p(diff), "core_scores": mean.tolist()}
+
+
+def summarize(problem: SelectionProblem, rows: np.ndarray, scores: dict, picks: dict) -> dict:
+    cores = problem.cores[rows].tolist()
+    reference = {k: core_means(v, cores)[1] for k, v in scores.items()}
+    out = {}
+    for name, chosen in picks.items():
+        out[name] = variant_summary(problem, rows, chosen, reference)
+        reference.setdefault("first", np.array(out[name]["core_scores"]))
+    return {"oracle": float(reference["oracle"].mean()), "single_best": float(reference["single-best"].mean()),
+            "variants": out}
+
+
+def table(summary: dict) -> str:
     lines = []
-    for name, values in per_core.items():
-        gap = gap_closed(best, oracle, values.mean())
-        beats = float((values > per_core["single-best"] + 1e-9).mean())
-        worst = names[int(np.argmin(values - per_core["oracle"]))]
-        lines.append([name, values.mean(), gap, beats, worst, seconds.get(name, 0.0)])
-    return markdown_table(["method", "ALC (cores)", "gap closed", "beats SB", "worst core vs oracle", "fit s"], lines)
+    for name, v in summary["variants"].items():
+        gaps = v["gap_closed_per_seed"]
+        ci = "-" if v["diff_ci"] is None else (f"{v['diff_vs_first']:+.4f} "
+                                               f"[{v['diff_ci'][0]:+.4f}, {v['diff_ci'][1]:+.4f}]")
+        p = "-" if v["wilcoxon_p"] is None else f"{v['wilcoxon_p']:.3f}"
+        lines.append([name, v["score"], v["gap_closed"], f"{np.mean(gaps):.3f} [{min(gaps):.3f}, {max(gaps):.3f}]",
+                      v["beats_single_best"], v["same_pick_all_seeds"], ci, p])
+    return markdown_table(["variant", "score (cores)", "gap closed", "per seed: mean [min, max]", "beats SB",
+                           "same pick, all seeds", "vs first [95 % CI]", "p"], lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("artifact")
     parser.add_argument("--protocol", default="loco", choices=["loco", "lodo"])
+    parser.add_argument("--objective", default="alc", choices=["alc", "final"])
     parser.add_argument("--variant", action="append", help="name:key=value,... (default: a built-in set)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--out", type=Path, help="folder for each fit's picks: resumes, and adds to earlier runs")
+    parser.add_argument("--json", type=Path, help="write the summary here")
     args = parser.parse_args()
     variants = dict(parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS))
-    problem = SelectionProblem.load(args.artifact)
-    rows, results, seconds = evaluate(problem, args.protocol, variants, args.seeds, args.epochs)
-    print(f"{args.protocol}: {len(rows)} complete datasets over {len(set(problem.cores[rows]))} cores, "
-          f"seeds {args.seeds}")
-    print(table(problem, rows, results, seconds))
+    problem = SelectionProblem.load(args.artifact, objective=args.objective)
+    rows, scores, picks = evaluate(problem, args.protocol, variants, args.seeds, args.epochs, args.out)
+    summary = summarize(problem, rows, scores, picks)
+    print(f"{args.protocol}, {args.objective}: {len(rows)} complete datasets over {len(set(problem.cores[rows]))} "
+          f"cores, seeds {args.seeds}; Single-best {summary['single_best']:.4f}, Oracle {summary['oracle']:.4f}")
+    print(table(summary))
+    if args.json:
+        atomic_write_json(args.json, {"artifact": args.artifact, "protocol": args.protocol,
+                                      "objective": args.objective, "seeds": args.seeds, "epochs": args.epochs,
+                                      "variants_options": variants, **summary})
 
 
 if __name__ == "__main__":

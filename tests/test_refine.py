@@ -162,6 +162,40 @@ def test_a_release_after_the_budget_does_not_count():
     assert isinstance(Release(0.1, 0.2, 0.3).index, int)
 
 
+def test_a_first_operation_longer_than_the_look_budget_is_charged_in_full_and_ends_the_looking():
+    """A live run cannot pause inside its first operation (the quick model's fit, a first step at a large input
+    size): where that outlasts the look budget, the pick's first look spends it and nothing else is looked at.
+    Replay charges the same: the look is not the 0.5 planned but, with no step cost known, everything up to
+    the first point."""
+    slow_start = [(4.0, 0.5), (9.0, 0.6)]  # the first point comes after 4.0 > the look budget's 3.0
+    trace = refine([arm(0, slow_start), arm(1, SLOW_WINNER), arm(2, POOR)], 10.0,
+                   RefineSettings(k=3, slice_share=0.05, look_share=0.3), knowing([0.6, 0.5, 0.2]))
+    assert trace.slices[0]["local_end"] == pytest.approx(4.0)
+    assert [d["at"] for d in trace.decisions] == [pytest.approx(4.0)]
+    assert "look budget" in trace.reason and trace.committed == 0
+    assert trace.time_per_arm() == pytest.approx({0: 10.0})  # never looked at the others
+    assert trace.points == [(pytest.approx(4.0), 0.5, 0), (pytest.approx(9.0), 0.6, 0)]
+
+
+def test_a_replayed_slice_ends_where_a_live_one_would_around_the_first_operations():
+    quick = ReplayArm(0, "q", [(0.2, 0.5), (5.0, 0.7)], np.zeros(2), quick_first=True, step=3.5)
+    assert [r.local_t for r in quick.advance(0.1)] == [0.2] and quick.local_t == 0.2  # the quick model
+    assert quick.advance(0.3) == [] and quick.local_t == pytest.approx(3.7)  # then the first step
+    quick.advance(4.0)
+    assert quick.local_t == 4.0  # the later steps are not modelled
+    # a CNN: data and its first step end at 0.3; the pass after it (to 1.5) would cross the slice's end at 0.6,
+    # so it waits for the next slice, which it opens, with the step after it
+    cnn = ReplayArm(0, "c", [(1.5, 0.3), (3.0, 0.4)], np.zeros(2), step=0.3)
+    assert cnn.advance(0.6) == [] and cnn.local_t == pytest.approx(0.3)
+    assert [r.local_t for r in cnn.advance(0.9)] == [1.5] and cnn.local_t == pytest.approx(1.8)
+    slow = ReplayArm(0, "s", [(4.0, 0.3)], np.zeros(1), step=3.5)  # a first step longer than the slice
+    assert slow.advance(0.6) == [] and slow.local_t == pytest.approx(3.5)
+    unpriced = arm(0, [(1.5, 0.3), (3.0, 0.4)])  # no step cost known: the first point's time is the first operation
+    assert [r.local_t for r in unpriced.advance(0.5)] == [1.5] and unpriced.local_t == 1.5
+    assert unpriced.advance(2.0) == [] and unpriced.local_t == 2.0
+    assert arm(0, []).advance(0.5) == []
+
+
 # ------------------------------------------------------------------------------------------- predictor
 def test_curve_features_read_a_staircase():
     f = curve_features([(1.0, 0.4), (3.0, 0.6)], 4.0, 10.0)

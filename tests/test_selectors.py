@@ -13,7 +13,16 @@ from zap.selectors import (
     load_selector,
     one_hot_encodings,
 )
-from zap.selectors.zap_hpo import PairSampler, Rows, ZapHPO, group_folds, regret_of_pick, true_rank_of_pick
+from zap.selectors.zap_hpo import (
+    ListTargets,
+    PairSampler,
+    Rows,
+    ZapHPO,
+    group_folds,
+    regret_of_pick,
+    true_rank_of_pick,
+    zscore_rows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +79,50 @@ def test_scores_are_finite_and_minimizing_flips_the_pick(problem):
     """`rank` sorts whatever scores come out, so its order is a permutation by construction; what can fail is
     a NaN score (argsort puts it last without a word) and `maximize=False` not turning the target around."""
     x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
-    for loss in ("bpr", "regression"):
+    for loss in ("bpr", "regression", "listwise"):
         up = ZapHPO(loss=loss, max_epochs=5, n_folds=2, seed=1).fit(x, enc, y, g)
         down = ZapHPO(loss=loss, max_epochs=5, n_folds=2, seed=1).fit(x, enc, -y, g, maximize=False)
         assert np.isfinite(up.scores(x)).all() and up.scores(x).shape == (len(x), len(enc))
         assert (up.select(x) == down.select(x)).all()
+
+
+def test_listwise_targets_sum_to_one_per_dataset_and_favour_the_best():
+    y = np.array([[0.1, 0.5, np.nan, 0.3], [0.2, 0.2, 0.2, np.nan]])
+    rows = Rows.of(y, np.arange(2))
+    sharp, flat = ListTargets.of(rows, 0.25), ListTargets.of(rows, 4.0)
+    for targets in (sharp, flat):
+        assert [float(targets.probability[g].sum()) for g in targets.groups] == pytest.approx([1.0, 1.0])
+        assert np.allclose(targets.probability[targets.groups[1]], 1 / 3)  # all equal: uniform, no NaN
+    first = sharp.groups[0]
+    best = first[np.argmax(rows.y[first])]
+    assert sharp.probability[best] > flat.probability[best] > 1 / 3
+
+
+def test_listwise_loss_learns_a_planted_order(problem):
+    """The same held-out check as the pairwise loss: a loss that trained on nothing (a sign error, targets
+    misaligned with rows) picks no better than Single-best here."""
+    test = np.isin(problem.groups, np.unique(problem.groups)[:3])
+    args = (problem.encodings, problem.performance[~test], problem.groups[~test])
+    listwise = ZapHPO(loss="listwise", max_epochs=40, seed=0).fit(problem.meta_features[~test], *args)
+    best = SingleBest().fit(problem.meta_features[~test], *args)
+    y = problem.performance[test]
+    picked = y[np.arange(len(y)), listwise.select(problem.meta_features[test])].mean()
+    assert picked > y[np.arange(len(y)), best.select(problem.meta_features[test])].mean()
+
+
+def test_a_seed_ensemble_pools_every_member_and_its_first_member_is_the_plain_model(problem):
+    x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
+    plain = ZapHPO(loss="regression", max_epochs=4, n_folds=2, seed=7).fit(x, enc, y, g)
+    pooled = ZapHPO(loss="regression", max_epochs=4, n_folds=2, seed=7, n_seeds=3).fit(x, enc, y, g)
+    assert len(pooled.models_) == 6 and len(pooled.history_) == 6
+    assert np.allclose(pooled.fold_scores(x)[:2], plain.fold_scores(x))  # member 0 is the n_seeds=1 model
+    assert not np.allclose(pooled.fold_scores(x)[2:4], plain.fold_scores(x))  # others differ: other seeds
+    assert np.allclose(pooled.scores(x), np.mean([zscore_rows(s) for s in pooled.fold_scores(x)], axis=0))
+    for bad in (0, 1.5, "2"):
+        with pytest.raises(SelectorError, match="n_seeds"):
+            ZapHPO(n_seeds=bad, max_epochs=1).fit(x, enc, y, g)
+    with pytest.raises(SelectorError, match="list_temperature"):
+        ZapHPO(loss="listwise", list_temperature=0, max_epochs=1).fit(x, enc, y, g)
 
 
 def test_sparse_ablation_keeps_every_dataset(problem):

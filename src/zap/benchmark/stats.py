@@ -111,6 +111,13 @@ def mean_over_cores(values: np.ndarray, cores: Sequence[str]) -> float:
     return float(_nanmean(_nanmean(_core_matrix(values, cores), axis=1), axis=0))
 
 
+def bootstrap_ci(values: np.ndarray, seed: int = 0, n_boot: int = 2000) -> list[float]:
+    """The 95 % percentile-bootstrap interval of the mean of `values` (paired differences, one per core)."""
+    values = np.asarray(values, dtype=float)
+    means = np.random.default_rng(seed).choice(values, (n_boot, len(values))).mean(axis=1)
+    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
+
+
 def wilcoxon_p(diff: np.ndarray) -> float | None:
     """Two-sided Wilcoxon signed-rank p of paired differences (one per core, or per dataset, its seeds
     averaged first); missing pairs are left out; None when there is nothing to test (all differences zero)."""

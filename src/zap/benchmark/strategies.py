@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zap.benchmark.loco import candidate_pool
-from zap.benchmark.stats import core_means, wilcoxon_p
+from zap.benchmark.stats import bootstrap_ci, core_means, wilcoxon_p
 from zap.metadataset.problem import SelectionProblem
 from zap.selectors import create_selector
 from zap.strategies.curves import curve_rows
@@ -105,8 +105,8 @@ def summarize(rows: Sequence[dict], baseline: str = "zero-shot", seed: int = 0) 
         for key in ("alc", "final", "looked"):
             entry[key] = float(np.mean(core_means(np.array([mine[d][key] for d in datasets]), cores)[1]))
         _, diff = core_means(np.array([mine[d][measure] - base[d][measure] for d in datasets]), cores)
-        entry |= {"diff": float(diff.mean()), "diff_ci": _bootstrap_ci(diff, seed), "wins": float(np.mean(diff > 0)),
-                  "losses": float(np.mean(diff < 0)), "wilcoxon_p": wilcoxon_p(diff)}
+        entry |= {"diff": float(diff.mean()), "diff_ci": bootstrap_ci(diff, seed, BOOTSTRAP),
+                  "wins": float(np.mean(diff > 0)), "losses": float(np.mean(diff < 0)), "wilcoxon_p": wilcoxon_p(diff)}
         out.append(entry)
     return out
 
@@ -142,7 +142,3 @@ def _by_dataset(rows: Sequence[dict], settings: str, objective: str, strategy: s
             if r["settings"] == settings and r["objective"] == objective and r["strategy"] == strategy}
 
 
-def _bootstrap_ci(values: np.ndarray, seed: int) -> list[float]:
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, (BOOTSTRAP, len(values))).mean(axis=1)
-    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]

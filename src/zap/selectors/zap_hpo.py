@@ -11,7 +11,9 @@ Model selection as in the paper: the groups (cores) are split into folds; each f
 the other folds and keeps the epoch whose top-1 pick has the lowest mean true rank on its held-out
 groups. To rank a new dataset, every fold model scores all candidates; their scores, z-scored per
 dataset, are averaged (`ensemble="zscore"`), or each model votes for its top-1 (`"vote"`, the ablation
-and the paper's online submission).
+and the paper's online submission). `n_seeds` > 1 repeats all of this with other seeds, so other fold
+deals and initialisations, and pools every member's z-scores: the pick of a single seed moves with the
+seed by as much as the gaps between methods, and the pool is what makes the shipped model stable.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from zap.finetune.threads import torch_threads
 from zap.selectors.base import Selector, SelectorError, Standardizer
 from zap.selectors.baselines import column_means
 
-LOSSES = ("bpr", "regression")
+LOSSES = ("bpr", "regression", "listwise")
 ENSEMBLES = ("zscore", "vote")
 PAIR_WEIGHTS = ("none", "delta")
 META_TRANSFORMS = ("none", "log")
 SELECT_BY = ("rank", "regret")
+SEED_STRIDE = 7919  # member j of a seed ensemble uses seed + j * SEED_STRIDE: no overlap with the folds' seed + k
 
 
 def group_folds(groups: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
@@ -91,6 +94,25 @@ class PairSampler:
         return self.order[worse[self.position]], self.order[better[self.position]]
 
 
+@dataclass
+class ListTargets:
+    """Rows grouped by dataset, with ListNet's target: per dataset, the softmax of its performances
+    z-scored within the dataset and divided by the temperature (a dataset with one value: uniform)."""
+
+    groups: list[np.ndarray]  # per dataset, its row indices
+    probability: np.ndarray  # row -> target probability within its dataset
+
+    @classmethod
+    def of(cls, rows: Rows, temperature: float) -> ListTargets:
+        groups = [np.flatnonzero(rows.dataset == d) for d in np.unique(rows.dataset)]
+        probability = np.empty(len(rows.y))
+        for index in groups:
+            z = zscore_rows(rows.y[index][None, :])[0] / temperature
+            weights = np.exp(z - z.max())
+            probability[index] = weights / weights.sum()
+        return cls(groups, probability)
+
+
 def _picked(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per dataset, the performance of the top-scored measured pipeline."""
     masked = np.where(np.isnan(y), -np.inf, scores)
@@ -125,7 +147,8 @@ class ZapHPO(Selector):
                  lr: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 64, max_epochs: int = 80,
                  patience: int = 15, n_folds: int = 5, ensemble: str = "zscore", keep: float = 1.0,
                  use_meta_features: bool = True, meta_transform: str = "none", pair_weight: str = "none",
-                 prior: float = 0.0, select_by: str = "rank", seed: int = 0, threads: int = 1):
+                 prior: float = 0.0, select_by: str = "rank", list_temperature: float = 0.5, n_seeds: int = 1,
+                 seed: int = 0, threads: int = 1):
         self.loss = loss
         self.hidden_layers = hidden_layers
         self.hidden_units = hidden_units
@@ -143,6 +166,8 @@ class ZapHPO(Selector):
         self.pair_weight = pair_weight
         self.prior = prior
         self.select_by = select_by
+        self.list_temperature = list_temperature
+        self.n_seeds = n_seeds
         self.seed = seed
         self.threads = threads
 
@@ -153,17 +178,27 @@ class ZapHPO(Selector):
                                 ("meta_transform", META_TRANSFORMS), ("select_by", SELECT_BY)):
             if getattr(self, option) not in allowed:
                 raise SelectorError(f"{option} must be one of {allowed}, got {getattr(self, option)!r}")
-        if not 0 < self.keep <= 1:
-            raise SelectorError(f"keep (the share of matrix cells used) must be in (0, 1], got {self.keep}")
+        self._check_numbers()
         self.models_, self.history_ = [], []
         rng = np.random.default_rng(self.seed)
         y = self._sparsified(y, rng)
         self.prior_ = self._single_best_prior(y)
         with torch_threads(self.threads):
-            for k, validation in enumerate(group_folds(groups, self.n_folds, self.seed)):
-                model, scaler, history = self._fit_fold(x, enc, y, ~validation, validation, self.seed + k)
-                self.models_.append((model, scaler))
-                self.history_.append(history)
+            for member in range(self.n_seeds):
+                seed = self.seed + member * SEED_STRIDE
+                for k, validation in enumerate(group_folds(groups, self.n_folds, seed)):
+                    model, scaler, history = self._fit_fold(x, enc, y, ~validation, validation, seed + k)
+                    self.models_.append((model, scaler))
+                    self.history_.append(history)
+
+    def _check_numbers(self) -> None:
+        if not 0 < self.keep <= 1:
+            raise SelectorError(f"keep (the share of matrix cells used) must be in (0, 1], got {self.keep}")
+        if not (isinstance(self.n_seeds, int | np.integer) and self.n_seeds >= 1):
+            raise SelectorError(f"n_seeds (the seeds pooled into one model) must be an integer >= 1, "
+                                f"got {self.n_seeds!r}")
+        if not self.list_temperature > 0:
+            raise SelectorError(f"list_temperature must be > 0, got {self.list_temperature}")
 
     @staticmethod
     def _single_best_prior(y: np.ndarray) -> np.ndarray:
@@ -209,8 +244,7 @@ class ZapHPO(Selector):
                               dtype=torch.float32)
         model = self._network(inputs.shape[1])
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        step = self._bpr_epoch if self.loss == "bpr" else self._regression_epoch
-        state = PairSampler(rows) if self.loss == "bpr" else self._standardized_targets(rows)
+        step, state = self._loss_step(rows)
         valid = np.flatnonzero(valid_mask)
         criterion = true_rank_of_pick if self.select_by == "rank" else regret_of_pick
         best, best_state, waited, history = np.inf, None, 0, []
@@ -231,6 +265,14 @@ class ZapHPO(Selector):
         model.eval()
         return model, scaler, {"epochs": len(history), "best_epoch": int(np.argmin(history)) + 1,
                                f"valid_{self.select_by}": best}
+
+    def _loss_step(self, rows: Rows):
+        """The epoch function of this loss and the state it draws from."""
+        if self.loss == "bpr":
+            return self._bpr_epoch, PairSampler(rows)
+        if self.loss == "listwise":
+            return self._listwise_epoch, ListTargets.of(rows, self.list_temperature)
+        return self._regression_epoch, self._standardized_targets(rows)
 
     def _batches(self, n: int, rng: np.random.Generator):
         order = rng.permutation(n)
@@ -269,6 +311,27 @@ class ZapHPO(Selector):
 
         for batch in self._batches(len(inputs), rng):
             loss = mse_loss(model(inputs[batch]).squeeze(-1), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def _listwise_epoch(self, model, optimizer, inputs, targets: ListTargets, rng) -> None:
+        """Batches of whole datasets, about `batch_size` rows each; the loss is the mean over a batch's
+        datasets of the cross-entropy between the target and the softmax of the scores within a dataset."""
+        import torch
+
+        per_batch = max(1, round(self.batch_size * len(targets.groups) / len(inputs)))
+        probability = torch.as_tensor(targets.probability, dtype=torch.float32)
+        order = rng.permutation(len(targets.groups))
+        for start in range(0, len(order), per_batch):
+            chosen = [targets.groups[d] for d in order[start:start + per_batch]]
+            index = torch.as_tensor(np.concatenate(chosen))
+            group = torch.as_tensor(np.repeat(np.arange(len(chosen)), [len(c) for c in chosen]))
+            scores = model(inputs[index]).squeeze(-1)
+            peak = torch.full((len(chosen),), -torch.inf).scatter_reduce(0, group, scores.detach(), "amax")
+            total = torch.zeros(len(chosen)).index_add(0, group, torch.exp(scores - peak[group]))
+            log_probability = scores - (peak + torch.log(total))[group]
+            loss = -(probability[index] * log_probability).sum() / len(chosen)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -83,7 +83,8 @@ class Arm(Protocol):
     local_t: float  # time this arm has used, on the budget's clock
 
     def advance(self, until: float) -> list[Release]:
-        """Run until the arm's own clock reads `until` (or it ends); the predictions it released meanwhile."""
+        """Run until the arm's own clock reads `until` (or it ends; or later, where an operation that cannot be
+        cut ends later: `local_t` says, and the trace charges it); the predictions it released meanwhile."""
 
     def seen(self) -> list[tuple[float, float]]:
         """(local time, validation score) of every prediction released so far: the partial curve."""

@@ -7,6 +7,12 @@ clock's fraction of its budget, so pausing it changes nothing it computes, and o
 with the same seed a resumed run makes the same steps as the stored one. What replay cannot know is the
 validation score a live run decides with: it stands in the stored test NAUC plus Gaussian noise of
 `validation_noise` (a validation holdout is a few hundred images: a NAUC standard error of about 0.02).
+
+A live run cannot pause inside an operation, so a slice that ends inside one lasts until the operation ends,
+and the policy's clock (its look budget too) is charged all of it; nor does it start a prediction pass that
+would end past the slice. Replay does the same for a run's first operations (`ReplayArm.pause_point`), which
+can outlast a slice or the whole look budget, pricing a step at the run's mean step. Not modelled: the later
+slices of a live run end up to a step early (a pass waits for the next slice) or late (a step ends past it).
 """
 
 from __future__ import annotations
@@ -35,14 +41,28 @@ class ReplayArm:
     name: str
     points: list[tuple[float, float]]
     noise: np.ndarray  # one validation-noise draw per stored point
+    quick_first: bool = False  # the first point is a quick model's, made before any optimizer step
+    step: float = 0.0  # what one optimizer step costs on the arm's clock (`mean_step`; 0: unknown)
     local_t: float = 0.0
-    quick_first: bool = False  # the pipeline starts with a quick model, whose fit a slice cannot cut short
     _seen: list[tuple[float, float]] = field(default_factory=list)
 
+    def pause_point(self, until: float) -> float:
+        """Where a live run's slice asked to end at `until` ends, as far as the curve and `step` tell. Its first
+        operation (data, and the quick model's fit and prediction or the first optimizer step) cannot be cut;
+        after a quick model's prediction comes the first step, also uncut; a CNN's first pass, due after its
+        first step, waits for the next slice if it would end past this one, and opens it with a step after."""
+        if not self.points:
+            return until
+        first = self.points[0][0]
+        ready = first if self.quick_first or self.step <= 0 else min(first, self.step)  # the first operation's end
+        if self.local_t < ready and until < first:
+            return ready
+        if self.local_t <= ready < until < first + self.step:
+            return first + self.step
+        return until
+
     def advance(self, until: float) -> list[Release]:
-        if self.local_t == 0.0 and self.quick_first and self.points:
-            # a live run's first slice ends no earlier than its quick model's prediction (one operation)
-            until = max(until, self.points[0][0])
+        until = self.pause_point(until)
         released = [Release(t, s + float(self.noise[i]), s, i) for i, (t, s) in enumerate(self.points)
                     if self.local_t < t <= until]
         self._seen.extend((r.local_t, r.decision) for r in released)
@@ -51,6 +71,12 @@ class ReplayArm:
 
     def seen(self) -> list[tuple[float, float]]:
         return list(self._seen)
+
+
+def mean_step(end: float, steps: int) -> float:
+    """A run's mean optimizer step, its passes and data included: a record keeps no step's own time. High
+    where passes are frequent, and `end` is the budget where the run's own end is not stored."""
+    return end / steps if steps > 0 else 0.0
 
 
 @dataclass
@@ -62,6 +88,7 @@ class ReplayCase:
     curves: dict[int, list[tuple[float, float]]]  # candidate column -> stored (time, NAUC) points
     t0: float
     quick_first: list[bool] = field(default_factory=list)  # per candidate column
+    steps: dict[int, float] = field(default_factory=dict)  # candidate column -> `ReplayArm.step`
 
     @property
     def budget(self) -> float:
@@ -70,7 +97,7 @@ class ReplayCase:
     def arms(self, columns: Sequence[int], rng: np.random.Generator, validation_noise: float) -> list[ReplayArm]:
         return [ReplayArm(rank, self.problem.candidate_ids[j], self.curves[j],
                           rng.normal(0.0, validation_noise, len(self.curves[j])),
-                          quick_first=bool(self.quick_first and self.quick_first[j]))
+                          quick_first=bool(self.quick_first and self.quick_first[j]), step=self.steps.get(j, 0.0))
                 for rank, j in enumerate(columns)]
 
     def score(self, trace: Trace) -> dict[str, float]:
@@ -88,11 +115,19 @@ def replay_cases(payload: dict, budget: float | None = None, seed: int = 0) -> l
     quick_first = [bool(c["config"].get("first_simple_model")) for c in view["candidates"]]
     cases = []
     for i in range(problem.n_datasets):
-        curves = {j: [(float(t), float(s)) for t, s in matrices["curves"].get(f"{i},{j}", [])]
-                  for j in range(len(problem.candidate_ids))}
-        if all(f"{i},{j}" in matrices["curves"] for j in curves):
-            cases.append(ReplayCase(problem, i, curves, t0, quick_first))
+        keys = {j: f"{i},{j}" for j in range(len(problem.candidate_ids))}
+        if not all(key in matrices["curves"] for key in keys.values()):
+            continue
+        curves = {j: [(float(t), float(s)) for t, s in matrices["curves"][key]] for j, key in keys.items()}
+        steps = {j: _step(matrices["provenance"].get(key, {}), problem.budget) for j, key in keys.items()}
+        cases.append(ReplayCase(problem, i, curves, t0, quick_first, steps))
     return cases
+
+
+def _step(provenance: dict, budget: float) -> float:
+    """`mean_step` from what the artifact keeps: a run's steps, not its end (the budget stands in). A run that
+    failed stopped early: its steps say nothing of a step's cost."""
+    return mean_step(budget, int(provenance.get("steps") or 0)) if provenance.get("status") == "ok" else 0.0
 
 
 def predictor_for(case: ReplayCase, columns: Sequence[int], predictor: CurvePredictor, objective: str) -> Predict:
