@@ -163,7 +163,7 @@ def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkey
     monkeypatch.setenv("ZAP_SELECTORS", str(selectors))
     from zap.selectors.base import load_selector
 
-    assert load_selector(selectors / "zap-hpo-regression.pkl.gz").selector.loss == "regression"
+    assert load_selector(selectors / "zap-hpo-regression.zsel").selector.loss == "regression"
     capsys.readouterr()
     assert main(["suggest", "digits", "--k", "3", "--json", "--budget", "60", "--threads", "2"]) == 0
     suggested = json.loads(capsys.readouterr().out)
@@ -320,7 +320,9 @@ def test_a_training_row_measured_only_in_dropped_columns_is_left_out(problem):
 
 def test_diversity_report_and_figures(artifact, problem, tmp_path, capsys):
     assert main(["metadataset", "diversity", str(artifact), "--out", str(tmp_path), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["budgets"]) == 1 and list(out["levels"]) == [f"{out['budgets'][0]:g}"]  # one level, same shape
+    report = out["levels"][f"{out['budgets'][0]:g}"]
     # recomputed from the seed-mean matrix: catches the report reading the first seed alone or the wrong axis
     alc, ids = problem.alc, problem.candidate_ids
     single = int(alc.mean(axis=0).argmax())
@@ -334,6 +336,19 @@ def test_diversity_report_and_figures(artifact, problem, tmp_path, capsys):
     assert report["noise_floor"]["cells"] > 0 and 0 < report["noise_floor"]["run_std"] < 0.1
     curse = report["winners_curse"]  # the synthetic second seed is the first plus noise of std 0.02
     assert 0 < curse["datasets"] <= 18 and abs(curse["oracle_pick_seed1"] - curse["oracle_pick_seed0"]) < 0.1
+    # the re-run Oracle: the first seed's best cell scored on the second, against Single-best on those datasets
+    first, repeat = problem.alc_first, problem.alc_repeat
+    again = repeat[np.arange(len(first)), np.nanargmax(first, axis=1)]
+    has = ~np.isnan(again)
+    rerun = report["rerun_oracle"]
+    assert rerun["lead"] == pytest.approx((again[has] - alc[has, single]).mean())
+    assert rerun["lead_over_run_std"] == pytest.approx(rerun["lead"] / report["noise_floor"]["run_std"])
+    nauc = problem.nauc
+    final = report["final_nauc"]
+    assert final["oracle"] == pytest.approx(nauc.max(axis=1).mean())
+    assert final["alc_oracle_picks"] == pytest.approx(nauc[np.arange(len(nauc)), alc.argmax(axis=1)].mean())
+    assert final["oracle_minus_single_best"] == pytest.approx(nauc.max(axis=1).mean()
+                                                              - nauc[:, nauc.mean(axis=0).argmax()].mean())
     for name in ("cost_matrix.png", "winners.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -439,8 +454,8 @@ def test_meta_train_on_budget_levels_ranks_for_the_budget_and_the_objective(tmp_
     path.write_bytes(gzip.compress(json.dumps(synthetic_levels_artifact()).encode()))
     for objective in ("alc", "final"):
         meta_train(path, ("zap-hpo", "single-best"), tmp_path / "sel", objective=objective)
-    assert selector_path("zap-hpo", tmp_path / "sel", "final").name == "zap-hpo--final.pkl.gz"
-    single = load_selector(tmp_path / "sel" / "single-best.pkl.gz")
+    assert selector_path("zap-hpo", tmp_path / "sel", "final").name == "zap-hpo--final.zsel"
+    single = load_selector(tmp_path / "sel" / "single-best.zsel")
     assert isinstance(single.selector, PerLevel) and single.context["levels"] == [20.0, 60.0]
     meta = MetaFeatures.from_dict({"n_channels": 3, "n_classes": 10, "n_train": 500, "resolution": 32})
     at_60 = suggest(meta, "single-best", k=8, folder=tmp_path / "sel", budget_ref=60.0)

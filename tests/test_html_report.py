@@ -107,10 +107,10 @@ def test_fit_report_escapes_class_names_and_paths(fitted, tmp_path):
 def test_fit_report_says_when_the_selector_fell_back(fitted, tmp_path):
     model, summary = fitted
     selection = {"selector": "zap-hpo", "fallback": "recommended",
-                 "warnings": ["no trained 'zap-hpo' selector at /x/<home>/zap-hpo.pkl.gz"]}
+                 "warnings": ["no trained 'zap-hpo' selector at /x/<home>/zap-hpo.zsel"]}
     text = write_fit_report(tmp_path, model, summary | {"selection": selection}).read_text()
     assert "fallback: ran the &#x27;recommended&#x27; pipeline instead" in text
-    assert "/x/&lt;home&gt;/zap-hpo.pkl.gz" in text and "could not pick" in text
+    assert "/x/&lt;home&gt;/zap-hpo.zsel" in text and "could not pick" in text
     assert "Top candidates" not in text  # no ranking to show: the selector never ran
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -55,7 +54,7 @@ def test_the_wheel_carries_every_module_the_package_data_and_the_shipped_selecto
     modules = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src" / "zap").rglob("*.py")}
     assert modules - names == set()
     assert set(PACKAGE_DATA) - names == set()
-    assert {f"zap/_home/artifacts/selectors/{n}.pkl.gz" for n in TRAINABLE} - names == set()
+    assert {f"zap/_home/artifacts/selectors/{n}.zsel" for n in TRAINABLE} - names == set()
     shipped = ("fallback.json", "fallback--final.json", "refine-curves.pt")  # the fallback rules, refine's predictor
     assert {f"zap/_home/artifacts/selectors/{n}" for n in shipped} - names == set()
 
@@ -76,7 +75,7 @@ def test_an_installed_wheel_finds_its_files_without_the_checkout(wheel, tmp_path
                            text=True).stdout.split(" ", 3)
     assert shown[0].startswith(str(site)) and shown[1] == str(site / "zap" / "_home")
     assert int(shown[2]) > 0 and shown[3].startswith("mobilenetv2")
-    assert all(f"{n}.pkl.gz" in shown[3] for n in TRAINABLE)
+    assert all(f"{n}.zsel" in shown[3] for n in TRAINABLE)
 
 
 def test_pyproject_lists_every_folder_of_the_package():
@@ -109,7 +108,7 @@ def test_without_zap_home_an_editable_install_uses_its_checkout_and_a_wheel_its_
     monkeypatch.delenv(resources.HOME_VARIABLE, raising=False)
     monkeypatch.delenv(resources.SELECTORS_VARIABLE, raising=False)
     assert resources.editable_checkout() == ROOT and resources.home() == ROOT
-    assert (resources.selectors_dir() / "zap-hpo.pkl.gz").is_file() and resources.metadataset_artifact().is_file()
+    assert (resources.selectors_dir() / "zap-hpo.zsel").is_file() and resources.metadataset_artifact().is_file()
     monkeypatch.setattr(resources, "editable_checkout", lambda: None)
     assert resources.home() == Path(str(resources.package_data("zap", "_home")))
 
@@ -142,25 +141,20 @@ def _selector(tmp_path: Path) -> Path:
     performance = np.array([[0.5, 0.6], [0.4, 0.7], [0.6, 0.5], [0.3, 0.8]])
     selector = SingleBest().fit(x, enc, performance, np.array(["a", "a", "b", "b"]))
     context = {"protocol_hash": "p1", "candidates": [{"id": str(i), "config": c} for i, c in enumerate(configs)]}
-    return selector.save(tmp_path / "single-best.pkl.gz", context)
+    return selector.save(tmp_path / "single-best.zsel", context)
 
 
-def _rewrite_versions(path: Path, change: dict[str, str]) -> None:
-    with gzip.open(path, "rb") as handle:
-        payload = pickle.load(handle)
-    payload["versions"] |= change
-    with gzip.open(path, "wb") as handle:
-        pickle.dump(payload, handle)
-
-
-def test_a_saved_selector_records_versions_and_warns_when_they_differ(tmp_path):
-    """Catches a selector loaded silently under another scikit-learn or torch, whose pickled state may
-    then behave otherwise."""
+def test_a_saved_selector_records_versions_and_warns_when_they_differ(tmp_path, monkeypatch):
+    """Catches a selector loaded silently under another scikit-learn or torch, whose saved estimators or
+    weights may then behave otherwise."""
     path = _selector(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_selector(path)  # saved by the running versions: no warning
-    _rewrite_versions(path, {"scikit-learn": "0.24.0"})
+    from zap.selectors import store
+
+    monkeypatch.setattr(store, "versions", lambda: resources.versions() | {"scikit-learn": "0.24.0"})
+    _selector(tmp_path)  # as another scikit-learn would have saved it
     with pytest.warns(VersionMismatchWarning, match=r"scikit-learn 0\.24\.0.*zap meta-train") as caught:
         load_selector(path)
     assert caught[0].message.saved == {"scikit-learn": "0.24.0"}
@@ -184,8 +178,8 @@ def test_a_saved_model_records_versions_and_warns_when_they_differ(tmp_path):
 
 
 def test_the_shipped_selectors_load_under_every_check_without_a_warning(monkeypatch):
-    """The shipped selectors predate the version record (unknown, accepted quietly) and must pass the
-    checks `zap suggest` makes: catches a change of the search space's encoding, or a re-exported
+    """The shipped selectors record the versions that trained them (those of this checkout) and must pass
+    the checks `zap suggest` makes: catches a change of the search space's encoding, or a re-exported
     meta-dataset, that leaves them stale."""
     monkeypatch.delenv(resources.HOME_VARIABLE, raising=False)
     monkeypatch.delenv(resources.SELECTORS_VARIABLE, raising=False)
@@ -197,7 +191,7 @@ def test_the_shipped_selectors_load_under_every_check_without_a_warning(monkeypa
     with warnings.catch_warnings():
         warnings.simplefilter("error", VersionMismatchWarning)
         for name in ("single-best", "zap-as"):
-            assert load_selector(folder / f"{name}.pkl.gz", encode=encode, expect_protocol=protocol).context
+            assert load_selector(folder / f"{name}.zsel", encode=encode, expect_protocol=protocol).context
 
 
 # --------------------------------------------------------------------------------------------- hashes
@@ -224,7 +218,7 @@ def _home(home: Path, monkeypatch, protocol_hash: str) -> None:
     selectors, metadataset = home / "artifacts" / "selectors", home / "artifacts" / "metadataset"
     selectors.mkdir(parents=True)
     metadataset.mkdir(parents=True)
-    shutil.copy(ROOT / "artifacts" / "selectors" / "single-best.pkl.gz", selectors)
+    shutil.copy(ROOT / "artifacts" / "selectors" / "single-best.zsel", selectors)
     with gzip.open(metadataset / "v1.json.gz", "wt") as handle:
         json.dump({"schema": ARTIFACT_SCHEMA, "protocol_hash": protocol_hash}, handle)
     monkeypatch.setenv(resources.HOME_VARIABLE, str(home))
@@ -235,7 +229,7 @@ def test_suggest_refuses_selectors_trained_before_the_homes_meta_dataset_changed
     """A meta-dataset re-exported under another protocol without `zap meta-train` after it: the home's
     selectors rank candidates by numbers measured otherwise. The same home with the selector's own
     protocol passes, so the check is not simply always failing."""
-    shipped = load_selector(ROOT / "artifacts" / "selectors" / "single-best.pkl.gz").context["protocol_hash"]
+    shipped = load_selector(ROOT / "artifacts" / "selectors" / "single-best.zsel").context["protocol_hash"]
     _home(tmp_path / "good", monkeypatch, shipped)
     assert main(["suggest", "digits", "--selector", "single-best", "--k", "1"]) == 0
     _home(tmp_path / "stale", monkeypatch, "another-protocol")

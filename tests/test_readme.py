@@ -299,8 +299,8 @@ def test_meta_train_on_v1(tmp_path):
 
     (ran,) = run_line("zap meta-train artifacts/metadataset/v1.json.gz", tmp_path)
     for name in TRAINABLE:
-        fresh = load_selector(tmp_path / "selectors" / f"{name}.pkl.gz")
-        shipped = load_selector(ROOT / "artifacts" / "selectors" / f"{name}.pkl.gz")
+        fresh = load_selector(tmp_path / "selectors" / f"{name}.zsel")
+        shipped = load_selector(ROOT / "artifacts" / "selectors" / f"{name}.zsel")
         assert fresh.selector.get_params() == shipped.selector.get_params(), name
         assert ran.out.count(f"{name} (alc): ") == 1
 

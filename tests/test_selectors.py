@@ -1,18 +1,35 @@
 """Selectors: the shared interface, ZAP-HPO's sampling, loss and folds, baselines, save/load."""
 
+import copy
+import gzip
+import io
+import json
+import os
+import pickle
+import sys
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pytest
+import skops.io
+from sklearn.linear_model import LogisticRegression
 
 from synthetic import make_problem
 from zap.selectors import (
     FixedPipeline,
     RandomSelector,
+    Selector,
     SelectorError,
     SingleBest,
     Standardizer,
+    ZapAS,
     load_selector,
     one_hot_encodings,
 )
+from zap.selectors.baselines import NearestDatasets
+from zap.selectors.levels import PerLevel
+from zap.selectors.store import _subclasses, convert_legacy_selector
 from zap.selectors.zap_hpo import (
     ListTargets,
     PairSampler,
@@ -145,13 +162,316 @@ def test_vote_ensemble_picks_a_fold_models_top_choice(problem):
 def test_save_load_round_trip_and_hash_check(problem, tmp_path):
     x, enc, y, g = problem.meta_features, problem.encodings, problem.performance, problem.groups
     hpo = ZapHPO(max_epochs=3, n_folds=2).fit(x, enc, y, g)
-    path = hpo.save(tmp_path / "hpo.pkl.gz", {"note": "test"})
+    path = hpo.save(tmp_path / "hpo.zsel", {"note": "test"})
     loaded = load_selector(path, expect_hash=hpo.spec_hash_)
-    assert np.allclose(loaded.selector.scores(x), hpo.scores(x)) and loaded.context == {"note": "test"}
+    assert np.array_equal(loaded.selector.scores(x), hpo.scores(x)) and loaded.context == {"note": "test"}
     with pytest.raises(SelectorError, match="specification"):
         load_selector(path, expect_hash="0" * 16)
     with pytest.raises(SelectorError, match="meta-train"):
-        load_selector(tmp_path / "missing.pkl.gz")
+        load_selector(tmp_path / "missing.zsel")
+
+
+# ------------------------------------------------------------------------------------------ saved files
+# A saved selector is data only (zap.selectors.store, docs/security.md): these tests plant code where a
+# crafted file would hide it and check that loading refuses the file with nothing run.
+
+ROUND_TRIPS = {
+    "zap-hpo, two seeds": lambda: ZapHPO(max_epochs=3, n_folds=2, n_seeds=2),
+    "zap-hpo, listwise, vote, log features, prior": lambda: ZapHPO(
+        loss="listwise", ensemble="vote", meta_transform="log", prior=0.5, hidden_layers=2, max_epochs=2, n_folds=3),
+    "zap-hpo, encodings only": lambda: ZapHPO(use_meta_features=False, hidden_layers=1, max_epochs=2, n_folds=2),
+    "single-best": SingleBest,
+    "random": lambda: RandomSelector(seed=4),
+    "fixed": lambda: FixedPipeline(3, "recommended"),
+    "knn": lambda: NearestDatasets(k=3),
+    "per-level knn": lambda: PerLevel("knn"),
+    "per-level zap-as": lambda: PerLevel("autofolio-default"),
+}
+
+
+def with_budget(x: np.ndarray) -> np.ndarray:
+    """Two budget levels as the last meta-feature, as a multi-level meta-dataset gives them (`PerLevel`)."""
+    return np.column_stack([x, np.log(np.where(np.arange(len(x)) % 2, 20.0, 60.0))])
+
+
+@pytest.mark.parametrize("make", ROUND_TRIPS.values(), ids=ROUND_TRIPS)
+def test_every_selector_loads_back_scoring_exactly_as_saved(make, problem, tmp_path):
+    selector = make()
+    x = with_budget(problem.meta_features) if isinstance(selector, PerLevel) else problem.meta_features
+    selector.fit(x, problem.encodings, problem.performance, problem.groups)
+    loaded = load_selector(selector.save(tmp_path / "s.zsel", {"ids": ["a", "b"]}), expect_hash=selector.spec_hash_)
+    assert type(loaded.selector) is type(selector) and loaded.selector.get_params() == selector.get_params()
+    assert np.array_equal(loaded.selector.scores(x), selector.scores(x)) and loaded.context == {"ids": ["a", "b"]}
+
+
+def test_every_selector_class_of_zap_says_what_it_saves():
+    """Catches a new selector class that `save` would refuse (it has no `_state`) or `load` could not rebuild."""
+    import zap.selectors.levels
+    import zap.selectors.registry  # noqa: F401  (imports every selector module)
+
+    classes = {cls.__name__: cls for cls in _subclasses(Selector) if cls.__module__.startswith("zap.")}
+    assert {"ZapHPO", "ZapAS", "SingleBest", "RandomSelector", "FixedPipeline", "NearestDatasets", "PerLevel"} <= set(
+        classes)
+    assert [name for name, cls in classes.items() if not {"_state", "_from_state"} <= set(vars(cls))] == []
+
+
+@pytest.fixture(scope="module")
+def small(problem) -> dict[str, Selector]:
+    """A fitted selector of each kind whose file the tests below damage: small, so each test is fast."""
+    args = problem.meta_features, problem.encodings, problem.performance, problem.groups
+    return {"single-best": SingleBest().fit(*args),
+            "zap-hpo": ZapHPO(hidden_layers=1, hidden_units=4, max_epochs=1, n_folds=2).fit(*args),
+            "zap-as": ZapAS({"selector": "classifier", "rf_n_estimators": 10}, tune=False).fit(*args)}
+
+
+@pytest.fixture
+def marker(tmp_path) -> Path:
+    return tmp_path / "code_ran"
+
+
+def archive(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as opened:
+        return {name: opened.read(name) for name in opened.namelist()}
+
+
+def tamper(path: Path, meta=None, arrays=None, entries: dict[str, bytes] | None = None) -> Path:
+    """Rewrite the saved selector at `path`: `meta(selector_json)` and `arrays(arrays, selector_json)` change
+    its JSON and arrays in place; `entries` replace whole entries."""
+    parts = archive(path)
+    selector_json = json.loads(parts["selector.json"])
+    if meta:
+        meta(selector_json)
+    if arrays:
+        with np.load(io.BytesIO(parts["arrays.npz"])) as npz:
+            values = dict(npz)
+        arrays(values, selector_json)
+        buffer = io.BytesIO()
+        np.savez(buffer, **values)
+        parts["arrays.npz"] = buffer.getvalue()
+    parts["selector.json"] = json.dumps(selector_json).encode()
+    parts |= entries or {}
+    with zipfile.ZipFile(path, "w") as rewritten:
+        for name, data in parts.items():
+            rewritten.writestr(name, data)
+    return path
+
+
+def saved(small, name: str, tmp_path: Path) -> Path:
+    return small[name].save(tmp_path / f"{name}.zsel")
+
+
+def refused(path: Path, *phrases: str) -> str:
+    with pytest.raises(SelectorError) as caught:
+        load_selector(path)
+    message = str(caught.value)
+    assert all(phrase in message for phrase in (str(path), "zap meta-train", *phrases)), message
+    return message
+
+
+def planted_pickle(marker: Path) -> bytes:
+    """A pickle, written by hand, that calls `open(marker, "w")` when it is loaded: code a crafted file hides."""
+    return b"cbuiltins\nopen\n(V" + str(marker).encode() + b"\nVw\ntR."
+
+
+def npy_of_objects(payload: bytes) -> bytes:
+    """An `.npy` entry of dtype object whose objects are the pickle `payload` (what `np.save` would write)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    return buffer.getvalue() + payload
+
+
+@pytest.mark.parametrize("where", ["selector.json", "an array", "the whole file", "an old selector's name"])
+def test_a_planted_pickle_is_refused_unrun(where, small, tmp_path, marker):
+    bomb = planted_pickle(marker)
+    pickle.loads(bomb).close()  # the bomb works when unpickled...
+    assert marker.is_file()
+    marker.unlink()
+    path = saved(small, "single-best", tmp_path)
+    if where == "selector.json":
+        refused(tamper(path, entries={"selector.json": bomb}), "not a readable saved selector")
+    if where == "an array":
+        npz = io.BytesIO()
+        with zipfile.ZipFile(npz, "w") as arrays:
+            arrays.writestr("a1.npy", npy_of_objects(bomb))
+        np.load(io.BytesIO(npz.getvalue()), allow_pickle=True)["a1"].close()  # the bomb's open file
+        assert marker.is_file()  # ...and so does the array
+        marker.unlink()
+        refused(tamper(path, entries={"arrays.npz": npz.getvalue()}), "not a readable saved selector", "allow_pickle")
+    if where == "the whole file":
+        path.write_bytes(gzip.compress(bomb))  # an old selector was a gzipped pickle
+        refused(path, "pickled by a zap before selector schema 2", "convert_legacy_selector")
+    if where == "an old selector's name":
+        path.unlink()
+        legacy = path.with_name("single-best.pkl.gz")
+        legacy.write_bytes(gzip.compress(bomb))
+        assert str(legacy) in refused(path, "pickled by a zap before selector schema 2")
+    assert not marker.exists()  # ...and zap never ran it
+
+
+def test_an_old_pickled_selector_converts_only_on_trust(problem, small, tmp_path, marker):
+    old = tmp_path / "single-best.pkl.gz"
+    old.write_bytes(gzip.compress(planted_pickle(marker)))
+    with pytest.raises(SelectorError, match="trust_pickle=True"):
+        convert_legacy_selector(old)
+    assert not marker.exists()
+    selector = small["single-best"]
+    payload = {"schema": 1, "selector": selector.name, "spec_hash": selector.spec_hash_, "context": {"a": 1},
+               "state": selector}  # as zaps before selector schema 2 saved a selector
+    old.write_bytes(gzip.compress(pickle.dumps(payload)))
+    converted = convert_legacy_selector(old, trust_pickle=True)  # a file the user wrote and trusts
+    assert converted == tmp_path / "single-best.zsel"
+    loaded = load_selector(converted)
+    x = problem.meta_features
+    assert loaded.context == {"a": 1} and np.array_equal(loaded.selector.scores(x), selector.scores(x))
+
+
+class Trap:
+    """Runs code when skops rebuilds it (skops calls `__setstate__`): creates the file it names."""
+
+    def __init__(self, path: Path):
+        self.where = str(path)
+
+    def __setstate__(self, state: dict) -> None:
+        Path(state["where"]).touch()
+
+
+def forest_entry(path: Path) -> str:
+    key = json.loads(archive(path)["selector.json"])["fitted"]["state"]["model"]["model"]["forest"]["$estimator"]
+    return f"estimators/{key}.skops"
+
+
+def skops_schema(data: bytes) -> dict:
+    return json.loads(zipfile.ZipFile(io.BytesIO(data)).read("schema.json"))
+
+
+def with_schema(data: bytes, schema: dict) -> bytes:
+    """A skops file's bytes with another schema."""
+    with zipfile.ZipFile(io.BytesIO(data)) as opened:
+        parts = {name: opened.read(name) for name in opened.namelist()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as rewritten:
+        for name, item in parts.items():
+            rewritten.writestr(name, json.dumps(schema) if name == "schema.json" else item)
+    return out.getvalue()
+
+
+def with_node(forest, field: str, value: int):
+    """The forest with its first tree's root node's `field` set to `value` (the tree's arrays as a file holds them)."""
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    state["nodes"] = state["nodes"].copy()
+    state["nodes"][field][0] = value
+    tree.__setstate__(state)
+    return forest
+
+
+CRAFTED_TREES = {"a tree that loops back to its root": ("left_child", 0, "children lie outside it or before"),
+                 "a split on a feature the input lacks": ("feature", 99, "splits on features outside the 4")}
+
+
+@pytest.mark.parametrize("change", ["an object that runs code", "os.system", "a type skops trusts by default",
+                                    "a calling node kind", "an allowed type in the wrong place", *CRAFTED_TREES])
+def test_an_estimator_naming_anything_zap_does_not_need_is_refused_unbuilt(change, small, tmp_path, marker):
+    path = saved(small, "zap-as", tmp_path)
+    entry = forest_entry(path)
+    forest = copy.deepcopy(small["zap-as"].model_.model_.rf_)
+    if change == "an object that runs code":
+        forest.extra_ = Trap(marker)  # hidden inside a real forest: the root type is fine
+        data = skops.io.dumps(forest)
+        skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))  # the trap works when trusted...
+        assert marker.is_file()
+        marker.unlink()
+        expected = f"{Trap.__module__}.Trap"
+    if change == "os.system":
+        data = skops.io.dumps(forest)
+        schema = skops_schema(data)
+        schema["content"]["content"]["n_jobs"] = skops_schema(skops.io.dumps(os.system))
+        data = with_schema(data, schema)
+        assert skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data)).n_jobs is os.system
+        expected = f"{os.system.__module__}.system"
+    if change == "a type skops trusts by default":  # skops would build it; zap's selectors never hold it
+        forest.extra_ = LogisticRegression()
+        data, expected = skops.io.dumps(forest), "sklearn.linear_model._logistic.LogisticRegression"
+    if change == "a calling node kind":  # a crafted schema: an allowed type, rebuilt by calling it
+        schema = skops_schema(skops.io.dumps(forest))
+        schema["content"]["content"]["estimator"]["__loader__"] = "ReduceNode"
+        data, expected = with_schema(skops.io.dumps(forest), schema), "node kind ReduceNode"
+    if change == "an allowed type in the wrong place":
+        data = archive(path)["estimators/e0.skops"]  # the preprocessing pipeline
+        expected = "is a sklearn.pipeline.Pipeline, expected sklearn.ensemble._forest.RandomForestClassifier"
+    if change in CRAFTED_TREES:  # allowed types only, but arrays scikit-learn would walk out of bounds
+        field, value, expected = CRAFTED_TREES[change]
+        data = skops.io.dumps(with_node(forest, field, value))
+    message = refused(tamper(path, entries={entry: data}), expected)
+    if change not in ("an allowed type in the wrong place", *CRAFTED_TREES):
+        assert "may be malicious: nothing was built from it" in message
+    assert not marker.exists()  # ...and zap never built it
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "no arrays", "JSON of a list"])
+def test_a_damaged_file_is_refused_by_name(damage, small, tmp_path):
+    path = saved(small, "zap-hpo", tmp_path)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    if damage == "garbage":
+        path.write_bytes(bytes(range(256)) * 8)
+    if damage == "empty":
+        path.write_bytes(b"")
+    if damage == "no arrays":
+        parts = archive(path)
+        with zipfile.ZipFile(path, "w") as rewritten:
+            rewritten.writestr("selector.json", parts["selector.json"])
+    if damage == "JSON of a list":
+        tamper(path, entries={"selector.json": b"[1, 2]"})
+    refused(path, "is not a readable saved selector", "damaged")
+
+
+def first_weight(meta: dict) -> str:
+    return meta["fitted"]["state"]["members"][0]["weights"]["0.weight"]["$array"]
+
+
+def reshaped(key_of, change):
+    def arrays(values: dict, meta: dict) -> None:
+        key = key_of(meta)
+        values[key] = change(values[key])
+    return arrays
+
+
+TAMPERED = {  # what is changed -> (selector, how, what the refusal says)
+    "a mean of another length": ("single-best", {"arrays": reshaped(
+        lambda m: m["fitted"]["state"]["mean"]["$array"], lambda a: a[:5])},
+        "fitted.state.mean has shape (5,), expected (12,)"),
+    "weights of another shape": ("zap-hpo", {"arrays": reshaped(first_weight, lambda a: a.T)},
+                                 "fitted.state.members[0].weights.0.weight has shape"),
+    "integer weights": ("zap-hpo", {"arrays": reshaped(first_weight, lambda a: a.astype(int))},
+                        "0.weight has dtype int64, expected kind 'f'"),
+    "one-dimensional encodings": ("single-best", {"arrays": reshaped(
+        lambda m: m["fitted"]["encodings"]["$array"], np.ravel)}, "fitted.encodings has shape"),
+    "a missing value": ("zap-as", {"meta": lambda m: m["fitted"]["state"]["model"]["model"].pop("tie")},
+                        "fitted.state.model.model.tie is missing"),
+    "a value of another type": ("zap-hpo", {"meta": lambda m: m["fitted"].update(n_features="4")},
+                                "fitted.n_features is a str, expected int"),
+    "an array where an estimator belongs": ("zap-as", {"meta": lambda m: m["fitted"]["state"]["model"].update(
+        preprocessing={"$array": "a0"})}, "fitted.state.model.preprocessing is not an estimator of the file"),
+    "changed settings": ("single-best", {"meta": lambda m: m["fitted"].update(maximize=False)},
+                         "the file was changed"),
+    "settings the class does not take": ("single-best", {"meta": lambda m: m["fitted"]["params"].update(k=3)},
+                                         "are not settings SingleBest takes"),
+    "a class zap does not have": ("single-best", {"meta": lambda m: m["fitted"].__setitem__(
+        "class", "evil.module.Thing")}, "names evil.module.Thing, not a selector class this program has"),
+    "another schema": ("single-best", {"meta": lambda m: m.update(schema=1)},
+                       "has selector schema 1, this zap reads 2"),
+    "an incomplete ZAP-AS configuration": ("zap-as", {"meta": lambda m: m["fitted"]["state"]["config"].pop("scaler")},
+                                           "fitted.state.config is not a complete ZAP-AS configuration"),
+}
+
+
+@pytest.mark.parametrize("change", TAMPERED.values(), ids=TAMPERED)
+def test_values_of_the_wrong_type_or_shape_are_refused_with_their_place(change, small, tmp_path):
+    name, how, expected = change
+    refused(tamper(saved(small, name, tmp_path), **how), expected)
+    assert "evil" not in sys.modules  # a class the file names is looked up, never imported
 
 
 def test_inputs_are_checked_with_clear_errors(problem):
@@ -260,7 +580,7 @@ def test_shipped_selectors_are_what_the_registry_builds():
     assert TRAINABLE == SHIPPED == ("zap-hpo", "zap-as", "single-best", "zap-hpo-regression")
     shipped = Path(__file__).resolve().parents[1] / "artifacts" / "selectors"
     for name in SHIPPED:
-        path = shipped / f"{name}.pkl.gz"
+        path = shipped / f"{name}.zsel"
         if path.exists():
             assert load_selector(path).selector.get_params() == create_selector(name).get_params(), name
 

@@ -9,6 +9,7 @@ from synthetic import make_problem
 from zap.selectors.base import load_selector
 from zap.selectors.baselines import SingleBest
 from zap.selectors.zap_as import (
+    RF_TYPES,
     SELECTOR_TYPES,
     ZapAS,
     inner_loss,
@@ -107,13 +108,26 @@ def test_inner_splits_never_share_a_group(n_folds):
     assert sorted(seen) == list(range(len(groups)))  # every row validated exactly once
 
 
-def test_save_load_round_trip(tmp_path):
-    p = make_problem(n_groups=5, per_group=4, n_pipelines=6, seed=2)
-    selector = fit_on(p, {"selector": "pairwise"})
-    path = selector.save(tmp_path / "zap-as.pkl.gz", context={"candidates": 6})
+@pytest.mark.parametrize("kind", SELECTOR_TYPES)
+@pytest.mark.parametrize("preprocessing", [{"scaler": True, "pca": False}, {"scaler": False, "pca": True}])
+def test_save_load_round_trip(kind, preprocessing, tmp_path):
+    """Every selector type, scaled or reduced by PCA, with missing cells, loads back scoring exactly as saved
+    (the skops allow-list was read off these files: catches a type it lacks)."""
+    p = make_problem(n_groups=5, per_group=4, n_pipelines=6, missing=0.2, seed=2)
+    selector = fit_on(p, {"selector": kind, "rf_bootstrap": False, **preprocessing} if kind in RF_TYPES else
+                      {"selector": kind, **preprocessing})
+    path = selector.save(tmp_path / "zap-as.zsel", context={"candidates": 6})
     loaded = load_selector(path, expect_hash=selector.spec_hash_)
-    assert loaded.context == {"candidates": 6}
+    assert loaded.context == {"candidates": 6} and loaded.selector.config_ == selector.config_
     assert np.array_equal(loaded.selector.scores(p.meta_features), selector.scores(p.meta_features))
+
+
+def test_a_tuned_selector_round_trips_with_its_tuning_record(tmp_path):
+    p = make_problem(n_groups=5, per_group=4, n_pipelines=6, seed=2)
+    selector = ZapAS(n_trials=3, inner_folds=2).fit(p.meta_features, p.encodings, p.performance, p.groups)
+    loaded = load_selector(selector.save(tmp_path / "zap-as.zsel")).selector
+    assert loaded.tuning_ == selector.tuning_ and loaded.tuning_["n_trials"] == 3
+    assert np.array_equal(loaded.scores(p.meta_features), selector.scores(p.meta_features))
 
 
 def test_config_resolution():

@@ -522,25 +522,30 @@ def cmd_metadataset_info(args: argparse.Namespace) -> int:
 
 
 def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
-    from zap.metadataset.artifact import load
-    from zap.metadataset.diversity import answered_by_share, diversity_report, plot_heatmap, plot_winners
-    from zap.metadataset.problem import SelectionProblem
+    from zap.metadataset.artifact import budgets_of, load
+    from zap.metadataset.diversity import level_report, plot_heatmap, plot_winners
 
     payload = load(Path(args.artifact))
-    problem = SelectionProblem.from_artifact(payload)
-    report = diversity_report(problem) | {"answered_by": answered_by_share(payload)}
-    if args.out and report["n_datasets"]:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        report["figures"] = [str(plot_heatmap(problem, out / "cost_matrix.png")),
-                             str(plot_winners(problem, out / "winners.png"))]
+    budgets = budgets_of(payload)
+    levels = {}
+    for budget in budgets:
+        problem, report = level_report(payload, budget)
+        if args.out and report["n_datasets"]:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            suffix = "" if len(budgets) == 1 else f"-{budget:g}"
+            report["figures"] = [str(plot_heatmap(problem, out / f"cost_matrix{suffix}.png")),
+                                 str(plot_winners(problem, out / f"winners{suffix}.png"))]
+        levels[f"{budget:g}"] = report
     if args.json:
-        _print_json(report)
-    else:
-        for key, value in report.items():
-            if key not in ("winner_counts", "near_copies"):
-                print(f"{key:36s} {_rounded(value)}")
-        print(f"{'near_copies (RMS dALC within noise)':36s} {len(report.get('near_copies', []))}")
+        _print_json({"budgets": budgets, "levels": levels})
+        return 0
+    for key, report in levels.items():
+        print(f"budget {key} s")
+        for name, value in report.items():
+            if name not in ("winner_counts", "near_copies"):
+                print(f"  {name:36s} {_rounded(value)}")
+        print(f"  {'near_copies (RMS dALC within noise)':36s} {len(report.get('near_copies', []))}")
     return 0
 
 
@@ -801,7 +806,7 @@ def _add_selection(sub) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
     train.add_argument("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
-                       help="train for these objectives (alc: NAME.pkl.gz, final: NAME--final.pkl.gz)")
+                       help="train for these objectives (alc: NAME.zsel, final: NAME--final.zsel)")
     train.add_argument("--refine", action="store_true",
                        help="also train the learning-curve predictor of `zap fit --strategy refine` "
                             "(refine-curves.pt)")

@@ -4,7 +4,7 @@ Two kinds of shipped files:
 - package data (the named pipelines, the core datasets' catalogue, two sample photos) sits inside the
   package and is read through `importlib.resources`, so a wheel finds it as a checkout does;
 - the project's artifacts sit in a *zap home*, a folder laid out like the repository:
-  `artifacts/selectors/*.pkl.gz` (the trained selectors), `artifacts/metadataset/v1.json.gz` (the
+  `artifacts/selectors/*.zsel` (the trained selectors), `artifacts/metadataset/v1.json.gz` (the
   meta-dataset they were trained on) and `metadataset/v1/` (the plan and records a build resumes from).
 
 The home is `$ZAP_HOME` when that is set. Otherwise it is the checkout of an editable install
@@ -14,7 +14,7 @@ wheel carries: the selectors and the meta-dataset artifact, not the plan, which 
 `$ZAP_SELECTORS` names a folder of selectors alone (e.g. from `zap meta-train --out`).
 
 A saved model or selector records `versions()`; `check_versions` warns, as scikit-learn does for its
-pickles, when the running versions differ, since a pickle or a state dict may then load wrongly.
+pickles, when the running versions differ, since a state dict or a skops estimator may then load wrongly.
 """
 
 from __future__ import annotations

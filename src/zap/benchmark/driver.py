@@ -26,6 +26,7 @@ from zap.benchmark.loco import (
     run_benchmark,
 )
 from zap.benchmark.rerun import rerun_section
+from zap.errors import ConfigError
 from zap.metadataset.problem import OBJECTIVES, Levels, check_objective
 from zap.utils import atomic_write_json
 
@@ -105,6 +106,17 @@ def run_protocol(levels: Levels, settings: Settings, out: Path, max_folds: int |
     return folds, views, extras, "\n".join(sections)
 
 
+def _scorable(levels: Levels, progress: Callable[[str], None] | None) -> Levels:
+    kept, left_out = levels.scorable()
+    if not len(kept):
+        raise ConfigError("no budget level of this artifact has a dataset measured on every candidate yet: "
+                          "nothing can be held out and scored; build more cells (`zap metadataset build`) first")
+    if left_out and progress:
+        progress(f"note: budget level(s) {', '.join(f'{b:g}' for b in left_out)} s have no dataset measured on "
+                 "every candidate yet and are left out of this benchmark")
+    return kept
+
+
 def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = BenchmarkOptions(), client=None,
                   progress: Callable[[str], None] | None = None) -> BenchmarkResult:
     """The benchmark of a meta-dataset artifact's payload (`zap.metadataset.artifact.load`) into `out`:
@@ -114,7 +126,8 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
     out = Path(out)
     for objective in options.objectives:
         check_objective(objective)
-    levels = {objective: Levels.from_artifact(payload, objective) for objective in options.objectives}
+    levels = {objective: _scorable(Levels.from_artifact(payload, objective), progress if i == 0 else None)
+              for i, objective in enumerate(options.objectives)}
     note = next(iter(levels.values())).lowest.coverage_note()
     if note and progress:
         progress(f"note: {note}")

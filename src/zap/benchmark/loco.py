@@ -33,8 +33,8 @@ from zap.utils import atomic_write_json
 
 MAIN_METHODS = ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "default", "recommended",
                 "oracle")
-ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-keep75", "zap-hpo-keep50", "zap-hpo-keep25",
-             "zap-hpo-oblivious", "zap-hpo-fallback")
+ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-listwise", "zap-hpo-keep75", "zap-hpo-keep50",
+             "zap-hpo-keep25", "zap-hpo-oblivious", "zap-hpo-fallback")
 # ZAP-HPO's pick, or Single-best's where a held-out dataset's meta-features lie outside the training rows'
 # range (Auto-sklearn 2.0's policy: do not deviate from the default where no training dataset is alike);
 # built from the two methods' picks, so it costs no training

@@ -37,12 +37,10 @@ def _holdings(summary: dict[str, Any]) -> str:
 
 def _level(payload: dict, budget: float) -> str:
     from zap.metadataset.artifact import level_view
-    from zap.metadataset.diversity import answered_by_share, diversity_report, plot_heatmap, plot_winners
-    from zap.metadataset.problem import SelectionProblem
+    from zap.metadataset.diversity import level_report, plot_heatmap, plot_winners
 
     view = level_view(payload, budget)
-    problem = SelectionProblem.from_artifact(view)
-    report = diversity_report(problem)
+    problem, report = level_report(payload, budget)
     title = f"Budget {budget:g} {view['protocol']['clock']}-s"
     if not report["n_datasets"]:
         return section(title, notes([report["note"]]), f"level-{budget:g}")
@@ -57,7 +55,7 @@ def _level(payload: dict, budget: float) -> str:
     more = f" (the {MAX_WINNERS} that win most)" if len(winners) > MAX_WINNERS else ""
     body += f"<p class=\"muted\">datasets won per candidate{esc(more)}</p>" + table(
         ["candidate", "name", "datasets won", "note"], rows, lambda i: rows[i][3] != "")
-    body += "<h3>Noise floor</h3>" + _noise(report, answered_by_share(view))
+    body += "<h3>Noise floor</h3>" + _noise(report, report["answered_by"])
     return section(title, body, f"level-{budget:g}")
 
 
@@ -85,6 +83,14 @@ def _noise(report: dict[str, Any], answered: dict[str, Any]) -> str:
         rows += [["winner's curse: datasets whose best cell ran again", curse["datasets"]],
                  ["best cell, first seed", curse["oracle_pick_seed0"]],
                  ["best cell, second seed", curse["oracle_pick_seed1"]]]
+    rerun = report.get("rerun_oracle")
+    if rerun:
+        rows += [["re-run Oracle minus Single-best (same datasets)", rerun["lead"]],
+                 ["that lead in per-run stds", rerun["lead_over_run_std"]]]
+    final = report["final_nauc"]
+    rows += [["final NAUC: Oracle minus Single-best", final["oracle_minus_single_best"]],
+             ["final NAUC of the ALC Oracle's picks (its own Oracle)",
+              f"{fmt(final['alc_oracle_picks'])} ({fmt(final['oracle'])})"]]
     rows += [["near copies (RMS ALC difference within noise)", len(report["near_copies"])],
              ["near-copy RMS threshold", report["near_copy_rms_threshold"]],
              ["distinct candidates without copies", report["distinct_candidates"]],

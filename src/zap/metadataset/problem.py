@@ -181,6 +181,12 @@ class Levels:
     def budgets(self) -> list[float]:
         return sorted(self.problems)
 
+    def scorable(self) -> tuple[Levels, list[float]]:
+        """The levels with at least one dataset measured on every candidate, and the budgets left out: a
+        level of a build in progress with no such dataset has nothing to hold out and score."""
+        kept = {b: p for b, p in self if p.complete_rows().any()}
+        return Levels(kept), [b for b in self.budgets if b not in kept]
+
     @property
     def lowest(self) -> SelectionProblem:
         return self.problems[self.budgets[0]]

@@ -1,5 +1,6 @@
 """The one interface every selector implements, and what they share: input checks, ranking output,
-feature scaling, and save/load with a schema version, a specification hash and the versions that saved it.
+feature scaling, and save/load with a schema version, a specification hash and the versions that saved it
+(the file format, data only, is `zap.selectors.store`'s).
 
 A selector learns from four arrays and nothing else (never images):
     meta_features       [n_datasets x f]   e.g. the four ZAP features
@@ -13,20 +14,21 @@ so the same code learns from a ZAP meta-dataset and from an algorithm-selection 
 
 from __future__ import annotations
 
-import gzip
-import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from zap.errors import ZapError
-from zap.resources import check_versions, versions
-from zap.utils import atomic_path, stable_hash
+from zap.resources import check_versions
+from zap.utils import stable_hash
 
-SELECTOR_SCHEMA = 1
+if TYPE_CHECKING:
+    from zap.selectors.store import StateReader
+
+SELECTOR_SCHEMA = 2  # 2: a zip of JSON, arrays and allow-listed skops estimators (`store`); 1 was a pickle
 
 
 class SelectorError(ZapError, ValueError):
@@ -166,16 +168,26 @@ class Selector:
 
     # ------------------------------------------------------------------------------------ save/load
 
+    def _state(self) -> dict[str, Any]:
+        """The fitted attributes `_fit` sets, as JSON values, numpy arrays, scikit-learn estimators and selectors:
+        what `save` writes, without pickle. A selector that can be saved says what they are."""
+        raise SelectorError(f"{type(self).__name__} cannot be saved: it does not say what its fitted state is "
+                            "(`_state` and `_from_state`, docs/extending.md)")
+
+    def _from_state(self, state: StateReader) -> None:
+        """Set the fitted attributes from what `_state` saved, reading each through `state`, which checks its
+        type and shape. The settings and the attributes `fit` sets for every selector (`maximize_`,
+        `n_features_`, `encodings_`, `spec_hash_`) are in place already."""
+        raise SelectorError(f"{type(self).__name__} cannot be loaded: it does not say how to rebuild its fitted "
+                            "state (`_from_state`, docs/extending.md)")
+
     def save(self, path: str | Path, context: dict[str, Any] | None = None) -> Path:
-        """One gzip file: schema, selector name, spec hash, `context` (e.g. the meta-dataset's protocol
-        hash and candidate ids), the versions of zap and its libraries, and the fitted state. It is a
-        pickle: load only files you trust."""
-        path = Path(path)
-        payload = {"schema": SELECTOR_SCHEMA, "selector": self.name, "spec_hash": self.spec_hash_,
-                   "context": context or {}, "versions": versions(), "state": self}
-        with atomic_path(path) as tmp, gzip.open(tmp, "wb") as handle:
-            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        """One `.zsel` file (`zap.selectors.store`): schema, selector name, spec hash, `context` (e.g. the
+        meta-dataset's protocol hash and candidate ids), the versions of zap and its libraries, and the fitted
+        state, as data only: loading the file runs no code from it."""
+        from zap.selectors.store import write
+
+        return write(self, Path(path), context or {})
 
 
 @dataclass
@@ -187,21 +199,17 @@ class LoadedSelector:
 def load_selector(path: str | Path, expect_hash: str | None = None, *,
                   encode: Callable[[Mapping[str, Any]], Any] | None = None,
                   expect_protocol: str | None = None) -> LoadedSelector:
-    """Read a saved selector. It is an error if its schema differs, if its spec hash is not `expect_hash`,
-    if `encode` (how the running program encodes a candidate's configuration) encodes its candidates
-    otherwise than when it was trained, or if it was trained under a protocol other than `expect_protocol`;
-    a `VersionMismatchWarning` if other versions of zap or its libraries saved it."""
-    path = Path(path)
-    if not path.exists():
-        raise SelectorError(f"no saved selector at {path}: train one with `zap meta-train`, or set $ZAP_HOME to "
-                            "a folder that holds artifacts/selectors/")
-    with gzip.open(path, "rb") as handle:
-        payload = pickle.load(handle)
-    if payload.get("schema") != SELECTOR_SCHEMA:
-        raise SelectorError(f"{path} has selector schema {payload.get('schema')}, this zap reads {SELECTOR_SCHEMA}; "
-                            "retrain it with `zap meta-train`")
-    check_versions(payload.get("versions"), f"selector {path}", "retrain it with `zap meta-train`")
-    loaded = LoadedSelector(payload["state"], payload["context"])
+    """Read a saved selector, as data only (`zap.selectors.store`: nothing in the file runs, and a file that is
+    damaged, foreign or an older zap's pickle is refused). It is an error if its schema differs, if its spec
+    hash is not `expect_hash`, if `encode` (how the running program encodes a candidate's configuration)
+    encodes its candidates otherwise than when it was trained, or if it was trained under a protocol other
+    than `expect_protocol`; a `VersionMismatchWarning` if other versions of zap or its libraries saved it."""
+    from zap.selectors.store import read, selector_of
+
+    archive = read(Path(path))
+    payload = archive.meta
+    check_versions(payload["versions"], f"selector {path}", "retrain it with `zap meta-train`")
+    loaded = LoadedSelector(selector_of(archive), payload["context"])
     if expect_hash is not None and payload["spec_hash"] != expect_hash:
         raise SelectorError(f"{path} was trained for specification {payload['spec_hash']}, not {expect_hash} "
                             "(other candidates or settings); retrain it with `zap meta-train`")

@@ -4,10 +4,14 @@ the kNN reference. The Oracle needs the test rows' performance, so it lives in t
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zap.selectors.base import Selector, SelectorError
+
+if TYPE_CHECKING:
+    from zap.selectors.store import StateReader
 
 
 def column_means(y: np.ndarray) -> np.ndarray:
@@ -32,6 +36,12 @@ class RandomSelector(Selector):
     def _scores(self, x: np.ndarray) -> np.ndarray:
         return np.random.default_rng(self.seed).random((x.shape[0], self.n_pipelines_))
 
+    def _state(self) -> dict[str, Any]:
+        return {}  # the candidates' count is the encodings'
+
+    def _from_state(self, state: StateReader) -> None:
+        self.n_pipelines_ = len(self.encodings_)
+
 
 class SingleBest(Selector):
     """The pipeline with the best mean performance over the training datasets (missing cells skipped),
@@ -44,6 +54,12 @@ class SingleBest(Selector):
 
     def _scores(self, x: np.ndarray) -> np.ndarray:
         return np.tile(self.mean_, (x.shape[0], 1))
+
+    def _state(self) -> dict[str, Any]:
+        return {"mean": self.mean_}
+
+    def _from_state(self, state: StateReader) -> None:
+        self.mean_ = state.array("mean", (len(self.encodings_),))
 
 
 class FixedPipeline(Selector):
@@ -65,6 +81,15 @@ class FixedPipeline(Selector):
         scores = np.tile(self.fallback_, (x.shape[0], 1))
         scores[:, self.index] = np.inf
         return scores
+
+    def _state(self) -> dict[str, Any]:
+        return {"fallback": self.fallback_}
+
+    def _from_state(self, state: StateReader) -> None:
+        if not (isinstance(self.index, int) and 0 <= self.index < len(self.encodings_)):
+            raise state.error(None, f"is of a fixed pipeline {self.index!r} outside the {len(self.encodings_)} "
+                                    "candidates")
+        self.fallback_ = state.array("fallback", (len(self.encodings_),))
 
 
 class NearestDatasets(Selector):
@@ -94,6 +119,15 @@ class NearestDatasets(Selector):
             means = np.nanmean(self.y_[self.neighbours(x)], axis=1)
         ties = 1e-9 * _order_scores(self.prior_)
         return np.where(np.isnan(means), -np.inf, means + ties)
+
+    def _state(self) -> dict[str, Any]:
+        return {"x": self.x_, "y": self.y_, "prior": self.prior_}
+
+    def _from_state(self, state: StateReader) -> None:
+        n = len(self.encodings_)
+        self.x_ = state.array("x", (None, self.n_features_))
+        self.y_ = state.array("y", (len(self.x_), n))
+        self.prior_ = state.array("prior", (n,))
 
 
 def nearest_rows(train: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:

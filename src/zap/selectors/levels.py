@@ -8,11 +8,14 @@ the copy of the level nearest its budget on the log scale. Both see the same arr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zap.selectors.base import Selector, SelectorError
+
+if TYPE_CHECKING:
+    from zap.selectors.store import StateReader
 
 BUDGET_AWARE = ("zap-hpo",)  # registry classes' names that learn from the budget feature themselves
 
@@ -55,6 +58,22 @@ class PerLevel(Selector):
             if rows.any():
                 out[np.ix_(rows, columns)] = child.scores(x[rows, :-1])
         return out
+
+    def _state(self) -> dict[str, Any]:
+        return {"log_budgets": self.log_budgets_,
+                "levels": [{"columns": columns, "selector": child}
+                           for columns, child in zip(self.columns_, self.children_, strict=True)]}
+
+    def _from_state(self, state: StateReader) -> None:
+        self.log_budgets_ = state.array("log_budgets", (None,))
+        self.columns_, self.children_ = [], []
+        for level in state.children("levels", len(self.log_budgets_)):
+            columns, child = level.indices("columns", None, len(self.encodings_)), level.selector("selector")
+            if (child.n_features_, len(child.encodings_)) != (self.n_features_ - 1, len(columns)):
+                raise level.error("selector", f"takes {child.n_features_} meta-features and {len(child.encodings_)} "
+                                              f"candidates, expected {self.n_features_ - 1} and {len(columns)}")
+            self.columns_.append(columns)
+            self.children_.append(child)
 
 
 def level_selector(name: str, **settings: Any) -> Selector:

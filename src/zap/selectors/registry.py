@@ -48,6 +48,8 @@ SELECTORS: Mapping[str, SelectorEntry] = MappingProxyType({
     # zero-shot study in the user's regime says so
     "zap-hpo-regression": _entry(ZapHPO, "ZAP-HPO trained with the regression loss", shipped=True,
                                  loss="regression"),
+    "zap-hpo-listwise": _entry(ZapHPO, "ZAP-HPO trained with a listwise loss (ListNet's top-one cross-entropy)",
+                               loss="listwise"),
     "zap-hpo-vote": _entry(ZapHPO, "ZAP-HPO whose fold models vote for their top-1", ensemble="vote"),
     "zap-hpo-keep75": _entry(ZapHPO, "ZAP-HPO trained on 75 % of the matrix cells", keep=0.75),
     "zap-hpo-keep50": _entry(ZapHPO, "ZAP-HPO trained on 50 % of the matrix cells", keep=0.5),

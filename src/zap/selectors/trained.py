@@ -25,6 +25,7 @@ from zap.selectors.base import load_selector
 from zap.selectors.fallback import fallback_path, level_for, load_fallback, write_fallback
 from zap.selectors.levels import level_selector
 from zap.selectors.registry import SHIPPED, create_selector
+from zap.selectors.store import SUFFIX
 
 TRAINABLE = SHIPPED  # the registry's shipped selectors: what `zap meta-train` trains by default
 # What `zap fit`, `zap suggest` and `zap.ZAP` use unless told otherwise, by a rule
@@ -37,10 +38,10 @@ DEFAULT_SELECTOR = "zap-hpo"
 
 
 def selector_path(name: str, folder: str | Path | None = None, objective: str = "alc") -> Path:
-    """Where the selector trained for `objective` lives: `NAME.pkl.gz` for ALC (the file name it always
-    had), `NAME--final.pkl.gz` for the final NAUC."""
+    """Where the selector trained for `objective` lives: `NAME.zsel` for ALC, `NAME--final.zsel` for the
+    final NAUC (`zap.selectors.store`'s format)."""
     suffix = "" if check_objective(objective) == "alc" else f"--{objective}"
-    return Path(folder or selectors_dir()) / f"{name}{suffix}.pkl.gz"
+    return Path(folder or selectors_dir()) / f"{name}{suffix}{SUFFIX}"
 
 
 def home_protocol_hash(selectors: str | Path) -> str | None:

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ConfigSpace import Categorical, Configuration, ConfigurationSpace, EqualsCondition, InCondition, Integer
@@ -41,6 +41,9 @@ from sklearn.preprocessing import StandardScaler
 
 from zap.selectors.base import Selector, SelectorError
 from zap.selectors.baselines import column_means
+
+if TYPE_CHECKING:
+    from zap.selectors.store import StateReader
 
 SELECTOR_TYPES = ("classifier", "pairwise", "regression-joint", "regression-per", "clustering")
 RF_TYPES = SELECTOR_TYPES[:4]
@@ -216,6 +219,16 @@ class ClassifierModel:
         out[:, self.rf_.classes_] = self.rf_.predict_proba(x)
         return out + self.tie_
 
+    def state(self) -> dict[str, Any]:
+        return {"forest": self.rf_, "tie": self.tie_}
+
+    def restore(self, state: StateReader, enc: np.ndarray, width: int) -> ClassifierModel:
+        self.n_pipelines_, self.tie_ = len(enc), state.array("tie", (len(enc),))
+        self.rf_ = state.estimator("forest", (RandomForestClassifier,), width)
+        if not np.isin(self.rf_.classes_, np.arange(len(enc))).all():
+            raise state.error("forest", f"predicts classes outside the {len(enc)} pipelines")
+        return self
+
 
 class PairwiseModel:
     """One classifier of "pipeline i beats pipeline j on this dataset" over [features, enc_i, enc_j],
@@ -254,6 +267,18 @@ class PairwiseModel:
         p_win = np.where(i == j, 0.0, p_win).reshape(n, len(opp))
         return p_win.sum(axis=1) / np.maximum((i != j).reshape(n, len(opp)).sum(axis=1), 1)
 
+    def state(self) -> dict[str, Any]:
+        return {"forest": self.rf_, "tie": self.tie_, "opponents": self.opponents_}
+
+    def restore(self, state: StateReader, enc: np.ndarray, width: int) -> PairwiseModel:
+        n = len(enc)
+        self.enc_, self.tie_ = enc, state.array("tie", (n,))
+        self.opponents_ = state.indices("opponents", min(n, PAIRWISE_OPPONENTS), n)
+        self.rf_ = state.estimator("forest", (RandomForestClassifier,), width + 2 * enc.shape[1], optional=True)
+        if self.rf_ is not None and self.rf_.classes_.tolist() != [False, True]:
+            raise state.error("forest", f"has classes {self.rf_.classes_.tolist()}, expected [False, True]")
+        return self
+
 
 class JointRegressionModel:
     """One regressor on [features, encoding] -> scaled performance (AutoFolio's JointRegressor); rows
@@ -277,6 +302,14 @@ class JointRegressionModel:
         n = self.enc_.shape[0]
         feats = np.hstack([np.repeat(x, n, axis=0), np.tile(self.enc_, (len(x), 1))])
         return forest_predict(self.rf_, feats).reshape(len(x), n)
+
+    def state(self) -> dict[str, Any]:
+        return {"forest": self.rf_}
+
+    def restore(self, state: StateReader, enc: np.ndarray, width: int) -> JointRegressionModel:
+        self.enc_ = enc
+        self.rf_ = state.estimator("forest", (RandomForestRegressor,), width + enc.shape[1])
+        return self
 
 
 class PerPipelineRegressionModel:
@@ -303,6 +336,15 @@ class PerPipelineRegressionModel:
         cols = [forest_predict(m, x) if m is not None else np.full(len(x), self.means_[p])
                 for p, m in enumerate(self.models_)]
         return np.column_stack(cols)
+
+    def state(self) -> dict[str, Any]:
+        return {"means": self.means_, "forests": [{"forest": model} for model in self.models_]}
+
+    def restore(self, state: StateReader, enc: np.ndarray, width: int) -> PerPipelineRegressionModel:
+        self.means_ = state.array("means", (len(enc),))
+        self.models_ = [forest.estimator("forest", (RandomForestRegressor,), width, optional=True)
+                        for forest in state.children("forests", len(enc))]
+        return self
 
 
 class ClusteringModel:
@@ -331,6 +373,14 @@ class ClusteringModel:
     def scores(self, x: np.ndarray) -> np.ndarray:
         return self.means_[self.kmeans_.predict(x)]
 
+    def state(self) -> dict[str, Any]:
+        return {"kmeans": self.kmeans_, "means": self.means_}
+
+    def restore(self, state: StateReader, enc: np.ndarray, width: int) -> ClusteringModel:
+        self.kmeans_ = state.estimator("kmeans", (KMeans,), width)
+        self.means_ = state.array("means", (len(self.kmeans_.cluster_centers_), len(enc)))
+        return self
+
 
 MODELS = {"classifier": ClassifierModel, "pairwise": PairwiseModel, "regression-joint": JointRegressionModel,
           "regression-per": PerPipelineRegressionModel, "clustering": ClusteringModel}
@@ -350,6 +400,17 @@ class ZapASModel:
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return self.model_.scores(self.pre_.transform(x))
+
+    def state(self) -> dict[str, Any]:
+        return {"preprocessing": self.pre_, "model": self.model_.state()}
+
+    def restore(self, state: StateReader, enc: np.ndarray, n_features: int) -> ZapASModel:
+        """The fitted model from its state, for candidates `enc` and `n_features` meta-features."""
+        self.pre_ = state.estimator("preprocessing", (Pipeline,))
+        width = self.pre_.transform(np.zeros((1, n_features))).shape[1]  # refuses a scaler of another width
+        model = MODELS[self.config["selector"]](self.config, self.seed, self.max_pairs)
+        self.model_ = model.restore(state.child("model"), enc, width)
+        return self
 
 
 # ------------------------------------------------------------------------------------ inner CV
@@ -508,3 +569,14 @@ class ZapAS(Selector):
 
     def _scores(self, x: np.ndarray) -> np.ndarray:
         return self.model_.scores(x)
+
+    def _state(self) -> dict[str, Any]:
+        return {"config": self.config_, "tuning": self.tuning_, "model": self.model_.state()}
+
+    def _from_state(self, state: StateReader) -> None:
+        config = state.value("config", dict)
+        if resolve_config(config, zap_as_space(self.n_features_, self.seed)) != config:
+            raise state.error("config", "is not a complete ZAP-AS configuration")
+        self.config_, self.tuning_ = config, state.value("tuning", (dict, type(None)))
+        self.model_ = ZapASModel(config, self.seed, self.max_pairs).restore(state.child("model"), self.encodings_,
+                                                                            self.n_features_)

@@ -19,12 +19,16 @@ seed by as much as the gaps between methods, and the pool is what makes the ship
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zap.finetune.threads import torch_threads
 from zap.selectors.base import Selector, SelectorError, Standardizer
 from zap.selectors.baselines import column_means
+
+if TYPE_CHECKING:
+    from zap.selectors.store import StateReader
 
 LOSSES = ("bpr", "regression", "listwise")
 ENSEMBLES = ("zscore", "vote")
@@ -365,3 +369,39 @@ class ZapHPO(Selector):
         for scores in per_model:
             votes[np.arange(len(scores)), scores.argmax(axis=1)] += 1
         return votes + 1e-3 * mean / (np.abs(mean).max() + 1e-12)  # ties among votes: the mean z-score
+
+    # ------------------------------------------------------------------------------------ saving
+
+    def _state(self) -> dict[str, Any]:
+        """Each fold model as its input scaling and its weights (arrays: the network is rebuilt from the
+        settings), the training history and the Single-best prior."""
+        members = [{"mean": scaler.mean_, "std": scaler.std_,
+                    "weights": {name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()}}
+                   for model, scaler in self.models_]
+        return {"members": members, "history": self.history_, "prior": self.prior_}
+
+    def _from_state(self, state: StateReader) -> None:
+        import torch
+
+        first = np.zeros(1, int)
+        n_in = self._inputs(np.zeros((1, self.n_features_)), self.encodings_, first, first).shape[1]
+        with torch.device("meta"):  # the layers' shapes, with no memory spent on weights
+            shapes = {name: tuple(tensor.shape) for name, tensor in self._network(n_in).state_dict().items()}
+        members = state.children("members")
+        if not members:
+            raise state.error("members", "is empty: a fitted ZAP-HPO has at least one fold model")
+        self.models_ = [self._restored_member(member, n_in, shapes) for member in members]
+        self.history_ = state.value("history", list)
+        if len(self.history_) != len(members) or not all(isinstance(h, dict) for h in self.history_):
+            raise state.error("history", f"is not one record per fold model ({len(members)})")
+        self.prior_ = state.array("prior", (len(self.encodings_),))
+
+    def _restored_member(self, state: StateReader, n_in: int, shapes: dict[str, tuple[int, ...]]):
+        import torch
+
+        scaler = Standardizer()
+        scaler.mean_, scaler.std_ = state.array("mean", (n_in,)), state.array("std", (n_in,))
+        weights = state.child("weights")
+        model = self._network(n_in)
+        model.load_state_dict({name: torch.from_numpy(weights.array(name, shape)) for name, shape in shapes.items()})
+        return model.eval(), scaler
