@@ -205,6 +205,22 @@ def test_a_skops_file_naming_anything_zap_does_not_need_is_refused(change, quick
     refused(quick_folder, expected, "not written by zap", FIX)
 
 
+@pytest.mark.parametrize("field, value, expected", [("left_child", 0, "children lie outside it or before"),
+                                                    ("feature", 99, "splits on features outside")])
+def test_a_random_forest_whose_trees_point_outside_themselves_is_refused(field, value, expected, images, tmp_path):
+    """Allowed types only, but node arrays scikit-learn's compiled code would walk out of bounds (a loop
+    back to the root, a split on a feature the input lacks)."""
+    forest = fitted("RF", images)
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    state["nodes"] = state["nodes"].copy()
+    state["nodes"][field][0] = value
+    tree.__setstate__(state)
+    folder = predictor(images, fitted("RF", images)).save(tmp_path / "rf")
+    plant(folder, QUICK_MODEL_FILE, skops.io.dumps(forest))
+    refused(folder, QUICK_MODEL_FILE, "not a readable quick model", expected, FIX)
+
+
 def rezip(archive: zipfile.ZipFile, schema: dict) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as new:

@@ -1,5 +1,6 @@
-"""Helpers that several layers share: a stable hash of JSON data, a seed derived from a name, and JSON
-written atomically. It imports nothing from zap, so any module may use it without an import cycle."""
+"""Helpers that several layers share: a stable hash of JSON data, a seed derived from a name, JSON
+written atomically, and the bounds check of a scikit-learn estimator built from a file. It imports nothing
+from zap, so any module may use it without an import cycle."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def canonical_json(payload: Any, *, default: Callable[[Any], Any] | None = None, compact: bool = True) -> str:
@@ -58,3 +61,25 @@ def atomic_write_json(path: str | Path, payload: Any, *, indent: int | None = 1,
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=indent, sort_keys=sort_keys, default=default) + "\n")
     return Path(path)
+
+
+def estimator_out_of_bounds(estimator: Any) -> str | None:
+    """What in a built scikit-learn estimator would lead its compiled code outside its arrays, or None. skops
+    builds a tree's nodes as the file has them and scikit-learn walks them unchecked (skops's warning on
+    sklearn.tree._tree.Tree): a child outside the tree or not after its parent (a loop), or a feature outside
+    the input, would read memory out of bounds. k-means reads its centres as wide as the input."""
+    n_in = getattr(estimator, "n_features_in_", None)
+    for tree in (member.tree_ for member in getattr(estimator, "estimators_", [])):
+        if not 1 <= tree.node_count <= tree.capacity or tree.n_features != n_in:
+            return f"a tree of {tree.node_count} nodes (room for {tree.capacity}) on {tree.n_features} features"
+        node, left, right, feature = np.arange(tree.node_count), tree.children_left, tree.children_right, tree.feature
+        inner = left != -1
+        if ((right == -1) != ~inner).any() or not all(((child[inner] > node[inner]) & (child[inner] < len(node))).all()
+                                                      for child in (left, right)):
+            return "a tree whose children lie outside it or before their parents"
+        if ((feature[inner] < 0) | (feature[inner] >= n_in)).any():
+            return f"a tree that splits on features outside the {n_in} it takes"
+    centres = getattr(estimator, "cluster_centers_", None)
+    if centres is not None and (centres.dtype != np.float64 or centres.shape[1:] != (n_in,)):
+        return f"cluster centres of shape {centres.shape} and dtype {centres.dtype} for {n_in} features"
+    return None

@@ -23,6 +23,7 @@ from typing import Any
 import skops.io
 
 from zap.errors import ArtifactError
+from zap.utils import estimator_out_of_bounds
 
 FILE_NAME = "quick_model.skops"
 FIX = "re-run `zap fit` to save the model again"
@@ -76,9 +77,13 @@ def loads(data: bytes, where: str) -> Any:
             "not written by zap (or by a zap under another scikit-learn) or was changed, and may be malicious: "
             f"nothing in it was loaded; {FIX}")
     try:
-        return skops.io.loads(data, trusted=sorted(ALLOWED_TYPES))
+        model = skops.io.loads(data, trusted=sorted(ALLOWED_TYPES))
     except Exception as exc:  # a damaged schema or array fails in many ways, all of them "damaged"
         raise _damaged(where, type(exc).__name__) from None
+    problem = estimator_out_of_bounds(model)  # a forest's trees are walked by compiled code, unchecked
+    if problem:
+        raise _damaged(where, f"it holds {problem}")
+    return model
 
 
 def _unexpected_names(data: bytes, where: str) -> list[str]:

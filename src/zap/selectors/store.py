@@ -10,16 +10,15 @@ saved selector must be safe to load whoever wrote it. It is a zip archive of
 - `estimators/KEY.skops`: the scikit-learn estimators (ZAP-AS's scaler, PCA, forests, k-means) in skops's format.
 
 Loading reads `selector.json` as plain JSON and checks its schema first. The schema of every skops entry is
-read as JSON too: it must name only the node kinds in `ALLOWED_NODES` and the types in `ALLOWED_TYPES`,
-and skops's own audit must agree, before any estimator is built; each is then built where the state asks
-for it, only if its root is the class expected there, and its trees and cluster centres are checked
-before scikit-learn's compiled code walks them (`_out_of_bounds`). The selector's class is looked up among the
-`Selector` subclasses the running program has (zap's own imported from the fixed `OWN_MODULES`): the file
-names no code to import. Its recorded spec hash must be what its settings and candidates give, and each
-class rebuilds itself (`Selector._from_state`) through a `StateReader`, which checks every value's type
+read as JSON too: it must name only the node kinds in `ALLOWED_NODES` and the types in `ALLOWED_TYPES`, and
+skops's own audit must agree, before any estimator is built; each is then built where the state asks for it,
+only if its root is the class expected there, and its trees and cluster centres are checked before
+scikit-learn's compiled code walks them (`zap.utils.estimator_out_of_bounds`). The selector's class is looked
+up among the `Selector` subclasses the running program has (zap's own imported from the fixed `OWN_MODULES`):
+the file names no code to import. Its recorded spec hash must be what its settings and candidates give, and
+each class rebuilds itself (`Selector._from_state`) through a `StateReader`, which checks every value's type
 and shape. A damaged or foreign file, or a pickle from a zap before schema 2, is refused with a
-`SelectorError` naming the file, the problem and the fix.
-"""
+`SelectorError` naming the file, the problem and the fix."""
 
 from __future__ import annotations
 
@@ -39,7 +38,7 @@ import numpy as np
 
 from zap.resources import versions
 from zap.selectors.base import SELECTOR_SCHEMA, Selector, SelectorError
-from zap.utils import atomic_path
+from zap.utils import atomic_path, estimator_out_of_bounds
 
 SUFFIX = ".zsel"
 LEGACY_SUFFIX = ".pkl.gz"  # selectors pickled by zaps before selector schema 2: refused, converted on request
@@ -353,7 +352,7 @@ class StateReader:
             raise self.error(key, f"was built as a {type(estimator).__name__}")
         if n_in is not None and getattr(estimator, "n_features_in_", None) != n_in:
             raise self.error(key, f"takes {getattr(estimator, 'n_features_in_', None)} features, expected {n_in}")
-        problem = _out_of_bounds(estimator)
+        problem = estimator_out_of_bounds(estimator)
         if problem:
             raise self.error(key, f"holds {problem}, which scikit-learn would follow out of bounds")
         return estimator
@@ -388,28 +387,6 @@ def selector_of(archive: Archive) -> Selector:
         raise record.error(None, f"is {selector.name} {selector.spec_hash_}, but {META_ENTRY} names "
                                  f"{archive.meta['selector']} {archive.meta['spec_hash']}")
     return selector
-
-
-def _out_of_bounds(estimator: Any) -> str | None:
-    """What in a built estimator would lead scikit-learn's compiled code outside its arrays, or None. skops
-    builds a tree's nodes as the file has them and scikit-learn walks them unchecked (skops's warning on
-    sklearn.tree._tree.Tree): a child outside the tree or not after its parent (a loop), or a feature outside
-    the input, would read memory out of bounds. k-means reads its centres as wide as the input."""
-    n_in = getattr(estimator, "n_features_in_", None)
-    for tree in (member.tree_ for member in getattr(estimator, "estimators_", [])):
-        if not 1 <= tree.node_count <= tree.capacity or tree.n_features != n_in:
-            return f"a tree of {tree.node_count} nodes (room for {tree.capacity}) on {tree.n_features} features"
-        node, left, right, feature = np.arange(tree.node_count), tree.children_left, tree.children_right, tree.feature
-        inner = left != -1
-        if ((right == -1) != ~inner).any() or not all(((child[inner] > node[inner]) & (child[inner] < len(node))).all()
-                                                      for child in (left, right)):
-            return "a tree whose children lie outside it or before their parents"
-        if ((feature[inner] < 0) | (feature[inner] >= n_in)).any():
-            return f"a tree that splits on features outside the {n_in} it takes"
-    centres = getattr(estimator, "cluster_centers_", None)
-    if centres is not None and (centres.dtype != np.float64 or centres.shape[1:] != (n_in,)):
-        return f"cluster centres of shape {centres.shape} and dtype {centres.dtype} for {n_in} features"
-    return None
 
 
 def rebuild(record: StateReader) -> Selector:
