@@ -2,7 +2,8 @@
 
 Per held-out core the ranker (`--selector`) and the curve predictor are trained on the other cores; every
 strategy then replays the held-out datasets from the same top-k with the same validation noise. Rows are
-written per core into `--out` (a killed run resumes where it stopped). The table: per objective, strategy
+written per core into `--out` (a killed run resumes where it stopped; a core's file made by another replay
+version or other study settings is made again, never mixed in). The table: per objective, strategy
 and refine settings, the mean over cores of ALC and final NAUC, the share of the budget spent looking, and
 the paired core-level difference from zero-shot with its bootstrap 95 % interval, wins/losses and the
 Wilcoxon p. "nested" rows pick the refine settings without the held-out core (out-of-sample), the grid's
@@ -18,12 +19,14 @@ import argparse
 import itertools
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from zap.benchmark.strategies import ReplayStudy, nested, run_replay_study, summarize
-from zap.metadataset.artifact import load
+from zap.metadataset.artifact import level_view, load
 from zap.metadataset.problem import SelectionProblem
 from zap.strategies.policy import RefineSettings
+from zap.strategies.replay import REPLAY_VERSION
 from zap.utils import atomic_write_json
 
 
@@ -51,17 +54,29 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = []
+    key = {"replay_version": REPLAY_VERSION, "protocol_hash": level_view(payload, args.budget)["protocol_hash"],
+           "study": json.loads(json.dumps(asdict(study)))}
     for core in sorted(set(SelectionProblem.from_artifact(payload, args.budget).cores.tolist())):
-        path = args.out / f"{core}.json"
-        if not path.exists():
-            atomic_write_json(path, run_replay_study(payload, study, cores=[core], progress=print))
-        rows.extend(json.loads(path.read_text()))
+        rows.extend(core_rows(args.out / f"{core}.json", key, lambda c=core: run_replay_study(
+            payload, study, cores=[c], progress=print)))
     table = summarize(rows + nested(rows) + nested(rows, "race"), seed=args.seed)
     print_table(table)
     print(f"{time.perf_counter() - start:.0f} s")
     if args.json:
         atomic_write_json(args.json, {"artifact": args.artifact, "budget": args.budget, "selector": args.selector,
                                       "seed": args.seed, "table": table})
+
+
+def core_rows(path: Path, key: dict, compute) -> list[dict]:
+    """A held-out core's rows: stored ones if they were made with this key, else computed and stored."""
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if isinstance(stored, dict) and stored.get("key") == key:
+            return stored["rows"]
+        print(f"{path} was made by another replay version or study: making it again")
+    rows = compute()
+    atomic_write_json(path, {"key": key, "rows": rows})
+    return rows
 
 
 def print_table(table: list[dict]) -> None:

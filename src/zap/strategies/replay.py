@@ -31,6 +31,9 @@ from zap.strategies.policy import Arm, Predict, RefineSettings, Release, Trace, 
 from zap.strategies.predictor import CurvePredictor
 
 VALIDATION_NOISE = 0.02
+# What replay computes from the same curves; bumped when that changes, so that stored replay results made
+# otherwise are recomputed, never mixed in. 2: first slices end where a live run's do (`pause_point`).
+REPLAY_VERSION = 2
 
 
 @dataclass
