@@ -492,3 +492,31 @@ def test_the_fallback_takes_single_best_exactly_where_the_meta_features_are_unse
     rule = LevelRule.of(odd, odd.cores != "core2")
     assert fell[1:] == [rule.decide(odd.meta_features[i], p).fall_back for i, p in zip(held[1:], hpo[1:], strict=True)]
     assert fallback == [b if f else h for f, h, b in zip(fell, hpo, best, strict=True)]
+
+
+def test_a_level_with_no_complete_dataset_is_left_out_and_an_artifact_with_none_is_refused(tmp_path, capsys):
+    """A v2 build measures the lowest level first: the higher levels have nothing to hold out yet. The
+    benchmark scores what it can and says so; where nothing can be scored it says how to get there."""
+    import gzip
+
+    from synthetic import synthetic_levels_artifact
+
+    payload = synthetic_levels_artifact()
+    for matrix in payload["levels"]["60"]["matrices"].values():
+        matrix["alc"] = matrix["final_nauc"] = [[None] * len(row) for row in matrix["alc"]]
+    path = tmp_path / "levels.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    args = ["--protocol", "loco", "--repetitions", "1", "--methods", "knn", "--no-ablations", "--workers", "0",
+            "--objective", "alc", "--max-folds", "1"]
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "b"), *args]) == 0
+    assert "budget level(s) 60 s have no dataset measured on every candidate" in capsys.readouterr().err
+    assert list(json.loads((tmp_path / "b" / "loco.json").read_text())["alc"]) == ["20"]
+    assert main(["metadataset", "diversity", str(path), "--json"]) == 0  # every level reported, the empty one too
+    report = json.loads(capsys.readouterr().out)
+    assert report["budgets"] == [20, 60] and report["levels"]["20"]["n_datasets"] == 18
+    assert report["levels"]["60"]["n_datasets"] == 0 and "no dataset" in report["levels"]["60"]["note"]
+    for matrix in payload["levels"]["20"]["matrices"].values():
+        matrix["alc"] = matrix["final_nauc"] = [[None] * len(row) for row in matrix["alc"]]
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "c"), *args]) == 2
+    assert "no budget level of this artifact has a dataset measured on every candidate" in capsys.readouterr().err
