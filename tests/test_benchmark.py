@@ -186,6 +186,27 @@ def test_meta_train_suggest_and_zero_shot_fit(artifact, tmp_path, capsys, monkey
     assert json.loads((fixed / "summary.json").read_text())["selector"] == "fixed"
 
 
+def test_meta_train_can_leave_cores_out_and_refuses_unknown_ones(artifact, problem, tmp_path, capsys):
+    """How a held-out study meta-trains: the selectors and the fallback rule never see the excluded cores."""
+    from zap.selectors.base import load_selector
+
+    out = tmp_path / "held-out"
+    assert main(["meta-train", str(artifact), "--selectors", "single-best", "--objective", "alc", "--out", str(out),
+                 "--exclude-cores", "core0", "core1"]) == 0
+    context = load_selector(out / "single-best.zsel").context
+    kept = ~np.isin(problem.cores, ["core0", "core1"])
+    assert context["excluded_cores"] == ["core0", "core1"] and context["n_datasets"] == int(kept.sum())
+    best = problem.candidate_ids[int(problem.alc[kept].mean(axis=0).argmax())]
+    assert load_selector(out / "single-best.zsel").selector.rank(problem.meta_features[:1])[0].top(1)[0][0] == \
+        problem.candidate_ids.index(best)  # Single-best of the kept cores, not of all
+    capsys.readouterr()
+    assert main(["meta-train", str(artifact), "--selectors", "single-best", "--out", str(out),
+                 "--exclude-cores", "core99"]) == 2
+    assert "no core core99 in this meta-dataset" in capsys.readouterr().err
+    assert main(["meta-train", str(artifact), "--refine", "--exclude-cores", "core0", "--out", str(out)]) == 2
+    assert "train it in a separate `zap meta-train --refine`" in capsys.readouterr().err
+
+
 def test_fit_default_follows_the_rule_on_the_zero_shot_study():
     """`zap fit`'s default is ZAP-HPO unless a method beats it significantly in the user-regime study
     (docs/data/zero_shot_fit.json: 60 s wall-clock, held-out cores); a lead inside the noise moves nothing."""

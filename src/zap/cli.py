@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from zap.data import SplitSettings, load_dataset, train_test_split, unlabelled_folder
-from zap.errors import ZapError
+from zap.errors import ConfigError, ZapError
 from zap.metadataset.problem import OBJECTIVES
 from zap.resources import metadataset_artifact
 from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
@@ -149,6 +149,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_meta_train(args: argparse.Namespace) -> int:
     from zap.selectors.trained import meta_train
 
+    if args.refine and args.exclude_cores:
+        raise ConfigError("--exclude-cores leaves cores out of the selectors' training; the refine predictor "
+                          "(--refine) has no such option: train it in a separate `zap meta-train --refine`")
     if args.refine:
         from zap.strategies.predictor import meta_train_predictor
 
@@ -156,7 +159,7 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
         print(f"refine curve predictor: {item['path']} ({item['rows']} curve cuts, {item['seconds']:.1f} s)")
     for objective in args.objective:
         report = meta_train(args.artifact, tuple(args.selectors), args.out, seed=args.seed, as_trials=args.as_trials,
-                            objective=objective)
+                            objective=objective, exclude_cores=tuple(args.exclude_cores))
         for name, item in report.items():
             if name == "fallback":
                 print(f"fallback rule ({objective}): {item['path']}")
@@ -807,6 +810,8 @@ def _add_selection(sub) -> None:
     train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
     train.add_argument("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
                        help="train for these objectives (alc: NAME.zsel, final: NAME--final.zsel)")
+    train.add_argument("--exclude-cores", nargs="+", default=[], metavar="CORE",
+                       help="leave these cores' datasets out (to judge the selectors on data they never saw)")
     train.add_argument("--refine", action="store_true",
                        help="also train the learning-curve predictor of `zap fit --strategy refine` "
                             "(refine-curves.pt)")

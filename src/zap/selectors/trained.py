@@ -21,7 +21,7 @@ import numpy as np
 from zap.metadataset.problem import BUDGET_FEATURE, Levels, check_objective, with_budget
 from zap.metafeatures import FEATURE_NAMES, MetaFeatures
 from zap.resources import SELECTORS, home, metadataset_artifact, selectors_dir
-from zap.selectors.base import load_selector
+from zap.selectors.base import SelectorError, load_selector
 from zap.selectors.fallback import fallback_path, level_for, load_fallback, write_fallback
 from zap.selectors.levels import level_selector
 from zap.selectors.registry import SHIPPED, create_selector
@@ -82,14 +82,17 @@ def training_context(payload: dict, levels: Levels) -> dict[str, Any]:
 
 
 def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: str | Path | None = None,
-               seed: int = 0, as_trials: int = 50, objective: str = "alc") -> dict[str, dict]:
+               seed: int = 0, as_trials: int = 50, objective: str = "alc",
+               exclude_cores: tuple[str, ...] = ()) -> dict[str, dict]:
     """Fit each named selector for `objective` on all datasets of the meta-dataset artifact (every level
-    of a multi-level one) and save it; returns per selector its path, spec hash and training seconds."""
+    of a multi-level one) but those of `exclude_cores`, and save it; returns per selector its path, spec
+    hash and training seconds. Excluding cores is how a selector is judged on data it never saw: the
+    user-regime study meta-trains one folder per held-out core this way."""
     from zap.metadataset.artifact import load
 
     payload = load(Path(artifact))
-    levels = Levels.from_artifact(payload, check_objective(objective))
-    context = training_context(payload, levels)
+    levels = without_cores(Levels.from_artifact(payload, check_objective(objective)), exclude_cores)
+    context = training_context(payload, levels) | {"excluded_cores": sorted(exclude_cores)}
     x, y, groups, encodings = _training_arrays(levels)
     report = {"fallback": {"path": str(write_fallback(levels, fallback_path(out, objective), payload["protocol_hash"])),
                            "spec_hash": "-", "seconds": 0.0}}
@@ -102,6 +105,19 @@ def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: st
         report[name] = {"path": str(path), "spec_hash": selector.spec_hash_,
                         "seconds": round(time.perf_counter() - start, 2)}
     return report
+
+
+def without_cores(levels: Levels, cores: tuple[str, ...]) -> Levels:
+    """Every level without the datasets of `cores`; an unknown core, or none left, is an error."""
+    if not cores:
+        return levels
+    known = set(levels.lowest.cores.tolist())
+    unknown = sorted(set(cores) - known)
+    if unknown:
+        raise SelectorError(f"no core {', '.join(unknown)} in this meta-dataset; its cores: {', '.join(sorted(known))}")
+    if known <= set(cores):
+        raise SelectorError("every core of the meta-dataset is excluded: nothing is left to train on")
+    return Levels({b: p.subset(~np.isin(p.cores, cores)) for b, p in levels})
 
 
 def _training_arrays(levels: Levels) -> tuple[np.ndarray, ...]:
