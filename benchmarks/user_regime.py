@@ -1,0 +1,186 @@
+"""zap's default against `recommended` and Single-best in the user's regime (issue 19, item 7).
+
+Real `zap fit` runs through the `ZAP` estimator, as a user makes them: wall clock, `--threads` threads, its
+own clock calibration and budget conversion, its fallback rule. Per held-out core the selectors and the
+fallback rule are meta-trained without that core (`zap meta-train --exclude-cores`, cached in
+`WORK/selectors/CORE`, both objectives); the data is the core's last variant, written once as an .npz in
+`WORK/data` and split by zap itself. Methods, per (core, budget, objective, seed):
+
+    zap           ZAP(budget, objective=...): whatever `zap fit` does by default
+    single-best   ZAP(budget, objective=..., selector="single-best", fallback=False): Single-best there
+    recommended   ZAP(budget, config="recommended"): one run per (core, budget, seed), both objectives
+
+Every run is appended to `--json` as it ends, with the load average beside it (a wall-clock budget
+measured beside other work is noise: run on an idle machine), and a rerun skips what is there. The table:
+per budget and objective, the mean over cores of ALC and of final accuracy, and zap's paired difference
+from each reference (the unit is the core, its seeds averaged first) with a bootstrap 95 % interval and
+the Wilcoxon p.
+
+    python benchmarks/user_regime.py --artifact artifacts/metadataset/v2.json.gz --work runs/user_regime \\
+        --cores A B C D E F --budgets 30 120 --seeds 0 1 --json docs/data/user_regime_v2.json
+    python benchmarks/user_regime.py ... --cores A B C --budgets 600 --seeds 0 --json ...   # the long budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from zap.api import ZAP
+from zap.benchmark.stats import bootstrap_ci, wilcoxon_p
+from zap.data.augment import VariantSpec, materialize
+from zap.data.core import load_core
+from zap.metadataset.artifact import load
+from zap.metadataset.problem import OBJECTIVES, SelectionProblem
+from zap.selectors.trained import meta_train
+from zap.utils import atomic_write_json
+
+METHODS = ("zap", "single-best", "recommended")
+REFERENCES = ("recommended", "single-best")
+
+
+def held_out_data(payload: dict, problem: SelectionProblem, core: str, folder: Path) -> Path:
+    """The core's last variant (not the one its HPO ran on) as an .npz of all its images."""
+    name = problem.dataset_ids[int(np.flatnonzero(problem.cores == core)[-1])]
+    path = folder / f"{name}.npz"
+    if not path.exists():
+        spec = VariantSpec.from_dict({d["name"]: d for d in payload["protocol"]["datasets"]}[name])
+        split = materialize(load_core(spec.core), spec)
+        images = [np.stack([d.load(i) for i in range(len(d))]) for d in (split.train, split.test)]
+        labels = [np.asarray(d.labels) for d in (split.train, split.test)]
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".tmp"), "wb") as handle:
+            np.savez(handle, x=np.concatenate(images), y=np.concatenate(labels),
+                     class_names=np.array(split.train.class_names))
+        path.with_suffix(".tmp").rename(path)
+    return path
+
+
+def held_out_selectors(artifact: str, core: str, folder: Path) -> Path:
+    """Selectors and fallback rules trained without `core`, for both objectives; made once (a marker file
+    is written last, so a folder cut short is made again)."""
+    done = folder / "complete"
+    if not done.exists():
+        for objective in OBJECTIVES:
+            meta_train(artifact, ("zap-hpo", "single-best"), folder, objective=objective, exclude_cores=(core,))
+        done.write_text(core)
+    return folder
+
+
+def estimator(method: str, budget: float, objective: str, seed: int, threads: int) -> ZAP:
+    common = {"budget": budget, "clock": "wall", "threads": threads, "seed": seed}
+    if method == "recommended":
+        return ZAP(config="recommended", **common)
+    if method == "single-best":
+        return ZAP(selector="single-best", objective=objective, fallback=False, **common)
+    return ZAP(objective=objective, **common)
+
+
+def one_run(data: Path, method: str, budget: float, objective: str, seed: int, threads: int) -> dict:
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    model = estimator(method, budget, objective, seed, threads).fit(str(data))
+    s = model.summary()
+    return {"alc": s["alc"], "accuracy": s["accuracy"], "final_nauc": s["final_nauc"], "status": s["status"],
+            "pipeline_id": s["pipeline_id"], "answered_by": s["answered_by"], "budget_ref_s": s["budget_ref_s"],
+            "fallback": (s["selection"] or {}).get("fallback"), "loadavg_1m": load,
+            "process_s": time.perf_counter() - start}
+
+
+def planned(cores: list[str], budgets: list[float], objectives: list[str], seeds: list[int]):
+    """(core, budget, objective, seed, method) in the order runs are made; `recommended` once per
+    (core, budget, seed), under the objective "any"."""
+    for core in cores:
+        for budget in budgets:
+            for seed in seeds:
+                yield core, budget, "any", seed, "recommended"
+                for objective in objectives:
+                    for method in ("zap", "single-best"):
+                        yield core, budget, objective, seed, method
+
+
+def key_of(run: dict) -> tuple:
+    return run["core"], float(run["budget"]), run["objective"], run["seed"], run["method"]
+
+
+def paired_table(runs: list[dict]) -> list[dict]:
+    """Per (budget, objective): means over cores and zap's paired differences from each reference."""
+    rows = []
+    for budget in sorted({r["budget"] for r in runs}):
+        for objective in sorted({r["objective"] for r in runs} - {"any"}):
+            per_core = {}
+            for method in METHODS:
+                mine = [r for r in runs if r["budget"] == budget and r["method"] == method
+                        and r["objective"] in (objective, "any")]
+                cores = sorted({r["core"] for r in mine})
+                per_core[method] = {c: {m: float(np.mean([r[m] for r in mine if r["core"] == c]))
+                                        for m in ("alc", "accuracy")} for c in cores}
+            shared = sorted(set.intersection(*(set(v) for v in per_core.values())))
+            if not shared:
+                continue
+            row = {"budget": budget, "objective": objective, "n_cores": len(shared)}
+            for method in METHODS:
+                for measure in ("alc", "accuracy"):
+                    row[f"{method}_{measure}"] = float(np.mean([per_core[method][c][measure] for c in shared]))
+            for ref in REFERENCES:
+                for measure in ("alc", "accuracy"):
+                    diff = np.array([per_core["zap"][c][measure] - per_core[ref][c][measure] for c in shared])
+                    row[f"vs_{ref}_{measure}"] = {"diff": float(diff.mean()), "ci": bootstrap_ci(diff),
+                                                  "ahead": int((diff > 0).sum()), "p": wilcoxon_p(diff)}
+            rows.append(row)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    for row in rows:
+        print(f"\nbudget {row['budget']:g} wall-s, objective {row['objective']}, {row['n_cores']} cores")
+        for measure in ("alc", "accuracy"):
+            means = "  ".join(f"{m} {row[f'{m}_{measure}']:.3f}" for m in METHODS)
+            print(f"  {measure:8s} {means}")
+            for ref in REFERENCES:
+                d = row[f"vs_{ref}_{measure}"]
+                p = "-" if d["p"] is None else f"{d['p']:.2f}"
+                print(f"    zap - {ref:12s} {d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]  "
+                      f"ahead {d['ahead']}/{row['n_cores']}  p {p}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifact", default="artifacts/metadataset/v1.json.gz")
+    parser.add_argument("--work", type=Path, default=Path("runs/user_regime"), help="held-out selectors and data")
+    parser.add_argument("--cores", nargs="+", required=True)
+    parser.add_argument("--budgets", nargs="+", type=float, default=[30.0, 120.0], help="wall seconds")
+    parser.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, required=True, help="every run, rewritten after each (resumes)")
+    args = parser.parse_args()
+    payload = load(Path(args.artifact))
+    problem = SelectionProblem.from_artifact(payload)
+    unknown = sorted(set(args.cores) - set(problem.cores.tolist()))
+    if unknown:
+        parser.error(f"no core {', '.join(unknown)} in {args.artifact}")
+    runs = json.loads(args.json.read_text())["runs"] if args.json.exists() else []
+    done = {key_of(r) for r in runs}
+    for core, budget, objective, seed, method in planned(args.cores, args.budgets, args.objectives, args.seeds):
+        if (core, budget, objective, seed, method) in done:
+            continue
+        data = held_out_data(payload, problem, core, args.work / "data")
+        os.environ["ZAP_SELECTORS"] = str(held_out_selectors(args.artifact, core, args.work / "selectors" / core))
+        result = one_run(data, method, budget, "alc" if objective == "any" else objective, seed, args.threads)
+        runs.append({"core": core, "budget": budget, "objective": objective, "seed": seed, "method": method} | result)
+        atomic_write_json(args.json, {"artifact": args.artifact, "threads": args.threads, "runs": runs})
+        print(f"{core:22s} {budget:5g} s {objective:5s} seed {seed} {method:12s} ALC {result['alc']:.3f} "
+              f"acc {result['accuracy']:.3f} ({result['pipeline_id']}, load {result['loadavg_1m']:.1f})", flush=True)
+    table = paired_table(runs)
+    print_table(table)
+    atomic_write_json(args.json, {"artifact": args.artifact, "threads": args.threads, "runs": runs, "table": table})
+
+
+if __name__ == "__main__":
+    main()
