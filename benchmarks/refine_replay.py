@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zap.benchmark.strategies import ReplayStudy, nested, run_replay_study, summarize
-from zap.metadataset.artifact import level_view, load
+from zap.metadataset.artifact import level_hash, load
 from zap.metadataset.problem import SelectionProblem
 from zap.strategies.policy import RefineSettings
 from zap.strategies.replay import REPLAY_VERSION
@@ -54,7 +54,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = []
-    key = {"replay_version": REPLAY_VERSION, "protocol_hash": level_view(payload, args.budget)["protocol_hash"],
+    key = {"replay_version": REPLAY_VERSION, "level": level_hash(payload, args.budget),
            "study": json.loads(json.dumps(asdict(study)))}
     for core in sorted(set(SelectionProblem.from_artifact(payload, args.budget).cores.tolist())):
         rows.extend(core_rows(args.out / f"{core}.json", key, lambda c=core: run_replay_study(

@@ -3,8 +3,10 @@
 Real `zap fit` runs through the `ZAP` estimator, as a user makes them: wall clock, `--threads` threads, its
 own clock calibration and budget conversion, its fallback rule. Per held-out core the selectors and the
 fallback rule are meta-trained without that core (`zap meta-train --exclude-cores`, cached in
-`WORK/selectors/CORE`, both objectives); the data is the core's last variant, written once as an .npz in
-`WORK/data` and split by zap itself. Methods, per (core, budget, objective, seed):
+`WORK/LEVEL/selectors/CORE`, both objectives); the data is the core's last variant, written once as an .npz
+in `WORK/LEVEL/data` and split by zap itself. LEVEL is the artifact's `content_hash`: another artifact, or a
+re-export with more cells, gets folders of its own, and its runs in `--json` are kept apart by it too.
+Methods, per (core, budget, objective, seed):
 
     zap           ZAP(budget, objective=...): whatever `zap fit` does by default
     single-best   ZAP(budget, objective=..., selector="single-best", fallback=False): Single-best there
@@ -35,7 +37,7 @@ from zap.api import ZAP
 from zap.benchmark.stats import bootstrap_ci, wilcoxon_p
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import load_core
-from zap.metadataset.artifact import load
+from zap.metadataset.artifact import content_hash, load
 from zap.metadataset.problem import OBJECTIVES, SelectionProblem
 from zap.selectors.trained import meta_train
 from zap.utils import atomic_write_json
@@ -105,7 +107,7 @@ def planned(cores: list[str], budgets: list[float], objectives: list[str], seeds
 
 
 def key_of(run: dict) -> tuple:
-    return run["core"], float(run["budget"]), run["objective"], run["seed"], run["method"]
+    return run["level"], run["threads"], run["core"], float(run["budget"]), run["objective"], run["seed"], run["method"]
 
 
 def paired_table(runs: list[dict]) -> list[dict]:
@@ -165,15 +167,21 @@ def main() -> None:
     unknown = sorted(set(args.cores) - set(problem.cores.tolist()))
     if unknown:
         parser.error(f"no core {', '.join(unknown)} in {args.artifact}")
-    runs = json.loads(args.json.read_text())["runs"] if args.json.exists() else []
+    level = content_hash(payload)
+    work = args.work / level
+    stored = json.loads(args.json.read_text())["runs"] if args.json.exists() else []
+    runs = [r for r in stored if (r.get("level"), r.get("threads")) == (level, args.threads)]
+    if len(runs) < len(stored):
+        parser.error(f"{args.json} holds runs of another artifact or thread count; give another --json")
     done = {key_of(r) for r in runs}
     for core, budget, objective, seed, method in planned(args.cores, args.budgets, args.objectives, args.seeds):
-        if (core, budget, objective, seed, method) in done:
+        if (level, args.threads, core, budget, objective, seed, method) in done:
             continue
-        data = held_out_data(payload, problem, core, args.work / "data")
-        os.environ["ZAP_SELECTORS"] = str(held_out_selectors(args.artifact, core, args.work / "selectors" / core))
+        data = held_out_data(payload, problem, core, work / "data")
+        os.environ["ZAP_SELECTORS"] = str(held_out_selectors(args.artifact, core, work / "selectors" / core))
         result = one_run(data, method, budget, "alc" if objective == "any" else objective, seed, args.threads)
-        runs.append({"core": core, "budget": budget, "objective": objective, "seed": seed, "method": method} | result)
+        runs.append({"level": level, "threads": args.threads, "core": core, "budget": budget,
+                     "objective": objective, "seed": seed, "method": method} | result)
         atomic_write_json(args.json, {"artifact": args.artifact, "threads": args.threads, "runs": runs})
         print(f"{core:22s} {budget:5g} s {objective:5s} seed {seed} {method:12s} ALC {result['alc']:.3f} "
               f"acc {result['accuracy']:.3f} ({result['pipeline_id']}, load {result['loadavg_1m']:.1f})", flush=True)

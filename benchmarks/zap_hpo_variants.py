@@ -31,6 +31,7 @@ import numpy as np
 
 from zap.benchmark.loco import held_out_mask, outer_folds
 from zap.benchmark.stats import bootstrap_ci, core_means, gap_closed, markdown_table, wilcoxon_p
+from zap.metadataset.artifact import level_hash, load
 from zap.metadataset.problem import SelectionProblem
 from zap.selectors import SingleBest
 from zap.selectors.zap_hpo import ZapHPO
@@ -60,8 +61,9 @@ def fit_and_score(problem: SelectionProblem, selector, train: SelectionProblem, 
 
 def stored_scores(cache: Path | None, key: dict, compute) -> np.ndarray:
     """The scores [rows x candidates] of one (variant, group, seed) fit: read from `cache` when a fit with the
-    same key is stored there, else computed and stored. A stored fit of the same name but other options is an
-    error: mixing them would report one variant's seeds under another's name."""
+    same key is stored there, else computed and stored. A stored fit of the same name but other options, or
+    from another artifact (`level`: `zap.metadataset.artifact.level_hash`), is an error: mixing them would
+    report one variant's seeds, or one matrix's, under another's name."""
     path = None if cache is None else cache / f"{key['variant']}--{key['group']}--s{key['seed']}.json"
     if path is not None and path.exists():
         record = json.loads(path.read_text())
@@ -91,7 +93,7 @@ def pooled(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def evaluate(problem: SelectionProblem, protocol: str, variants: dict[str, dict], seeds: list[int], epochs: int,
-             cache: Path | None, max_groups: int | None = None,
+             cache: Path | None, max_groups: int | None = None, level: str = "",
              ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Held-out rows (each dataset once); per reference method its performance, per variant its scores
     [seeds x rows x candidates]."""
@@ -111,7 +113,7 @@ def evaluate(problem: SelectionProblem, protocol: str, variants: dict[str, dict]
             per_seed = []
             for seed in own_seeds:
                 key = {"variant": name, "options": options, "group": group, "seed": seed, "epochs": epochs,
-                       "protocol": protocol, "objective": problem.objective, "rows": rows.tolist()}
+                       "protocol": protocol, "objective": problem.objective, "rows": rows.tolist(), "level": level}
                 selector = ZapHPO(seed=seed, max_epochs=epochs, **options)
                 per_seed.append(stored_scores(cache, key, partial(fit_and_score, problem, selector, train, rows)))
             scored[name].append(np.stack(per_seed).reshape(len(own_seeds), len(rows), -1))
@@ -190,9 +192,10 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=0, help="also score models pooling this many seeds")
     args = parser.parse_args()
     variants = dict(parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS))
-    problem = SelectionProblem.load(args.artifact, objective=args.objective)
+    payload = load(Path(args.artifact))
+    problem = SelectionProblem.from_artifact(payload, objective=args.objective)
     rows, scores, scored = evaluate(problem, args.protocol, variants, args.seeds, args.epochs, args.out,
-                                   args.max_groups)
+                                   args.max_groups, level_hash(payload))
     summary = summarize(problem, rows, scores, scored, args.pool)
     print(f"{args.protocol}, {args.objective}: {len(rows)} complete datasets over {len(set(problem.cores[rows]))} "
           f"cores, seeds {args.seeds}; Single-best {summary['single_best']:.4f}, Oracle {summary['oracle']:.4f}")

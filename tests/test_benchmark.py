@@ -541,3 +541,19 @@ def test_a_level_with_no_complete_dataset_is_left_out_and_an_artifact_with_none_
     path.write_bytes(gzip.compress(json.dumps(payload).encode()))
     assert main(["benchmark", str(path), "--out", str(tmp_path / "c"), *args]) == 2
     assert "no budget level of this artifact has a dataset measured on every candidate" in capsys.readouterr().err
+
+
+def test_level_hash_tells_a_re_export_with_more_cells_apart():
+    """Stored study results are keyed by it: the protocol hash stays the same while a build fills cells in."""
+    import copy
+
+    from synthetic import synthetic_levels_artifact
+    from zap.metadataset.artifact import content_hash, level_hash
+
+    payload = synthetic_levels_artifact()
+    more = copy.deepcopy(payload)
+    first = more["levels"]["60"]["matrices"][str(more["seeds"][0])]
+    first["alc"][0][0] = 0.123  # one cell measured differently at 60 s
+    assert level_hash(payload, 20) == level_hash(more, 20) == level_hash(copy.deepcopy(payload), 20)
+    assert level_hash(payload, 60) != level_hash(more, 60) and content_hash(payload) != content_hash(more)
+    assert more["levels"]["60"]["protocol_hash"] == payload["levels"]["60"]["protocol_hash"]

@@ -221,6 +221,40 @@ def test_a_random_forest_whose_trees_point_outside_themselves_is_refused(field, 
     refused(folder, QUICK_MODEL_FILE, "not a readable quick model", expected, FIX)
 
 
+def _svc_with_short_intercept(images):
+    model = fitted("SVC", images)  # calibrated: the SVM sits inside
+    svm = model.calibrated_classifiers_[0].estimator
+    svm._intercept_ = svm._intercept_[:1]
+    return model
+
+
+def _calibrated_forest(images):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier
+
+    x = thumbnails(images).reshape(len(images), -1)
+    return CalibratedClassifierCV(RandomForestClassifier(n_estimators=2, random_state=0), cv=2).fit(x, images.labels)
+
+
+def _forest_of_a_non_tree(images):
+    forest = fitted("RF", images)
+    forest.estimators_[0] = fitted("LR", images)
+    return forest
+
+
+@pytest.mark.parametrize("craft, expected", [
+    (_svc_with_short_intercept, "an SVM whose _intercept_ has shape (1,)"),
+    (_calibrated_forest, "a calibrated sklearn.ensemble._forest.RandomForestClassifier"),
+    (_forest_of_a_non_tree, "a forest member that is not a tree (LogisticRegression)"),
+])
+def test_a_quick_model_whose_arrays_compiled_code_would_overrun_is_refused(craft, expected, images, tmp_path):
+    """Allowed types only, but arrays libsvm or the tree code would walk past their ends (a calibrated forest's
+    trees used to escape the check: predicting with a crafted one crashed the process)."""
+    folder = predictor(images, fitted("RF", images)).save(tmp_path / "crafted")
+    plant(folder, QUICK_MODEL_FILE, skops.io.dumps(craft(images)))
+    refused(folder, QUICK_MODEL_FILE, "not a readable quick model", expected, FIX)
+
+
 def rezip(archive: zipfile.ZipFile, schema: dict) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as new:

@@ -37,9 +37,11 @@ def test_the_table_pairs_by_core_with_seeds_averaged_and_shares_recommended_acro
     for (core, method), per_seed in values.items():
         for seed, alc in enumerate(per_seed):
             objective = "any" if method == "recommended" else "alc"
-            runs.append({"core": core, "budget": 30.0, "objective": objective, "seed": seed, "method": method,
+            runs.append({"level": "x", "threads": 2, "core": core,
+                         "budget": 30.0, "objective": objective, "seed": seed, "method": method,
                          "alc": alc, "accuracy": 1 - alc})
-    runs.append({"core": "c", "budget": 30.0, "objective": "alc", "seed": 0, "method": "zap", "alc": 0.9,
+    runs.append({"level": "x", "threads": 2, "core": "c",
+                 "budget": 30.0, "objective": "alc", "seed": 0, "method": "zap", "alc": 0.9,
                  "accuracy": 0.1})  # a core with no reference runs: left out of every pair
     (row,) = ur.paired_table(runs)
     assert (row["budget"], row["objective"], row["n_cores"]) == (30.0, "alc", 2)

@@ -64,22 +64,57 @@ def atomic_write_json(path: str | Path, payload: Any, *, indent: int | None = 1,
 
 
 def estimator_out_of_bounds(estimator: Any) -> str | None:
-    """What in a built scikit-learn estimator would lead its compiled code outside its arrays, or None. skops
-    builds a tree's nodes as the file has them and scikit-learn walks them unchecked (skops's warning on
-    sklearn.tree._tree.Tree): a child outside the tree or not after its parent (a loop), or a feature outside
-    the input, would read memory out of bounds. k-means reads its centres as wide as the input."""
+    """What in a built scikit-learn estimator would lead its compiled code outside its arrays, or None.
+    skops builds an estimator's arrays as the file has them, and scikit-learn's compiled code trusts them:
+    a tree's child outside the tree or not after its parent (a loop), or a split on a feature outside the
+    input (skops's warning on sklearn.tree._tree.Tree); an SVM whose coefficient, intercept or
+    support-vector arrays disagree with its classes; k-means centres narrower than the input. Forests,
+    calibrated classifiers and pipelines are walked down to every estimator they hold."""
     n_in = getattr(estimator, "n_features_in_", None)
-    for tree in (member.tree_ for member in getattr(estimator, "estimators_", [])):
-        if not 1 <= tree.node_count <= tree.capacity or tree.n_features != n_in:
-            return f"a tree of {tree.node_count} nodes (room for {tree.capacity}) on {tree.n_features} features"
-        node, left, right, feature = np.arange(tree.node_count), tree.children_left, tree.children_right, tree.feature
-        inner = left != -1
-        if ((right == -1) != ~inner).any() or not all(((child[inner] > node[inner]) & (child[inner] < len(node))).all()
-                                                      for child in (left, right)):
-            return "a tree whose children lie outside it or before their parents"
-        if ((feature[inner] < 0) | (feature[inner] >= n_in)).any():
-            return f"a tree that splits on features outside the {n_in} it takes"
+    for member in getattr(estimator, "estimators_", None) or []:
+        tree = getattr(member, "tree_", None)
+        if tree is None:
+            return f"a forest member that is not a tree ({type(member).__name__})"
+        problem = _tree_out_of_bounds(tree, n_in)
+        if problem:
+            return problem
+    if getattr(estimator, "tree_", None) is not None:
+        return _tree_out_of_bounds(estimator.tree_, n_in)
+    if hasattr(estimator, "_dual_coef_"):
+        return _svm_out_of_bounds(estimator)
     centres = getattr(estimator, "cluster_centers_", None)
     if centres is not None and (centres.dtype != np.float64 or centres.shape[1:] != (n_in,)):
         return f"cluster centres of shape {centres.shape} and dtype {centres.dtype} for {n_in} features"
+    inner = [c.estimator for c in getattr(estimator, "calibrated_classifiers_", None) or []]
+    inner += [step for _, step in getattr(estimator, "steps", None) or [] if step not in (None, "passthrough")]
+    return next(filter(None, map(estimator_out_of_bounds, inner)), None)
+
+
+def _tree_out_of_bounds(tree: Any, n_in: int | None) -> str | None:
+    if not 1 <= tree.node_count <= tree.capacity or tree.n_features != n_in:
+        return f"a tree of {tree.node_count} nodes (room for {tree.capacity}) on {tree.n_features} features"
+    node, left, right, feature = np.arange(tree.node_count), tree.children_left, tree.children_right, tree.feature
+    inner = left != -1
+    if ((right == -1) != ~inner).any() or not all(((child[inner] > node[inner]) & (child[inner] < len(node))).all()
+                                                  for child in (left, right)):
+        return "a tree whose children lie outside it or before their parents"
+    if ((feature[inner] < 0) | (feature[inner] >= n_in)).any():
+        return f"a tree that splits on features outside the {n_in} it takes"
+    return None
+
+
+def _svm_out_of_bounds(svm: Any) -> str | None:
+    """libsvm indexes its arrays by the class counts in `_n_support`: every array must have the length
+    those counts and the number of classes give."""
+    n_class, support = len(getattr(svm, "classes_", [])), np.asarray(svm._n_support)
+    pairs = n_class * (n_class - 1) // 2
+    n_sv = int(support.sum()) if support.ndim == 1 and (support >= 0).all() else -1
+    expected = {"_n_support": (n_class,), "support_vectors_": (n_sv, svm.n_features_in_),
+                "_dual_coef_": (n_class - 1, n_sv), "_intercept_": (pairs,), "support_": (n_sv,)}
+    for name, shape in expected.items():
+        if np.shape(getattr(svm, name)) != shape:
+            return f"an SVM whose {name} has shape {np.shape(getattr(svm, name))}, not {shape}"
+    for name in ("_probA", "_probB"):
+        if np.shape(getattr(svm, name)) not in ((0,), (pairs,)):
+            return f"an SVM whose {name} has shape {np.shape(getattr(svm, name))}, not (0,) or ({pairs},)"
     return None

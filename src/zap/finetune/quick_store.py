@@ -40,6 +40,8 @@ ALLOWED_TYPES = frozenset({
     "sklearn.tree._tree.Tree",
     "sklearn.linear_model._logistic.LogisticRegression",
 })
+# What `quick.make_quick_model` wraps in a CalibratedClassifierCV: the only estimators one may hold.
+CALIBRATED_TYPES = frozenset({"sklearn.svm._classes.SVC", "sklearn.svm._classes.NuSVC"})
 # The estimators `quick.make_quick_model` makes: the only types the file's root may have.
 ROOT_TYPES = frozenset({
     "sklearn.calibration.CalibratedClassifierCV", "sklearn.ensemble._forest.RandomForestClassifier",
@@ -80,10 +82,20 @@ def loads(data: bytes, where: str) -> Any:
         model = skops.io.loads(data, trusted=sorted(ALLOWED_TYPES))
     except Exception as exc:  # a damaged schema or array fails in many ways, all of them "damaged"
         raise _damaged(where, type(exc).__name__) from None
-    problem = estimator_out_of_bounds(model)  # a forest's trees are walked by compiled code, unchecked
+    problem = _calibrated_other_than_svm(model) or estimator_out_of_bounds(model)
     if problem:
         raise _damaged(where, f"it holds {problem}")
     return model
+
+
+def _calibrated_other_than_svm(model: Any) -> str | None:
+    """`quick.make_quick_model` calibrates only SVC and NuSVC: anything else inside a calibrated
+    classifier is not zap's."""
+    for calibrated in getattr(model, "calibrated_classifiers_", None) or []:
+        name = f"{type(calibrated.estimator).__module__}.{type(calibrated.estimator).__name__}"
+        if name not in CALIBRATED_TYPES:
+            return f"a calibrated {name}, where zap calibrates only SVC and NuSVC"
+    return None
 
 
 def _unexpected_names(data: bytes, where: str) -> list[str]:

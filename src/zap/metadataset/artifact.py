@@ -23,7 +23,7 @@ from zap.metadataset.plan import NAMED_CANDIDATES, Plan
 from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
 from zap.scoring import COLUMNS
-from zap.utils import atomic_path
+from zap.utils import atomic_path, stable_hash
 
 ARTIFACT_SCHEMA = 1  # one budget level
 LEVELS_SCHEMA = 2  # a budget axis: one candidate set and matrix per level
@@ -121,6 +121,20 @@ def level_view(payload: dict, budget: float | None = None) -> dict:
             "protocol_hash": level["protocol_hash"], "datasets": payload["datasets"],
             "candidates": [by_id[i] for i in level["candidates"]], "encoding_names": payload["encoding_names"],
             "seeds": payload["seeds"], "matrices": level["matrices"]}
+
+
+def level_hash(payload: dict, budget: float | None = None) -> str:
+    """A short name for what one level holds (its datasets, candidates and every stored cell and curve):
+    results computed from a level are keyed by it, so a re-export with more cells is told apart from the
+    one they came from (the protocol hash stays the same as a build fills in)."""
+    view = level_view(payload, budget)
+    return stable_hash({"datasets": [d["name"] for d in view["protocol"]["datasets"]],
+                        "candidates": [c["id"] for c in view["candidates"]], "matrices": view["matrices"]})
+
+
+def content_hash(payload: dict) -> str:
+    """`level_hash` over every level: what selectors trained on the whole artifact are keyed by."""
+    return stable_hash([level_hash(payload, budget) for budget in budgets_of(payload)])
 
 
 def budgets_of(payload: dict) -> list[float]:
