@@ -113,21 +113,23 @@ def winners_curse(first: np.ndarray, repeat: np.ndarray | None) -> dict[str, Any
             "oracle_pick_seed1": float(again[has].mean())}
 
 
-def rerun_oracle(first: np.ndarray, repeat: np.ndarray | None, single_best: np.ndarray,
+def rerun_oracle(first: np.ndarray, repeat: np.ndarray | None, single: int,
                  run_std: float | None) -> dict[str, Any] | None:
     """The Oracle as the paper re-ran it: each dataset's best cell by the first seed, scored on the second,
-    against Single-best on the same datasets. Its lead is what a perfect selector can still gain once the
-    first seed's luck is gone; `lead_over_run_std` sets it against one run's noise."""
+    against Single-best (column `single`) on the same datasets, also on the second seed where it ran again
+    (where Single-best was the first seed's best, its first seed carries the same winner's luck). Its lead
+    is what a perfect selector can still gain once the first seed's luck is gone; `lead_over_run_std` sets
+    it against one run's noise."""
     curse = winners_curse(first, repeat)
     if curse is None:
         return None
     rows = np.arange(len(first))
     again = repeat[rows, np.nanargmax(first, axis=1)]
     has = ~np.isnan(again)
-    lead = float((again[has] - single_best[has]).mean())
-    return {"datasets": curse["datasets"], "alc": curse["oracle_pick_seed1"],
-            "single_best_alc": float(single_best[has].mean()), "lead": lead,
-            "lead_over_run_std": lead / run_std if run_std else None}
+    best = np.where(np.isnan(repeat[:, single]), first[:, single], repeat[:, single])[has]
+    lead = float((again[has] - best).mean())
+    return {"datasets": curse["datasets"], "alc": curse["oracle_pick_seed1"], "single_best_alc": float(best.mean()),
+            "lead": lead, "lead_over_run_std": lead / run_std if run_std else None}
 
 
 def final_nauc_gap(nauc: np.ndarray, alc_oracle_pick: np.ndarray) -> dict[str, float]:
@@ -179,7 +181,7 @@ def diversity_report(problem) -> dict[str, Any]:
         "distinct_candidates": len(set(rep.values())),
         "noise_floor": noise,
         "winners_curse": winners_curse(first, repeat),
-        "rerun_oracle": rerun_oracle(first, repeat, best, noise["run_std"] if noise else None),
+        "rerun_oracle": rerun_oracle(first, repeat, single, noise["run_std"] if noise else None),
         "final_nauc": final_nauc_gap(problem.nauc[rows], alc.argmax(axis=1)),
         "zero_alc_cells": int((alc == 0).sum()),  # failed inside the task, or never above chance
     }
