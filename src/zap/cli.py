@@ -149,6 +149,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_meta_train(args: argparse.Namespace) -> int:
     from zap.selectors.trained import meta_train
 
+    if args.exclude_cores and not args.out:
+        raise ConfigError("--exclude-cores trains selectors that have not seen some cores: give them a folder of "
+                          "their own with --out DIR, so they do not replace the selectors `zap fit` uses")
     if args.refine and args.exclude_cores:
         raise ConfigError("--exclude-cores leaves cores out of the selectors' training; the refine predictor "
                           "(--refine) has no such option: train it in a separate `zap meta-train --refine`")
