@@ -205,6 +205,10 @@ def test_meta_train_can_leave_cores_out_and_refuses_unknown_ones(artifact, probl
     assert "no core core99 in this meta-dataset" in capsys.readouterr().err
     assert main(["meta-train", str(artifact), "--refine", "--exclude-cores", "core0", "--out", str(out)]) == 2
     assert "train it in a separate `zap meta-train --refine`" in capsys.readouterr().err
+    cores = sorted(set(problem.cores.tolist()))
+    assert main(["meta-train", str(artifact), "--selectors", "single-best", "--out", str(tmp_path / "none"),
+                 "--exclude-cores", *cores[1:]]) == 2  # checked before anything is written
+    assert "need at least 2 to train on" in capsys.readouterr().err and not (tmp_path / "none").exists()
     assert main(["meta-train", str(artifact), "--exclude-cores", "core0"]) == 2  # never over the shipped ones
     assert "give them a folder of their own with --out DIR" in capsys.readouterr().err
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -221,7 +222,8 @@ def small(problem) -> dict[str, Selector]:
     args = problem.meta_features, problem.encodings, problem.performance, problem.groups
     return {"single-best": SingleBest().fit(*args),
             "zap-hpo": ZapHPO(hidden_layers=1, hidden_units=4, max_epochs=1, n_folds=2).fit(*args),
-            "zap-as": ZapAS({"selector": "classifier", "rf_n_estimators": 10}, tune=False).fit(*args)}
+            "zap-as": ZapAS({"selector": "classifier", "rf_n_estimators": 10}, tune=False).fit(*args),
+            "knn": NearestDatasets(k=3).fit(*args)}
 
 
 @pytest.fixture
@@ -464,6 +466,10 @@ TAMPERED = {  # what is changed -> (selector, how, what the refusal says)
                        "has selector schema 1, this zap reads 2"),
     "an incomplete ZAP-AS configuration": ("zap-as", {"meta": lambda m: m["fitted"]["state"]["config"].pop("scaler")},
                                            "fitted.state.config is not a complete ZAP-AS configuration"),
+    "candidates that are no dicts": ("single-best", {"meta": lambda m: m["context"].update(candidates=[1, 2])},
+                                     "context.candidates is not a list of candidates"),
+    "a kNN with no training row": ("knn", {"arrays": reshaped(lambda m: m["fitted"]["state"]["x"]["$array"],
+                                                              lambda a: a[:0])}, "fitted.state.x holds 0 training"),
 }
 
 
@@ -472,6 +478,125 @@ def test_values_of_the_wrong_type_or_shape_are_refused_with_their_place(change, 
     name, how, expected = change
     refused(tamper(saved(small, name, tmp_path), **how), expected)
     assert "evil" not in sys.modules  # a class the file names is looked up, never imported
+
+
+# A crafted file may hold any settings, with the spec hash they give: how its estimators run, how large a network
+# they ask for, values a class refuses. Loading never aborts, never sizes memory by them, never tracebacks.
+
+
+def estimator_entry(path: Path, *keys: str) -> str:
+    node = json.loads(archive(path)["selector.json"])["fitted"]["state"]
+    for key in keys:
+        node = node[key]
+    return f"estimators/{node['$estimator']}.skops"
+
+
+def test_how_an_estimator_runs_is_zaps_choice_never_the_files(problem, small, tmp_path):
+    """skops restores every attribute: a k-means with -1 threads aborted the process in `predict` (libgomp
+    allocating for 2**64 - 1 threads), a forest with n_jobs=-1 takes every core, a pipeline's memory caches to a
+    folder. Loading sets zap's own values, checked here before anything predicts."""
+    x, args = problem.meta_features, (problem.meta_features, problem.encodings, problem.performance, problem.groups)
+    clustering = ZapAS({"selector": "clustering"}, tune=False).fit(*args)
+    path = clustering.save(tmp_path / "clustering.zsel")
+    kmeans, pre = copy.deepcopy(clustering.model_.model_.kmeans_), copy.deepcopy(clustering.model_.pre_)
+    kmeans._n_threads, kmeans.verbose, pre.memory, pre.verbose = -1, 3, str(tmp_path / "cache"), True
+    tamper(path, entries={estimator_entry(path, "model", "model", "kmeans"): skops.io.dumps(kmeans),
+                          estimator_entry(path, "model", "preprocessing"): skops.io.dumps(pre)})
+    loaded = load_selector(path).selector
+    assert (loaded.model_.model_.kmeans_._n_threads, loaded.model_.model_.kmeans_.verbose) == (1, 0)
+    assert (loaded.model_.pre_.memory, loaded.model_.pre_.verbose) == (None, 0)
+    assert np.array_equal(loaded.scores(x), clustering.scores(x))
+    path = saved(small, "zap-as", tmp_path)
+    forest = copy.deepcopy(small["zap-as"].model_.model_.rf_)
+    forest.n_jobs, forest.verbose = -1, 2
+    loaded = load_selector(tamper(path, entries={forest_entry(path): skops.io.dumps(forest)})).selector
+    assert (loaded.model_.model_.rf_.n_jobs, loaded.model_.model_.rf_.verbose) == (1, 0)
+    assert np.array_equal(loaded.scores(x), small["zap-as"].scores(x)) and not (tmp_path / "cache").exists()
+
+
+def rehashed(small, name: str, **params) -> dict:
+    """`tamper`'s meta change that gives the saved `name` these settings and the spec hash they give."""
+    selector = copy.copy(small[name])
+    vars(selector).update(params)
+    spec = selector.spec_hash_for(selector.encodings_)
+
+    def meta(m: dict) -> None:
+        m["fitted"]["params"].update(params)
+        m["fitted"]["spec_hash"] = m["spec_hash"] = spec
+    return {"meta": meta}
+
+
+CRAFTED_SETTINGS = {  # settings -> (selector, settings, what the refusal says)
+    "a network far too large to build": ("zap-hpo", {"hidden_units": 40000, "hidden_layers": 10},
+                                         "hidden_units must be a whole number in [1, 4096], got 40000"),
+    "a network larger than its weights": ("zap-hpo", {"hidden_units": 4000},
+                                          "members[0].weights.0.weight has shape (4, "),
+    "no thread to score on": ("zap-hpo", {"threads": 0}, "threads must be a whole number in [1, 256], got 0"),
+    "an option ZAP-HPO lacks": ("zap-hpo", {"ensemble": "median"}, "ensemble must be one of ('zscore', 'vote')"),
+    "a ZAP-AS configuration that is no dict": ("zap-as", {"config": "ab"},
+                                               "fitted.params are not settings ZapAS takes (ValueError"),
+    "a fractional number of neighbours": ("knn", {"k": 2.5}, "k must be a whole number in [1, 1000000], got 2.5"),
+}
+
+
+@pytest.mark.parametrize("change", CRAFTED_SETTINGS.values(), ids=CRAFTED_SETTINGS)
+def test_settings_a_selector_cannot_use_are_refused_before_its_state_is_built(change, small, tmp_path, monkeypatch):
+    """ZAP-HPO's network is built only from weights already checked against the settings' shapes: a 5 KB file
+    with hidden_units=40000 would otherwise allocate its network first (gigabytes) and check after."""
+    def no_network(*_):
+        raise AssertionError("a network was built before its weights were checked")
+
+    monkeypatch.setattr(ZapHPO, "_restored_network", no_network)
+    name, params, expected = change
+    refused(tamper(saved(small, name, tmp_path), **rehashed(small, name, **params)), expected)
+
+
+def declaring(data: bytes, name: str, size: int) -> bytes:
+    """The zip `data` whose central directory says its member `name` unpacks to `size` bytes, the size zipfile
+    trusts: a zip bomb's claim, without the bomb's gigabytes."""
+    at = 0
+    while (at := data.find(b"PK\x01\x02", at + 1)) >= 0:
+        length = int.from_bytes(data[at + 28:at + 30], "little")
+        if data[at + 46:at + 46 + length] == name.encode():
+            return data[:at + 24] + size.to_bytes(4, "little") + data[at + 28:]
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("bomb", ["an entry of the file", "an array inside arrays.npz", "entries adding up"])
+def test_a_file_that_unpacks_to_more_than_a_selector_holds_is_refused_unpacked(bomb, small, tmp_path):
+    path = saved(small, "zap-as", tmp_path)
+    if bomb == "an entry of the file":
+        path.write_bytes(declaring(path.read_bytes(), "selector.json", 2**31))
+    if bomb == "an array inside arrays.npz":
+        npz = archive(path)["arrays.npz"]
+        tamper(path, entries={"arrays.npz": declaring(npz, zipfile.ZipFile(io.BytesIO(npz)).namelist()[0], 2**31)})
+    if bomb == "entries adding up":  # each below the limit of one entry
+        for name in ("selector.json", "arrays.npz", "estimators/e0.skops"):
+            path.write_bytes(declaring(path.read_bytes(), name, 200 * 2**20))
+    refused(path, "unpacks to more than a saved selector may hold", "may be a zip bomb")
+
+
+SUGGEST_CONTEXTS = {"no n_cores": (lambda c: c.pop("n_cores"), "n_cores is missing or not of type int"),
+                    "a trained_at that is a number": (lambda c: c.update(trained_at=5),
+                                                      "trained_at is missing or not of type str"),
+                    "a meta-feature range of 3": (lambda c: c["meta_feature_range"].update(min=[0, 0, 0]),
+                                                  "meta_feature_range has no min and max of 4 numbers")}
+
+
+@pytest.mark.parametrize("change", SUGGEST_CONTEXTS.values(), ids=SUGGEST_CONTEXTS)
+def test_suggest_refuses_a_selector_whose_context_it_cannot_read(change, tmp_path):
+    from zap.metafeatures import MetaFeatures
+    from zap.resources import selectors_dir
+    from zap.selectors.trained import suggest
+
+    path = Path(shutil.copy(selectors_dir() / "single-best.zsel", tmp_path))
+    meta = MetaFeatures(n_channels=3, n_classes=10, n_train=5000, resolution=32)
+    assert suggest(meta, "single-best", folder=tmp_path, fallback=False).suggestions  # the shipped file is fine
+    how, expected = change
+    tamper(path, meta=lambda m: how(m["context"]))
+    with pytest.raises(SelectorError, match="holds a context `suggest` cannot use") as caught:
+        suggest(meta, "single-best", folder=tmp_path, fallback=False)
+    assert all(phrase in str(caught.value) for phrase in (str(path), expected, "zap meta-train"))
 
 
 def test_inputs_are_checked_with_clear_errors(problem):

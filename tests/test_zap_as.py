@@ -116,9 +116,9 @@ def test_save_load_round_trip(kind, preprocessing, tmp_path):
     p = make_problem(n_groups=5, per_group=4, n_pipelines=6, missing=0.2, seed=2)
     selector = fit_on(p, {"selector": kind, "rf_bootstrap": False, **preprocessing} if kind in RF_TYPES else
                       {"selector": kind, **preprocessing})
-    path = selector.save(tmp_path / "zap-as.zsel", context={"candidates": 6})
+    path = selector.save(tmp_path / "zap-as.zsel", context={"n_candidates": 6})
     loaded = load_selector(path, expect_hash=selector.spec_hash_)
-    assert loaded.context == {"candidates": 6} and loaded.selector.config_ == selector.config_
+    assert loaded.context == {"n_candidates": 6} and loaded.selector.config_ == selector.config_
     assert np.array_equal(loaded.selector.scores(p.meta_features), selector.scores(p.meta_features))
 
 

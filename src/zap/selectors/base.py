@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from zap.selectors.store import StateReader
 
 SELECTOR_SCHEMA = 2  # 2: a zip of JSON, arrays and allow-listed skops estimators (`store`); 1 was a pickle
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding, ConfigSpace's and SMAC's, takes no larger seed
 
 
 class SelectorError(ZapError, ValueError):
@@ -114,6 +115,27 @@ def spec_hash(payload: Any) -> str:
     return stable_hash(payload, default=lambda v: np.asarray(v).round(8).tolist(), compact=False)
 
 
+def check_setting(selector: Selector, name: str, low: float, high: float, *, whole: bool = True,
+                  open_low: bool = False) -> None:
+    """Refuse a numeric setting of the wrong kind or outside [low, high] (`open_low`: (low, high]). A caller, or
+    a saved selector's file, may set any value, and one out of range fails, or exhausts memory, deep in
+    training or scoring instead of here."""
+    value = getattr(selector, name)
+    number = isinstance(value, int | np.integer) or (not whole and isinstance(value, float | np.floating))
+    inside = number and not isinstance(value, bool) and (low < value if open_low else low <= value) and value <= high
+    if not inside:
+        kind, bracket = ("a whole number" if whole else "a number"), "(" if open_low else "["
+        raise SelectorError(f"{type(selector).__name__} setting {name} must be {kind} in {bracket}{low}, {high}], "
+                            f"got {value!r}")
+
+
+def check_choice(selector: Selector, name: str, allowed: tuple[Any, ...]) -> None:
+    """Refuse a setting that is not one of `allowed` (compared by type too: True is no 1)."""
+    value = getattr(selector, name)
+    if not any(type(value) is type(option) and value == option for option in allowed):
+        raise SelectorError(f"{type(selector).__name__} setting {name} must be one of {allowed}, got {value!r}")
+
+
 class Selector:
     """Base class: subclasses implement `_fit` and `_scores`; everything else is shared."""
 
@@ -124,6 +146,7 @@ class Selector:
 
     def fit(self, meta_features, pipeline_encodings, performance, groups, maximize: bool = True) -> Selector:
         x, enc, y, g = check_inputs(meta_features, pipeline_encodings, performance, groups)
+        self._check_settings()
         self.maximize_ = bool(maximize)
         self.n_features_ = x.shape[1]
         self.encodings_ = enc
@@ -159,6 +182,10 @@ class Selector:
     def select(self, meta_features) -> np.ndarray:
         """The top-1 pipeline index per dataset."""
         return np.array([r.best for r in self.rank(meta_features)], dtype=int)
+
+    def _check_settings(self) -> None:
+        """Refuse settings that training or scoring could not use (`check_setting`, `check_choice`): `fit` runs
+        it before training, and loading runs it on a saved file's settings before rebuilding its state."""
 
     def _fit(self, x: np.ndarray, enc: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
         raise NotImplementedError
@@ -226,11 +253,16 @@ def _check_encodings(path: Path, loaded: LoadedSelector, encode: Callable[[Mappi
     """The candidates' configurations, encoded as the running program does, must give the spec hash the
     selector was trained with: otherwise the search space or its encoding changed since, and the selector
     would score vectors it never learned from."""
-    candidates = loaded.context.get("candidates")
-    if not candidates or any("config" not in c for c in candidates):
+    candidates = loaded.context.get("candidates")  # a list of dicts with an id and a config: `store` checked it
+    if not candidates:
         raise SelectorError(f"{path} holds no candidate configurations to check against this zap's encoding; "
                             "save it with `zap meta-train`")
-    now = loaded.selector.spec_hash_for([encode(c["config"]) for c in candidates])
+    try:
+        encoded = [encode(c["config"]) for c in candidates]
+    except Exception as exc:  # the configurations are the file's data: whatever encoding them raises is the file's
+        raise SelectorError(f"{path} holds a candidate configuration this zap cannot encode ({type(exc).__name__}: "
+                            f"{exc}); retrain it with `zap meta-train`") from None
+    now = loaded.selector.spec_hash_for(encoded)
     if now != loaded.selector.spec_hash_:
         raise SelectorError(f"{path} was trained on candidates encoded as specification {loaded.selector.spec_hash_}; "
                             f"this zap encodes them as {now} (its search space or encoding changed); retrain it "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zap.selectors.base import Selector, SelectorError
+from zap.selectors.base import MAX_SEED, Selector, SelectorError, check_setting
 
 if TYPE_CHECKING:
     from zap.selectors.store import StateReader
@@ -29,6 +29,9 @@ class RandomSelector(Selector):
 
     def __init__(self, seed: int = 0):
         self.seed = seed
+
+    def _check_settings(self) -> None:
+        check_setting(self, "seed", 0, MAX_SEED)
 
     def _fit(self, x, enc, y, groups) -> None:
         self.n_pipelines_ = enc.shape[0]
@@ -72,6 +75,11 @@ class FixedPipeline(Selector):
         self.index = index
         self.label = label
 
+    def _check_settings(self) -> None:
+        check_setting(self, "index", 0, 10**9)
+        if not isinstance(self.label, str):
+            raise SelectorError(f"FixedPipeline setting label must be a string, got {self.label!r}")
+
     def _fit(self, x, enc, y, groups) -> None:
         if not 0 <= self.index < enc.shape[0]:
             raise SelectorError(f"pipeline index {self.index} is outside the {enc.shape[0]} candidates")
@@ -86,7 +94,7 @@ class FixedPipeline(Selector):
         return {"fallback": self.fallback_}
 
     def _from_state(self, state: StateReader) -> None:
-        if not (isinstance(self.index, int) and 0 <= self.index < len(self.encodings_)):
+        if not self.index < len(self.encodings_):
             raise state.error(None, f"is of a fixed pipeline {self.index!r} outside the {len(self.encodings_)} "
                                     "candidates")
         self.fallback_ = state.array("fallback", (len(self.encodings_),))
@@ -103,9 +111,10 @@ class NearestDatasets(Selector):
     def __init__(self, k: int = 5):
         self.k = k
 
+    def _check_settings(self) -> None:
+        check_setting(self, "k", 1, 10**6)
+
     def _fit(self, x, enc, y, groups) -> None:
-        if self.k < 1:
-            raise SelectorError(f"k must be at least 1, got {self.k}")
         self.x_, self.y_ = x, y
         self.prior_ = column_means(y)
 
@@ -126,6 +135,8 @@ class NearestDatasets(Selector):
     def _from_state(self, state: StateReader) -> None:
         n = len(self.encodings_)
         self.x_ = state.array("x", (None, self.n_features_))
+        if len(self.x_) < 2:  # `fit` refuses fewer than 2 groups; with no row the nearest k would be none
+            raise state.error("x", f"holds {len(self.x_)} training datasets, a fitted kNN has at least 2")
         self.y_ = state.array("y", (len(self.x_), n))
         self.prior_ = state.array("prior", (n,))
 

@@ -31,6 +31,12 @@ class PerLevel(Selector):
         self.selector = selector
         self.settings = dict(settings or {})
 
+    def _check_settings(self) -> None:
+        if not (isinstance(self.selector, str) and isinstance(self.settings, dict)
+                and all(isinstance(key, str) for key in self.settings)):
+            raise SelectorError(f"PerLevel takes a selector's name and a dict of its settings, got "
+                                f"{self.selector!r} and {self.settings!r}")
+
     def _fit(self, x: np.ndarray, enc: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
         from zap.selectors.registry import create_selector
 

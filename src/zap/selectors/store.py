@@ -9,16 +9,20 @@ saved selector must be safe to load whoever wrote it. It is a zip archive of
 - `arrays.npz`: every array of the state, torch weights among them, read with `allow_pickle=False`;
 - `estimators/KEY.skops`: the scikit-learn estimators (ZAP-AS's scaler, PCA, forests, k-means) in skops's format.
 
-Loading reads `selector.json` as plain JSON and checks its schema first. The schema of every skops entry is
+Loading first refuses a file whose members, or the zips inside it, declare more than `MAX_ENTRY` or
+`MAX_UNPACKED` bytes in all (a zip bomb), then reads `selector.json` as plain JSON and checks its schema and
+the structure of its context's candidates. The schema of every skops entry is
 read as JSON too: it must name only the node kinds in `ALLOWED_NODES` and the types in `ALLOWED_TYPES`, and
 skops's own audit must agree, before any estimator is built; each is then built where the state asks for it,
 only if its root is the class expected there, and its trees and cluster centres are checked before
-scikit-learn's compiled code walks them (`zap.utils.estimator_out_of_bounds`). The selector's class is looked
+scikit-learn's compiled code walks them (`zap.utils.estimator_out_of_bounds`); how it runs (threads, jobs,
+logging) is set to zap's values (`RUNTIME_SETTINGS`), whatever the file says. The selector's class is looked
 up among the `Selector` subclasses the running program has (zap's own imported from the fixed `OWN_MODULES`):
-the file names no code to import. Its recorded spec hash must be what its settings and candidates give, and
-each class rebuilds itself (`Selector._from_state`) through a `StateReader`, which checks every value's type
-and shape. A damaged or foreign file, or a pickle from a zap before schema 2, is refused with a
-`SelectorError` naming the file, the problem and the fix."""
+the file names no code to import. Its recorded spec hash must be what its settings and candidates give, its
+settings must pass the checks `fit` runs (`Selector._check_settings`), and each class rebuilds itself
+(`Selector._from_state`) through a `StateReader`, which checks every value's type and shape. A damaged or
+foreign file, or a pickle from a zap before schema 2, is refused with a `SelectorError` naming the file, the
+problem and the fix."""
 
 from __future__ import annotations
 
@@ -47,6 +51,16 @@ META_ENTRY = "selector.json"
 ARRAYS_ENTRY = "arrays.npz"
 ESTIMATOR_FOLDER = "estimators/"
 FIX = "retrain it with `zap meta-train`"
+# What a file may unpack to, its zips inside (the arrays, each estimator) counted too, by the sizes their
+# members declare, which zipfile never reads past: a file that inflates beyond these (a zip bomb) is refused
+# before its members are read. Far above any selector zap writes (docs/security.md).
+MAX_UNPACKED = 512 * 2**20
+MAX_ENTRY = 256 * 2**20
+MAX_FEATURES = 100_000  # meta-features a saved selector may take: loading builds rows of this width
+# How an estimator runs, not what it learnt, set to these whatever the file says (`at_rest`): skops restores
+# every attribute, and a k-means told to use -1 threads aborts the process, a forest with n_jobs=-1 takes every
+# core, a pipeline's memory caches to a folder.
+RUNTIME_SETTINGS = {"_n_threads": 1, "n_jobs": 1, "verbose": 0, "memory": None}
 # The modules of zap's own selector classes: imported, when a file names a class of theirs, before the class
 # is looked up. Nothing else is ever imported for a file.
 OWN_MODULES = ("zap.selectors.baselines", "zap.selectors.zap_as", "zap.selectors.zap_hpo", "zap.selectors.levels")
@@ -158,6 +172,9 @@ def write(selector: Selector, path: Path, context: dict[str, Any]) -> Path:
     if selector.spec_hash_for(selector.encodings_) != selector.spec_hash_:
         raise SelectorError(f"the settings of this {type(selector).__name__} changed after it was fitted "
                             f"({selector.get_params()}): fit it again with the settings it is to be saved with")
+    if not _candidates_fit(context):
+        raise SelectorError(f"the context's candidates {CANDIDATES}, as zap reads them back: save them so, or "
+                            "under another key")
     writer = StateWriter()
     meta = {"schema": SELECTOR_SCHEMA, "selector": selector.name, "spec_hash": selector.spec_hash_,
             "context": context, "versions": versions(), "fitted": writer.fitted(selector)}
@@ -200,12 +217,17 @@ def read(path: Path) -> Archive:
     legacy pickle, another schema, a damaged archive or an estimator naming anything off the allow-lists."""
     _refuse_missing_or_pickled(path)
     with _reading(path), zipfile.ZipFile(path) as archive:
+        unpacked = _unpacked_size(path, archive, 0)
         meta = json.loads(archive.read(META_ENTRY))
         _check_header(path, meta)
-        with np.load(io.BytesIO(archive.read(ARRAYS_ENTRY)), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        packed_arrays = archive.read(ARRAYS_ENTRY)
         estimators = {name[len(ESTIMATOR_FOLDER):-len(".skops")]: archive.read(name) for name in archive.namelist()
                       if name.startswith(ESTIMATOR_FOLDER) and name.endswith(".skops")}
+        for data in (packed_arrays, *estimators.values()):
+            with zipfile.ZipFile(io.BytesIO(data)) as inner:
+                unpacked = _unpacked_size(path, inner, unpacked)
+        with np.load(io.BytesIO(packed_arrays), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
     for key, data in estimators.items():
         unexpected = _unexpected_names(data, path)
         if unexpected:
@@ -232,6 +254,18 @@ def _refuse_missing_or_pickled(path: Path) -> None:
                 "`zap.selectors.store.convert_legacy_selector(path, trust_pickle=True)`")
 
 
+def _unpacked_size(path: Path, archive: zipfile.ZipFile, so_far: int) -> int:
+    """`so_far` plus what the members of `archive` declare they unpack to; a SelectorError, before any member
+    is read, where one exceeds `MAX_ENTRY` or the sum `MAX_UNPACKED`."""
+    sizes = [info.file_size for info in archive.infolist()]
+    total = so_far + sum(sizes)
+    if max(sizes, default=0) > MAX_ENTRY or total > MAX_UNPACKED:
+        raise SelectorFileError(f"{path} unpacks to more than a saved selector may hold (a member of {max(sizes):,} "
+                                f"bytes, at most {MAX_ENTRY:,}; {total:,} bytes in all, at most {MAX_UNPACKED:,}): it "
+                                f"was not written by zap and may be a zip bomb; nothing was unpacked; {FIX}")
+    return total
+
+
 def _check_header(path: Path, meta: Any) -> None:
     if not isinstance(meta, dict):
         raise _damaged(path, f"{META_ENTRY} is not a JSON object")
@@ -241,6 +275,19 @@ def _check_header(path: Path, meta: Any) -> None:
     for key, kind in (("selector", str), ("spec_hash", str), ("context", dict), ("versions", dict), ("fitted", dict)):
         if not isinstance(meta.get(key), kind):
             raise _damaged(path, f"{META_ENTRY} has no {key} of type {kind.__name__}")
+    if not _candidates_fit(meta["context"]):
+        raise _damaged(path, f"{META_ENTRY}'s context.candidates {CANDIDATES}")
+
+
+CANDIDATES = "is not a list of candidates, each a dict with an id (a str) and a config (a dict)"
+
+
+def _candidates_fit(context: dict[str, Any]) -> bool:
+    """Whether a context's candidates, if it has any, are what zap reads them as (`load_selector`'s encoding
+    check, `suggest`): `write` refuses other ones, `read` refuses a file that holds them."""
+    candidates = context.get("candidates", [])
+    return isinstance(candidates, list) and all(isinstance(c, dict) and isinstance(c.get("id"), str)
+                                                and isinstance(c.get("config"), dict) for c in candidates)
 
 
 def _skops_schema(data: bytes) -> dict[str, Any]:
@@ -282,6 +329,26 @@ def _unexpected_names(data: bytes, path: Path) -> list[str]:
 # ------------------------------------------------------------------------------------------------ rebuilding
 
 
+def at_rest(estimator: Any) -> None:
+    """Set `RUNTIME_SETTINGS` on the estimator and every estimator inside it (a pipeline's steps, a forest's
+    trees): how it runs is zap's choice, never the file's."""
+    from sklearn.base import BaseEstimator
+
+    pending, seen = [estimator], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, list | tuple):
+            pending.extend(item)
+        elif isinstance(item, BaseEstimator):
+            for name, value in RUNTIME_SETTINGS.items():
+                if name in vars(item):
+                    setattr(item, name, value)
+            pending.extend(vars(item).values())
+
+
 class StateReader:
     """One object of a saved state, read value by value: each read says what it expects (a JSON type, an
     array's shape and kind, an estimator's class), and anything else is refused with the value's place."""
@@ -309,10 +376,11 @@ class StateReader:
             raise self.error(key, f"is a {type(value).__name__}, expected {' or '.join(k.__name__ for k in kinds)}")
         return value
 
-    def integer(self, key: str, low: int = 0) -> int:
+    def integer(self, key: str, low: int = 0, high: int | None = None) -> int:
         value = self.value(key, int)
-        if value < low:
-            raise self.error(key, f"is {value}, expected at least {low}")
+        if value < low or (high is not None and value > high):
+            most = "" if high is None else f", at most {high}"
+            raise self.error(key, f"is {value}, expected at least {low}{most}")
         return value
 
     def array(self, key: str, shape: tuple[int | None, ...], kind: str = "f") -> np.ndarray:
@@ -350,6 +418,7 @@ class StateReader:
             estimator = skops.io.loads(data, trusted=sorted(ALLOWED_TYPES))
         if not isinstance(estimator, kinds):
             raise self.error(key, f"was built as a {type(estimator).__name__}")
+        at_rest(estimator)
         if n_in is not None and getattr(estimator, "n_features_in_", None) != n_in:
             raise self.error(key, f"takes {getattr(estimator, 'n_features_in_', None)} features, expected {n_in}")
         problem = estimator_out_of_bounds(estimator)
@@ -382,7 +451,8 @@ class StateReader:
 def selector_of(archive: Archive) -> Selector:
     """The fitted selector the archive holds, which must be the one its header names."""
     record = StateReader(archive, archive.meta["fitted"], "fitted")
-    selector = rebuild(record)
+    with _reading(archive.path):  # whatever a class's own code raises on the file's values is a refusal too
+        selector = rebuild(record)
     if (selector.name, selector.spec_hash_) != (archive.meta["selector"], archive.meta["spec_hash"]):
         raise record.error(None, f"is {selector.name} {selector.spec_hash_}, but {META_ENTRY} names "
                                  f"{archive.meta['selector']} {archive.meta['spec_hash']}")
@@ -395,10 +465,10 @@ def rebuild(record: StateReader) -> Selector:
     params = record.value("params", dict)
     try:
         selector = cls(**params)
-    except TypeError as exc:
-        raise record.error("params", f"are not settings {cls.__name__} takes ({exc})") from None
+    except Exception as exc:  # a class's own checks raise what they like on values no caller would pass
+        raise record.error("params", f"are not settings {cls.__name__} takes ({type(exc).__name__}: {exc})") from None
     selector.maximize_ = record.value("maximize", bool)
-    selector.n_features_ = record.integer("n_features", low=1)
+    selector.n_features_ = record.integer("n_features", low=1, high=MAX_FEATURES)
     selector.encodings_ = record.array("encodings", (None, None))
     selector.spec_hash_ = record.value("spec_hash", str)
     with _reading(record.archive.path):
@@ -406,6 +476,10 @@ def rebuild(record: StateReader) -> Selector:
     if now != selector.spec_hash_:
         raise record.error("spec_hash", f"is {selector.spec_hash_}, but its settings and candidates give {now}: the "
                                         "file was changed")
+    try:
+        selector._check_settings()  # what `fit` checks, before the state sized by these settings is read
+    except SelectorError as exc:
+        raise record.error("params", f"are not settings {cls.__name__} can use ({exc})") from None
     with _reading(record.archive.path):
         selector._from_state(record.child("state"))
     return selector

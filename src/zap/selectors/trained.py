@@ -35,6 +35,10 @@ TRAINABLE = SHIPPED  # the registry's shipped selectors: what `zap meta-train` t
 # wall-clock budget on held-out cores). docs/selectors.md, "Users", has the figures;
 # tests/test_benchmark.py applies the rule to the study's file.
 DEFAULT_SELECTOR = "zap-hpo"
+# What `suggest` reads from a saved selector's context (`training_context` writes it), with its type: a file
+# may hold any context (`zap.selectors.store` checks only its candidates), so `suggest` checks these first.
+SUGGEST_CONTEXT = {"protocol": dict, "n_datasets": int, "n_cores": int, "complete": bool, "protocol_hash": str,
+                   "trained_at": str, "meta_feature_range": dict, "candidates": list}
 
 
 def selector_path(name: str, folder: str | Path | None = None, objective: str = "alc") -> Path:
@@ -115,8 +119,9 @@ def without_cores(levels: Levels, cores: tuple[str, ...]) -> Levels:
     unknown = sorted(set(cores) - known)
     if unknown:
         raise SelectorError(f"no core {', '.join(unknown)} in this meta-dataset; its cores: {', '.join(sorted(known))}")
-    if known <= set(cores):
-        raise SelectorError("every core of the meta-dataset is excluded: nothing is left to train on")
+    if len(known - set(cores)) < 2:
+        raise SelectorError(f"excluding {', '.join(sorted(cores))} leaves {len(known - set(cores))} core(s); the "
+                            "selectors validate on held-out cores and need at least 2 to train on")
     return Levels({b: p.subset(~np.isin(p.cores, cores)) for b, p in levels})
 
 
@@ -199,6 +204,7 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     path = selector_path(selector, folder, objective)  # checked against this zap's encoding and the home's
     loaded = load_selector(path, encode=encode, expect_protocol=home_protocol_hash(path.parent))
     context = loaded.context
+    _check_context(path, context, loaded.selector.n_features_)
     x, budget_notes = _selector_input(context, meta, budget_ref)
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
@@ -215,6 +221,46 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     notes = budget_notes + regime_warnings(context, meta, budget, clock, threads, device)
     return SuggestResult(selector, meta, suggestions, notes, trained_on | {"objective": context.get("objective", "alc"),
                                                                            "levels": context.get("levels")}, decision)
+
+
+def _check_context(path: Path, context: dict[str, Any], n_features: int) -> None:
+    """A SelectorError naming the file unless its context holds what `suggest` reads, of the right types."""
+    problems = [f"{key} is missing or not of type {kind.__name__}" for key, kind in SUGGEST_CONTEXT.items()
+                if not isinstance(context.get(key), kind) or (kind is int and isinstance(context.get(key), bool))]
+    if not problems:
+        problems = _context_values(context, n_features)
+    if problems:
+        raise SelectorError(f"{path} holds a context `suggest` cannot use ({'; '.join(problems)}): it is damaged or "
+                            "was not written by `zap meta-train`; retrain it with `zap meta-train`")
+
+
+def _context_values(context: dict[str, Any], n_features: int) -> list[str]:
+    """What is wrong with the values of a context whose keys have the right types."""
+    protocol, bounds, levels = context["protocol"], context["meta_feature_range"], context.get("levels")
+    multilevel = context.get("budget_feature", False)
+    problems = []
+    if not (_positive(protocol.get("budget")) and isinstance(protocol.get("clock"), str)
+            and _positive(protocol.get("threads", 1))):
+        problems.append("protocol has no positive budget, clock and threads")
+    if not all(isinstance(bounds.get(side), list) and len(bounds[side]) == len(FEATURE_NAMES)
+               and all(_number(v) for v in bounds[side]) for side in ("min", "max")):
+        problems.append(f"meta_feature_range has no min and max of {len(FEATURE_NAMES)} numbers each")
+    if not isinstance(multilevel, bool) or n_features != len(FEATURE_NAMES) + multilevel:
+        problems.append(f"budget_feature is {multilevel!r}, but the selector takes {n_features} meta-features")
+    if multilevel and not (isinstance(levels, list) and levels and all(_positive(b) for b in levels)
+                           and levels == sorted(levels)):
+        problems.append("levels is not a rising list of positive budgets")
+    if not isinstance(context.get("objective", "alc"), str):
+        problems.append("objective is not of type str")
+    return problems
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and np.isfinite(value))
+
+
+def _positive(value: Any) -> bool:
+    return _number(value) and value > 0
 
 
 def _fallback(folder: Path, objective: str, meta: MetaFeatures, pick: str, budget_ref: float | None, context: dict,

@@ -39,7 +39,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from zap.selectors.base import Selector, SelectorError
+from zap.selectors.base import MAX_SEED, Selector, SelectorError, check_choice, check_setting
 from zap.selectors.baselines import column_means
 
 if TYPE_CHECKING:
@@ -541,6 +541,16 @@ class ZapAS(Selector):
         self.inner_folds = inner_folds
         self.seed = seed
         self.max_pairs = max_pairs
+
+    def _check_settings(self) -> None:
+        config = self.config
+        if not (config is None or (isinstance(config, dict) and all(isinstance(key, str) for key in config))):
+            raise SelectorError(f"ZapAS setting config must be a dict of hyperparameters, got {self.config!r}")
+        check_choice(self, "tune", (True, False))
+        for name, low, high in (("n_trials", 1, 10**6), ("inner_folds", 2, 1000), ("seed", 0, MAX_SEED),
+                                ("max_pairs", 1, 10**9)):
+            check_setting(self, name, low, high)
+        check_setting(self, "min_gain", -1, 1, whole=False)
 
     def _fit(self, x: np.ndarray, enc: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
         space = zap_as_space(x.shape[1], self.seed)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zap.finetune.threads import torch_threads
-from zap.selectors.base import Selector, SelectorError, Standardizer
+from zap.selectors.base import MAX_SEED, Selector, SelectorError, Standardizer, check_choice, check_setting
 from zap.selectors.baselines import column_means
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ ENSEMBLES = ("zscore", "vote")
 PAIR_WEIGHTS = ("none", "delta")
 META_TRANSFORMS = ("none", "log")
 SELECT_BY = ("rank", "regret")
+# Bounds on the settings (`ZapHPO._check_settings`), far above any model zap trains (the paper's is 5 x 190, with
+# 5 folds and 1 seed), but low enough that a saved file cannot ask for a network that fills the memory.
+MAX_LAYERS, MAX_UNITS, MAX_MEMBERS, MAX_THREADS = 32, 4096, 100, 256
 SEED_STRIDE = 7919  # member j of a seed ensemble uses seed + j * SEED_STRIDE: no overlap with the folds' seed + k
 
 
@@ -178,11 +181,6 @@ class ZapHPO(Selector):
     # ------------------------------------------------------------------------------------ training
 
     def _fit(self, x, enc, y, groups) -> None:
-        for option, allowed in (("loss", LOSSES), ("ensemble", ENSEMBLES), ("pair_weight", PAIR_WEIGHTS),
-                                ("meta_transform", META_TRANSFORMS), ("select_by", SELECT_BY)):
-            if getattr(self, option) not in allowed:
-                raise SelectorError(f"{option} must be one of {allowed}, got {getattr(self, option)!r}")
-        self._check_numbers()
         self.models_, self.history_ = [], []
         rng = np.random.default_rng(self.seed)
         y = self._sparsified(y, rng)
@@ -195,14 +193,23 @@ class ZapHPO(Selector):
                     self.models_.append((model, scaler))
                     self.history_.append(history)
 
-    def _check_numbers(self) -> None:
-        if not 0 < self.keep <= 1:
-            raise SelectorError(f"keep (the share of matrix cells used) must be in (0, 1], got {self.keep}")
-        if not (isinstance(self.n_seeds, int | np.integer) and self.n_seeds >= 1):
-            raise SelectorError(f"n_seeds (the seeds pooled into one model) must be an integer >= 1, "
-                                f"got {self.n_seeds!r}")
-        if not self.list_temperature > 0:
-            raise SelectorError(f"list_temperature must be > 0, got {self.list_temperature}")
+    def _check_settings(self) -> None:
+        """`fit` checks these before training, and loading a saved ZAP-HPO before it builds any network: the
+        network's size comes from them, so a file must not ask for one larger than `MAX_LAYERS` x `MAX_UNITS`,
+        nor for a thread count torch refuses at scoring."""
+        for option, allowed in (("loss", LOSSES), ("ensemble", ENSEMBLES), ("pair_weight", PAIR_WEIGHTS),
+                                ("meta_transform", META_TRANSFORMS), ("select_by", SELECT_BY),
+                                ("use_meta_features", (True, False))):
+            check_choice(self, option, allowed)
+        for name, low, high in (("hidden_layers", 0, MAX_LAYERS), ("hidden_units", 1, MAX_UNITS),
+                                ("n_folds", 2, MAX_MEMBERS), ("n_seeds", 1, MAX_MEMBERS), ("threads", 1, MAX_THREADS),
+                                ("batch_size", 1, 10**7), ("max_epochs", 1, 10**6), ("patience", 1, 10**6),
+                                ("seed", 0, MAX_SEED)):
+            check_setting(self, name, low, high)
+        for name, low, high in (("dropout", 0, 0.99), ("weight_decay", 0, 1e3), ("prior", -1e12, 1e12)):
+            check_setting(self, name, low, high, whole=False)
+        for name, high in (("keep", 1), ("list_temperature", 1e6), ("lr", 1e3)):
+            check_setting(self, name, 0, high, whole=False, open_low=True)
 
     @staticmethod
     def _single_best_prior(y: np.ndarray) -> np.ndarray:
@@ -381,6 +388,9 @@ class ZapHPO(Selector):
         return {"members": members, "history": self.history_, "prior": self.prior_}
 
     def _from_state(self, state: StateReader) -> None:
+        """The settings were checked (`_check_settings`); every weight array is checked against the layer
+        shapes they give before any network is built, so a file's settings never size an allocation its
+        arrays do not back."""
         import torch
 
         first = np.zeros(1, int)
@@ -390,18 +400,28 @@ class ZapHPO(Selector):
         members = state.children("members")
         if not members:
             raise state.error("members", "is empty: a fitted ZAP-HPO has at least one fold model")
-        self.models_ = [self._restored_member(member, n_in, shapes) for member in members]
+        if len(members) > self.n_folds * self.n_seeds:
+            raise state.error("members", f"holds {len(members)} fold models, more than n_folds x n_seeds "
+                                         f"({self.n_folds} x {self.n_seeds})")
+        checked = [self._checked_member(member, n_in, shapes) for member in members]
         self.history_ = state.value("history", list)
         if len(self.history_) != len(members) or not all(isinstance(h, dict) for h in self.history_):
             raise state.error("history", f"is not one record per fold model ({len(members)})")
         self.prior_ = state.array("prior", (len(self.encodings_),))
+        self.models_ = [(self._restored_network(n_in, weights), scaler) for scaler, weights in checked]
 
-    def _restored_member(self, state: StateReader, n_in: int, shapes: dict[str, tuple[int, ...]]):
-        import torch
-
+    @staticmethod
+    def _checked_member(state: StateReader, n_in: int,
+                        shapes: dict[str, tuple[int, ...]]) -> tuple[Standardizer, dict[str, np.ndarray]]:
+        """A fold model's input scaling and weights, each array of the shape its layer has."""
         scaler = Standardizer()
         scaler.mean_, scaler.std_ = state.array("mean", (n_in,)), state.array("std", (n_in,))
         weights = state.child("weights")
+        return scaler, {name: weights.array(name, shape) for name, shape in shapes.items()}
+
+    def _restored_network(self, n_in: int, weights: dict[str, np.ndarray]):
+        import torch
+
         model = self._network(n_in)
-        model.load_state_dict({name: torch.from_numpy(weights.array(name, shape)) for name, shape in shapes.items()})
-        return model.eval(), scaler
+        model.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+        return model.eval()
