@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +64,15 @@ def injected_table(step_image: float = 0.01, step_fixed: float = 0.05):
                      predict={a: [0.001, 0.004] for a in PRICED_ARCHS}, decode=(1e-4, 0.0),
                      quick_fit={n: [math.log(0.1), 0.0, 0.0] for n in ("SVC", "NuSVC", "RF", "LR")},
                      quick_predict={n: 1e-4 for n in ("SVC", "NuSVC", "RF", "LR")})
+
+
+@contextmanager
+def benchmark_script(name: str) -> Iterator:
+    """A script of benchmarks/ imported as a module, as when run: its neighbours (`common`, ...) are
+    top-level modules there, so the folder is on the path while it is used."""
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)

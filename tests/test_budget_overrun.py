@@ -3,26 +3,21 @@ statistics that decide PASS/FAIL, and the first prediction's time read from a cu
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import benchmark_script
 from zap.errors import ArtifactError
 from zap.scoring.curve import LearningCurve
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def bo():
     """The script imports its neighbours (`common`, `ref_clock`) as top-level modules, as when run."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("budget_overrun")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("budget_overrun") as module:
+        yield module
 
 
 def row(budget: float, condition: str, process: float, elapsed: float | None, first: float | None = 1.0) -> dict:

@@ -3,23 +3,16 @@ default rule will be read from, so a core counted twice or a reference run share
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def ur():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("user_regime")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("user_regime") as module:
+        yield module
 
 
 def test_recommended_runs_once_per_core_budget_and_seed(ur):
