@@ -467,13 +467,16 @@ def cmd_metadataset_plan(args: argparse.Namespace) -> int:
 
 def cmd_metadataset_build(args: argparse.Namespace) -> int:
     from zap.engine import EngineSpec, make_client
+    from zap.finetune.runner import resolve_device
     from zap.metadataset import build, load_plan
     from zap.metadataset.build import plan_tasks
 
+    resolve_device(args.device)  # CUDA asked for where torch sees none: say so before any work
     plan = load_plan(Path(args.plan))
     plan.check_runner()
     store = plan.store
-    tasks = plan_tasks(plan, store, args.seeds, args.extra_seed_share, args.extra_seed_top, args.budget)
+    tasks = plan_tasks(plan, store, args.seeds, args.extra_seed_share, args.extra_seed_top, args.budget,
+                       cores=args.cores, device=args.device)
     spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
     with make_client(spec) as client:
         report = build(tasks, store, client, cache=args.cache, progress=not args.quiet)
@@ -774,6 +777,11 @@ def _add_metadataset(sub) -> None:
             command.add_argument("--trials", type=int, default=40, help="SMAC trials per dataset")
             command.add_argument("--min-candidates", type=int, default=32)
             command.add_argument("--cores", nargs="+", help="tune only these cores (default: every core)")
+        if name == "build":
+            command.add_argument("--cores", nargs="+", help="compute only these cores' cells (default: every core)")
+            command.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                                 help="where cells compute; on the ref clock a GPU makes the same steps, in float32 "
+                                      "(default cpu)")
         if name in ("build", "hpo"):
             command.add_argument("--workers", type=int, help="local workers (default: one per core)")
             command.add_argument("--cluster", choices=["local", "slurm"], default="local")

@@ -160,7 +160,7 @@ class _Run:
     """The state of one run; `run()` below is its only entry point."""
 
     def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch, costs,
-                 on_prediction=None):
+                 on_prediction=None, amp: bool | None = None):
         self.cfg, self.budget, self.seed, self.device = cfg, budget, seed, device
         self.on_prediction: Callable[[LearningCurve], None] | None = on_prediction
         self.train, self.test, self.extra = train, test, extra
@@ -185,7 +185,9 @@ class _Run:
         self.step_cost = 0.0
         self.status, self.error = "ok", None
         self.progress = progress
-        self.amp = device.type == "cuda"
+        if amp and device.type != "cuda":
+            raise ConfigError("mixed precision (amp=True) needs a CUDA device; leave amp unset on the CPU")
+        self.amp = device.type == "cuda" if amp is None else amp
         # freeze-thaw (ResumableRun): where the run ends and where it next pauses, on its own clock; the
         # schedules still span the whole budget, so a paused run computes what an unpaused one does
         self.stop_at = budget.amount
@@ -509,6 +511,7 @@ def run(
     costs: CostTable | None = None,
     interruptible: bool = False,
     on_prediction: Callable[[LearningCurve], None] | None = None,
+    amp: bool | None = None,
 ) -> RunResult:
     """Fine-tune `config` on `train` within `budget`, predicting `test` (and `extra`) anytime.
 
@@ -517,7 +520,8 @@ def run(
     operations on the reference clock (default: the shipped table). `interruptible`: Ctrl-C once the clock
     runs ends the run with status "interrupted" instead of raising (before, while the model is built, it
     still raises). `on_prediction(curve)` is called after each prediction, on the clock (keep it short: a
-    progress file, say).
+    progress file, say). `amp`: float16 autocast on a GPU (default: on where the device is CUDA); the
+    meta-dataset turns it off so that a GPU computes what the CPU does, up to rounding.
     """
     if budget.clock == "cpu" and threads != 1:
         raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
@@ -526,7 +530,7 @@ def run(
     cfg = as_dict(complete(config))
     state = _Run(train, test, cfg, budget, seed=seed, device=resolve_device(device), extra=extra,
                  progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
-                 costs=costs if costs is not None else default_cost_table(), on_prediction=on_prediction)
+                 costs=costs if costs is not None else default_cost_table(), on_prediction=on_prediction, amp=amp)
     stops = (KeyboardInterrupt,) if interruptible else ()  # an empty tuple catches nothing
     with torch_threads(threads):
         state.build()

@@ -156,13 +156,27 @@ def build(tasks: list[Task], store: Store, client, cache: str | None = None, pro
 
 
 def plan_tasks(plan: Plan, store: Store, seeds: Iterable[int] = (0,), extra_seed_share: float = 0.0,
-               extra_seed_top: int = 0, budgets: Iterable[float] | None = None) -> list[Task]:
+               extra_seed_top: int = 0, budgets: Iterable[float] | None = None, cores: Iterable[str] | None = None,
+               device: str = "cpu") -> list[Task]:
     """`protocol_tasks` of a plan at each of its budget levels (or of `budgets`), lowest first: each level's
-    protocol, its own candidates, and the plan's store."""
+    protocol, its own candidates, and the plan's store. `cores` keeps only their cells (a machine that holds
+    only some cores' data); `device` is where the cells compute, which does not change what they compute."""
     seeds, costs = list(seeds), plan_cost_table(plan)
-    return [replace(task, costs=costs) for budget in (budgets or plan.levels)
+    keep = _known_cores(plan, cores)
+    return [replace(task, costs=costs, device=device) for budget in (budgets or plan.levels)
             for task in protocol_tasks(plan.level(budget), plan.pipelines(budget), seeds, extra_seed_share,
-                                       extra_seed_top, store)]
+                                       extra_seed_top, store)
+            if keep is None or task.dataset.core in keep]
+
+
+def _known_cores(plan: Plan, cores: Iterable[str] | None) -> set[str] | None:
+    if cores is None:
+        return None
+    known = {d.core for d in plan.protocol.datasets}
+    unknown = sorted(set(cores) - known)
+    if unknown:
+        raise ConfigError(f"the plan has no cores {unknown}; its cores are {sorted(known)}")
+    return set(cores)
 
 
 def build_status(plan: Plan, seeds: Iterable[int] = (0,), extra_seed_share: float = 0.0,

@@ -14,6 +14,7 @@ import platform
 import socket
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,21 +42,40 @@ class Task:
     alc_t0: float | None = None
     threads: int = 1
     costs: CostTable | None = None  # on the ref clock: the plan's cost table (None: the one zap ships)
+    device: str = "cpu"  # "cuda": a GPU computes the same cell in full float32 (not part of the cell's key)
 
     @property
     def pipeline_id(self) -> str:
         return pipeline_id(self.pipeline)
 
 
-def provenance(threads: int) -> dict[str, Any]:
+def provenance(threads: int, device: str = "cpu") -> dict[str, Any]:
     import timm
     import torch
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    gpu = {"gpu": torch.cuda.get_device_name()} if device == "cuda" else {}
     return {"host": socket.gethostname(), "machine": platform.machine(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "threads": threads, "python": platform.python_version(),
             "torch": torch.__version__, "timm": timm.__version__, "zap": __version__, "runner": RUNNER_VERSION,
-            "loadavg_1m": load[0]}
+            "loadavg_1m": load[0], "device": device} | gpu
+
+
+@contextmanager
+def exact_float32(device: str):
+    """On a GPU, no TensorFloat-32 in convolutions and matrix products (PyTorch allows it in cuDNN
+    convolutions by default): a cell then differs from its CPU twin by rounding, not by a 10-bit mantissa."""
+    if device != "cuda":
+        yield
+        return
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @lru_cache(maxsize=4)
@@ -86,8 +106,9 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
     core = _cached_core(task.dataset.core, cache)
     try:
         split = materialize(core, task.dataset)
-        result = run(split.train, split.test, task.pipeline, Budget(task.budget, task.clock), seed=task.seed,
-                     threads=task.threads, device="cpu", costs=task.costs)
+        with exact_float32(task.device):
+            result = run(split.train, split.test, task.pipeline, Budget(task.budget, task.clock), seed=task.seed,
+                         threads=task.threads, device=task.device, costs=task.costs, amp=False)
         ok = result.status == "ok"
         alc = curve_alc(result.curve, task.clock, task.alc_budget, task.alc_t0) if ok else 0.0
         record |= {"status": result.status, "error": result.error, "alc": alc,
@@ -99,6 +120,6 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
     except Exception as exc:  # a failing pipeline is a result (ALC 0), not a crash of the build
         record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
                    "alc": 0.0, "curve": []}
-    record["provenance"] = provenance(task.threads) | {"seconds": round(time.time() - started, 2),
+    record["provenance"] = provenance(task.threads, task.device) | {"seconds": round(time.time() - started, 2),
                                                         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     return record
