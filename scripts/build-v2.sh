@@ -9,6 +9,8 @@
 #   5. export artifacts/metadataset/v2.json.gz (20 and 60 complete: v2 ships), then level 120 likewise.
 # Usage: bash scripts/build-v2.sh [--commit] [STEP]   STEP: plan | hpo20 | level20 | hpo60 | level60 |
 #        export | hpo120 | level120 | all (default)   WORKERS=N (default: one per core)
+#        CORES="a b …": the level steps compute only these cores' cells (for example the cores whose data is
+#        too large to send to a GPU machine, which computes the others: docs/metadataset.md, "GPU cells")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ZAP=.venv/bin/zap
@@ -66,9 +68,12 @@ run_step() {
       budget=${1#level}
       [ "$budget" = 20 ] && $PY scripts/v2_candidates.py level20 --plan "$PLAN"
       [ "$budget" != 20 ] && $PY scripts/v2_candidates.py "$1" --plan "$PLAN"
-      $ZAP metadataset build --plan "$PLAN" --budget "$budget" --workers "$workers" --extra-seed-share 0.1
+      # shellcheck disable=SC2086
       $ZAP metadataset build --plan "$PLAN" --budget "$budget" --workers "$workers" --extra-seed-share 0.1 \
-        --extra-seed-top "$TOP" ;;
+        ${CORES:+--cores $CORES}
+      # shellcheck disable=SC2086
+      $ZAP metadataset build --plan "$PLAN" --budget "$budget" --workers "$workers" --extra-seed-share 0.1 \
+        --extra-seed-top "$TOP" ${CORES:+--cores $CORES} ;;
     hpo60|hpo120)
       budget=${1#hpo}
       $ZAP metadataset hpo --plan "$PLAN" --budget "$budget" --cores ${HPO_CORES:-digits-opencv chars-greek \
