@@ -10,7 +10,7 @@ import torch
 
 from conftest import FAST_CONFIG
 from zap.data import SplitSettings, load_dataset, train_test_split
-from zap.errors import ArtifactError
+from zap.errors import ArtifactError, ConfigError
 from zap.finetune import Budget, resolve_device, run
 from zap.finetune.batches import input_size
 from zap.finetune.schedules import EvalSchedule, LearningRate
@@ -299,3 +299,8 @@ def test_the_quick_models_sample_keeps_every_class_three_times_where_it_can():
     assert counts.max() - counts.min() <= 1  # balanced: no class gets more than its share
     rare = np.bincount(y[quick.random_sample(np.arange(len(y)), 0)], minlength=200)
     assert rare.min() < 3  # what runner 2 drew on the same data
+
+
+def test_mixed_precision_is_refused_on_the_cpu(split):
+    with pytest.raises(ConfigError, match="amp=True.*CUDA"):
+        run(split.train, split.test, FAST_CONFIG, Budget(2, "steps"), device="cpu", amp=True)

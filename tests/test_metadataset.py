@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from zap.errors import ConfigError
 from zap.metadataset import Store, Task, TaskKey, build, key_of, load_plan, matrix_tasks, read_records, run_task
 from zap.metadataset.plan import create_plan
 from zap.metadataset.protocol import Protocol
@@ -480,3 +481,52 @@ def test_a_plan_measured_by_another_runner_refuses_new_cells(tmp_path):
     assert v1.protocol.runner == 2 and len(v1.store) > 3000  # its records stay readable
     with pytest.raises(ArtifactError, match="runner 2"):
         v1.check_runner()
+
+
+def test_plan_tasks_keep_only_the_named_cores_and_say_where_they_compute(tiny_plan):
+    """A machine that holds only some cores' data builds only theirs; the device is not part of a cell's key,
+    so a GPU's cells fill the same matrix."""
+    from zap.metadataset.build import plan_tasks
+
+    folder, _ = tiny_plan
+    plan = load_plan(folder)
+    every = plan_tasks(plan, plan.store)
+    on_gpu = plan_tasks(plan, plan.store, cores=["digits-sklearn"], device="cuda")
+    assert every and [key_of(t) for t in on_gpu] == [key_of(t) for t in every]
+    assert {t.device for t in every} == {"cpu"} and {t.device for t in on_gpu} == {"cuda"}
+    assert plan_tasks(plan, plan.store, cores=[]) == []
+    with pytest.raises(ConfigError, match=r"no cores \['emoji-id'\].*digits-sklearn"):
+        plan_tasks(plan, plan.store, cores=["emoji-id"])
+
+
+def test_exact_float32_turns_tensorfloat32_off_on_cuda_only_and_restores_it():
+    import torch
+
+    from zap.metadataset.task import exact_float32
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    with exact_float32("cuda"):
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with exact_float32("cpu"):
+            assert torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32 = before[0]
+
+
+def test_provenance_names_the_device():
+    from zap.metadataset.task import provenance
+
+    assert provenance(1)["device"] == "cpu" and "gpu" not in provenance(1)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_build_on_cuda_without_a_gpu_is_refused_before_any_work(tiny_plan, capsys):
+    from zap.cli import main
+
+    folder, _ = tiny_plan
+    assert main(["metadataset", "build", "--plan", str(folder), "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+
