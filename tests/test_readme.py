@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from conftest import write_folder
-from zap.cli import main
+from zap.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -144,15 +144,17 @@ def test_every_readme_line_is_run_or_said_why_not():
 
 
 def test_the_selectors_the_readme_offers_are_the_trainable_ones():
-    """The comment on `zap fit DATA …` lists the selectors and the default: catches a README left behind when a
-    selector is registered, dropped or made the default."""
-    from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
+    """The comment on `zap fit DATA …` lists the selectors and the default (auto: the default rule's choice):
+    catches a README left behind when a selector is registered or dropped, or the default changes."""
+    from zap.selectors.trained import TRAINABLE
+    from zap.strategies.defaults import AUTO
 
     offered = re.search(r"picks with --selector (.*)$", README.read_text(), flags=re.M)
     assert offered, "the README no longer says which selectors `zap fit` picks with"
     names = [n.strip() for n in offered[1].split("|")]
-    assert sorted(n.removesuffix(" (default)") for n in names) == sorted(TRAINABLE)
-    assert [n for n in names if n.endswith(" (default)")] == [f"{DEFAULT_SELECTOR} (default)"]
+    assert sorted(n.removesuffix(" (default)") for n in names) == sorted([AUTO, *TRAINABLE])
+    assert [n for n in names if n.endswith(" (default)")] == [f"{AUTO} (default)"]
+    assert build_parser().parse_args(["fit", "digits", "--budget", "1", "--out", "x"]).selector == AUTO
 
 
 # ------------------------------------------------------------------------------------------------ fast

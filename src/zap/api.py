@@ -28,11 +28,13 @@ from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines import as_dict, get_config
 from zap.pipelines.space import complete
 from zap.scoring import LearningCurve
-from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
+from zap.selectors.trained import TRAINABLE
+from zap.strategies.defaults import AUTO, default_for
 
 DEFAULT_CONFIG = "recommended"  # used when no selector is shipped (or `selector=None`)
 TOP_K = 5  # zero-shot suggestions kept in `selection_["top_k"]`, the first of them the pick
 STRATEGIES = ("zero-shot", "refine")
+CHOICES_OR_AUTO = (*STRATEGIES, AUTO)
 MAX_THREADS = 1024
 MAX_SEED = 2**31 - 1  # every seed zap derives stays inside what numpy, torch and scikit-learn accept
 ON_CORRUPT = ("fail", "skip")
@@ -138,7 +140,7 @@ class ZAP:
         self,
         budget: float = 60.0,
         config: str | Path | dict | None = None,
-        selector: str | None = DEFAULT_SELECTOR,
+        selector: str | None = AUTO,
         clock: str = "wall",
         device: str = "auto",
         threads: int | None = None,
@@ -148,7 +150,7 @@ class ZAP:
         on_corrupt: OnCorrupt = "fail",
         progress: bool = False,
         objective: str = "alc",
-        strategy: str = "zero-shot",
+        strategy: str = AUTO,
         refine_k: int | None = None,
         fallback: bool = True,
     ):
@@ -178,7 +180,7 @@ class ZAP:
         check_split(self.test_ratio, self.max_test, self.seed)
         check_choice("on_corrupt", self.on_corrupt, ON_CORRUPT)
         check_objective(self.objective)
-        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("strategy", self.strategy, CHOICES_OR_AUTO)
         check_choice("fallback", self.fallback, (True, False))
         if self.strategy == "refine" and (self.config is not None or self.selector is None):
             raise ConfigError("strategy 'refine' races a selector's top candidates, but config fixes the pipeline; "
@@ -190,10 +192,10 @@ class ZAP:
                                   "add strategy 'refine' (--strategy refine) or drop it")
         resolve_device(self.device)  # an unknown device, or CUDA asked for where torch sees none
         if self.selector is not None:
-            check_choice("selector", self.selector, TRAINABLE)
+            check_choice("selector", self.selector, (*TRAINABLE, AUTO))
         if not isinstance(self.config, str | Path | dict | None):
             raise ConfigError(f"config must be a pipeline name, a JSON file or a dict, got {self.config!r}")
-        self._fixed_config()  # a named pipeline, file or dict with a bad value fails here
+        self._fixed_config(self.selector)  # a named pipeline, file or dict with a bad value fails here
 
     def _threads(self) -> int:
         if self.threads is not None:
@@ -202,29 +204,29 @@ class ZAP:
 
     def _config(self) -> dict[str, Any]:
         """A fixed `config` wins; otherwise the zero-shot pick of `selector` from the meta-features."""
-        fixed = self._fixed_config()
+        fixed = self._fixed_config(self.selector_)
         return fixed if fixed is not None else self._zero_shot()
 
-    def _fixed_config(self) -> dict[str, Any] | None:
+    def _fixed_config(self, selector: str | None) -> dict[str, Any] | None:
         """The pipeline `config` fixes (or the default one when there is no selector); None: the selector picks."""
         if isinstance(self.config, dict):
             return as_dict(complete(self.config))
-        if self.config is not None or self.selector is None:
+        if self.config is not None or selector is None:
             return as_dict(get_config(self.config or DEFAULT_CONFIG))
         return None
 
     def _zero_shot(self) -> dict[str, Any]:
         from zap.selectors.trained import selector_path, suggest
 
-        path = selector_path(self.selector, objective=self.objective)
+        path = selector_path(self.selector_, objective=self.objective)
         if not path.exists():
-            self.selection_ = {"selector": self.selector, "fallback": DEFAULT_CONFIG,
-                               "warnings": [f"no trained '{self.selector}' selector at {path} (train one with "
+            self.selection_ = {"selector": self.selector_, "fallback": DEFAULT_CONFIG,
+                               "warnings": [f"no trained '{self.selector_}' selector at {path} (train one with "
                                             "`zap meta-train`, or set $ZAP_HOME to a folder that holds "
                                             f"artifacts/selectors/); used the '{DEFAULT_CONFIG}' pipeline instead"]}
             return as_dict(get_config(DEFAULT_CONFIG))
         device = "cpu" if self.device == "auto" and not _cuda() else self.device
-        result = suggest(self.meta_features_, self.selector, k=TOP_K, budget=self.budget, clock=self.clock,
+        result = suggest(self.meta_features_, self.selector_, k=TOP_K, budget=self.budget, clock=self.clock,
                          threads=self._threads(), device=device, objective=self.objective,
                          budget_ref=self.budget_ref_, fallback=bool(self.fallback))
         pick = result.suggestions[0]
@@ -232,7 +234,7 @@ class ZAP:
                  for s in result.suggestions]
         self.candidates_ = [c | {"config": as_dict(complete(s.config))} for c, s in zip(top_k, result.suggestions,
                                                                                         strict=True)]
-        self.selection_ = {"selector": self.selector, "pipeline_id": pick.pipeline_id, "name": pick.name,
+        self.selection_ = {"selector": self.selector_, "pipeline_id": pick.pipeline_id, "name": pick.name,
                            "score": pick.score, "top_k": top_k, "warnings": result.warnings,
                            "trained_on": result.trained_on, "fallback": result.fallback}
         return as_dict(complete(pick.config))
@@ -252,6 +254,7 @@ class ZAP:
         )
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
         self.budget_ref_, self.clock_calibration_ = self._budget_in_reference_seconds()
+        self._follow_default_rule()
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         self.pipeline_ = self._config()
         lines = selection_lines(self.selection_)
@@ -259,7 +262,7 @@ class ZAP:
             print("\n".join(lines), file=sys.stderr, flush=True)
         self.refit_status_: str | None = None
         self.refine_: dict[str, Any] | None = None
-        if self.strategy == "refine":
+        if self.strategy_ == "refine":
             self.result_ = self._refine(extra_images, on_prediction)
         else:
             self.result_: RunResult = run(
@@ -312,6 +315,22 @@ class ZAP:
         return run(self.split_.train, self.split_.test, self.pipeline_, budget, seed=self.seed,
                    threads=self._threads(), device=self.device, extra=extra, progress=self.progress,
                    interruptible=True, on_prediction=on_prediction)
+
+    def _follow_default_rule(self) -> None:
+        """`strategy_` and `selector_`: the user's, or where they said "auto", the rule's for this budget
+        (`zap.strategies.defaults`); `default_` is the rule's band, None where the rule decided nothing."""
+        self.strategy_, self.selector_, self.default_ = self.strategy, self.selector, None
+        if self.config is not None:  # a fixed pipeline: nothing to select, nothing to race
+            self.selector_ = None if self.selector == AUTO else self.selector
+            self.strategy_ = "zero-shot" if self.strategy == AUTO else self.strategy
+            return
+        if AUTO not in (self.strategy, self.selector):
+            return
+        self.default_ = default_for(self.budget_ref_, self.objective)
+        if self.selector == AUTO:
+            self.selector_ = self.default_.selector
+        if self.strategy == AUTO:
+            self.strategy_ = self.default_.strategy if self.selector_ is not None else "zero-shot"
 
     def _budget_in_reference_seconds(self) -> tuple[float | None, dict[str, Any] | None]:
         device = self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu")
@@ -373,7 +392,8 @@ class ZAP:
             "config_source": self._config_source(),
             "seed": self.seed,
             "objective": self.objective,
-            "strategy": self.strategy,
+            "strategy": self.strategy_,
+            "default_rule": None if self.default_ is None else self.default_.to_dict(),
             "refine": self.refine_,
         }
 
@@ -402,8 +422,8 @@ class ZAP:
     def _config_source(self) -> str:
         if isinstance(self.config, dict):
             return "dict"
-        if self.config is None and self.selector is not None:
-            return f"selector:{self.selector}"
+        if self.config is None and self.selector_ is not None:
+            return f"selector:{self.selector_}"
         return str(self.config or DEFAULT_CONFIG)
 
     def save(self, folder: str | Path) -> Path:

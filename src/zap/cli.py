@@ -19,6 +19,7 @@ from zap.errors import ConfigError, ZapError
 from zap.metadataset.problem import OBJECTIVES
 from zap.resources import metadataset_artifact
 from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
+from zap.strategies.defaults import AUTO
 from zap.utils import atomic_write_json
 
 # zap's own errors only: a user's mistake prints one line; anything else is a bug and keeps its traceback
@@ -623,13 +624,14 @@ def _add_fit_and_predict(sub) -> None:
                      help="time budget in seconds of --clock, in (0, 604800] (at most 7 days)")
     fit.add_argument("--config", help="named pipeline (recommended, autodl-default) or a JSON file; fixes the "
                                       "pipeline and bypasses zero-shot selection")
-    fit.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE,
-                     help="zero-shot selector that picks the pipeline from the meta-features "
-                          f"(default {DEFAULT_SELECTOR})")
+    fit.add_argument("--selector", default=AUTO, choices=[AUTO, *TRAINABLE],
+                     help="zero-shot selector that picks the pipeline from the meta-features (default auto: the "
+                          "rule for the budget and objective, README 'What zap fit does by default')")
     fit.add_argument("--objective", choices=OBJECTIVES, default="alc",
                      help=OBJECTIVE_HELP)
-    fit.add_argument("--strategy", choices=["zero-shot", "refine"], default="zero-shot",
-                     help="zero-shot: train the selector's pick (default); refine: start its top-k, watch their "
+    fit.add_argument("--strategy", choices=[AUTO, "zero-shot", "refine"], default=AUTO,
+                     help="auto: the rule for the budget and objective (default); zero-shot: train the selector's "
+                          "pick; refine: start its top-k, watch their "
                           "first learning-curve points and give the rest of the budget to the one a meta-learned "
                           "curve predictor expects to end best")
     fit.add_argument("--no-fallback", action="store_true",

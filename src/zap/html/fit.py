@@ -87,6 +87,12 @@ def _selection(summary: dict[str, Any]) -> str:
     if selection.get("fallback"):
         why += notes([f"fallback: ran the '{selection['fallback']}' pipeline instead"])
     why += notes(selection.get("warnings", []))
+    rule = summary.get("default_rule")
+    if rule:
+        what = f"{rule['strategy']} with {rule['selector']}" if rule["selector"] else "the recommended pipeline"
+        why += (f'<p class="muted">default rule (strategy and selector left to auto): from '
+                f'{rule["lowest_ref_s"]:g} reference-s ({esc(summary.get("objective", "alc"))}), {esc(what)}; '
+                f'{esc(rule["evidence"])}</p>')
     trained = selection.get("trained_on")
     if trained:
         protocol = trained.get("protocol", {})
