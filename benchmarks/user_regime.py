@@ -8,7 +8,7 @@ in `WORK/LEVEL/data` and split by zap itself. LEVEL is the artifact's `content_h
 re-export with more cells, gets folders of its own, and its runs in `--json` are kept apart by it too.
 Methods, per (core, budget, objective, seed):
 
-    zap           ZAP(budget, objective=...): whatever `zap fit` does by default
+    zap           ZAP(budget, selector="zap-hpo", strategy="zero-shot", objective=...): the zero-shot default so far
     single-best   ZAP(budget, objective=..., selector="single-best", fallback=False): Single-best there
     recommended   ZAP(budget, config="recommended"): one run per (core, budget, seed), both objectives
 
@@ -78,9 +78,10 @@ def estimator(method: str, budget: float, objective: str, seed: int, threads: in
     common = {"budget": budget, "clock": "wall", "threads": threads, "seed": seed}
     if method == "recommended":
         return ZAP(config="recommended", **common)
+    # pinned, not the default rule: this study is what sets the rule's bands (zap.strategies.defaults)
     if method == "single-best":
-        return ZAP(selector="single-best", objective=objective, fallback=False, **common)
-    return ZAP(objective=objective, **common)
+        return ZAP(selector="single-best", strategy="zero-shot", objective=objective, fallback=False, **common)
+    return ZAP(selector="zap-hpo", strategy="zero-shot", objective=objective, **common)
 
 
 def one_run(data: Path, method: str, budget: float, objective: str, seed: int, threads: int) -> dict:

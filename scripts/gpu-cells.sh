@@ -23,10 +23,11 @@ for bundle in .dev/c*/; do
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
       "$bundle"/wheels/*.whl && touch "$SITE/.installed-$name" || { echo "pip failed for $bundle"; exit 3; }
   fi
-  [ -d "$bundle/data" ] && cp --update=none "$bundle"/data/* "$ZAP_DATA"/
+  [ -d "$bundle/data" ] && cp -n "$bundle"/data/* "$ZAP_DATA"/
 done
 cores=$(cd "$ZAP_DATA" && ls -- *.npz 2>/dev/null | sed 's/\.npz$//' | tr '\n' ' ')
 echo "setup $(( $(date +%s) - t0 )) s; cores here: ${cores:-none}"
+if [ -z "$cores" ] && [ "${1:-setup}" != setup ]; then echo "no core's data arrived: send a bundle first" >&2; exit 2; fi
 case "${1:-setup}" in
   setup)
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
@@ -38,7 +39,7 @@ print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'timm', tim
       --device cuda --cells "${CELLS:-28}" --processes "${PROCS:-14}" --cores $cores \
       --json "$OUT/fidelity_cuda.json" 2>&1 | tail -12 ;;
   build)
-    cp --update=none "$SHARDS"/*.jsonl "$RECORDS"/ 2>/dev/null
+    cp -n "$SHARDS"/*.jsonl "$RECORDS"/ 2>/dev/null
     touch /tmp/build-started
     # shellcheck disable=SC2086
     timeout -s INT -k 25 "${2:-400}" $PY -c 'import sys; from zap.cli import main; sys.exit(main())' \

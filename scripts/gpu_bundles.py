@@ -33,7 +33,8 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x8
 
 
 def download(specs: tuple[str, ...], folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # only these versions: two of one package stop the install
+    folder.mkdir(parents=True)
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                     "--python-version", "3.12", "--implementation", "cp", *platforms, "-d", str(folder), *specs],
@@ -62,7 +63,8 @@ def missing_by_core(plan_folder: str, budgets: list[float], skip: set[str]) -> c
 
 
 def pack(items: list[tuple[str, Path]], capacity: int, n_bundles: int) -> list[list[tuple[str, Path]]]:
-    """First fit in the given order (wheels first, so that every bundle after them can compute)."""
+    """First fit in the given order (wheels first, so that every bundle after them can compute); an item that
+    fits nowhere is left out (`main` reports it, and refuses if it is a wheel)."""
     bundles: list[list[tuple[str, Path]]] = [[] for _ in range(n_bundles)]
     used = [0] * n_bundles
     for kind, path in items:
@@ -91,6 +93,9 @@ def main() -> None:
     items = [("wheels", w) for w in wheels] + [("data", Path(args.cache, "manifest.json"))]
     items += [("data", Path(args.cache, f"{c}.npz")) for c in cores]
     bundles = pack(items, capacity, args.bundles)
+    packed = {path for bundle in bundles for _, path in bundle}
+    if any(path not in packed for kind, path in items if kind == "wheels"):
+        sys.exit(f"the wheels do not fit {args.bundles} bundles of {capacity / 1e6:.1f} MB: raise --bundles")
     for old in OUT.glob("c[0-9]*"):
         shutil.rmtree(old)
     report = []

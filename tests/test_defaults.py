@@ -61,8 +61,8 @@ def test_zap_follows_the_rule_where_left_to_auto_and_the_user_elsewhere(monkeypa
     assert (large.strategy_, large.selector_) == ("refine", "zap-hpo")
     mine = _resolved(ZAP(budget=600, clock="ref", selector="zap-as", strategy="zero-shot"), 600.0)
     assert (mine.strategy_, mine.selector_, mine.default_) == ("zero-shot", "zap-as", None)
-    half = _resolved(ZAP(budget=600, clock="ref", selector="single-best"), 600.0)
-    assert (half.strategy_, half.selector_) == ("refine", "single-best") and half.default_ is not None
+    half = _resolved(ZAP(budget=600, clock="ref", selector="single-best"), 600.0)  # the rule sets the strategy only
+    assert (half.strategy_, half.selector_, half.default_applied_) == ("refine", "single-best", ["strategy"])
     fixed = _resolved(ZAP(budget=600, clock="ref", config="autodl-default"), 600.0)
     assert (fixed.strategy_, fixed.selector_, fixed.default_) == ("zero-shot", None, None)
 
@@ -73,13 +73,15 @@ def test_a_small_budget_band_without_a_selector_never_races(monkeypatch):
         "final": (Default(0.0, "zero-shot", None, "x"),)})
     model = _resolved(ZAP(budget=30, clock="ref", selector=AUTO, strategy=AUTO), 30.0)
     assert (model.strategy_, model.selector_) == ("zero-shot", None)
+    with pytest.raises(ConfigError, match="names no selector.*--selector zap-hpo"):
+        _resolved(ZAP(budget=30, clock="ref", strategy="refine"), 30.0)
 
 
 def test_the_summary_records_the_band_that_applied(arrays):
     model = ZAP(budget=2.0, clock="ref", threads=1).fit(arrays)
     summary = model.summary()
     band = default_for(summary["budget_ref_s"], "alc")
-    assert summary["default_rule"] == band.to_dict()
+    assert summary["default_rule"] == band.to_dict() | {"applied": ["strategy", "selector"]}
     assert summary["strategy"] == band.strategy and summary["selector"] == (band.selector or "fixed")
     chosen = ZAP(budget=2.0, clock="ref", threads=1, selector="single-best", strategy="zero-shot").fit(arrays)
     assert chosen.summary()["default_rule"] is None

@@ -118,7 +118,7 @@ def test_fit_report_names_the_default_rules_band(fitted, tmp_path):
     model, summary = fitted
     assert summary["default_rule"]  # strategy and selector were left to auto
     text = write_fit_report(tmp_path, model, summary).read_text()
-    assert "default rule (strategy and selector left to auto)" in text
+    assert "the default rule chose the strategy and selector (left to auto)" in text
     assert html.escape(summary["default_rule"]["evidence"]) in text
     chosen = summary | {"default_rule": None}
     assert "default rule" not in write_fit_report(tmp_path / "mine", model, chosen).read_text()

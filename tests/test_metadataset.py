@@ -499,6 +499,18 @@ def test_plan_tasks_keep_only_the_named_cores_and_say_where_they_compute(tiny_pl
         plan_tasks(plan, plan.store, cores=["emoji-id"])
 
 
+def test_gpu_cells_are_refused_on_a_clock_that_times_the_machine(tmp_path):
+    """Only on the ref (or steps) clock does another device make the same steps; on the CPU clock its cells
+    would mix another machine's speed into the matrix."""
+    from zap.metadataset.build import plan_tasks
+
+    cache = str(tmp_path / "cache")
+    plan = create_plan(tmp_path / "cpu", n_variants=1, budget=3, clock="cpu", cores=["digits-sklearn"], cache=cache)
+    assert plan_tasks(plan, plan.store, device="cpu")
+    with pytest.raises(ConfigError, match="ref or steps clock.*--device cpu"):
+        plan_tasks(plan, plan.store, device="cuda")
+
+
 def test_exact_float32_turns_tensorfloat32_off_on_cuda_only_and_restores_it():
     import torch
 
@@ -530,3 +542,21 @@ def test_build_on_cuda_without_a_gpu_is_refused_before_any_work(tiny_plan, capsy
     assert main(["metadataset", "build", "--plan", str(folder), "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
 
+
+
+def test_a_gpu_in_trouble_loses_the_task_instead_of_storing_a_failed_cell(tiny_plan):
+    """Out of GPU memory (the workers share it) or no GPU at all is the machine's problem at that moment:
+    the task must raise, so the build retries it, and never store ALC 0 for the pipeline."""
+    import torch
+
+    from zap.metadataset.task import _device_trouble
+
+    assert _device_trouble(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert _device_trouble(RuntimeError("CUDA error: an illegal memory access was encountered"))
+    assert not _device_trouble(ValueError("lr must be positive")) and not _device_trouble(RuntimeError("NaN loss"))
+    if not torch.cuda.is_available():
+        folder, cache = tiny_plan
+        plan = load_plan(folder)
+        task = matrix_tasks(plan.protocol, plan.pipelines())[0]
+        with pytest.raises(ConfigError, match="CUDA"):
+            run_task(Task(**{**task.__dict__, "device": "cuda"}), cache)

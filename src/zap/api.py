@@ -255,6 +255,7 @@ class ZAP:
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
         self.budget_ref_, self.clock_calibration_ = self._budget_in_reference_seconds()
         self._follow_default_rule()
+        self.candidates_: list[dict[str, Any]] = []  # a previous fit's are not this one's
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         self.pipeline_ = self._config()
         lines = selection_lines(self.selection_)
@@ -320,6 +321,7 @@ class ZAP:
         """`strategy_` and `selector_`: the user's, or where they said "auto", the rule's for this budget
         (`zap.strategies.defaults`); `default_` is the rule's band, None where the rule decided nothing."""
         self.strategy_, self.selector_, self.default_ = self.strategy, self.selector, None
+        self.default_applied_: list[str] = []
         if self.config is not None:  # a fixed pipeline: nothing to select, nothing to race
             self.selector_ = None if self.selector == AUTO else self.selector
             self.strategy_ = "zero-shot" if self.strategy == AUTO else self.strategy
@@ -327,10 +329,15 @@ class ZAP:
         if AUTO not in (self.strategy, self.selector):
             return
         self.default_ = default_for(self.budget_ref_, self.objective)
+        self.default_applied_ = [name for name in ("strategy", "selector") if getattr(self, name) == AUTO]
         if self.selector == AUTO:
             self.selector_ = self.default_.selector
         if self.strategy == AUTO:
             self.strategy_ = self.default_.strategy if self.selector_ is not None else "zero-shot"
+        if self.strategy_ == "refine" and self.selector_ is None:
+            raise ConfigError(f"strategy 'refine' races a selector's top candidates, but at {self.budget_ref_:.0f} "
+                              "reference-s the default rule names no selector (it runs `recommended`); pass a "
+                              "selector (--selector zap-hpo) or leave the strategy to auto")
 
     def _budget_in_reference_seconds(self) -> tuple[float | None, dict[str, Any] | None]:
         device = self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu")
@@ -393,7 +400,8 @@ class ZAP:
             "seed": self.seed,
             "objective": self.objective,
             "strategy": self.strategy_,
-            "default_rule": None if self.default_ is None else self.default_.to_dict(),
+            "default_rule": None if self.default_ is None else self.default_.to_dict() | {
+                "applied": self.default_applied_},
             "refine": self.refine_,
         }
 

@@ -472,7 +472,8 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
     from zap.metadataset import build, load_plan
     from zap.metadataset.build import plan_tasks
 
-    resolve_device(args.device)  # CUDA asked for where torch sees none: say so before any work
+    if args.device == "cuda" and resolve_device("auto").type != "cuda":  # say so before any work
+        raise ConfigError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
     plan = load_plan(Path(args.plan))
     plan.check_runner()
     store = plan.store

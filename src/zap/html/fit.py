@@ -89,9 +89,10 @@ def _selection(summary: dict[str, Any]) -> str:
     why += notes(selection.get("warnings", []))
     rule = summary.get("default_rule")
     if rule:
+        applied = " and ".join(rule.get("applied", ["strategy", "selector"]))
         what = f"{rule['strategy']} with {rule['selector']}" if rule["selector"] else "the recommended pipeline"
-        why += (f'<p class="muted">default rule (strategy and selector left to auto): from '
-                f'{rule["lowest_ref_s"]:g} reference-s ({esc(summary.get("objective", "alc"))}), {esc(what)}; '
+        why += (f'<p class="muted">the default rule chose the {esc(applied)} (left to auto): its band from '
+                f'{rule["lowest_ref_s"]:g} reference-s ({esc(summary.get("objective", "alc"))}) says {esc(what)}; '
                 f'{esc(rule["evidence"])}</p>')
     trained = selection.get("trained_on")
     if trained:

@@ -161,6 +161,9 @@ def plan_tasks(plan: Plan, store: Store, seeds: Iterable[int] = (0,), extra_seed
     """`protocol_tasks` of a plan at each of its budget levels (or of `budgets`), lowest first: each level's
     protocol, its own candidates, and the plan's store. `cores` keeps only their cells (a machine that holds
     only some cores' data); `device` is where the cells compute, which does not change what they compute."""
+    if device != "cpu" and plan.protocol.clock not in ("ref", "steps"):
+        raise ConfigError(f"cells on a {device} device only match the plan's on the ref or steps clock, and this "
+                          f"plan measures {plan.protocol.clock} time; build it with --device cpu")
     seeds, costs = list(seeds), plan_cost_table(plan)
     keep = _known_cores(plan, cores)
     return [replace(task, costs=costs, device=device) for budget in (budgets or plan.levels)

@@ -24,7 +24,7 @@ from zap._version import __version__
 from zap.data.augment import VariantSpec, materialize
 from zap.data.core import default_cache, load_core
 from zap.finetune.refclock import CostTable
-from zap.finetune.runner import RUNNER_VERSION
+from zap.finetune.runner import RUNNER_VERSION, resolve_device
 from zap.pipelines import as_dict, pipeline_id
 from zap.scoring import COLUMNS, curve_alc
 
@@ -59,6 +59,13 @@ def provenance(threads: int, device: str = "cpu") -> dict[str, Any]:
             "cpu_count": os.cpu_count(), "threads": threads, "python": platform.python_version(),
             "torch": torch.__version__, "timm": timm.__version__, "zap": __version__, "runner": RUNNER_VERSION,
             "loadavg_1m": load[0], "device": device} | gpu
+
+
+def _device_trouble(exc: BaseException) -> bool:
+    """A GPU that ran out of memory or failed: the machine's problem at that moment, not the pipeline's."""
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (isinstance(exc, RuntimeError) and "CUDA" in str(exc))
 
 
 @contextmanager
@@ -104,6 +111,8 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
     # outside the try: a core this machine cannot build (its source package is not installed) is the
     # machine's problem, not the pipeline's; the task is lost and retried once the source is there
     core = _cached_core(task.dataset.core, cache)
+    if task.device != "cpu":  # likewise a worker that sees no GPU: lost and retried, never a failed cell
+        resolve_device(task.device)
     try:
         split = materialize(core, task.dataset)
         with exact_float32(task.device):
@@ -118,6 +127,8 @@ def run_task(task: Task, cache: str | None = None) -> dict[str, Any]:
     except MemoryError as exc:
         record |= {"status": "out_of_memory", "error": repr(exc), "alc": 0.0, "curve": []}
     except Exception as exc:  # a failing pipeline is a result (ALC 0), not a crash of the build
+        if task.device != "cpu" and _device_trouble(exc):
+            raise  # the GPU's memory is shared by the workers: lost and retried, not the pipeline's fault
         record |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
                    "alc": 0.0, "curve": []}
     record["provenance"] = provenance(task.threads, task.device) | {"seconds": round(time.time() - started, 2),
