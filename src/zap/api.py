@@ -285,7 +285,7 @@ class ZAP:
         from zap.strategies.predictor import CurvePredictor, predictor_path
 
         budget = Budget(self.budget, self.clock)
-        candidates = getattr(self, "candidates_", [])
+        candidates = self.candidates_  # set by fit: this fit's, or none
         path = predictor_path()
         reason = ("the selector gave fewer than 2 candidates" if len(candidates) < 2 else
                   None if path.is_file() else f"no curve predictor at {path} (train one with `zap meta-train "
