@@ -327,6 +327,20 @@ def test_an_old_pickled_selector_converts_only_on_trust(problem, small, tmp_path
     assert loaded.context == {"a": 1} and np.array_equal(loaded.selector.scores(x), selector.scores(x))
 
 
+def test_an_old_per_level_selector_converts_with_its_childrens_new_settings_at_their_defaults(problem, tmp_path):
+    x = with_budget(problem.meta_features)
+    selector = PerLevel("knn").fit(x, problem.encodings, problem.performance, problem.groups)
+    expected = selector.scores(x)
+    for child in selector.children_:  # as if `k` were a setting NearestDatasets gained after the pickle
+        del child.k
+    payload = {"schema": 1, "selector": selector.name, "spec_hash": selector.spec_hash_, "state": selector}
+    old = tmp_path / "per-level.pkl.gz"
+    old.write_bytes(gzip.compress(pickle.dumps(payload)))
+    loaded = load_selector(convert_legacy_selector(old, trust_pickle=True)).selector
+    assert [child.k for child in loaded.children_] == [5, 5]  # the default
+    assert np.array_equal(loaded.scores(x), expected)  # the children were fitted with the default
+
+
 class Trap:
     """Runs code when skops rebuilds it (skops calls `__setstate__`): creates the file it names."""
 
@@ -574,6 +588,19 @@ def test_a_file_that_unpacks_to_more_than_a_selector_holds_is_refused_unpacked(b
         for name in ("selector.json", "arrays.npz", "estimators/e0.skops"):
             path.write_bytes(declaring(path.read_bytes(), name, 200 * 2**20))
     refused(path, "unpacks to more than a saved selector may hold", "may be a zip bomb")
+
+
+def test_an_array_declaring_more_data_than_it_holds_is_refused_before_numpy_allocates_it(small, tmp_path,
+                                                                                        monkeypatch):
+    path = saved(small, "zap-hpo", tmp_path)
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w") as arrays:  # 8 TiB claimed, 8 bytes held
+        arrays.writestr("a0.npy", buffer.getvalue() + np.zeros(1).tobytes())
+    tamper(path, entries={"arrays.npz": npz.getvalue()})
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *_, **__: pytest.fail("numpy read the array"))
+    refused(path, "not a readable saved selector", "declares shape (1099511627776,)", "its member holds 136")
 
 
 SUGGEST_CONTEXTS = {"no n_cores": (lambda c: c.pop("n_cores"), "n_cores is missing or not of type int"),

@@ -30,6 +30,7 @@ import gzip
 import importlib
 import io
 import json
+import math
 import pickle
 import zipfile
 from collections.abc import Iterator
@@ -56,6 +57,7 @@ FIX = "retrain it with `zap meta-train`"
 # before its members are read. Far above any selector zap writes (docs/security.md).
 MAX_UNPACKED = 512 * 2**20
 MAX_ENTRY = 256 * 2**20
+NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 MAX_FEATURES = 100_000  # meta-features a saved selector may take: loading builds rows of this width
 # How an estimator runs, not what it learnt, set to these whatever the file says (`at_rest`): skops restores
 # every attribute, and a k-means told to use -1 threads aborts the process, a forest with n_jobs=-1 takes every
@@ -226,6 +228,7 @@ def read(path: Path) -> Archive:
         for data in (packed_arrays, *estimators.values()):
             with zipfile.ZipFile(io.BytesIO(data)) as inner:
                 unpacked = _unpacked_size(path, inner, unpacked)
+        _check_array_headers(path, packed_arrays)
         with np.load(io.BytesIO(packed_arrays), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     for key, data in estimators.items():
@@ -264,6 +267,22 @@ def _unpacked_size(path: Path, archive: zipfile.ZipFile, so_far: int) -> int:
                                 f"bytes, at most {MAX_ENTRY:,}; {total:,} bytes in all, at most {MAX_UNPACKED:,}): it "
                                 f"was not written by zap and may be a zip bomb; nothing was unpacked; {FIX}")
     return total
+
+
+def _check_array_headers(path: Path, packed_arrays: bytes) -> None:
+    """Refuse an array whose `.npy` header declares more data than its member holds, before numpy allocates
+    the declared shape: the size caps bound the bytes read, not the shape a header may claim."""
+    with zipfile.ZipFile(io.BytesIO(packed_arrays)) as npz:
+        for info in npz.infolist():
+            with npz.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in NPY_HEADER_READERS:
+                    raise _damaged(path, f"array {info.filename} has .npy format {version}, zap writes 1.0 or 2.0")
+                shape, _, dtype = NPY_HEADER_READERS[version](member)
+                declared = member.tell() + math.prod(shape) * dtype.itemsize
+            if not dtype.hasobject and declared != info.file_size:  # object arrays: np.load refuses them
+                raise _damaged(path, f"array {info.filename} declares shape {shape} of {dtype}, "
+                                     f"{declared:,} bytes, but its member holds {info.file_size:,}")
 
 
 def _check_header(path: Path, meta: Any) -> None:
