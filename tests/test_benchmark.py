@@ -139,7 +139,7 @@ def test_benchmark_cli_writes_the_json_and_resumes(artifact, problem, tmp_path, 
     sb, oracle = expected["single-best"], expected["oracle"]
     assert result["zap-hpo"]["gap_closed"] == pytest.approx((result["zap-hpo"]["alc"] - sb) / (oracle - sb))
     assert "zap-hpo-keep25" in result and (out / "loco-alc-20-cd.png").exists()
-    assert "zap-hpo-oblivious" not in result  # one level: no budget to be oblivious of
+    assert {"zap-hpo-oblivious", "autofolio-default-budget"}.isdisjoint(result)  # one level: no budget to learn
     assert "Per core" in (out / "report.md").read_text()
     stamps = {p.name: p.stat().st_mtime for p in (out / "folds").glob("*.json")}
     assert len(stamps) == 6  # 3 folds x 2 objectives
@@ -446,22 +446,24 @@ def test_budget_aware_benchmark_on_a_multi_level_artifact(tmp_path, monkeypatch)
     x, y, _ = levels.stacked()
     assert x.shape == (36, 5) and np.allclose(np.exp(x[18:, -1]), 60) and np.isnan(y[18:, 6:]).all()
     settings = Settings(repetitions=1, methods=("zap-hpo", "single-best", "oracle"),
-                        ablations=("zap-hpo-vote", "zap-hpo-oblivious"), hpo_epochs=3)
-    from zap.selectors import ZapHPO
+                        ablations=("zap-hpo-vote", "zap-hpo-oblivious", "autofolio-default-budget"), hpo_epochs=3)
+    from zap.selectors import ZapAS, ZapHPO
 
-    inputs = []
-    original = ZapHPO._fit
+    inputs, as_inputs = [], []
+    original, original_as = ZapHPO._fit, ZapAS._fit
     monkeypatch.setattr(ZapHPO, "_fit", lambda self, x, *a: inputs.append(x.shape) or original(self, x, *a))
+    monkeypatch.setattr(ZapAS, "_fit", lambda self, x, *a: as_inputs.append(x.shape) or original_as(self, x, *a))
     result = run_fold(levels, settings, "core1")
     # once across both levels with the budget feature (zap-hpo, whose models the vote reuses), once on the
     # lowest level without it (oblivious): 15 training rows per level, 4 meta-features + the budget
     assert inputs == [(30, 5), (15, 4)]
+    assert as_inputs == [(30, 5)]  # AutoFolio's default with the budget feature, across both levels
     assert set(result["levels"]) == {"20", "60"}
     high = result["levels"]["60"]
-    assert high["pool_size"] == 6 and {"zap-hpo", "zap-hpo-vote", "zap-hpo-oblivious", "oracle-rerun"} <= set(
-        high["methods"])
+    assert high["pool_size"] == 6 and {"zap-hpo", "zap-hpo-vote", "zap-hpo-oblivious", "autofolio-default-budget",
+                                       "oracle-rerun"} <= set(high["methods"])
     allowed = set(levels.problems[60.0].candidate_ids)
-    for method in ("zap-hpo", "zap-hpo-vote", "zap-hpo-oblivious"):
+    for method in ("zap-hpo", "zap-hpo-vote", "zap-hpo-oblivious", "autofolio-default-budget"):
         assert set(high["methods"][method][0]["picks"]) <= allowed  # never a candidate the level lacks
     # the single-best of a level is that level's best mean column over the training cores
     problem = levels.problems[60.0]

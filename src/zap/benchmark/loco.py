@@ -34,7 +34,7 @@ from zap.utils import atomic_write_json
 MAIN_METHODS = ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "default", "recommended",
                 "oracle")
 ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-listwise", "zap-hpo-keep75", "zap-hpo-keep50",
-             "zap-hpo-keep25", "zap-hpo-oblivious", "zap-hpo-fallback")
+             "zap-hpo-keep25", "zap-hpo-oblivious", "zap-hpo-fallback", "autofolio-default-budget")
 # ZAP-HPO's pick, or Single-best's where a held-out dataset's meta-features lie outside the training rows'
 # range (Auto-sklearn 2.0's policy: do not deviate from the default where no training dataset is alike);
 # built from the two methods' picks, so it costs no training
@@ -44,8 +44,12 @@ FIXED = ("oracle", "random", "default", "recommended", "single-best", "knn", "au
 # trained across levels on a multi-level artifact: ZAP-HPO with the budget feature, and its ablations the
 # same way, so each ablation changes one thing; `zap-hpo-oblivious` is ZAP-HPO trained on the lowest level
 # alone without the budget feature (meaningless on one level, where every method is fitted per level)
-ACROSS_LEVELS = ("zap-hpo", *(a for a in ABLATIONS if a not in ("zap-hpo-oblivious", FALLBACK)), "zap-hpo-oblivious")
 OBLIVIOUS = "zap-hpo-oblivious"
+# AutoFolio's default trained across levels with the budget as a feature, to set beside `autofolio-default`
+# (one copy per level): which of the two ways ZAP-AS should take the budget (issue 19, item 1)
+AS_BUDGET = "autofolio-default-budget"
+ACROSS_ONLY = {OBLIVIOUS: "zap-hpo", AS_BUDGET: "autofolio-default"}  # ablation -> the selector it fits
+ACROSS_LEVELS = ("zap-hpo", *(a for a in ABLATIONS if a not in (*ACROSS_ONLY, FALLBACK)), *ACROSS_ONLY)
 RERUN_ORACLE = "oracle-rerun"  # the best cell by the first seed, scored on the second (as the paper re-ran)
 
 
@@ -246,12 +250,12 @@ def _fit_across_levels(levels: Levels, folds: dict[float, _Fold], settings: Sett
 
 def _fit_on_levels(levels: Levels, folds: dict[float, _Fold], method: str, settings: Settings, rep: int,
                    allowed: list[int], aware: bool) -> Selector:
-    """A ZAP-HPO variant fitted on every level's training rows with the budget feature, or (not `aware`)
-    on the lowest level's alone without it."""
+    """A selector fitted on every level's training rows with the budget feature, or (not `aware`) on the
+    lowest level's alone without it."""
     rows = {b: f.train_mask if (aware or b == levels.budgets[0]) else np.zeros_like(f.train_mask)
             for b, f in folds.items()}
     x, y, groups = levels.stacked(rows)
-    selector = make_selector("zap-hpo" if method == OBLIVIOUS else method, settings, rep)
+    selector = make_selector(ACROSS_ONLY.get(method, method), settings, rep)
     return selector.fit(x if aware else x[:, :-1], levels.encodings()[allowed], y[:, allowed], groups)
 
 
@@ -267,8 +271,8 @@ def _level_result(fold: _Fold, budget: float, settings: Settings, as_config: dic
         timings["zap-as-tuning"] = time.perf_counter() - t
     fitted: dict[tuple[str, int], Selector] = {}
     for method in (*settings.methods, *settings.ablations):
-        if (method == OBLIVIOUS and not across) or method == FALLBACK:
-            continue  # the oblivious ablation means nothing on one level; the fallback is made below
+        if (method in ACROSS_ONLY and not across) or method == FALLBACK:
+            continue  # the across-level ablations mean nothing on one level; the fallback is made below
         reps = 1 if method in settings.ablations or method in FIXED else settings.repetitions
         t = time.perf_counter()
         methods[method] = [_method_result(fold, x_test, budget, method, settings, r, as_config, fitted, across)
