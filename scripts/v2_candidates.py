@@ -1,8 +1,8 @@
 """The candidates of meta-dataset v2's budget levels, chosen from what the measurements say (idempotent).
 
     python scripts/v2_candidates.py level20 --plan metadataset/v2
-    python scripts/v2_candidates.py level60 --plan metadataset/v2     # once level 20 is complete
-    python scripts/v2_candidates.py level120 --plan metadataset/v2    # once level 60 is complete
+    python scripts/v2_candidates.py level60 --plan metadataset/v2     # once 75 % of level 20 is measured
+    python scripts/v2_candidates.py level120 --plan metadataset/v2    # once 75 % of level 60 is measured
 
 - level 20: v1's distinct candidates (near copies at v1's noise floor counted once), the best of them
   without their quick model (v1 lacked CNN-only candidates: in 65 % of v1's cells the quick model
@@ -15,6 +15,7 @@ Prints each level's candidate count.
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 
 from zap.metadataset.artifact import export, load
@@ -22,10 +23,12 @@ from zap.metadataset.levels import best_by_core_rank, distinct_candidates, varia
 from zap.metadataset.plan import load_plan
 from zap.metadataset.problem import SelectionProblem
 from zap.resources import metadataset_artifact
+from zap.utils import atomic_write_json
 
 NO_QUICK = 6  # the best distinct v1 candidates that also run without their quick model
 LARGE_INPUT = 2  # ... of which also run at 128 px
 FROM_BELOW = {60.0: 8, 120.0: 4}  # the best of the level below that carry over
+MIN_COMPLETE = 0.75  # share of the level below's datasets measured on every candidate before it carries over
 DROPPED = {  # cores that fail v2's calibration rule (docs/datasets.md, "The rule on the reference clock")
     "icons-tango": "recommended reaches 0.305 at 60 ref-s, below chance + 0.2 = 0.325 "
                    "(docs/data/difficulty_v2_ref60.json)",
@@ -45,15 +48,30 @@ def level20(plan, v1_artifact: Path) -> None:
 
 
 def from_below(plan, budget: float, scratch: Path) -> None:
-    """The best of the level below carry over; the level below must be complete."""
+    """The best of the level below carry over, chosen once: the choice is recorded in the plan folder
+    (`carried-<budget>.json`), and later runs keep it even as the level below fills further. The level
+    below need not be complete, only measured on every candidate for `MIN_COMPLETE` of its datasets over
+    every core, so that the next level can start while the last cells of this one are built."""
     below = max(b for b in plan.levels if b < budget)
+    record = Path(plan.folder) / f"carried-{budget:g}.json"
+    if record.exists():
+        print(f"level {budget:g}'s carry-over from level {below:g} was chosen before ({record}): kept")
+        return
     export(plan, scratch, seeds=(0, 1))  # the second seed's sample gives the noise floor near copies need
     problem = SelectionProblem.load(scratch, below)
-    if not problem.complete:
-        raise SystemExit(f"level {below:g} is not complete yet: build it first")
+    rows = problem.complete_rows()
+    covered, cores = set(problem.cores[rows].tolist()), set(problem.cores.tolist())
+    if rows.mean() < MIN_COMPLETE or covered != cores:
+        raise SystemExit(f"level {below:g} has every candidate measured on {rows.sum()} of {len(rows)} datasets over "
+                         f"{len(covered)} of {len(cores)} cores; the carry-over needs {MIN_COMPLETE:.0%} of them over "
+                         "every core: build more of it first")
     configs = {c["pipeline_id"]: c["config"] for c in plan.candidates}
     best = best_by_core_rank(problem, FROM_BELOW[budget], among=distinct_candidates(problem))
     plan.add_candidates([configs[i] for i in best], f"best-of-{below:g}", levels=(budget,))
+    atomic_write_json(record, {"level": budget, "from_level": below, "chosen": best,
+                               "rule": "best mean rank per core among the distinct candidates",
+                               "complete_datasets": int(rows.sum()), "n_datasets": len(rows),
+                               "chosen_at": datetime.now(UTC).isoformat(timespec="seconds")})
 
 
 def main() -> None:
