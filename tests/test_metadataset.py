@@ -561,27 +561,3 @@ def test_a_gpu_in_trouble_loses_the_task_instead_of_storing_a_failed_cell(tiny_p
         with pytest.raises(ConfigError, match="CUDA"):
             run_task(Task(**{**task.__dict__, "device": "cuda"}), cache)
 
-
-def hand_made_level(alc: list[list[float]], cores: list[str]):
-    """A level with the given ALC matrix (datasets x candidates c0, c1, ...), measured once."""
-    from zap.metadataset.problem import SelectionProblem
-
-    alc = np.array(alc, dtype=float)
-    n, m = alc.shape
-    return SelectionProblem(dataset_ids=[f"d{i}" for i in range(n)], cores=np.array(cores),
-                            domains=np.array(["x"] * n), meta_features=np.zeros((n, 4)),
-                            candidate_ids=[f"c{j}" for j in range(m)], encodings=np.zeros((m, 3)), alc=alc,
-                            nauc=alc)
-
-
-def test_the_next_levels_candidates_by_mean_rank_and_by_greedy_portfolio():
-    from zap.metadataset.levels import best_by_core_rank, greedy_portfolio
-
-    # c0 is a good generalist, c1 a near twin of it, c2 wins big on core c only, c3 is poor everywhere;
-    # core a has two variants, b and c one: every core weighs the same
-    level = hand_made_level([[0.70, 0.69, 0.30, 0.20], [0.72, 0.71, 0.31, 0.22], [0.70, 0.69, 0.20, 0.30],
-                             [0.50, 0.49, 0.95, 0.40]], ["a", "a", "b", "c"])
-    assert best_by_core_rank(level, 2) == ["c0", "c1"]  # the generalists
-    assert greedy_portfolio(level, 2) == ["c0", "c2"]  # the best on average, then what wins where it loses
-    assert greedy_portfolio(level, 3, among=["c3", "c1", "c0"]) == ["c0", "c3", "c1"]
-    assert greedy_portfolio(level, 9) == ["c0", "c2", "c1", "c3"]  # at most every candidate, once
