@@ -27,6 +27,10 @@ from zap.utils import atomic_write_json
 
 NO_QUICK = 6  # the best distinct v1 candidates that also run without their quick model
 LARGE_INPUT = 2  # ... of which also run at 128 px
+# architecture x input size cells that no CNN-only candidate covered once level 20's first candidates were
+# measured (docs/metadataset.md, "Level-20 gap fill"): the fastest network at the largest input, and v1's
+# single-best network at the smallest; each a variant of that architecture's best CNN-only candidate
+GAP_FILL = (("mobilenetv2", 7), ("efficientnet_lite0", 5))
 FROM_BELOW = {60.0: 8, 120.0: 4}  # the best of the level below that carry over
 MIN_COMPLETE = 0.75  # share of the level below's datasets measured on every candidate before it carries over
 DROPPED = {  # cores that fail v2's calibration rule (docs/datasets.md, "The rule on the reference clock")
@@ -45,6 +49,17 @@ def level20(plan, v1_artifact: Path) -> None:
     plan.add_candidates(cnn_only, "v1-no-quick", levels=(20.0,))
     plan.add_candidates([variant(c, log2_max_size=7) for c in cnn_only[:LARGE_INPUT]], "v1-large-input",
                         levels=(20.0,))
+    plan.add_candidates(gap_fill(cnn_only), "v2-gap-fill", levels=(20.0,))
+
+
+def gap_fill(cnn_only: list[dict]) -> list[dict]:
+    """Near copies clustered among the quick-model EfficientNets; CNN-only candidates were the distinct ones,
+    so the empty architecture x size cells are filled with CNN-only pipelines (best first in `cnn_only`)."""
+    fills = []
+    for architecture, log2_size in GAP_FILL:
+        best = next(c for c in cnn_only if c["architecture"] == architecture)
+        fills.append(variant(best, log2_max_size=log2_size))
+    return fills
 
 
 def from_below(plan, budget: float, scratch: Path) -> None:
