@@ -25,6 +25,7 @@ import numpy as np
 from zap.data.augment import materialize
 from zap.data.core import load_core
 from zap.finetune import Budget
+from zap.metadataset.artifact import run_facts
 from zap.metadataset.plan import load_plan, plan_cost_table
 from zap.metadataset.store import TaskKey
 from zap.metafeatures import MetaFeatures
@@ -32,10 +33,10 @@ from zap.scoring import COLUMNS, alc
 from zap.strategies.live import live_predict, refine_fit
 from zap.strategies.policy import RefineSettings, refine
 from zap.strategies.predictor import CurvePredictor, predictor_path
-from zap.strategies.replay import ReplayArm, mean_step
+from zap.strategies.replay import ReplayArm, arm_pricing
 from zap.utils import atomic_write_json
 
-REF, NAUC, STEPS = COLUMNS.index("ref_s"), COLUMNS.index("nauc"), COLUMNS.index("steps")
+REF, NAUC = COLUMNS.index("ref_s"), COLUMNS.index("nauc")
 
 
 def stored_rows(plan, budget: float, n: int):
@@ -58,17 +59,17 @@ def chosen_columns(found: list[dict], k: int) -> list[int]:
     return [median, best, worst, *[j for j in order[::-1] if j not in (median, best, worst)]][:k]
 
 
-def replay_arm(rank: int, record: dict, noise: np.ndarray) -> ReplayArm:
-    """A record played back on the reference clock; a first point made before any step is a quick model's."""
-    curve = record["curve"]
-    return ReplayArm(rank, record["pipeline_id"], [(row[REF], row[NAUC]) for row in curve], noise,
-                     quick_first=bool(curve) and curve[0][STEPS] == 0,
-                     step=mean_step(record["elapsed"]["ref_s"], int(record["elapsed"]["steps"])))
+def replay_arm(rank: int, record: dict, noise: np.ndarray, budget: float) -> ReplayArm:
+    """A record played back on the reference clock, priced by the helper the LOCO study uses on the artifact."""
+    provenance = {"status": record["status"], "steps": record["elapsed"]["steps"], **run_facts(record, "ref")}
+    quick_first, step = arm_pricing(provenance, budget, bool(record["pipeline"].get("first_simple_model")))
+    return ReplayArm(rank, record["pipeline_id"], [(row[REF], row[NAUC]) for row in record["curve"]], noise,
+                     quick_first=quick_first, step=step)
 
 
 def replayed(found: list[dict], columns: list[int], budget: float, settings, predict, noise: float, t0: float):
     rng = np.random.default_rng(0)
-    arms = [replay_arm(rank, found[j], rng.normal(0.0, noise, len(found[j]["curve"])))
+    arms = [replay_arm(rank, found[j], rng.normal(0.0, noise, len(found[j]["curve"])), budget)
             for rank, j in enumerate(columns)]
     trace = refine(arms, budget, settings, predict)
     times, scores = trace.curve()

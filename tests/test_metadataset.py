@@ -468,6 +468,13 @@ def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_pat
     assert SelectionProblem.from_artifact(payload).alc.shape == (2, 2)  # the lowest level by default
     curves = level_view(payload, 3.0)["matrices"]["0"]["curves"]
     assert max(t for curve in curves.values() for t, _ in curve) <= 3.0 * 1.05  # ref-s on the time axis
+    # each cell's run end on the ref clock and what answered first travel with it (replay prices with them)
+    provenance = level_view(payload, 3.0)["matrices"]["0"]["provenance"]
+    for key, facts in provenance.items():
+        i, j = (int(k) for k in key.split(","))
+        stored = store.records[TaskKey(high.dataset_ids[i], high.candidate_ids[j], 3.0, "ref", 0)]
+        assert facts["end"] == pytest.approx(stored["elapsed"]["ref_s"], abs=1e-4)
+        assert facts["quick_first"] == (stored["curve"][0][2] == 0)
     with pytest.raises(ValueError, match="budget levels"):
         level_view(payload, 60)
 

@@ -253,6 +253,22 @@ def test_replaying_the_pick_alone_gives_the_stored_cell(v1_payload):
             assert scored["final"] == pytest.approx(problem.nauc_first[case.row, j], abs=1e-4)
 
 
+def test_replay_prices_a_cell_from_its_exported_run_facts_or_else_from_the_budget_and_config():
+    from zap.metadataset.artifact import run_facts
+    from zap.strategies.replay import arm_pricing
+
+    # a quick model configured, but the CNN answered first (the first row made after 3 steps); the run ended at 18
+    record = {"status": "ok", "elapsed": {"wall_s": 30.0, "cpu_s": 25.0, "ref_s": 18.0, "steps": 36},
+              "curve": [[2.0, 1.8, 3, 0.4, 0.5, 1.5], [19.0, 17.0, 36, 0.6, 0.7, 17.5]]}
+    facts = run_facts(record, "ref")
+    assert facts == {"end": 18.0, "quick_first": False} and run_facts(record, "cpu")["end"] == 25.0
+    provenance = {"status": "ok", "steps": 36} | facts
+    assert arm_pricing(provenance, 20.0, configured_quick=True) == (False, pytest.approx(0.5))
+    older = {"status": "ok", "steps": 40}  # an artifact exported before the facts were kept (v1)
+    assert arm_pricing(older, 20.0, configured_quick=True) == (True, pytest.approx(0.5))
+    assert arm_pricing({"status": "failed", "steps": 3}, 20.0, configured_quick=False) == (False, 0.0)
+
+
 @pytest.fixture(scope="module")
 def v1_payload():
     from zap.metadataset.artifact import load

@@ -23,6 +23,7 @@ from zap.metadataset.plan import NAMED_CANDIDATES, Plan
 from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
 from zap.scoring import COLUMNS
+from zap.scoring.curve import CLOCK_COLUMN
 from zap.utils import atomic_path, stable_hash
 
 ARTIFACT_SCHEMA = 1  # one budget level
@@ -96,7 +97,8 @@ def _matrices(store, protocol, datasets: list, candidates: list[dict], seeds: tu
                     nauc[i, j] = final_nauc_within(record, protocol.clock, protocol.budget)
                     provenance[f"{i},{j}"] = record["provenance"] | {
                         "status": record["status"], "steps": record["elapsed"]["steps"],
-                        "answered_by": answered_by(record, protocol.clock, protocol.budget)}
+                        "answered_by": answered_by(record, protocol.clock, protocol.budget),
+                        **run_facts(record, protocol.clock)}
                     curves[f"{i},{j}"] = _curve(record, protocol.clock)
         matrices[str(seed)] = {"alc": _nullable(alc), "final_nauc": _nullable(nauc), "provenance": provenance,
                                "curves": curves}
@@ -158,6 +160,15 @@ def final_nauc_within(record: dict, clock: str, budget: float) -> float:
 def _time_column(clock: str) -> int:
     """Where a record's curve row keeps the protocol clock's time."""
     return COLUMNS.index(f"{clock}_s" if clock != "steps" else "steps")
+
+
+def run_facts(record: dict, clock: str) -> dict:
+    """What replay prices a paused run's first operations with (`zap.strategies.replay.arm_pricing`): where the
+    run ended on the protocol clock (`end`; with the steps, a step's mean cost) and whether a quick model's
+    prediction came before any step (`quick_first`; a configured quick model need not answer first)."""
+    curve = record.get("curve", [])
+    return {"end": round(float(record["elapsed"][CLOCK_COLUMN[clock]]), 4),
+            "quick_first": bool(curve) and curve[0][COLUMNS.index("steps")] == 0}
 
 
 def answered_by(record: dict, clock: str, budget: float) -> str | None:

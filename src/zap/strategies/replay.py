@@ -90,7 +90,7 @@ class ReplayCase:
     row: int
     curves: dict[int, list[tuple[float, float]]]  # candidate column -> stored (time, NAUC) points
     t0: float
-    quick_first: list[bool] = field(default_factory=list)  # per candidate column
+    quick_first: dict[int, bool] = field(default_factory=dict)  # candidate column -> `ReplayArm.quick_first`
     steps: dict[int, float] = field(default_factory=dict)  # candidate column -> `ReplayArm.step`
 
     @property
@@ -100,7 +100,7 @@ class ReplayCase:
     def arms(self, columns: Sequence[int], rng: np.random.Generator, validation_noise: float) -> list[ReplayArm]:
         return [ReplayArm(rank, self.problem.candidate_ids[j], self.curves[j],
                           rng.normal(0.0, validation_noise, len(self.curves[j])),
-                          quick_first=bool(self.quick_first and self.quick_first[j]), step=self.steps.get(j, 0.0))
+                          quick_first=self.quick_first.get(j, False), step=self.steps.get(j, 0.0))
                 for rank, j in enumerate(columns)]
 
     def score(self, trace: Trace) -> dict[str, float]:
@@ -115,22 +115,29 @@ def replay_cases(payload: dict, budget: float | None = None, seed: int = 0) -> l
     problem = SelectionProblem.from_artifact(payload, budget)
     matrices = view["matrices"][str(seed)]
     t0 = float(view["protocol"].get("t0") or problem.budget / 20)
-    quick_first = [bool(c["config"].get("first_simple_model")) for c in view["candidates"]]
+    configured = [bool(c["config"].get("first_simple_model")) for c in view["candidates"]]
     cases = []
     for i in range(problem.n_datasets):
         keys = {j: f"{i},{j}" for j in range(len(problem.candidate_ids))}
         if not all(key in matrices["curves"] for key in keys.values()):
             continue
         curves = {j: [(float(t), float(s)) for t, s in matrices["curves"][key]] for j, key in keys.items()}
-        steps = {j: _step(matrices["provenance"].get(key, {}), problem.budget) for j, key in keys.items()}
-        cases.append(ReplayCase(problem, i, curves, t0, quick_first, steps))
+        pricing = {j: arm_pricing(matrices["provenance"].get(key, {}), problem.budget, configured[j])
+                   for j, key in keys.items()}
+        cases.append(ReplayCase(problem, i, curves, t0, {j: q for j, (q, _) in pricing.items()},
+                                {j: step for j, (_, step) in pricing.items()}))
     return cases
 
 
-def _step(provenance: dict, budget: float) -> float:
-    """`mean_step` from what the artifact keeps: a run's steps, not its end (the budget stands in). A run that
-    failed stopped early: its steps say nothing of a step's cost."""
-    return mean_step(budget, int(provenance.get("steps") or 0)) if provenance.get("status") == "ok" else 0.0
+def arm_pricing(provenance: dict, budget: float, configured_quick: bool) -> tuple[bool, float]:
+    """(`ReplayArm.quick_first`, `ReplayArm.step`) of a stored cell, from its exported provenance
+    (`zap.metadataset.artifact.run_facts`). Artifacts exported before those facts were kept (v1) lack them: the
+    budget stands in for the run's end and the configuration's quick-model flag for what answered first. A run
+    that failed stopped early: its steps say nothing of a step's cost."""
+    quick = bool(provenance.get("quick_first", configured_quick))
+    if provenance.get("status") != "ok":
+        return quick, 0.0
+    return quick, mean_step(float(provenance.get("end", budget)), int(provenance.get("steps") or 0))
 
 
 def predictor_for(case: ReplayCase, columns: Sequence[int], predictor: CurvePredictor, objective: str) -> Predict:
