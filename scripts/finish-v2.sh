@@ -38,7 +38,7 @@ for step in "$@"; do
     diversity)
       $ZAP metadataset diversity "$ARTIFACT" --out docs/img/v2 --json > docs/data/metadataset_v2_diversity.json ;;
     level20)
-      $ZAP benchmark "$ARTIFACT" --objective alc final --protocol loco --repetitions 1 --no-ablations \
+      $ZAP benchmark "$ARTIFACT" --levels 20 --objective alc final --protocol loco --repetitions 1 --no-ablations \
         --max-folds "$LOCO_CORES" --rerun-picks 0 --out "$BENCH-level20" --json docs/data/benchmark_v2_level20.json ;;
     benchmark)
       $ZAP benchmark "$ARTIFACT" --objective alc final --protocol loco lodo --out "$BENCH" \

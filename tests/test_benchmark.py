@@ -554,6 +554,24 @@ def test_a_level_with_no_complete_dataset_is_left_out_and_an_artifact_with_none_
     assert "no budget level of this artifact has a dataset measured on every candidate" in capsys.readouterr().err
 
 
+def test_levels_option_benchmarks_only_the_levels_asked_for(tmp_path, capsys):
+    """The reduced level-20 run happens while level 60 is built: level 60's first complete datasets must not
+    slip into it. A budget that is not a level is refused before any fold runs, naming the levels there are."""
+    import gzip
+
+    from synthetic import synthetic_levels_artifact
+
+    path = tmp_path / "levels.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(synthetic_levels_artifact()).encode()))
+    args = ["--protocol", "loco", "--repetitions", "1", "--methods", "knn", "--no-ablations", "--workers", "0",
+            "--objective", "alc", "--max-folds", "1"]
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "b"), "--levels", "20", *args]) == 0
+    assert list(json.loads((tmp_path / "b" / "loco.json").read_text())["alc"]) == ["20"]
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "c"), "--levels", "45", *args]) == 2
+    assert "budget level(s) 45 are not levels of this artifact; it has 20, 60" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_level_hash_tells_a_re_export_with_more_cells_apart():
     """Stored study results are keyed by it: the protocol hash stays the same while a build fills cells in."""
     import copy

@@ -181,7 +181,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(protocols=tuple(args.protocol), methods=tuple(args.methods) if args.methods else None,
                                repetitions=args.repetitions, as_trials=args.as_trials, hpo_epochs=args.hpo_epochs,
                                ablations=not args.no_ablations, max_folds=args.max_folds,
-                               rerun_picks=args.rerun_picks, seed=args.seed, objectives=tuple(args.objective))
+                               rerun_picks=args.rerun_picks, seed=args.seed, objectives=tuple(args.objective),
+                               levels=tuple(args.levels) if args.levels else None)
     payload = load(Path(args.artifact))
     with _benchmark_client(args) as client:
         result = run_protocols(payload, Path(args.out), options, client=client, progress=_say)
@@ -850,6 +851,9 @@ def _add_selection(sub) -> None:
     bench.add_argument("--hpo-epochs", type=int, default=80, help="cap on ZAP-HPO's training epochs")
     bench.add_argument("--no-ablations", action="store_true")
     bench.add_argument("--max-folds", type=int, help="only the first N outer folds (a reduced run)")
+    bench.add_argument("--levels", nargs="+", type=float, metavar="BUDGET",
+                       help="only these budget levels, in seconds (default: every level with a dataset measured on "
+                            "every candidate)")
     bench.add_argument("--workers", type=int, help="Dask workers (default one per core; 0 = in this process)")
     bench.add_argument("--scheduler", help="address of an existing Dask scheduler")
     bench.add_argument("--seed", type=int, default=0)

@@ -48,6 +48,7 @@ class BenchmarkOptions:
     rerun_picks: int = 5  # held-out datasets whose picks are fine-tuned again; 0: none
     seed: int = 0
     objectives: tuple[str, ...] = OBJECTIVES
+    levels: tuple[float, ...] | None = None  # only these budget levels (None: every level with a complete dataset)
 
 
 @dataclass
@@ -106,6 +107,12 @@ def run_protocol(levels: Levels, settings: Settings, out: Path, max_folds: int |
     return folds, views, extras, "\n".join(sections)
 
 
+def _chosen(levels: Levels, budgets: tuple[float, ...] | None) -> Levels:
+    """The levels asked for: a reduced run on one level while the next is still being built must not take
+    in that level's first complete datasets."""
+    return levels if budgets is None else levels.only(budgets)
+
+
 def _scorable(levels: Levels, progress: Callable[[str], None] | None) -> Levels:
     kept, left_out = levels.scorable()
     if not len(kept):
@@ -126,7 +133,8 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
     out = Path(out)
     for objective in options.objectives:
         check_objective(objective)
-    levels = {objective: _scorable(Levels.from_artifact(payload, objective), progress if i == 0 else None)
+    levels = {objective: _scorable(_chosen(Levels.from_artifact(payload, objective), options.levels),
+                                   progress if i == 0 else None)
               for i, objective in enumerate(options.objectives)}
     note = next(iter(levels.values())).lowest.coverage_note()
     if note and progress:

@@ -6,7 +6,7 @@ meta-dataset without importing each other."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -180,6 +180,15 @@ class Levels:
     @property
     def budgets(self) -> list[float]:
         return sorted(self.problems)
+
+    def only(self, budgets: Iterable[float]) -> Levels:
+        """Some of the levels, by budget; a budget that is not a level is refused, naming those there are."""
+        wanted = sorted({float(b) for b in budgets})
+        unknown = [b for b in wanted if b not in self.problems]
+        if unknown:
+            raise ConfigError(f"budget level(s) {', '.join(f'{b:g}' for b in unknown)} are not levels of this "
+                              f"artifact; it has {', '.join(f'{b:g}' for b in self.budgets)}")
+        return Levels({b: self.problems[b] for b in wanted})
 
     def scorable(self) -> tuple[Levels, list[float]]:
         """The levels with at least one dataset measured on every candidate, and the budgets left out: a
