@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from zap.metadataset.artifact import export, load
-from zap.metadataset.levels import best_by_core_rank, distinct_candidates, variant
+from zap.metadataset.levels import best_by_core_rank, carried, distinct_candidates, variant
 from zap.metadataset.plan import load_plan
 from zap.metadataset.problem import SelectionProblem
 from zap.resources import metadataset_artifact
@@ -31,7 +31,8 @@ LARGE_INPUT = 2  # ... of which also run at 128 px
 # measured (docs/metadataset.md, "Level-20 gap fill"): the fastest network at the largest input, and v1's
 # single-best network at the smallest; each a variant of that architecture's best CNN-only candidate
 GAP_FILL = (("mobilenetv2", 7), ("efficientnet_lite0", 5))
-FROM_BELOW = {60.0: 8, 120.0: 4}  # the best of the level below that carry over
+FROM_BELOW = {60.0: 8, 120.0: 2}  # the best of the level below that carry over (120: docs/metadataset.md, "Level 120")
+LEVEL_SIZE = {60.0: 12, 120.0: 6}  # the issue's minimum number of candidates per level: the carry-over tops up to it
 MIN_COMPLETE = 0.75  # share of the level below's datasets measured on every candidate before it carries over
 DROPPED = {  # cores that fail v2's calibration rule (docs/datasets.md, "The rule on the reference clock")
     "icons-tango": "recommended reaches 0.305 at 60 ref-s, below chance + 0.2 = 0.325 "
@@ -81,7 +82,9 @@ def from_below(plan, budget: float, scratch: Path) -> None:
                          f"{len(covered)} of {len(cores)} cores; the carry-over needs {MIN_COMPLETE:.0%} of them over "
                          "every core: build more of it first")
     configs = {c["pipeline_id"]: c["config"] for c in plan.candidates}
-    best = best_by_core_rank(problem, FROM_BELOW[budget], among=distinct_candidates(problem))
+    ranked = best_by_core_rank(problem, len(problem.candidate_ids), among=distinct_candidates(problem))
+    best = carried(ranked, {c["pipeline_id"] for c in plan.candidates_at(budget)}, FROM_BELOW[budget],
+                   LEVEL_SIZE[budget])
     plan.add_candidates([configs[i] for i in best], f"best-of-{below:g}", levels=(budget,))
     atomic_write_json(record, {"level": budget, "from_level": below, "chosen": best,
                                "rule": "best mean rank per core among the distinct candidates",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import benchmark_script
-from zap.metadataset.levels import best_by_core_rank, greedy_portfolio
+from zap.metadataset.levels import best_by_core_rank, carried, greedy_portfolio
 from zap.metadataset.problem import SelectionProblem
 
 
@@ -49,3 +49,10 @@ def test_the_portfolio_study_scores_both_rules_on_the_same_splits():
         gaps = study.split_gaps(level, k=2, repetitions=4, seed=1)
         assert set(gaps) == {"mean rank", "greedy portfolio"}
         assert all(len(v) == 4 and (v >= 0).all() for v in gaps.values())  # an Oracle is never below its best column
+
+
+def test_the_carry_over_tops_a_level_up_to_its_minimum_size():
+    ranked = ["a", "b", "c", "d", "e"]
+    assert carried(ranked, {"x", "y", "p", "q"}, 2, 6) == ["a", "b"]  # 6 with the first two
+    assert carried(ranked, {"x", "y", "a"}, 2, 6) == ["a", "b", "c", "d"]  # "a" was already there
+    assert carried(ranked[:3], {"x"}, 2, 6) == ["a", "b", "c"]  # fewer ranked than needed: all of them

@@ -47,6 +47,17 @@ def best_by_core_rank(problem: SelectionProblem, k: int, among: Sequence[str] | 
     return [problem.candidate_ids[columns[j]] for j in order[:k]]
 
 
+def carried(ranked: list[str], present: set[str], k: int, level_size: int) -> list[str]:
+    """The first `k` of `ranked`, and more of them while the level (`present` and those carried) is smaller
+    than `level_size`: a carried candidate that is already there (a named one, an HPO pick) adds nothing."""
+    chosen = ranked[:k]
+    for candidate in ranked[k:]:
+        if len(present | set(chosen)) >= level_size:
+            break
+        chosen.append(candidate)
+    return chosen
+
+
 def greedy_portfolio(problem: SelectionProblem, k: int, among: Sequence[str] | None = None) -> list[str]:
     """`k` candidates chosen as Auto-sklearn 2.0 builds its portfolio: the best on average first, then each
     time the one that most raises the mean, over cores, of the portfolio's best ALC per dataset (a core's
