@@ -8,7 +8,9 @@ folder. A variant's own `seeds=N` takes seeds 0..N-1 instead of `--seeds`. `--po
 variant with at least 2K seeds, the models that pool K seeds (consecutive seeds, disjoint groups): the
 mean of their scores, which is what `ZapHPO(n_seeds=K)` computes from K members (with other member seeds).
 Single-best is learned on the same training cores. Figures are per core: a core's datasets are averaged
-first, as in `zap benchmark`.
+first, as in `zap benchmark`. On a multi-level artifact (v2) each variant is the shipped, budget-aware model:
+one fit per held-out group and seed on every level's training rows, with the log budget as a feature, scored
+at each level's budget among that level's candidates; the tables and `--json` (`levels`) are per level.
 
 Columns: the mean over cores of the seed-averaged picks and its gap closed (Single-best 0, Oracle 1);
 the gap closed by each seed alone (mean and range: how far one shipped model can land from another);
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -32,7 +35,7 @@ import numpy as np
 from zap.benchmark.loco import held_out_mask, outer_folds
 from zap.benchmark.stats import bootstrap_ci, core_means, gap_closed, markdown_table, wilcoxon_p
 from zap.metadataset.artifact import level_hash, load
-from zap.metadataset.problem import SelectionProblem
+from zap.metadataset.problem import Levels, SelectionProblem, with_budget
 from zap.selectors import SingleBest
 from zap.selectors.zap_hpo import ZapHPO
 from zap.utils import atomic_write_json
@@ -54,27 +57,44 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, options
 
 
-def fit_and_score(problem: SelectionProblem, selector, train: SelectionProblem, rows: np.ndarray) -> np.ndarray:
-    selector.fit(train.meta_features, train.encodings, train.perf, train.cores)
-    return selector.scores(problem.meta_features[rows])
+def fit_and_score(levels: Levels, selector, train_rows: dict[float, np.ndarray],
+                  test_rows: dict[float, np.ndarray]) -> dict[float, np.ndarray]:
+    """One model fitted on the training rows of every level and scored on each level's held-out rows, among
+    that level's candidates. With several levels it is the shipped, budget-aware ZAP-HPO: trained on the
+    stacked levels with the log budget as a feature, scored at each level's budget; with one level (v1) it
+    is plain ZAP-HPO on that level's meta-features."""
+    aware = len(levels) > 1
+    x, y, groups = levels.stacked(train_rows)
+    selector.fit(x if aware else x[:, :-1], levels.encodings(), y, groups)
+    ids = levels.candidate_ids()
+    scores = {}
+    for budget, problem in levels:
+        x_test = problem.meta_features[test_rows[budget]]
+        columns = [ids.index(c) for c in problem.candidate_ids]
+        scores[budget] = selector.scores(with_budget(x_test, budget) if aware else x_test)[:, columns]
+    return scores
 
 
-def stored_scores(cache: Path | None, key: dict, compute) -> np.ndarray:
-    """The scores [rows x candidates] of one (variant, group, seed) fit: read from `cache` when a fit with the
-    same key is stored there, else computed and stored. A stored fit of the same name but other options, or
-    from another artifact (`level`: `zap.metadataset.artifact.level_hash`), is an error: mixing them would
-    report one variant's seeds, or one matrix's, under another's name."""
+def stored_scores(cache: Path | None, key: dict, compute, budgets: list[float]) -> dict[float, np.ndarray]:
+    """Per level, the scores [rows x candidates] of one (variant, group, seed) fit: read from `cache` when a
+    fit with the same key is stored there, else computed and stored. A stored fit of the same name but other
+    options, or from another artifact (`level`: `zap.metadataset.artifact.level_hash`), is an error: mixing
+    them would report one variant's seeds, or one matrix's, under another's name. A one-level fit is stored
+    as its scores alone, as before levels existed, so v1's stored fits still count."""
     path = None if cache is None else cache / f"{key['variant']}--{key['group']}--s{key['seed']}.json"
     if path is not None and path.exists():
         record = json.loads(path.read_text())
         if record["key"] != key:
             raise SystemExit(f"{path} holds a fit with other settings ({record['key']}); give this variant "
                              "another name or use another --out folder")
-        return np.array(record["scores"], dtype=float)
+        stored = record["scores"]
+        return ({float(b): np.array(v, dtype=float) for b, v in stored.items()} if isinstance(stored, dict)
+                else {budgets[0]: np.array(stored, dtype=float)})
     start = time.process_time()
-    scores = np.asarray(compute(), dtype=float)
+    scores = compute()
     if path is not None:
-        atomic_write_json(path, {"key": key, "scores": np.round(scores, 6).tolist(),
+        rounded = {f"{b:g}": np.round(v, 6).tolist() for b, v in scores.items()}
+        atomic_write_json(path, {"key": key, "scores": rounded if len(scores) > 1 else next(iter(rounded.values())),
                                  "cpu_s": time.process_time() - start}, indent=None)
     return scores
 
@@ -92,33 +112,60 @@ def pooled(scores: np.ndarray, k: int) -> np.ndarray:
     return scores[:n * k].reshape(n, k, *scores.shape[1:]).mean(axis=1)
 
 
-def evaluate(problem: SelectionProblem, protocol: str, variants: dict[str, dict], seeds: list[int], epochs: int,
+@dataclass
+class LevelScores:
+    """One level's held-out rows (each dataset once), per reference method its performance, and per variant
+    its scores [seeds x rows x candidates]."""
+
+    rows: list[int] = field(default_factory=list)
+    reference: dict[str, list] = field(default_factory=lambda: {"oracle": [], "single-best": []})
+    scored: dict[str, list] = field(default_factory=dict)
+
+
+def evaluate(levels: Levels, protocol: str, variants: dict[str, dict], seeds: list[int], epochs: int,
              cache: Path | None, max_groups: int | None = None, level: str = "",
-             ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Held-out rows (each dataset once); per reference method its performance, per variant its scores
-    [seeds x rows x candidates]."""
-    complete = problem.complete_rows()
-    rows_all: list[int] = []
-    scores: dict[str, list] = {"oracle": [], "single-best": []}
-    scored: dict[str, list] = {v: [] for v in variants}
-    for group in outer_folds(problem, protocol)[:max_groups]:
-        test = held_out_mask(problem, protocol, group)
-        train, rows = problem.subset(~test & problem.measured_rows()), np.flatnonzero(test & complete)
-        rows_all.extend(rows)
-        scores["oracle"].extend(np.nanmax(problem.perf[rows], axis=1))
-        best = SingleBest().fit(train.meta_features, train.encodings, train.perf, train.cores)
-        scores["single-best"].extend(problem.perf[rows, best.select(problem.meta_features[rows])])
+             ) -> dict[float, tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """Per level: held-out rows, per reference method its performance, per variant its scores."""
+    out = {b: LevelScores(scored={v: [] for v in variants}) for b in levels.budgets}
+    for group in outer_folds(levels, protocol)[:max_groups]:
+        train_rows, test_rows = {}, {}
+        for budget, problem in levels:
+            test = held_out_mask(problem, protocol, group)
+            train_rows[budget], test_rows[budget] = ~test & problem.measured_rows(), np.flatnonzero(
+                test & problem.complete_rows())
+            _reference(problem, problem.subset(train_rows[budget]), test_rows[budget], out[budget])
         for name, spec in variants.items():
             options, own_seeds = seeds_of(spec, seeds)
             per_seed = []
             for seed in own_seeds:
-                key = {"variant": name, "options": options, "group": group, "seed": seed, "epochs": epochs,
-                       "protocol": protocol, "objective": problem.objective, "rows": rows.tolist(), "level": level}
+                key = _fit_key(levels, name, options, group, seed, epochs, protocol, test_rows, level)
                 selector = ZapHPO(seed=seed, max_epochs=epochs, **options)
-                per_seed.append(stored_scores(cache, key, partial(fit_and_score, problem, selector, train, rows)))
-            scored[name].append(np.stack(per_seed).reshape(len(own_seeds), len(rows), -1))
-    return (np.array(rows_all), {k: np.array(v) for k, v in scores.items()},
-            {k: np.concatenate(v, axis=1) for k, v in scored.items()})
+                per_seed.append(stored_scores(cache, key, partial(fit_and_score, levels, selector, train_rows,
+                                                                  test_rows), levels.budgets))
+            for budget in levels.budgets:
+                rows = test_rows[budget]
+                out[budget].scored[name].append(np.stack([s[budget] for s in per_seed]).reshape(
+                    len(own_seeds), len(rows), -1))
+    return {b: (np.array(o.rows, dtype=int), {k: np.array(v) for k, v in o.reference.items()},
+                {k: np.concatenate(v, axis=1) for k, v in o.scored.items()}) for b, o in out.items()}
+
+
+def _reference(problem: SelectionProblem, train: SelectionProblem, rows: np.ndarray, into: LevelScores) -> None:
+    into.rows.extend(rows.tolist())
+    into.reference["oracle"].extend(np.nanmax(problem.perf[rows], axis=1))
+    best = SingleBest().fit(train.meta_features, train.encodings, train.perf, train.cores)
+    into.reference["single-best"].extend(problem.perf[rows, best.select(problem.meta_features[rows])])
+
+
+def _fit_key(levels: Levels, name: str, options: dict, group: str, seed: int, epochs: int, protocol: str,
+             test_rows: dict[float, np.ndarray], level: str) -> dict:
+    """What a stored fit must match. One level keeps the key it had before levels existed."""
+    key = {"variant": name, "options": options, "group": group, "seed": seed, "epochs": epochs,
+           "protocol": protocol, "objective": levels.lowest.objective}
+    if len(levels) == 1:
+        return key | {"rows": test_rows[levels.budgets[0]].tolist(), "level": level}
+    return key | {"rows": {f"{b:g}": r.tolist() for b, r in test_rows.items()}, "level": level,
+                  "budgets": levels.budgets}
 
 
 def variant_summary(problem: SelectionProblem, rows: np.ndarray, picks: np.ndarray, reference: dict) -> dict:
@@ -193,18 +240,23 @@ def main() -> None:
     args = parser.parse_args()
     variants = dict(parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS))
     payload = load(Path(args.artifact))
-    problem = SelectionProblem.from_artifact(payload, objective=args.objective)
-    rows, scores, scored = evaluate(problem, args.protocol, variants, args.seeds, args.epochs, args.out,
-                                   args.max_groups, level_hash(payload))
-    summary = summarize(problem, rows, scores, scored, args.pool)
-    print(f"{args.protocol}, {args.objective}: {len(rows)} complete datasets over {len(set(problem.cores[rows]))} "
-          f"cores, seeds {args.seeds}; Single-best {summary['single_best']:.4f}, Oracle {summary['oracle']:.4f}")
-    print(table(summary))
+    levels, _ = Levels.from_artifact(payload, args.objective).scorable()
+    results = evaluate(levels, args.protocol, variants, args.seeds, args.epochs, args.out, args.max_groups,
+                       level_hash(payload))
+    summaries = {}
+    for budget, problem in levels:
+        rows, scores, scored = results[budget]
+        summaries[f"{budget:g}"] = summary = summarize(problem, rows, scores, scored, args.pool)
+        print(f"{args.protocol}, {args.objective}, {budget:g} s: {len(rows)} complete datasets over "
+              f"{len(set(problem.cores[rows]))} cores, seeds {args.seeds}; Single-best {summary['single_best']:.4f}, "
+              f"Oracle {summary['oracle']:.4f}")
+        print(table(summary))
     if args.json:
-        atomic_write_json(args.json, {"artifact": args.artifact, "protocol": args.protocol,
-                                      "objective": args.objective, "seeds": args.seeds, "epochs": args.epochs,
-                                      "pool": args.pool,
-                                      "variants_options": variants, **summary})
+        settings = {"artifact": args.artifact, "protocol": args.protocol, "objective": args.objective,
+                    "seeds": args.seeds, "epochs": args.epochs, "pool": args.pool, "variants_options": variants}
+        # one level (v1): the shape this study wrote before levels existed
+        atomic_write_json(args.json, settings | (next(iter(summaries.values())) if len(summaries) == 1
+                                                 else {"budget_aware": True, "levels": summaries}))
 
 
 if __name__ == "__main__":
