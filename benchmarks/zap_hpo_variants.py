@@ -34,7 +34,7 @@ import numpy as np
 
 from zap.benchmark.loco import held_out_mask, outer_folds
 from zap.benchmark.stats import bootstrap_ci, core_means, gap_closed, markdown_table, wilcoxon_p
-from zap.metadataset.artifact import level_hash, load
+from zap.metadataset.artifact import content_hash, level_hash, load
 from zap.metadataset.problem import Levels, SelectionProblem, with_budget
 from zap.selectors import SingleBest
 from zap.selectors.zap_hpo import ZapHPO
@@ -71,6 +71,9 @@ def fit_and_score(levels: Levels, selector, train_rows: dict[float, np.ndarray],
     for budget, problem in levels:
         x_test = problem.meta_features[test_rows[budget]]
         columns = [ids.index(c) for c in problem.candidate_ids]
+        if not len(x_test):  # the held-out core has no complete dataset at this level yet
+            scores[budget] = np.zeros((0, len(columns)))
+            continue
         scores[budget] = selector.scores(with_budget(x_test, budget) if aware else x_test)[:, columns]
     return scores
 
@@ -142,10 +145,9 @@ def evaluate(levels: Levels, protocol: str, variants: dict[str, dict], seeds: li
                 selector = ZapHPO(seed=seed, max_epochs=epochs, **options)
                 per_seed.append(stored_scores(cache, key, partial(fit_and_score, levels, selector, train_rows,
                                                                   test_rows), levels.budgets))
-            for budget in levels.budgets:
-                rows = test_rows[budget]
-                out[budget].scored[name].append(np.stack([s[budget] for s in per_seed]).reshape(
-                    len(own_seeds), len(rows), -1))
+            for budget, problem in levels:
+                shape = (len(own_seeds), len(test_rows[budget]), len(problem.candidate_ids))
+                out[budget].scored[name].append(np.stack([s[budget] for s in per_seed]).reshape(shape))
     return {b: (np.array(o.rows, dtype=int), {k: np.array(v) for k, v in o.reference.items()},
                 {k: np.concatenate(v, axis=1) for k, v in o.scored.items()}) for b, o in out.items()}
 
@@ -240,9 +242,17 @@ def main() -> None:
     args = parser.parse_args()
     variants = dict(parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS))
     payload = load(Path(args.artifact))
-    levels, _ = Levels.from_artifact(payload, args.objective).scorable()
+    levels, left_out = Levels.from_artifact(payload, args.objective).scorable()
+    if not len(levels):
+        raise SystemExit("no budget level of this artifact has a dataset measured on every candidate yet: "
+                         "nothing can be held out and scored")
+    if left_out:
+        print(f"note: budget level(s) {', '.join(f'{b:g}' for b in left_out)} have no dataset measured on every "
+              "candidate yet and are left out" + (" (so ZAP-HPO is fitted on one level, without the budget "
+                                                  "feature)" if len(levels) == 1 else ""))
+    # stored fits are keyed by what they learned from: with several levels, every level's cells
     results = evaluate(levels, args.protocol, variants, args.seeds, args.epochs, args.out, args.max_groups,
-                       level_hash(payload))
+                       level_hash(payload, levels.budgets[0]) if len(levels) == 1 else content_hash(payload))
     summaries = {}
     for budget, problem in levels:
         rows, scores, scored = results[budget]

@@ -11,6 +11,7 @@
 #        export | hpo120 | level120 | all (default)   WORKERS=N (default: one per core)
 #        CORES="a b …": the level steps compute only these cores' cells (for example the cores whose data is
 #        too large to send to a GPU machine, which computes the others: docs/metadataset.md, "GPU cells")
+#        HPO_CORES="…" / HPO120_CORES="…": the cores the hpo60 / hpo120 steps tune on
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ZAP=.venv/bin/zap
@@ -81,7 +82,7 @@ run_step() {
     hpo120)  # 2 cores where the pretrained network should matter most: level 120 is 6 candidates (the
              # issue's minimum), each about 6 core-hours over the 96 datasets (docs/metadataset.md, "Level 120")
       # shellcheck disable=SC2086
-      $ZAP metadataset hpo --plan "$PLAN" --budget 120 --cores ${HPO_CORES:-photo-patches clipart-category} \
+      $ZAP metadataset hpo --plan "$PLAN" --budget 120 --cores ${HPO120_CORES:-photo-patches clipart-category} \
         --trials 24 --min-candidates 2 --workers "$workers" ;;
     export)
       $ZAP metadataset export --plan "$PLAN" --seeds 0 1 --out "$ARTIFACT"

@@ -58,7 +58,9 @@ def gap_fill(cnn_only: list[dict]) -> list[dict]:
     so the empty architecture x size cells are filled with CNN-only pipelines (best first in `cnn_only`)."""
     fills = []
     for architecture, log2_size in GAP_FILL:
-        best = next(c for c in cnn_only if c["architecture"] == architecture)
+        best = next((c for c in cnn_only if c["architecture"] == architecture), None)
+        if best is None:
+            raise SystemExit(f"no CNN-only candidate uses {architecture}: GAP_FILL has nothing to vary")
         fills.append(variant(best, log2_max_size=log2_size))
     return fills
 

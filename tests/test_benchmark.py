@@ -570,6 +570,18 @@ def test_levels_option_benchmarks_only_the_levels_asked_for(tmp_path, capsys):
     assert main(["benchmark", str(path), "--out", str(tmp_path / "c"), "--levels", "45", *args]) == 2
     assert "budget level(s) 45 are not levels of this artifact; it has 20, 60" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+    # the same folder again over every level: level 20's folds were fitted without level 60 and are not reused
+    fold = next((tmp_path / "b" / "folds").glob("*.json"))
+    only_20 = json.loads(fold.read_text())["settings"]["data"]
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "b"), *args]) == 0
+    assert list(json.loads((tmp_path / "b" / "loco.json").read_text())["alc"]) == ["20", "60"]
+    both = json.loads(fold.read_text())["settings"]["data"]
+    assert both != only_20
+    payload = synthetic_levels_artifact()  # a re-export with one cell more (here: one cell changed)
+    payload["levels"]["60"]["matrices"]["0"]["alc"][0][0] += 0.01
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "b"), *args]) == 0
+    assert json.loads(fold.read_text())["settings"]["data"] not in (only_20, both)
 
 
 def test_level_hash_tells_a_re_export_with_more_cells_apart():

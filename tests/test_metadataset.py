@@ -439,6 +439,7 @@ def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_pat
     from zap.metadataset.plan import load_plan
     from zap.metadataset.problem import SelectionProblem
     from zap.pipelines import get_config
+    from zap.scoring import COLUMNS
 
     cache = str(tmp_path / "cache")
     plan = create_plan(tmp_path / "v2", n_variants=2, clock="ref", budgets=(3.0, 1.5), cores=["digits-sklearn"],
@@ -470,11 +471,12 @@ def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_pat
     assert max(t for curve in curves.values() for t, _ in curve) <= 3.0 * 1.05  # ref-s on the time axis
     # each cell's run end on the ref clock and what answered first travel with it (replay prices with them)
     provenance = level_view(payload, 3.0)["matrices"]["0"]["provenance"]
+    assert len(provenance) == 6
     for key, facts in provenance.items():
         i, j = (int(k) for k in key.split(","))
         stored = store.records[TaskKey(high.dataset_ids[i], high.candidate_ids[j], 3.0, "ref", 0)]
         assert facts["end"] == pytest.approx(stored["elapsed"]["ref_s"], abs=1e-4)
-        assert facts["quick_first"] == (stored["curve"][0][2] == 0)
+        assert facts["quick_first"] == (stored["curve"][0][COLUMNS.index("steps")] == 0)
     with pytest.raises(ValueError, match="budget levels"):
         level_view(payload, 60)
 

@@ -267,6 +267,8 @@ def test_replay_prices_a_cell_from_its_exported_run_facts_or_else_from_the_budge
     older = {"status": "ok", "steps": 40}  # an artifact exported before the facts were kept (v1)
     assert arm_pricing(older, 20.0, configured_quick=True) == (True, pytest.approx(0.5))
     assert arm_pricing({"status": "failed", "steps": 3}, 20.0, configured_quick=False) == (False, 0.0)
+    # a task that failed before its run started (out of memory, say) keeps no clock and no curve
+    assert run_facts({"status": "out_of_memory", "curve": []}, "ref") == {"end": 0.0, "quick_first": False}
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,9 @@ def test_variants_on_levels_fit_once_across_levels_and_score_each_level_among_it
         results = study.evaluate(levels, "loco", variants, [0], 5, tmp_path / "fits", max_groups=2, level="h")
         assert len(fits) == 2  # one fit per held-out core, shared by both levels
         for budget, problem in levels:
-            rows, reference, scored = results[budget]
+            rows, _, scored = results[budget]
             assert scored["paper"].shape == (1, len(rows), len(problem.candidate_ids))  # 8 at 20 s, 6 at 60 s
             assert set(problem.cores[rows]) == set(sorted(set(problem.cores.tolist()))[:2])
-            assert np.all(reference["oracle"] >= reference["single-best"])
         again = study.evaluate(levels, "loco", variants, [0], 5, tmp_path / "fits", max_groups=2, level="h")
         assert len(fits) == 2  # read back, not fitted again
         for budget in levels.budgets:
@@ -41,6 +40,40 @@ def test_budget_feature_changes_the_ranking_where_the_levels_disagree(tmp_path):
     with benchmark_script("zap_hpo_variants") as study:
         levels = Levels.from_artifact(synthetic_levels_artifact())
         results = study.evaluate(levels, "loco", {"paper": {}}, [0], 40, None, max_groups=1)
-        low, high = (results[b][2]["paper"][0] for b in levels.budgets)
-        shared = min(low.shape[1], high.shape[1])
-        assert not np.array_equal(low[:, :shared].argsort(axis=1), high[:, :shared].argsort(axis=1))
+        low_level, high_level = (levels.problems[b] for b in levels.budgets)
+        shared = [c for c in low_level.candidate_ids if c in high_level.candidate_ids]
+        low, high = (results[b][2]["paper"][0][:, [p.candidate_ids.index(c) for c in shared]]
+                     for b, p in levels)
+        assert not np.array_equal(low.argsort(axis=1), high.argsort(axis=1))
+
+
+def test_a_level_still_being_built_leaves_its_held_out_cores_without_rows(tmp_path):
+    """While level 60 fills, a core can have complete datasets at 20 s and none at 60 s: it is held out and
+    scored at 20 s only, and its stored fit reads back."""
+    with benchmark_script("zap_hpo_variants") as study:
+        payload = synthetic_levels_artifact()
+        levels = Levels.from_artifact(payload)
+        first_core = sorted(set(levels.lowest.cores.tolist()))[0]
+        high = levels.problems[levels.budgets[-1]]
+        for i in np.flatnonzero(high.cores == first_core):
+            for matrix in payload["levels"]["60"]["matrices"].values():
+                matrix["alc"][i][0] = matrix["final_nauc"][i][0] = None
+        levels = Levels.from_artifact(payload)
+        for _ in range(2):  # fitted, then read back
+            results = study.evaluate(levels, "loco", {"paper": {}}, [0], 3, tmp_path, max_groups=1)
+            assert results[20.0][2]["paper"].shape[1] == 3 and results[60.0][2]["paper"].shape == (1, 0, 6)
+
+
+def test_a_one_level_fit_keeps_the_key_and_file_it_had_before_levels(tmp_path):
+    """v1's stored fits (docs/data/zap_hpo_variants_v1/) must keep counting: same key, scores stored bare."""
+    import json
+
+    from synthetic import synthetic_artifact
+
+    with benchmark_script("zap_hpo_variants") as study:
+        levels = Levels.from_artifact(synthetic_artifact())
+        study.evaluate(levels, "loco", {"paper": {}}, [0], 3, tmp_path, max_groups=1, level="h")
+        stored = json.loads(next(tmp_path.glob("paper--*--s0.json")).read_text())
+        assert set(stored["key"]) == {"variant", "options", "group", "seed", "epochs", "protocol", "objective",
+                                      "rows", "level"}
+        assert isinstance(stored["scores"], list) and isinstance(stored["key"]["rows"], list)

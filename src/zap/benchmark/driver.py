@@ -27,8 +27,9 @@ from zap.benchmark.loco import (
 )
 from zap.benchmark.rerun import rerun_section
 from zap.errors import ConfigError
+from zap.metadataset.artifact import level_hash
 from zap.metadataset.problem import OBJECTIVES, Levels, check_objective
-from zap.utils import atomic_write_json
+from zap.utils import atomic_write_json, stable_hash
 
 PROTOCOLS = ("loco", "lodo", "loco-dropown")
 REFERENCE_POINTS = ("single-best", "oracle")  # every run has them: the scale of the gap closed
@@ -75,7 +76,7 @@ def methods_to_run(asked: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def protocol_settings(options: BenchmarkOptions, protocol: str, earlier: Sequence[str],
-                      objective: str = "alc") -> Settings:
+                      objective: str = "alc", data: str = "") -> Settings:
     """The fold settings of `protocol` for `objective`, given the protocols run before it in the same call."""
     base = protocol.removesuffix("-dropown")
     drop_own = base != protocol
@@ -84,7 +85,7 @@ def protocol_settings(options: BenchmarkOptions, protocol: str, earlier: Sequenc
     return Settings(protocol=base, methods=methods, ablations=ABLATIONS if with_ablations else (),
                     repetitions=1 if drop_own else options.repetitions, as_trials=options.as_trials,
                     drop_own_candidates=drop_own, hpo_epochs=options.hpo_epochs, seed=options.seed,
-                    objective=objective, as_from=base if drop_own and base in earlier else None)
+                    objective=objective, as_from=base if drop_own and base in earlier else None, data=data)
 
 
 def run_protocol(levels: Levels, settings: Settings, out: Path, max_folds: int | None = None,
@@ -113,11 +114,13 @@ def _chosen(levels: Levels, budgets: tuple[float, ...] | None) -> Levels:
     return levels if budgets is None else levels.only(budgets)
 
 
-def _scorable(levels: Levels, progress: Callable[[str], None] | None) -> Levels:
+def _scorable(levels: Levels, progress: Callable[[str], None] | None, chosen: bool = False) -> Levels:
     kept, left_out = levels.scorable()
     if not len(kept):
-        raise ConfigError("no budget level of this artifact has a dataset measured on every candidate yet: "
-                          "nothing can be held out and scored; build more cells (`zap metadataset build`) first")
+        which = (f"none of the budget levels asked for ({', '.join(f'{b:g}' for b in levels.budgets)})" if chosen
+                 else "no budget level of this artifact")
+        raise ConfigError(f"{which} has a dataset measured on every candidate yet: nothing can be held out and "
+                          "scored; build more cells (`zap metadataset build`) first")
     if left_out and progress:
         progress(f"note: budget level(s) {', '.join(f'{b:g}' for b in left_out)} s have no dataset measured on "
                  "every candidate yet and are left out of this benchmark")
@@ -134,8 +137,9 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
     for objective in options.objectives:
         check_objective(objective)
     levels = {objective: _scorable(_chosen(Levels.from_artifact(payload, objective), options.levels),
-                                   progress if i == 0 else None)
+                                   progress if i == 0 else None, chosen=options.levels is not None)
               for i, objective in enumerate(options.objectives)}
+    data = stable_hash([level_hash(payload, budget) for budget in next(iter(levels.values())).budgets])
     note = next(iter(levels.values())).lowest.coverage_note()
     if note and progress:
         progress(f"note: {note}")
@@ -143,7 +147,7 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
     for i, protocol in enumerate(options.protocols):
         folds, views, summary, sections = {}, {}, {}, []
         for objective in options.objectives:
-            settings = protocol_settings(options, protocol, options.protocols[:i], objective)
+            settings = protocol_settings(options, protocol, options.protocols[:i], objective, data)
             folds[objective], views[objective], extras, text = run_protocol(levels[objective], settings, out,
                                                                             options.max_folds, client, progress)
             summary[objective] = {key: views[objective][key] | extras[key] for key in views[objective]}
@@ -152,8 +156,8 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
         atomic_write_json(out / f"{settings.tag()}.json", summary | {"_cost_core_hours": round(seconds / 3600, 3)})
         n_folds = len(next(iter(folds.values())))
         header = f"## {settings.tag()} ({n_folds} folds, {settings.repetitions} repetitions)\n\n"
-        runs.append(ProtocolRun(protocol_settings(options, protocol, options.protocols[:i], options.objectives[0]),
-                                folds, views, header + "\n".join(sections)))
+        first = protocol_settings(options, protocol, options.protocols[:i], options.objectives[0], data)
+        runs.append(ProtocolRun(first, folds, views, header + "\n".join(sections)))
     sections = [run.section for run in runs]
     if options.rerun_picks and runs:
         first = runs[0].folds[options.objectives[0]]

@@ -71,6 +71,9 @@ class Settings:
     # full pool, which holds the candidates tuned on the held-out core: a weak, indirect trace of that
     # core in ZAP-AS's own hyperparameters (never in its training data), accepted to save a SMAC run
     as_from: str | None = None
+    # what the folds were computed from: a hash over the benchmarked levels' contents (`level_hash`), so that
+    # a re-export with more cells, or a run over other `--levels`, never reuses folds that do not match it
+    data: str = ""
 
     def tag(self) -> str:
         own = "-dropown" if self.drop_own_candidates else ""

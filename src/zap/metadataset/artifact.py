@@ -96,7 +96,7 @@ def _matrices(store, protocol, datasets: list, candidates: list[dict], seeds: tu
                     alc[i, j] = record["alc"]
                     nauc[i, j] = final_nauc_within(record, protocol.clock, protocol.budget)
                     provenance[f"{i},{j}"] = record["provenance"] | {
-                        "status": record["status"], "steps": record["elapsed"]["steps"],
+                        "status": record["status"], "steps": (record.get("elapsed") or {}).get("steps", 0),
                         "answered_by": answered_by(record, protocol.clock, protocol.budget),
                         **run_facts(record, protocol.clock)}
                     curves[f"{i},{j}"] = _curve(record, protocol.clock)
@@ -130,7 +130,10 @@ def level_hash(payload: dict, budget: float | None = None) -> str:
     results computed from a level are keyed by it, so a re-export with more cells is told apart from the
     one they came from (the protocol hash stays the same as a build fills in)."""
     view = level_view(payload, budget)
-    return stable_hash({"datasets": [d["name"] for d in view["protocol"]["datasets"]],
+    # an export names its datasets in the protocol; a hand-made payload (tests, ASlib-like) only in `datasets`
+    names = ([d["name"] for d in view["protocol"]["datasets"]] if "datasets" in view["protocol"]
+             else [d["id"] for d in payload["datasets"]])
+    return stable_hash({"datasets": names,
                         "candidates": [c["id"] for c in view["candidates"]], "matrices": view["matrices"]})
 
 
@@ -166,8 +169,9 @@ def run_facts(record: dict, clock: str) -> dict:
     """What replay prices a paused run's first operations with (`zap.strategies.replay.arm_pricing`): where the
     run ended on the protocol clock (`end`; with the steps, a step's mean cost) and whether a quick model's
     prediction came before any step (`quick_first`; a configured quick model need not answer first)."""
-    curve = record.get("curve", [])
-    return {"end": round(float(record["elapsed"][CLOCK_COLUMN[clock]]), 4),
+    curve = record.get("curve") or []
+    elapsed = record.get("elapsed") or {}  # a task that failed before its run started has none
+    return {"end": round(float(elapsed.get(CLOCK_COLUMN[clock], 0.0)), 4),
             "quick_first": bool(curve) and curve[0][COLUMNS.index("steps")] == 0}
 
 

@@ -184,6 +184,9 @@ class Levels:
     def only(self, budgets: Iterable[float]) -> Levels:
         """Some of the levels, by budget; a budget that is not a level is refused, naming those there are."""
         wanted = sorted({float(b) for b in budgets})
+        if not wanted:
+            raise ConfigError("no budget level asked for; this artifact has "
+                              f"{', '.join(f'{b:g}' for b in self.budgets)}")
         unknown = [b for b in wanted if b not in self.problems]
         if unknown:
             raise ConfigError(f"budget level(s) {', '.join(f'{b:g}' for b in unknown)} are not levels of this "
