@@ -4,7 +4,8 @@
 #   1. the plan: 3 variants of every core (v1's first 3 where v1 has the core), levels 20/60/120 ref-s,
 #      less the cores that fail the calibration rule (scripts/v2_candidates.py, DROPPED);
 #   2. SMAC at 20 ref-s on the first variant of every core v1 lacked, then the level-20 candidates;
-#   3. level 20: every cell, then a second seed on a 10 % sample and on each dataset's 2 best cells;
+#   3. level 20: every cell, then a second seed on a 10 % sample and on each dataset's 2 best cells by ALC
+#      and its 2 best by final NAUC (so that both objectives' Oracles can be re-run);
 #   4. SMAC at 60 ref-s on 7 cores, the best of level 20, level 60 the same way;
 #   5. export artifacts/metadataset/v2.json.gz (20 and 60 complete: v2 ships), then level 120 likewise.
 # Usage: bash scripts/build-v2.sh [--commit] [STEP]   STEP: plan | hpo20 | level20 | hpo60 | level60 |
@@ -74,7 +75,7 @@ run_step() {
         ${CORES:+--cores $CORES}
       # shellcheck disable=SC2086
       $ZAP metadataset build --plan "$PLAN" --budget "$budget" --workers "$workers" --extra-seed-share 0.1 \
-        --extra-seed-top "$TOP" ${CORES:+--cores $CORES} ;;
+        --extra-seed-top "$TOP" --extra-seed-by alc final ${CORES:+--cores $CORES} ;;
     hpo60)
       # shellcheck disable=SC2086
       $ZAP metadataset hpo --plan "$PLAN" --budget 60 --cores ${HPO_CORES:-digits-opencv chars-greek \

@@ -56,8 +56,9 @@ def missing_by_core(plan_folder: str, budgets: list[float], skip: set[str]) -> c
     plan = load_plan(Path(plan_folder))
     store = plan.store
     todo = {}  # the build's two passes: the 10 % sample, then also each complete dataset's 2 best cells
-    for extra_top in (0, 2):
-        todo |= {key_of(t): t.dataset.core for t in plan_tasks(plan, store, [0], 0.1, extra_top, budgets)
+    for extra_top in (0, 2):  # by ALC and by final NAUC (scripts/build-v2.sh)
+        todo |= {key_of(t): t.dataset.core for t in plan_tasks(plan, store, [0], 0.1, extra_top, budgets,
+                                                                extra_seed_by=("alc", "final"))
                  if key_of(t) not in store and t.dataset.core not in skip}
     return collections.Counter(todo.values())
 

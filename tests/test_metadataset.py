@@ -319,6 +319,31 @@ def test_extra_seeds_on_each_complete_datasets_best_cells(tmp_path):
         protocol_tasks(protocol, pipelines, extra_seed_top=1)
 
 
+def test_extra_seeds_on_the_best_cells_by_final_nauc_too(tmp_path):
+    """The final-NAUC Oracle picks other cells than the ALC one: ranked by both, each dataset's best cells by
+    either measure get their second seed, so both Oracles can be re-run."""
+    from zap.metadataset.build import top_cells
+
+    protocol = Protocol(budget=3, clock="steps", datasets=(_spec("a", 0),))
+    pipelines = [{"lr": lr} for lr in (1e-3, 1e-2, 1e-1)]
+    store = Store(tmp_path)
+    first = matrix_tasks(protocol, pipelines)
+    # (ALC, NAUC of the last prediction within T = 3 steps): the early answer wins ALC, the late one the end
+    for task, alc, final in zip(first, (0.9, 0.3, 0.5), (0.4, 0.95, 0.6), strict=True):
+        key = key_of(task)
+        store.add({"dataset": key.dataset, "pipeline_id": key.pipeline, "budget": key.budget, "clock": key.clock,
+                   "seed": 0, "alc": alc, "status": "ok", "curve": [[0.0, 0.0, 3, final, final, 0.0]]})
+
+    def pipelines_of(by):
+        ids = [t.pipeline_id for t in first]
+        return [ids.index(t.pipeline_id) for t in top_cells(protocol, pipelines, store, 0, 1, by)]
+
+    assert pipelines_of(("alc",)) == [0] and pipelines_of(("final",)) == [1]
+    assert pipelines_of(("alc", "final")) == [0, 1]
+    with pytest.raises(ValueError, match="ranked by alc or final"):
+        top_cells(protocol, pipelines, store, 0, 1, ("accuracy",))
+
+
 V1_PLAN = Path(__file__).resolve().parents[1] / "metadataset" / "v1"
 
 

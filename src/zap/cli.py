@@ -479,7 +479,7 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
     plan.check_runner()
     store = plan.store
     tasks = plan_tasks(plan, store, args.seeds, args.extra_seed_share, args.extra_seed_top, args.budget,
-                       cores=args.cores, device=args.device)
+                       cores=args.cores, device=args.device, extra_seed_by=args.extra_seed_by)
     spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
     with make_client(spec) as client:
         report = build(tasks, store, client, cache=args.cache, progress=not args.quiet)
@@ -584,7 +584,7 @@ def cmd_metadataset_status(args: argparse.Namespace) -> int:
     from zap.metadataset.build import build_status
 
     payload = build_status(load_plan(Path(args.plan)), args.seeds, args.extra_seed_share, args.extra_seed_top,
-                           args.budget)
+                           args.budget, args.extra_seed_by)
     if args.json:
         _print_json(payload)
     else:
@@ -735,7 +735,7 @@ def _add_metadataset(sub) -> None:
     plan.add_argument("--cores", nargs="+", help="only these cores")
     plan.add_argument("--cache")
     plan.set_defaults(func=cmd_metadataset_plan)
-    from zap.metadataset.build import NOISE_SAMPLE_SHARE
+    from zap.metadataset.build import EXTRA_SEED_BY, NOISE_SAMPLE_SHARE
     from zap.metadataset.plan import V1
 
     info = meta_sub.add_parser("info", help="what an exported artifact holds")
@@ -774,6 +774,9 @@ def _add_metadataset(sub) -> None:
             command.add_argument("--extra-seed-top", type=int, default=0, metavar="K",
                                  help="also run the next seed on each complete dataset's K best cells, which "
                                       "decide the Oracle and most picks (default 0: none)")
+            command.add_argument("--extra-seed-by", nargs="+", choices=EXTRA_SEED_BY, default=["alc"],
+                                 help="rank a dataset's best cells by these measures, their union (default alc; "
+                                      "add final so that the final-NAUC Oracle's re-run has a second seed too)")
         command.set_defaults(func=func)
         if name == "export":
             command.add_argument("--out", default=str(metadataset_artifact()))

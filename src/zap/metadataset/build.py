@@ -76,13 +76,22 @@ def sample_cells(tasks: list[Task], share: float, salt: str = "noise-floor") -> 
     return [t for t in tasks if in_sample(t.dataset.name, t.pipeline_id, share, salt)]
 
 
-def top_cells(protocol: Protocol, pipelines: Iterable[dict], store: Store, seed: int, k: int) -> list[Task]:
-    """The next seed of each dataset's `k` best cells at `seed` (by stored ALC), for the datasets whose
-    `seed` row is complete. These cells decide the Oracle and most picks; measured once, the best of a
-    dataset's noisy cells sits above its pipeline's true ALC (the winner's curse), so a second seed there
-    is where extra compute buys the most honesty."""
+EXTRA_SEED_BY = ("alc", "final")  # what "a dataset's best cells" are ranked by: ALC, or final NAUC within T
+
+
+def top_cells(protocol: Protocol, pipelines: Iterable[dict], store: Store, seed: int, k: int,
+              by: Iterable[str] = ("alc",)) -> list[Task]:
+    """The next seed of each dataset's `k` best cells at `seed` by each measure of `by` (their union), for the
+    datasets whose `seed` row is complete. These cells decide the Oracle and most picks; measured once, the
+    best of a dataset's noisy cells sits above its pipeline's true value (the winner's curse), so a second
+    seed there is where extra compute buys the most honesty. The final-NAUC Oracle picks other cells than the
+    ALC one: without `final` in `by` its re-run (best by seed 0, scored on seed 1) rests on few datasets."""
     if k < 1:
         raise ConfigError(f"k (cells per dataset) must be at least 1, got {k}")
+    by = tuple(by)
+    unknown = [m for m in by if m not in EXTRA_SEED_BY]
+    if unknown or not by:
+        raise ConfigError(f"best cells are ranked by {' or '.join(EXTRA_SEED_BY)}, got {list(by)}")
     by_dataset: dict[str, list[Task]] = {}
     for task in matrix_tasks(protocol, pipelines, (seed + 1,)):
         by_dataset.setdefault(task.dataset.name, []).append(task)
@@ -90,13 +99,23 @@ def top_cells(protocol: Protocol, pipelines: Iterable[dict], store: Store, seed:
     for tasks in by_dataset.values():
         stored = [store.records.get(replace(key_of(t), seed=seed)) for t in tasks]
         if all(r is not None for r in stored):
-            best = sorted(range(len(tasks)), key=lambda i: -stored[i]["alc"])[:k]
+            best = {i for measure in by for i in _best(stored, measure, protocol, k)}
             chosen += [tasks[i] for i in sorted(best)]
     return chosen
 
 
+def _best(stored: list[dict], measure: str, protocol: Protocol, k: int) -> list[int]:
+    from zap.metadataset.artifact import final_nauc_within
+
+    def value(record: dict) -> float:
+        return record["alc"] if measure == "alc" else final_nauc_within(record, protocol.clock, protocol.budget)
+
+    return sorted(range(len(stored)), key=lambda i: -value(stored[i]))[:k]
+
+
 def protocol_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterable[int] = (0,),
-                   extra_seed_share: float = 0.0, extra_seed_top: int = 0, store: Store | None = None) -> list[Task]:
+                   extra_seed_share: float = 0.0, extra_seed_top: int = 0, store: Store | None = None,
+                   extra_seed_by: Iterable[str] = ("alc",)) -> list[Task]:
     """The full matrix for each of `seeds`, then the next seed on a fixed share of its cells (measuring
     the noise floor) and, with `extra_seed_top` and the `store`, on each complete dataset's best cells;
     the extra cells come last, so the complete matrix is done first. No key appears twice."""
@@ -107,7 +126,7 @@ def protocol_tasks(protocol: Protocol, pipelines: Iterable[dict], seeds: Iterabl
     if extra_seed_top > 0:
         if store is None:
             raise ConfigError("extra_seed_top needs the store, whose results say which cells are best")
-        tasks += top_cells(protocol, pipelines, store, max(seeds), extra_seed_top)
+        tasks += top_cells(protocol, pipelines, store, max(seeds), extra_seed_top, extra_seed_by)
     return list({key_of(t): t for t in tasks}.values())
 
 
@@ -157,7 +176,7 @@ def build(tasks: list[Task], store: Store, client, cache: str | None = None, pro
 
 def plan_tasks(plan: Plan, store: Store, seeds: Iterable[int] = (0,), extra_seed_share: float = 0.0,
                extra_seed_top: int = 0, budgets: Iterable[float] | None = None, cores: Iterable[str] | None = None,
-               device: str = "cpu") -> list[Task]:
+               device: str = "cpu", extra_seed_by: Iterable[str] = ("alc",)) -> list[Task]:
     """`protocol_tasks` of a plan at each of its budget levels (or of `budgets`), lowest first: each level's
     protocol, its own candidates, and the plan's store. `cores` keeps only their cells (a machine that holds
     only some cores' data); `device` is where the cells compute, which does not change what they compute."""
@@ -168,7 +187,7 @@ def plan_tasks(plan: Plan, store: Store, seeds: Iterable[int] = (0,), extra_seed
     keep = _known_cores(plan, cores)
     return [replace(task, costs=costs, device=device) for budget in (budgets or plan.levels)
             for task in protocol_tasks(plan.level(budget), plan.pipelines(budget), seeds, extra_seed_share,
-                                       extra_seed_top, store)
+                                       extra_seed_top, store, extra_seed_by)
             if keep is None or task.dataset.core in keep]
 
 
@@ -183,12 +202,14 @@ def _known_cores(plan: Plan, cores: Iterable[str] | None) -> set[str] | None:
 
 
 def build_status(plan: Plan, seeds: Iterable[int] = (0,), extra_seed_share: float = 0.0,
-                 extra_seed_top: int = 0, budgets: Iterable[float] | None = None) -> dict[str, Any]:
+                 extra_seed_top: int = 0, budgets: Iterable[float] | None = None,
+                 extra_seed_by: Iterable[str] = ("alc",)) -> dict[str, Any]:
     """Where a build stands: cells done and missing, core-hours spent and left (each missing cell at its
     budget times the mean cost per budget-second of the done cells), and the load beside the build."""
     store = plan.store
     budgets = list(budgets or plan.levels)
-    keys = [key_of(t) for t in plan_tasks(plan, store, seeds, extra_seed_share, extra_seed_top, budgets)]
+    keys = [key_of(t) for t in plan_tasks(plan, store, seeds, extra_seed_share, extra_seed_top, budgets,
+                                          extra_seed_by=extra_seed_by)]
     done = [store.records[k] for k in keys if k in store]
     per_budget_second = (statistics.mean(r["provenance"]["seconds"] / r["budget"] for r in done) if done
                          else UNMEASURED_CELL_COST)
