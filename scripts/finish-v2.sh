@@ -41,6 +41,9 @@ for step in "$@"; do
       $ZAP benchmark "$ARTIFACT" --levels 20 --objective alc final --protocol loco --repetitions 1 --no-ablations \
         --max-folds "$LOCO_CORES" --rerun-picks 0 --out "$BENCH-level20" --json docs/data/benchmark_v2_level20.json ;;
     benchmark)
+      # ZAP-AS tunings are stored by what they learned from: the level-20 run's serve here where level 20 is the same
+      mkdir -p "$BENCH/as-tuning"
+      cp -n "$BENCH-level20/as-tuning/"*.json "$BENCH/as-tuning/" 2>/dev/null || true
       $ZAP benchmark "$ARTIFACT" --objective alc final --protocol loco lodo --out "$BENCH" \
         --json docs/data/benchmark_v2.json ;;
     variants)

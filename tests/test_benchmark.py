@@ -3,6 +3,7 @@ small synthetic meta-dataset artifact (real candidate configurations, synthetic 
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +333,32 @@ def test_dropown_folds_reuse_the_loco_folds_tuned_zap_as_configuration(problem, 
     run_benchmark(problem, Settings(**other, drop_own_candidates=True, as_from="loco"), tmp_path / "other",
                   groups=["core1"])
     assert tuned_in == ["loco", "loco-dropown", "loco-dropown"]
+
+
+def test_zap_as_tunings_are_stored_and_read_back_only_for_the_same_training_data(problem, tmp_path, monkeypatch):
+    """A re-run whose folds are recomputed (another level added, other repetitions) tunes ZAP-AS only where
+    what it learns from changed."""
+    import zap.benchmark.loco as loco
+
+    tuned = []
+    original = loco._tune_zap_as
+
+    def recording_tune(train, pool, settings):
+        tuned.append(settings.repetitions)
+        return original(train, pool, settings)
+
+    monkeypatch.setattr(loco, "_tune_zap_as", recording_tune)
+    common = dict(methods=("zap-as", "single-best", "oracle"), ablations=(), as_trials=3)
+    first = run_benchmark(problem, Settings(repetitions=1, **common), tmp_path, groups=["core1"])[0]
+    again = run_benchmark(problem, Settings(repetitions=2, **common), tmp_path, groups=["core1"])[0]
+    assert tuned == [1]  # the fold was recomputed (other settings), its tuning read back
+    first, again = first["levels"]["20"], again["levels"]["20"]
+    assert again["zap_as_config"] == first["zap_as_config"] and "stored" in again["zap_as_tuning"]
+    changed = replace(problem, alc=np.where(np.isnan(problem.alc), np.nan, problem.alc * 0.9))
+    run_benchmark(changed, Settings(repetitions=3, **common), tmp_path, groups=["core1"])
+    run_benchmark(problem, Settings(repetitions=3, as_trials=4, methods=common["methods"], ablations=()), tmp_path,
+                  groups=["core1"])
+    assert tuned == [1, 3, 3]  # other cells, other trials: tuned again
 
 
 def test_a_training_row_measured_only_in_dropped_columns_is_left_out(problem):
