@@ -4,7 +4,7 @@
 # again after any interruption. Outputs are committed by hand once a step ends (they are docs/data files).
 #   diversity    per-level Oracle, Single-best, re-run Oracle, noise floor, CNN share  (minutes)
 #   level20      a reduced LOCO at level 20 alone, both objectives: the first v2 selector figures, while
-#                level 60 builds (LOCO_CORES held-out cores, 1 repetition; about 1 core-hour)
+#                level 60 builds (LOCO_CORES: 8 held-out cores from 8 domains, 1 repetition; about 1 core-hour)
 #   benchmark    LOCO and LODO per level and objective, 3 repetitions -> docs/data/benchmark_v2.json
 #                (v1, one level and one objective, took 4.6 core-hours; expect 3-4x that)
 #   variants     ZAP-HPO's loss and seed pooling by LOCO on v2 (issue 19 item 3; about 2 core-hours/level)
@@ -22,7 +22,8 @@ BENCH=docs/data/benchmark_v2
 # held-out cores of the user-regime study: one or two per domain, the last variant of each
 USER_CORES=(digits-opencv chars-greek emoji-group photo-patches clipart-food stamps-animals)
 LONG_CORES=(chars-greek photo-patches clipart-food)
-LOCO_CORES=${LOCO_CORES:-8}
+# the reduced level-20 LOCO's held-out cores: one from each of 8 domains (the first 8 by name are all characters)
+LOCO_CORES=${LOCO_CORES:-chars-greek clipart-food digits-opencv emoji-group icons-oxygen photo-patches stamps-animals textures}
 [ $# -gt 0 ] || { sed -n '2,16p' "$0"; exit 2; }
 
 levels() {  # the artifact's complete budget levels, e.g. "20 60"
@@ -38,8 +39,9 @@ for step in "$@"; do
     diversity)
       $ZAP metadataset diversity "$ARTIFACT" --out docs/img/v2 --json > docs/data/metadataset_v2_diversity.json ;;
     level20)
+      # shellcheck disable=SC2086
       $ZAP benchmark "$ARTIFACT" --levels 20 --objective alc final --protocol loco --repetitions 1 --no-ablations \
-        --max-folds "$LOCO_CORES" --rerun-picks 0 --out "$BENCH-level20" --json docs/data/benchmark_v2_level20.json ;;
+        --folds $LOCO_CORES --rerun-picks 0 --out "$BENCH-level20" --json docs/data/benchmark_v2_level20.json ;;
     benchmark)
       # ZAP-AS tunings are stored by what they learned from: the level-20 run's serve here where level 20 is the same
       mkdir -p "$BENCH/as-tuning"

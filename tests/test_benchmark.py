@@ -611,6 +611,24 @@ def test_levels_option_benchmarks_only_the_levels_asked_for(tmp_path, capsys):
     assert json.loads(fold.read_text())["settings"]["data"] not in (only_20, both)
 
 
+def test_folds_option_scores_the_named_groups_and_refuses_unknown_ones_before_any_work(tmp_path, capsys):
+    from synthetic import synthetic_levels_artifact
+
+    path = tmp_path / "levels.json.gz"
+    payload = synthetic_levels_artifact()
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    cores = sorted({d["core"] for d in payload["datasets"]})
+    args = ["--protocol", "loco", "--repetitions", "1", "--methods", "knn", "--no-ablations", "--workers", "0",
+            "--objective", "alc", "--rerun-picks", "0"]
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "b"), "--folds", cores[-1], cores[1], *args]) == 0
+    assert sorted(p.name for p in (tmp_path / "b" / "folds").glob("*.json")) == [
+        f"loco--alc--{cores[1]}.json", f"loco--alc--{cores[-1]}.json"]
+    assert main(["benchmark", str(path), "--out", str(tmp_path / "c"), "--folds", "nope", "--protocol", "loco",
+                 "lodo", *args[2:]]) == 2
+    assert "--folds nope: not among the loco folds' cores" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_level_hash_tells_a_re_export_with_more_cells_apart():
     """Stored study results are keyed by it: the protocol hash stays the same while a build fills cells in."""
     import copy

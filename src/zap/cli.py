@@ -182,7 +182,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
                                repetitions=args.repetitions, as_trials=args.as_trials, hpo_epochs=args.hpo_epochs,
                                ablations=not args.no_ablations, max_folds=args.max_folds,
                                rerun_picks=args.rerun_picks, seed=args.seed, objectives=tuple(args.objective),
-                               levels=tuple(args.levels) if args.levels else None)
+                               levels=tuple(args.levels) if args.levels else None,
+                               folds=tuple(args.folds) if args.folds else None)
     payload = load(Path(args.artifact))
     with _benchmark_client(args) as client:
         result = run_protocols(payload, Path(args.out), options, client=client, progress=_say)
@@ -854,6 +855,8 @@ def _add_selection(sub) -> None:
     bench.add_argument("--hpo-epochs", type=int, default=80, help="cap on ZAP-HPO's training epochs")
     bench.add_argument("--no-ablations", action="store_true")
     bench.add_argument("--max-folds", type=int, help="only the first N outer folds (a reduced run)")
+    bench.add_argument("--folds", nargs="+", metavar="GROUP",
+                       help="only these held-out cores (domains for lodo): a reduced run over chosen groups")
     bench.add_argument("--levels", nargs="+", type=float, metavar="BUDGET",
                        help="only these budget levels, in seconds (default: every level with a dataset measured on "
                             "every candidate)")

@@ -50,6 +50,7 @@ class BenchmarkOptions:
     seed: int = 0
     objectives: tuple[str, ...] = OBJECTIVES
     levels: tuple[float, ...] | None = None  # only these budget levels (None: every level with a complete dataset)
+    folds: tuple[str, ...] | None = None  # only these held-out groups (cores; domains for lodo), before max_folds
 
 
 @dataclass
@@ -88,11 +89,26 @@ def protocol_settings(options: BenchmarkOptions, protocol: str, earlier: Sequenc
                     objective=objective, as_from=base if drop_own and base in earlier else None, data=data)
 
 
-def run_protocol(levels: Levels, settings: Settings, out: Path, max_folds: int | None = None,
+def fold_groups(levels: Levels, protocol: str, folds: Sequence[str] | None = None,
+                max_folds: int | None = None) -> list[str]:
+    """The held-out groups a run scores: every outer fold, or those named in `folds` (in their sorted order),
+    then the first `max_folds` of them. A name that is no group of `protocol` is refused, with those there are."""
+    groups = outer_folds(levels, protocol.removesuffix("-dropown"))
+    if folds is not None:
+        unknown = sorted(set(folds) - set(groups))
+        if unknown:
+            kind = "domains" if protocol == "lodo" else "cores"
+            raise ConfigError(f"--folds {' '.join(unknown)}: not among the {protocol} folds' {kind} with a dataset "
+                              f"measured on every candidate: {', '.join(groups)}")
+        groups = [g for g in groups if g in set(folds)]
+    return groups[:max_folds] if max_folds else groups
+
+
+def run_protocol(levels: Levels, settings: Settings, out: Path, groups: Sequence[str] | None = None,
                  client=None, progress: Callable[[str], None] | None = None) -> tuple[list[dict], dict, dict, str]:
-    """One protocol's folds for one objective (those on disk are reused), a critical-difference plot per
-    level, and per level the JSON view, what the summary file adds to it, and the report section."""
-    groups = outer_folds(levels, settings.protocol)[:max_folds] if max_folds else None
+    """One protocol's folds for one objective (those on disk are reused; `groups`: only these), a
+    critical-difference plot per level, and per level the JSON view, what the summary file adds to it,
+    and the report section."""
     folds = run_benchmark(levels, settings, out, client=client, progress=progress, groups=groups)
     views, extras, sections = {}, {}, []
     for key in level_keys(folds):
@@ -140,6 +156,8 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
                                    progress if i == 0 else None, chosen=options.levels is not None)
               for i, objective in enumerate(options.objectives)}
     data = stable_hash([level_hash(payload, budget) for budget in next(iter(levels.values())).budgets])
+    groups = {protocol: fold_groups(next(iter(levels.values())), protocol, options.folds, options.max_folds)
+              for protocol in options.protocols}  # checked before any fold runs
     note = next(iter(levels.values())).lowest.coverage_note()
     if note and progress:
         progress(f"note: {note}")
@@ -149,7 +167,7 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
         for objective in options.objectives:
             settings = protocol_settings(options, protocol, options.protocols[:i], objective, data)
             folds[objective], views[objective], extras, text = run_protocol(levels[objective], settings, out,
-                                                                            options.max_folds, client, progress)
+                                                                            groups[protocol], client, progress)
             summary[objective] = {key: views[objective][key] | extras[key] for key in views[objective]}
             sections.append(text)
         seconds = sum(f["seconds"] for fs in folds.values() for f in fs)
