@@ -406,15 +406,16 @@ def run_benchmark(problem: SelectionProblem | Levels, settings: Settings, folder
 def tuned_as_config(folder: Path, tag: str, group: str, settings: Settings | None = None) -> dict | None:
     """ZAP-AS's configurations ({level key: configuration}) tuned in the `tag` fold of `group` (its training
     cores exclude `group`), if that fold is on disk and (given `settings`) was tuned with the same
-    objective, seed and number of SMAC trials; reusing them saves a SMAC run per fold and level."""
+    objective, seed and number of SMAC trials on the same data; reusing them saves a SMAC run per fold and
+    level."""
     objective = settings.objective if settings is not None else "alc"
     path = fold_path(folder, tag, group, objective)
     if not path.exists():
         return None
     fold = json.loads(path.read_text())
     tuned_with = fold.get("settings", {})
-    if settings is not None and (tuned_with.get("seed"), tuned_with.get("as_trials")) != (settings.seed,
-                                                                                          settings.as_trials):
+    if settings is not None and (tuned_with.get("seed"), tuned_with.get("as_trials"), tuned_with.get("data", "")) != (
+            settings.seed, settings.as_trials, settings.data):  # same tuning, on the same artifact's content
         return None
     configs = {key: level.get("zap_as_config") for key, level in fold.get("levels", {}).items()}
     return configs if configs and all(configs.values()) else None
