@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from zap.data.augment import VariantSpec
 from zap.errors import ConfigError
+from zap.metadataset.artifact import final_nauc_within
 from zap.metadataset.plan import plan_cost_table
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store, TaskKey
@@ -105,8 +106,6 @@ def top_cells(protocol: Protocol, pipelines: Iterable[dict], store: Store, seed:
 
 
 def _best(stored: list[dict], measure: str, protocol: Protocol, k: int) -> list[int]:
-    from zap.metadataset.artifact import final_nauc_within
-
     def value(record: dict) -> float:
         return record["alc"] if measure == "alc" else final_nauc_within(record, protocol.clock, protocol.budget)
 
