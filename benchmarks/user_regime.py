@@ -12,6 +12,12 @@ Methods, per (core, budget, objective, seed):
     single-best   ZAP(budget, objective=..., selector="single-best", fallback=False): Single-best there
     recommended   ZAP(budget, config="recommended"): one run per (core, budget, seed), both objectives
 
+Where zap's run picked the very pipeline Single-best would pick at the same budget in reference seconds
+(its fallback, or a ranking that agrees), the single-best entry reuses that run instead of training the same
+pipeline again (`shared_from: "zap"`): the two procedures are then one and the same, so their paired
+difference is 0 by construction rather than by the luck of two wall-clock runs (common random numbers).
+It saves the idle machine the duplicate runs; `--no-share` makes every run.
+
 Every run is appended to `--json` as it ends, with the load average beside it (a wall-clock budget
 measured beside other work is noise: run on an idle machine), and a rerun skips what is there. The table:
 per budget and objective, the mean over cores of ALC and of final accuracy, and zap's paired difference
@@ -84,15 +90,45 @@ def estimator(method: str, budget: float, objective: str, seed: int, threads: in
     return ZAP(selector="zap-hpo", strategy="zero-shot", objective=objective, **common)
 
 
+def single_best_pick(model: ZAP, objective: str) -> str | None:
+    """What Single-best (no fallback) picks for this run's data at the budget the run itself converted to."""
+    from zap.errors import ZapError
+    from zap.selectors.trained import suggest
+
+    try:
+        result = suggest(model.meta_features_, "single-best", k=1, objective=objective,
+                         budget_ref=model.budget_ref_, fallback=False)
+    except ZapError as exc:  # a pick that cannot be made only means the run is not shared
+        print(f"note: no Single-best pick to compare with ({type(exc).__name__}: {exc})", flush=True)
+        return None
+    return result.suggestions[0].pipeline_id
+
+
 def one_run(data: Path, method: str, budget: float, objective: str, seed: int, threads: int) -> dict:
     load = os.getloadavg()[0]
     start = time.perf_counter()
     model = estimator(method, budget, objective, seed, threads).fit(str(data))
     s = model.summary()
-    return {"alc": s["alc"], "accuracy": s["accuracy"], "final_nauc": s["final_nauc"], "status": s["status"],
-            "pipeline_id": s["pipeline_id"], "answered_by": s["answered_by"], "budget_ref_s": s["budget_ref_s"],
-            "fallback": (s["selection"] or {}).get("fallback"), "loadavg_1m": load,
-            "process_s": time.perf_counter() - start}
+    run = {"alc": s["alc"], "accuracy": s["accuracy"], "final_nauc": s["final_nauc"], "status": s["status"],
+           "pipeline_id": s["pipeline_id"], "answered_by": s["answered_by"], "budget_ref_s": s["budget_ref_s"],
+           "fallback": (s["selection"] or {}).get("fallback"), "loadavg_1m": load,
+           "process_s": time.perf_counter() - start}
+    if method == "zap":
+        run["single_best_pick"] = single_best_pick(model, objective)
+    return run
+
+
+def shared_run(runs: list[dict], wanted: tuple) -> dict | None:
+    """The single-best entry that zap's run of the same (level, threads, core, budget, objective, seed) stands
+    for, when that run picked Single-best's own pipeline; None: single-best must run."""
+    *common, method = wanted
+    if method != "single-best":
+        return None
+    zap = next((r for r in runs if key_of(r) == (*common, "zap")), None)
+    if zap is None or zap.get("status") != "ok" or zap.get("single_best_pick") != zap["pipeline_id"]:
+        return None
+    copied = {k: v for k, v in zap.items() if k not in ("method", "single_best_pick", "process_s")}
+    return copied | {"method": "single-best", "fallback": None, "shared_from": "zap", "process_s": 0.0}
 
 
 def planned(cores: list[str], budgets: list[float], objectives: list[str], seeds: list[int]):
@@ -126,7 +162,9 @@ def paired_table(runs: list[dict]) -> list[dict]:
             shared = sorted(set.intersection(*(set(v) for v in per_core.values())))
             if not shared:
                 continue
-            row = {"budget": budget, "objective": objective, "n_cores": len(shared)}
+            same = [r for r in runs if (r["budget"], r["objective"], r["method"]) == (budget, objective, "single-best")]
+            row = {"budget": budget, "objective": objective, "n_cores": len(shared),
+                   "single_best_runs_shared": sum(bool(r.get("shared_from")) for r in same)}
             for method in METHODS:
                 for measure in ("alc", "accuracy"):
                     row[f"{method}_{measure}"] = float(np.mean([per_core[method][c][measure] for c in shared]))
@@ -141,7 +179,8 @@ def paired_table(runs: list[dict]) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     for row in rows:
-        print(f"\nbudget {row['budget']:g} wall-s, objective {row['objective']}, {row['n_cores']} cores")
+        print(f"\nbudget {row['budget']:g} wall-s, objective {row['objective']}, {row['n_cores']} cores "
+              f"({row.get('single_best_runs_shared', 0)} single-best runs were zap's own)")
         for measure in ("alc", "accuracy"):
             means = "  ".join(f"{m} {row[f'{m}_{measure}']:.3f}" for m in METHODS)
             print(f"  {measure:8s} {means}")
@@ -162,6 +201,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, required=True, help="every run, rewritten after each (resumes)")
+    parser.add_argument("--no-share", action="store_true",
+                        help="run single-best even where zap's run already picked its pipeline")
     args = parser.parse_args()
     payload = load(Path(args.artifact))
     problem = SelectionProblem.from_artifact(payload)
@@ -176,7 +217,15 @@ def main() -> None:
         parser.error(f"{args.json} holds runs of another artifact or thread count; give another --json")
     done = {key_of(r) for r in runs}
     for core, budget, objective, seed, method in planned(args.cores, args.budgets, args.objectives, args.seeds):
-        if (level, args.threads, core, budget, objective, seed, method) in done:
+        wanted = (level, args.threads, core, budget, objective, seed, method)
+        if wanted in done:
+            continue
+        shared = None if args.no_share else shared_run(runs, wanted)
+        if shared is not None:
+            runs.append(shared)
+            atomic_write_json(args.json, {"artifact": args.artifact, "threads": args.threads, "runs": runs})
+            print(f"{core:22s} {budget:5g} s {objective:5s} seed {seed} {method:12s} = zap's run "
+                  f"({shared['pipeline_id']})", flush=True)
             continue
         data = held_out_data(payload, problem, core, work / "data")
         os.environ["ZAP_SELECTORS"] = str(held_out_selectors(args.artifact, core, work / "selectors" / core))

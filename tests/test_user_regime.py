@@ -43,3 +43,47 @@ def test_the_table_pairs_by_core_with_seeds_averaged_and_shares_recommended_acro
     assert row["vs_single-best_alc"]["diff"] == pytest.approx(np.mean([0.7 - 0.5, 0.3 - 0.4]))
     assert row["vs_single-best_alc"]["ahead"] == 1
     assert row["vs_recommended_accuracy"]["diff"] == pytest.approx(-row["vs_recommended_alc"]["diff"])
+
+
+def _zap_run(pick: str, single_best: str | None, status: str = "ok") -> dict:
+    return {"level": "x", "threads": 2, "core": "a", "budget": 30.0, "objective": "final", "seed": 1,
+            "method": "zap", "status": status, "pipeline_id": pick, "single_best_pick": single_best,
+            "alc": 0.5, "accuracy": 0.7, "fallback": True, "process_s": 40.0}
+
+
+def test_single_best_reuses_zaps_run_only_when_zap_picked_its_pipeline(ur):
+    wanted = ("x", 2, "a", 30.0, "final", 1, "single-best")
+    shared = ur.shared_run([_zap_run("p1", "p1")], wanted)
+    assert shared["method"] == "single-best" and shared["shared_from"] == "zap"
+    assert ur.key_of(shared) == wanted
+    assert (shared["alc"], shared["accuracy"], shared["process_s"]) == (0.5, 0.7, 0.0)
+    assert "single_best_pick" not in shared
+    assert ur.shared_run([_zap_run("p1", "p2")], wanted) is None  # zap deviated: single-best must run
+    assert ur.shared_run([_zap_run("p1", None)], wanted) is None  # no pick to compare with
+    assert ur.shared_run([_zap_run("p1", "p1", status="failed")], wanted) is None
+    assert ur.shared_run([_zap_run("p1", "p1")], (*wanted[:4], "alc", 1, "single-best")) is None  # other objective
+    assert ur.shared_run([_zap_run("p1", "p1")], (*wanted[:6], "recommended")) is None
+
+
+def test_a_shared_pair_differs_by_zero_and_is_counted(ur):
+    zap = _zap_run("p1", "p1")
+    shared = ur.shared_run([zap], ("x", 2, "a", 30.0, "final", 1, "single-best"))
+    recommended = {**zap, "method": "recommended", "objective": "any", "alc": 0.4, "accuracy": 0.9}
+    (row,) = ur.paired_table([zap, shared, recommended])
+    assert row["vs_single-best_alc"]["diff"] == 0.0 and row["single_best_runs_shared"] == 1
+
+
+def test_single_best_pick_reads_the_held_out_selector_and_never_stops_the_study(ur, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from zap.metafeatures import MetaFeatures
+    from zap.resources import selectors_dir
+    from zap.selectors.trained import suggest
+
+    meta = MetaFeatures(n_channels=3, n_classes=10, n_train=5000, resolution=32)
+    model = SimpleNamespace(meta_features_=meta, budget_ref_=None)
+    monkeypatch.setenv("ZAP_SELECTORS", str(selectors_dir()))
+    expected = suggest(meta, "single-best", k=1, folder=selectors_dir(), fallback=False).suggestions[0].pipeline_id
+    assert ur.single_best_pick(model, "alc") == expected
+    monkeypatch.setenv("ZAP_SELECTORS", str(tmp_path))  # no selector there: the run is simply not shared
+    assert ur.single_best_pick(model, "alc") is None
