@@ -643,3 +643,26 @@ def test_level_hash_tells_a_re_export_with_more_cells_apart():
     assert level_hash(payload, 20) == level_hash(more, 20) == level_hash(copy.deepcopy(payload), 20)
     assert level_hash(payload, 60) != level_hash(more, 60) and content_hash(payload) != content_hash(more)
     assert more["levels"]["60"]["protocol_hash"] == payload["levels"]["60"]["protocol_hash"]
+
+
+def _fold(core: str, scores: dict[str, float]) -> dict:
+    return {"datasets": [f"{core}-d"], "cores": [core],
+            "methods": {m: [{"score": [v], "alc": [v], "nauc": [v]}] for m, v in scores.items()}}
+
+
+@pytest.mark.parametrize("rerun_ahead", [True, False])
+def test_gap_closed_against_the_rerun_oracle_is_empty_where_that_oracle_trails_single_best(rerun_ahead):
+    from zap.benchmark.report import summary, tables
+
+    rerun = 0.70 if rerun_ahead else 0.55
+    folds = [_fold(c, {"zap-hpo": 0.58 + i / 100, "single-best": 0.60, "oracle": 0.80, "oracle-rerun": rerun})
+             for i, c in enumerate(["a", "b", "c"])]
+    result = summary(folds)
+    worse = result["zap-hpo"]["score"] - result["single-best"]["score"]
+    assert worse < 0 and result["zap-hpo"]["gap_closed"] < 0
+    if rerun_ahead:
+        assert result["zap-hpo"]["gap_closed_rerun"] == pytest.approx(worse / (0.70 - 0.60))
+        assert "no re-run gap" not in tables(result, folds)
+    else:  # a ratio over the negative gap would read as +0.2 for a method worse than Single-best
+        assert result["zap-hpo"]["gap_closed_rerun"] is None
+        assert "re-run Oracle (0.550) does not beat Single-best (0.600)" in tables(result, folds)
