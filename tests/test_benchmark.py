@@ -666,3 +666,28 @@ def test_gap_closed_against_the_rerun_oracle_is_empty_where_that_oracle_trails_s
     else:  # a ratio over the negative gap would read as +0.2 for a method worse than Single-best
         assert result["zap-hpo"]["gap_closed_rerun"] is None
         assert "re-run Oracle (0.550) does not beat Single-best (0.600)" in tables(result, folds)
+
+
+def test_only_zap_as_takes_the_folds_tuned_configuration():
+    from zap.benchmark.loco import Settings, make_selector
+    from zap.selectors.zap_as import AUTOFOLIO_DEFAULT
+
+    tuned = {"selector": "classifier", "pca": True, "pca_n_components": 1}
+    settings = Settings()
+    zap_as = make_selector("zap-as", settings, 0, tuned)
+    assert (zap_as.config, zap_as.tune) == (tuned, False)
+    reference = make_selector("autofolio-default", settings, 0, tuned)  # the reference stays AutoFolio's default
+    assert (reference.config, reference.tune) == (AUTOFOLIO_DEFAULT, False)
+    assert make_selector("autofolio-default", settings, 1).config == AUTOFOLIO_DEFAULT
+
+
+def test_folds_of_an_earlier_fold_version_are_computed_again(tmp_path):
+    from zap.benchmark.loco import FOLD_VERSION, Settings, _settings_record, _valid_fold_file
+
+    settings = Settings()
+    path = tmp_path / "fold.json"
+    path.write_text(json.dumps({"settings": _settings_record(settings)}))
+    assert _valid_fold_file(path, settings)
+    older = {k: v for k, v in _settings_record(settings).items() if k != "version"}  # written before versions
+    path.write_text(json.dumps({"settings": older}))
+    assert FOLD_VERSION >= 2 and not _valid_fold_file(path, settings)

@@ -54,6 +54,11 @@ ACROSS_LEVELS = ("zap-hpo", *(a for a in ABLATIONS if a not in (*ACROSS_ONLY, FA
 RERUN_ORACLE = "oracle-rerun"  # the best cell by the first seed, scored on the second (as the paper re-ran)
 
 
+# 2: `autofolio-default` is AutoFolio's default again; version 1 gave it the fold's tuned ZAP-AS configuration,
+# so it always equalled `zap-as`
+FOLD_VERSION = 2
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a benchmark run depends on; part of every fold file's name check."""
@@ -75,6 +80,8 @@ class Settings:
     # what the folds were computed from: a hash over the benchmarked levels' contents (`level_hash`), so that
     # a re-export with more cells, or a run over other `--levels`, never reuses folds that do not match it
     data: str = ""
+    # what a fold computes; bumped when a method's meaning changed, so folds computed before are made again
+    version: int = FOLD_VERSION
 
     def tag(self) -> str:
         own = "-dropown" if self.drop_own_candidates else ""
@@ -122,9 +129,11 @@ def candidate_pool(problem: SelectionProblem, test: np.ndarray, drop_own: bool) 
 
 
 def make_selector(method: str, settings: Settings, repetition: int, as_config: dict | None = None) -> Selector:
-    """The registered selector a method name stands for; ZAP-AS takes the fold's tuned configuration."""
-    return create_selector(method, seed=settings.seed + 1000 * repetition, max_epochs=settings.hpo_epochs,
-                           config=as_config, tune=False)
+    """The registered selector a method name stands for; only `zap-as` takes the fold's tuned configuration.
+    A caller's settings override a name's own keywords (`zap.selectors.registry`), so passing the tuned
+    configuration to every method would turn `autofolio-default` into the tuned ZAP-AS it is the reference for."""
+    tuned = {"config": as_config, "tune": False} if method == "zap-as" else {}
+    return create_selector(method, seed=settings.seed + 1000 * repetition, max_epochs=settings.hpo_epochs, **tuned)
 
 
 def _scores_of_picks(matrix: np.ndarray | None, picks: np.ndarray) -> list[float | None]:
