@@ -704,7 +704,9 @@ def test_registry_names_build_the_variant_they_name():
 
     assert create_selector("zap-hpo-keep50", max_epochs=3).get_params() == ZapHPO(keep=0.5, max_epochs=3).get_params()
     assert create_selector("zap-hpo-regression").loss == "regression"
-    assert create_selector("zap-hpo-vote", ensemble="zscore").ensemble == "zscore"  # a caller's setting wins
+    assert create_selector("zap-hpo-vote", ensemble="vote").ensemble == "vote"  # restating a keyword is fine
+    with pytest.raises(SelectorError, match="'zap-hpo-vote' is defined by ensemble='vote'.*use 'zap-hpo'"):
+        create_selector("zap-hpo-vote", ensemble="zscore")
     as_ = create_selector("zap-as", seed=4, n_trials=7, max_epochs=3)  # max_epochs is ZAP-HPO's: left out
     assert isinstance(as_, ZapAS) and (as_.seed, as_.n_trials, as_.tune) == (4, 7, True)
     assert isinstance(create_selector("single-best", seed=1, n_trials=3), SingleBest)
@@ -714,6 +716,8 @@ def test_registry_names_build_the_variant_they_name():
                                                                    NearestDatasets}
     autofolio = create_selector("autofolio-default", n_trials=7)
     assert (autofolio.config, autofolio.tune) == ({"selector": "pairwise"}, False)
+    with pytest.raises(SelectorError, match="'autofolio-default' is defined by config=.*use 'zap-as'"):
+        create_selector("autofolio-default", config={"selector": "regression"}, tune=False)
     with pytest.raises(SelectorError, match="max_epoch"):  # a typo is no setting any selector takes
         create_selector("zap-hpo", max_epoch=3)
     with pytest.raises(SelectorError, match="unknown selector 'zap-hop'"):

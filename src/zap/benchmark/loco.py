@@ -129,9 +129,8 @@ def candidate_pool(problem: SelectionProblem, test: np.ndarray, drop_own: bool) 
 
 
 def make_selector(method: str, settings: Settings, repetition: int, as_config: dict | None = None) -> Selector:
-    """The registered selector a method name stands for; only `zap-as` takes the fold's tuned configuration.
-    A caller's settings override a name's own keywords (`zap.selectors.registry`), so passing the tuned
-    configuration to every method would turn `autofolio-default` into the tuned ZAP-AS it is the reference for."""
+    """The registered selector a method name stands for; only `zap-as` takes the fold's tuned configuration
+    (`autofolio-default` is defined by its untuned one, and the registry refuses to change it)."""
     tuned = {"config": as_config, "tune": False} if method == "zap-as" else {}
     return create_selector(method, seed=settings.seed + 1000 * repetition, max_epochs=settings.hpo_epochs, **tuned)
 

@@ -1,9 +1,11 @@
 """Every named selector in one table: a name stands for a class and the keywords that make it that variant.
 
 The command line, meta-training, the benchmark and the scripts in `benchmarks/` all build selectors
-through `create_selector`, so a name means the same selector everywhere. Settings a caller passes go
-on top of the entry's keywords; settings for every family may be passed at once (the benchmark's
-`max_epochs` for ZAP-HPO and `n_trials` for ZAP-AS), and each selector takes those its class has.
+through `create_selector`, so a name means the same selector everywhere. An entry's keywords are what
+make it that variant, so a caller may not change them: `autofolio-default` given a tuned `config` would
+be the tuned ZAP-AS it is the reference for, under the reference's name. Other settings go on top;
+settings for every family may be passed at once (the benchmark's `max_epochs` for ZAP-HPO and
+`n_trials` for ZAP-AS), and each selector takes those its class has.
 
 The benchmark's reference methods that are not selectors (the Oracle reads the held-out rows, Random is
 scored by its expectation, `default` and `recommended` are fixed columns) are not in this table.
@@ -75,13 +77,26 @@ def get_entry(name: str) -> SelectorEntry:
     return SELECTORS[name]
 
 
+def _check_defining_keywords(name: str, entry: SelectorEntry, settings: Mapping[str, Any]) -> None:
+    changed = sorted(key for key, value in settings.items()
+                     if key in entry.keywords and value != entry.keywords[key])
+    if changed:
+        family = next(other for other, e in SELECTORS.items() if e.cls is entry.cls and not e.keywords)
+        raise SelectorError(
+            f"selector {name!r} is defined by {', '.join(f'{k}={entry.keywords[k]!r}' for k in changed)}; "
+            f"a different {', '.join(changed)} would be another selector under its name: "
+            f"use {family!r} with your settings instead")
+
+
 def create_selector(name: str, **settings: Any) -> Selector:
-    """A new, unfitted selector of this name. `settings` override the entry's keywords; a setting that no
-    registered selector has is a typo and an error, one that only other families have is left out."""
+    """A new, unfitted selector of this name. A setting that no registered selector has is a typo and an
+    error, one that only other families have is left out, and one that changes the keywords defining
+    the name is an error too."""
     entry = get_entry(name)
     unknown = sorted(set(settings) - KNOWN_SETTINGS)
     if unknown:
         raise SelectorError(f"no selector takes {', '.join(unknown)}; settings they take: "
                             f"{', '.join(sorted(KNOWN_SETTINGS))}")
+    _check_defining_keywords(name, entry, settings)
     accepted = _parameters(entry.cls)
     return entry.cls(**dict(entry.keywords) | {k: v for k, v in settings.items() if k in accepted})
