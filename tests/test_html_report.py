@@ -150,6 +150,59 @@ def test_an_unfitted_estimator_or_a_file_as_folder_is_a_clear_error(fitted, tmp_
         write_fit_report(tmp_path / "file", *fitted)
 
 
+# ------------------------------------------------------------------------------------------------ tune
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """A real search (SMAC3 on a tiny dataset, 1.5 reference seconds, the caller's two pipelines first), its
+    summary as `zap tune` writes it (through JSON) and its curve."""
+    import json
+
+    from conftest import FAST_CONFIG
+    from test_tune import dataset
+    from zap.data import SplitSettings, train_test_split
+    from zap.finetune import Budget
+    from zap.report import write_json
+    from zap.strategies.tune import tune
+
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    given = [FAST_CONFIG, FAST_CONFIG | {"lr": 3e-3, "batch_size": 24}]
+    result = tune(split.train, split.test, Budget(1.5, "ref"), init=given, k=2, seed=0, trial_budget=1.0)
+    path = tmp_path_factory.mktemp("tune") / "summary.json"
+    write_json(path, result.summary() | {"data": "<tiny & data>", "seed": 0})
+    return json.loads(path.read_text()), result.curve
+
+
+def test_tune_report_shows_the_searchs_numbers_and_every_trial(tuned, browser, tmp_path):
+    from zap.html import write_tune_report
+
+    summary, curve = tuned
+    dom = rendered(write_tune_report(tmp_path / "tune", summary, curve), tmp_path)
+    search = summary["tune"]
+    assert card(dom, "search ALC") == f"{summary['alc']:.3f}"
+    assert card(dom, "final NAUC") == f"{summary['final_nauc']:.3f}"
+    assert card(dom, "accuracy") == f"{summary['accuracy']:.3f}"
+    assert card(dom, "budget") == "1.5 ref-s"
+    assert card(dom, "trials") == str(search["n_trials"]) and search["n_trials"] > 2
+    assert card(dom, "incumbent") == f"trial {search['incumbent']['n']}"
+    table = dom.split('id="trials"')[1].split("</section>")[0]
+    assert table.count("<tr") == search["n_trials"] + 1  # a header and one row per trial
+    highlighted = re.findall(r'<tr class="hl"><td[^>]*>(\d+)</td>', table)
+    assert highlighted == [str(search["incumbent"]["n"])]
+    assert table.count("zero-shot") == 2  # the caller's two pipelines, run first
+    assert dom.count('alt="trials"') == 1 and dom.count('alt="search curve"') == 1
+    assert "&lt;tiny &amp; data&gt;" in dom and "<tiny & data>" not in dom
+
+
+def test_tune_report_refuses_another_runs_summary(tuned, fitted, tmp_path):
+    from zap.html import write_tune_report
+
+    _, curve = tuned
+    with pytest.raises(ConfigError, match="summary of a `zap tune` run"):
+        write_tune_report(tmp_path, fitted[1], curve)
+
+
 # ------------------------------------------------------------------------------------------- benchmark
 
 

@@ -174,6 +174,8 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert summary["tune"]["seconds"] <= 6 + max(t["seconds"] - t["budget"] for t in summary["tune"]["trials"])
     assert summary["pipeline_id"] == summary["tune"]["incumbent"]["pipeline_id"]
     assert (out / "learning_curve.csv").is_file() and (out / "test_predictions.csv").is_file()
+    report = (out / "report.html").read_text()
+    assert summary["pipeline_id"] in report and report.count("<tr") > len(summary["tune"]["trials"])
     predictions = tmp_path / "predictions.csv"
     assert main(["predict", str(out), str(unlabelled), "--out", str(predictions), "--quiet"]) == 0
     assert len(predictions.read_text().splitlines()) == 4

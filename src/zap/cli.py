@@ -231,14 +231,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     """`zap tune`: SMAC3 multi-fidelity HPO on the data, its initial design the zero-shot top-k
     (`zap.strategies.tune`). Every argument is checked before the data is read. With --out the run is written
     beside the folder and put in place whole, as `zap fit` does (`zap.report.RunFolder`): summary.json
-    ("strategy": "tune", every trial), the incumbent's model/, the search's learning curve on the test split,
-    and --test's predictions. Exit codes: 0 ok; 130 Ctrl-C (the incumbent so far is saved, status
-    "interrupted"; before any trial finished, nothing is, and --out is left as it was); 2 bad input."""
+    ("strategy": "tune", every trial), report.html (zap.html.tune), the incumbent's model/, the search's
+    learning curve on the test split, and --test's predictions. Exit codes: 0 ok; 130 Ctrl-C (the incumbent so
+    far is saved, status "interrupted"; before any trial finished, nothing is, and --out is left as it was);
+    2 bad input."""
     from zap import report
     from zap.api import as_images, budget_in_reference_seconds, check_split, check_threads
     from zap.data.loaders import check_out_not_inside
     from zap.finetune import Budget
     from zap.finetune.runner import resolve_device
+    from zap.html import write_tune_report
     from zap.strategies.tune import check_settings, tune
 
     check_settings(args.budget, args.clock, args.init, args.k, args.objective, args.selector, args.trial_budget)
@@ -270,6 +272,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                                      result.extra_probabilities, result.predictor.class_names)
         result.predictor.save(partial / report.MODEL)
         report.write_json(partial / report.SUMMARY, summary)
+        write_tune_report(partial, json.loads((partial / report.SUMMARY).read_text()), result.curve)
 
     folder = report.RunFolder(args.out) if args.out else None
     if folder:
@@ -303,7 +306,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
           f"{best['budget']:.3g} {args.clock}-s, valid {args.objective} {best['score']:.4f}\n"
           f"test split: final NAUC {summary['final_nauc']:.4f}  accuracy {summary['accuracy']:.4f}  "
           f"ALC of the search {summary['alc']:.4f}"
-          + (f"\nwrote {args.out}/summary.json, learning_curve.csv/.png, model/" if folder else
+          + (f"\nwrote {args.out}/summary.json, report.html, learning_curve.csv/.png, model/" if folder else
              "\n(no --out: nothing saved)"))
     if result.status == "interrupted":
         _say(f"zap: interrupted; kept the incumbent after {len(result.trials)} trial(s), status interrupted")
