@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import FAST_CONFIG, write_folder
@@ -44,6 +45,12 @@ def test_fit_then_predict(tmp_path, image_folder, fast_config):
     with open(predictions) as handle:
         rows = list(csv.reader(handle))
     assert len(rows) == 5 and abs(sum(float(p) for p in rows[1][2:]) - 1) < 1e-4
+    # test_predictions.csv is the saved (refitted) model's, not the run's last anytime prediction
+    with open(out / "test_predictions.csv") as handle:
+        written = list(csv.reader(handle))
+    assert [r[1] for r in written] == [r[1] for r in rows]
+    np.testing.assert_allclose([[float(p) for p in r[2:]] for r in written[1:]],
+                               [[float(p) for p in r[2:]] for r in rows[1:]], rtol=0, atol=1e-5)
 
 
 def test_metafeatures_json(capsys, image_folder):

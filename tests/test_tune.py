@@ -20,7 +20,7 @@ from zap.finetune import Budget
 from zap.metafeatures import compute
 from zap.pipelines import as_dict, complete, get_config, named_configs, pipeline_id
 from zap.selectors.trained import suggest
-from zap.strategies.tune import default_trial_budget, fidelities, inner_split, tune, valid_configs
+from zap.strategies.tune import default_trial_budget, fidelities, inner_split, refit_incumbent, tune, valid_configs
 
 # two fast pipelines the caller chose: the initial design of the searches below (no selector involved)
 GIVEN = [FAST_CONFIG, FAST_CONFIG | {"lr": 3e-3, "batch_size": 24}]
@@ -99,6 +99,24 @@ def test_every_trial_is_recorded_and_the_incumbent_is_the_best(searches):
     json.dumps(summary)  # plain JSON
 
 
+def test_refit_retrains_the_incumbent_on_all_the_data_and_keeps_its_scores(searches):
+    """Catches a refit that trains something else (another pipeline, another length) or that rewrites the
+    test scores, which belong to the model that earned them."""
+    result, _ = searches
+    full = dataset()
+    refitted = refit_incumbent(result, full, extra=full, seed=0)
+    quick = result.result.quick_model is not None  # its quick model answered: that is what is fitted again
+    steps = 0 if quick else max(1, int(result.result.elapsed["steps"]))
+    assert refitted.refit == {"status": "ok", "steps": steps, "n_images": len(full)}
+    assert (refitted.predictor.quick_model is not None) == quick
+    assert refitted.predictor.pipeline_id == result.predictor.pipeline_id and refitted.predictor is not result.predictor
+    assert refitted.summary()["refit"] is True and result.summary()["refit"] is False
+    for key in ("final_nauc", "accuracy", "alc", "pipeline_id"):
+        assert refitted.summary()[key] == result.summary()[key]
+    np.testing.assert_allclose(refitted.extra_probabilities, refitted.predictor.predict_proba(full), atol=1e-6)
+    assert not np.allclose(refitted.extra_probabilities, result.predictor.predict_proba(full), atol=1e-4)
+
+
 def test_the_zero_shot_design_is_the_selectors_top_k():
     """With the home's trained selector, the first k trials are its top-k for the data the trials fit on."""
     split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
@@ -166,7 +184,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     unlabelled = write_folder(tmp_path / "unlabelled", n_classes=1, per_class=3) / "class_0"
     out = tmp_path / "run"
     code = main(["tune", str(data), "--budget", "6", "--clock", "ref", "--k", "2", "--threads", "1",
-                 "--test", str(unlabelled), "--out", str(out)])
+                 "--test", str(unlabelled), "--out", str(out), "--refit"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["strategy"] == "tune" and summary["status"] == "ok" and summary["tune"]["k"] == 2
@@ -179,5 +197,12 @@ def test_cli_end_to_end(tmp_path, capsys):
     predictions = tmp_path / "predictions.csv"
     assert main(["predict", str(out), str(unlabelled), "--out", str(predictions), "--quiet"]) == 0
     assert len(predictions.read_text().splitlines()) == 4
+    # --refit: the saved model is the incumbent retrained on all 30 images, and test_predictions.csv is its
+    assert summary["refit"] is True and summary["tune"]["refit"]["n_images"] == 30
+    assert "retrained on all 30" in report
+    saved = [line.split(",") for line in (out / "test_predictions.csv").read_text().splitlines()[1:]]
+    again = [line.split(",") for line in predictions.read_text().splitlines()[1:]]
+    np.testing.assert_allclose([[float(p) for p in r[2:]] for r in saved], [[float(p) for p in r[2:]] for r in again],
+                               rtol=0, atol=1e-5)
     assert "trials in" in capsys.readouterr().out
     assert Path(out / "model" / "model.json").is_file()

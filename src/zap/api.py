@@ -17,10 +17,10 @@ from zap.data import DataSplit, ImageDataset, SplitSettings, load_dataset, train
 from zap.data.dataset import ArrayDataset, FolderDataset, read_header
 from zap.data.loaders import OnCorrupt, images_from_array
 from zap.errors import ConfigError
-from zap.finetune import Budget, RunResult, quick, run
-from zap.finetune.batches import PixelCache
+from zap.finetune import Budget, RunResult, run
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
+from zap.finetune.refit import refit
 from zap.finetune.runner import resolve_device
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import MetaFeatures
@@ -262,6 +262,7 @@ class ZAP:
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
         self.refit_status_: str | None = None
+        self.refit_extra_probabilities_: np.ndarray | None = None
         self.refine_: dict[str, Any] | None = None
         if self.strategy_ == "refine":
             self.result_ = self._refine(extra_images, on_prediction)
@@ -345,27 +346,19 @@ class ZAP:
 
     def refit(self) -> ZAP:
         """Retrain on all labelled data (train + test): the CNN for the steps the run made, or the quick
-        model when its answer stood (the CNN never validated better). Ctrl-C keeps the model of the run
-        (`refit_status_` "interrupted", and the summary's status with it)."""
+        model when its answer stood (the CNN never validated better; `zap.finetune.refit`). The extra images
+        are predicted again by the refitted model, so its predictions are the saved model's. Ctrl-C keeps the
+        model of the run (`refit_status_` "interrupted", and the summary's status with it)."""
         try:
-            self.predictor_, self.refit_steps_ = self._refitted()
+            predictor, steps = refit(self.split_.train.base, self.result_, self.pipeline_, seed=self.seed,
+                                     threads=self._threads(), device=self.device, progress=self.progress)
+            extra = predictor.predict_proba(self.extra_) if self.extra_ is not None else None
         except KeyboardInterrupt:
             self.refit_status_ = "interrupted"
             return self
+        self.predictor_, self.refit_steps_, self.refit_extra_probabilities_ = predictor, steps, extra
         self.refit_status_ = "ok"
         return self
-
-    def _refitted(self) -> tuple[Predictor, int]:
-        full = self.split_.train.base
-        if self.result_.quick_model is not None:  # the quick model's answer stood: refit that model
-            cache = PixelCache(full, self.result_.input_size)
-            model, _ = quick.fit_on_images(self.result_.config["simple_model"], cache, np.arange(len(full)),
-                                           full.labels, self.seed)
-            return replace(self.predictor_, quick_model=model), 0
-        steps = max(1, int(self.result_.elapsed["steps"]))
-        refit = run(full, None, self.pipeline_, Budget(steps, "steps"), seed=self.seed,
-                    threads=self._threads(), device=self.device, progress=self.progress)
-        return Predictor.from_result(refit), steps
 
     def predict_proba(self, x: Any) -> np.ndarray:
         return self.predictor_.predict_proba(as_images(x, self.on_corrupt))

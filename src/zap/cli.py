@@ -241,7 +241,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from zap.finetune import Budget
     from zap.finetune.runner import resolve_device
     from zap.html import write_tune_report
-    from zap.strategies.tune import check_settings, tune
+    from zap.strategies.tune import check_settings, refit_incumbent, tune
 
     check_settings(args.budget, args.clock, args.init, args.k, args.objective, args.selector, args.trial_budget)
     check_threads(args.threads, args.clock)
@@ -282,6 +282,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                       selector=args.selector, objective=args.objective, seed=args.seed, threads=threads,
                       device=device, trial_budget=args.trial_budget, extra=extra, budget_ref=budget_ref,
                       progress=None if args.quiet else show, interruptible=True)
+        if args.refit:
+            result = refit_incumbent(result, split.train.base, extra, seed=args.seed, threads=threads, device=device)
         summary = result.summary() | {"data": str(args.data), "seed": args.seed, "threads": threads, "device": device,
                                       "selector": args.selector, "budget_ref_s": budget_ref,
                                       "clock_calibration": calibration}
@@ -308,8 +310,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
           f"ALC of the search {summary['alc']:.4f}"
           + (f"\nwrote {args.out}/summary.json, report.html, learning_curve.csv/.png, model/" if folder else
              "\n(no --out: nothing saved)"))
+    if result.refit and result.refit["status"] == "ok":
+        how = f"{result.refit['steps']} optimizer steps" if result.refit["steps"] else "its quick model, fitted again"
+        print(f"refit the incumbent on all {result.refit['n_images']} labelled images ({how}); model/ and "
+              "test_predictions.csv are the refitted model's, the test-split scores its trial's")
     if result.status == "interrupted":
-        _say(f"zap: interrupted; kept the incumbent after {len(result.trials)} trial(s), status interrupted")
+        what = "the refit" if result.refit else f"the search after {len(result.trials)} trial(s)"
+        _say(f"zap: interrupted {what}; kept the incumbent's own model, status interrupted")
         return 130
     return 0
 
@@ -899,6 +906,8 @@ def _add_tune(sub) -> None:
                                     "whole (default: save nothing, print the result)")
     tune.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     tune.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: all cores; 1 with --clock cpu)")
+    tune.add_argument("--refit", action="store_true",
+                      help="retrain the incumbent on all labelled data at the end, for the steps its trial made")
     tune.add_argument("--quiet", action="store_true", help="no line per trial")
     _data_options(tune)
     tune.set_defaults(func=cmd_tune)

@@ -139,7 +139,8 @@ def plot_refine(refine: dict[str, Any], budget: Budget, path: Path, title: str, 
 
 def write_anytime(out: Path, estimator) -> None:
     """A fitted `zap.ZAP`'s anytime predictions of its extra images: each in `anytime_predictions/`, an
-    index of when each was made, and the last as `test_predictions.csv`."""
+    index of when each was made, and the saved model's as `test_predictions.csv`: the last anytime one, or
+    after a refit the refitted model's, so the file always agrees with `zap predict` on `model/`."""
     folder = out / "anytime_predictions"
     folder.mkdir(exist_ok=True)
     names, classes = image_names(estimator.extra_), list(estimator.classes_)
@@ -148,9 +149,11 @@ def write_anytime(out: Path, estimator) -> None:
         for n, pred in enumerate(estimator.result_.extra_predictions):
             write_predictions(folder / f"{n:04d}.csv", names, pred.probabilities, classes)
             index.write(f"{n},{pred.wall_s:.3f},{pred.cpu_s:.3f},{pred.steps},{n:04d}.csv\n")
-    if estimator.result_.extra_predictions:
-        last = estimator.result_.extra_predictions[-1].probabilities
-        write_predictions(out / "test_predictions.csv", names, last, classes)
+    final = getattr(estimator, "refit_extra_probabilities_", None)
+    if final is None and estimator.result_.extra_predictions:
+        final = estimator.result_.extra_predictions[-1].probabilities
+    if final is not None:
+        write_predictions(out / "test_predictions.csv", names, final, classes)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -59,6 +59,13 @@ def _key_numbers(summary: dict[str, Any]) -> str:
             "ALC is the incumbent-so-far's test NAUC against the search's time, what a user stopping the search at "
             "any moment would have had. No trial was chosen on the test split: trials are scored on an inner "
             "validation split of the training data.</p>")
+    refit = search.get("refit") or {}
+    if refit.get("status") == "ok":
+        how = f"for {refit['steps']} optimizer steps" if refit["steps"] else "(its quick model, fitted again)"
+        text += notes([f"--refit: the saved model is the incumbent's pipeline retrained on all {refit['n_images']} "
+                       f"labelled images {how}; the scores above are its trial's model's, before the refit"])
+    elif refit.get("status") == "interrupted":
+        text += notes(["--refit was interrupted (Ctrl-C): the saved model is the incumbent trial's own"])
     return section("Result", cards(items) + text, "result")
 
 

@@ -32,7 +32,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
+from zap.finetune.refit import refit
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines import as_dict, get_config, pipeline_id, search_space
@@ -243,6 +244,7 @@ class TuneResult:
     wall_s: float
     status: str  # "ok", "interrupted"
     extra_probabilities: np.ndarray | None = None
+    refit: dict[str, Any] | None = None  # `refit_incumbent`'s record: status, steps, images
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -262,7 +264,8 @@ class TuneResult:
             "pipeline": best.get("config"), "pipeline_id": best.get("pipeline_id"),
             "answered_by": self.predictor.answered_by if self.predictor is not None else None,
             "budget_s": self.budget.amount, "clock": self.budget.clock,
-            "tune": {"init": self.init, "k": self.k, "trial_budget": self.trial_budget,
+            "refit": bool(self.refit and self.refit["status"] == "ok"),
+            "tune": {"refit": self.refit, "init": self.init, "k": self.k, "trial_budget": self.trial_budget,
                      "fidelities": fidelities(self.trial_budget), "eta": ETA,
                      "initial_design": self.design.to_dict(), "trials": self.trials, "incumbent": best or None,
                      "seconds": self.spent, "wall_s": self.wall_s, "n_trials": len(self.trials)},
@@ -412,6 +415,25 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
     return TuneResult(budget, trial_budget, init if isinstance(init, str) else "given", k, objective, design,
                       search.trials, search.incumbent, search.result, search.predictor, search.curve, search.spent,
                       time.perf_counter() - search.start, status, extra_probabilities)
+
+
+def refit_incumbent(result: TuneResult, data: ImageDataset, extra: ImageDataset | None = None, *, seed: int = 0,
+                    threads: int = 1, device: str = "cpu") -> TuneResult:
+    """The search's result with the incumbent's pipeline retrained on `data` (all labelled images, as
+    `zap fit --refit`): for the optimizer steps its trial made, or its quick model fitted again where that
+    answered. The incumbent's test scores stay those of its own trial's model, the model that earned them; the
+    extra images are predicted again by the refitted model. Ctrl-C keeps the incumbent's model, with status
+    "interrupted"."""
+    if result.result is None or result.status != "ok":
+        return result
+    try:
+        predictor, steps = refit(data, result.result, result.best["config"], seed=seed, threads=threads,
+                                 device=device)
+        extra_probabilities = predictor.predict_proba(extra) if extra is not None else None
+    except KeyboardInterrupt:
+        return replace(result, status="interrupted", refit={"status": "interrupted"})
+    return replace(result, predictor=predictor, extra_probabilities=extra_probabilities,
+                   refit={"status": "ok", "steps": steps, "n_images": len(data)})
 
 
 def _design(init: str | Sequence[Mapping[str, Any]], k: int, selector: str, fit: ImageDataset, budget: Budget,
