@@ -34,7 +34,7 @@ from zap.utils import atomic_write_json
 def pick(problem: SelectionProblem, core: str, dataset: int, selector: str, seed: int,
          as_config: dict | None = None) -> int:
     train = (problem.cores != core) & problem.measured_rows()
-    # only ZAP-AS takes a stored configuration (or tunes): a caller's settings override a name's own keywords
+    # only ZAP-AS takes a stored configuration (or tunes); the registry refuses to change another name's own
     tuned = {"config": as_config, "tune": as_config is None} if selector == "zap-as" else {}
     model = create_selector(selector, seed=seed, **tuned)
     model.fit(problem.meta_features[train], problem.encodings, problem.alc[train], problem.cores[train])

@@ -115,6 +115,33 @@ def test_a_cnn_prediction_replaces_the_quick_model_only_if_it_validates_better(s
     np.testing.assert_allclose(old.predict_proba(split.test), result.test_probabilities, atol=1e-6)
 
 
+def test_refit_trains_the_cnn_for_the_runs_steps_on_every_image(arrays, monkeypatch):
+    """Catches a refit that trains for another length, on part of the data (a validation share held out for
+    nothing), or that keeps NaN weights from a diverged training."""
+    from dataclasses import replace
+
+    import zap.finetune.refit as refit_module
+    import zap.finetune.runner as runner_module
+    from zap.finetune.predictor import Predictor
+    from zap.finetune.refit import RefitError, refit
+
+    data = load_dataset(arrays)
+    split = train_test_split(data, SplitSettings(0.3, 100, 0))
+    result = run(split.train, split.test, FAST_CONFIG, Budget(6, "steps"), seed=0)
+    assert result.quick_model is None and result.elapsed["steps"] == 6
+    fitted_on = []
+    real_images = runner_module.CachedImages
+    monkeypatch.setattr(runner_module, "CachedImages",
+                        lambda cache, labels, idx: fitted_on.append(len(idx)) or real_images(cache, labels, idx))
+    predictor, steps = refit(data, result, result.config, seed=0)
+    assert steps == 6 and fitted_on == [len(data)]  # every image, none held out
+    assert not np.allclose(predictor.predict_proba(data), Predictor.from_result(result).predict_proba(data), atol=1e-4)
+    diverged = lambda *args, **kwargs: replace(result, status="diverged", error="loss is nan")  # noqa: E731
+    monkeypatch.setattr(refit_module, "run", diverged)
+    with pytest.raises(RefitError, match="diverged: loss is nan"):
+        refit(data, result, result.config, seed=0)
+
+
 def test_refit_refits_the_quick_model_when_its_answer_stood(arrays, monkeypatch):
     from zap import ZAP
     from zap.finetune.runner import _Run

@@ -190,7 +190,8 @@ def test_tune_report_shows_the_searchs_numbers_and_every_trial(tuned, browser, t
     assert table.count("<tr") == search["n_trials"] + 1  # a header and one row per trial
     highlighted = re.findall(r'<tr class="hl"><td[^>]*>(\d+)</td>', table)
     assert highlighted == [str(search["incumbent"]["n"])]
-    assert table.count("zero-shot") == 2  # the caller's two pipelines, run first
+    origins = re.findall(r'<tr[^>]*><td[^>]*>\d+</td><td>([^<]*)</td>', table)
+    assert origins == [t["origin"] for t in search["trials"]] and origins[:2] == ["zero-shot"] * 2
     assert dom.count('alt="trials"') == 1 and dom.count('alt="search curve"') == 1
     assert "&lt;tiny &amp; data&gt;" in dom and "<tiny & data>" not in dom
 

@@ -16,7 +16,7 @@ from zap.cli import main
 from zap.data import SplitSettings, train_test_split
 from zap.data.dataset import ArrayDataset
 from zap.errors import ConfigError
-from zap.finetune import Budget
+from zap.finetune import Budget, run
 from zap.metafeatures import compute
 from zap.pipelines import as_dict, complete, get_config, named_configs, pipeline_id
 from zap.selectors.trained import suggest
@@ -99,22 +99,67 @@ def test_every_trial_is_recorded_and_the_incumbent_is_the_best(searches):
     json.dumps(summary)  # plain JSON
 
 
-def test_refit_retrains_the_incumbent_on_all_the_data_and_keeps_its_scores(searches):
-    """Catches a refit that trains something else (another pipeline, another length) or that rewrites the
-    test scores, which belong to the model that earned them."""
+def test_refit_retrains_the_incumbent_on_all_the_data_and_keeps_its_scores(searches, monkeypatch):
+    """Catches a refit that trains something else (another pipeline, another length, part of the data) or that
+    rewrites the test scores, which belong to the model that earned them."""
+    import zap.finetune.refit as refit_module
+
     result, _ = searches
-    full = dataset()
+    calls = []
+
+    def recording(train, test, config, budget, **kwargs):
+        calls.append((len(train), test, config, budget, kwargs["hold_out"]))
+        return run(train, test, config, budget, **kwargs)
+
+    monkeypatch.setattr(refit_module, "run", recording)
+    full = dataset(per_class=14)
     refitted = refit_incumbent(result, full, extra=full, seed=0)
-    quick = result.result.quick_model is not None  # its quick model answered: that is what is fitted again
-    steps = 0 if quick else max(1, int(result.result.elapsed["steps"]))
-    assert refitted.refit == {"status": "ok", "steps": steps, "n_images": len(full)}
-    assert (refitted.predictor.quick_model is not None) == quick
-    assert refitted.predictor.pipeline_id == result.predictor.pipeline_id and refitted.predictor is not result.predictor
+    if result.result.quick_model is not None:  # its quick model answered: that is what is fitted again
+        assert calls == [] and refitted.refit == {"status": "ok", "steps": 0, "n_images": 42}
+        assert refitted.predictor.quick_model is not result.predictor.quick_model
+    else:
+        trial_steps = int(result.result.elapsed["steps"])
+        assert calls == [(42, None, result.best["config"], Budget(trial_steps, "steps"), False)]
+        assert refitted.refit == {"status": "ok", "steps": trial_steps, "n_images": 42}
+    assert refitted.predictor.pipeline_id == result.predictor.pipeline_id
     assert refitted.summary()["refit"] is True and result.summary()["refit"] is False
-    for key in ("final_nauc", "accuracy", "alc", "pipeline_id"):
+    for key in ("final_nauc", "accuracy", "alc", "pipeline_id", "status"):
         assert refitted.summary()[key] == result.summary()[key]
     np.testing.assert_allclose(refitted.extra_probabilities, refitted.predictor.predict_proba(full), atol=1e-6)
     assert not np.allclose(refitted.extra_probabilities, result.predictor.predict_proba(full), atol=1e-4)
+
+
+@pytest.mark.parametrize("failure, status", [("diverged", "ok"), ("ctrl-c", "interrupted")])
+def test_a_refit_that_fails_keeps_the_incumbents_model(searches, monkeypatch, failure, status):
+    """A diverged refit (NaN weights) or a Ctrl-C must not replace the incumbent's model, nor lose the search."""
+    from dataclasses import replace
+
+    import zap.finetune.refit as refit_module
+
+    result, _ = searches
+
+    def failing(train, test, config, budget, **kwargs):
+        if failure == "ctrl-c":
+            raise KeyboardInterrupt
+        return replace(run(train, test, config, Budget(1, "steps"), **kwargs), status="diverged", error="loss is nan")
+
+    def failing_quick(*args, **kwargs):
+        raise KeyboardInterrupt if failure == "ctrl-c" else ValueError("one class has no samples")
+
+    monkeypatch.setattr(refit_module, "run", failing)  # the incumbent's CNN, or
+    monkeypatch.setattr(refit_module.quick, "fit_on_images", failing_quick)  # its quick model
+    kept = refit_incumbent(result, dataset(), seed=0)
+    assert kept.predictor is result.predictor and kept.status == status and kept.summary()["refit"] is False
+    if failure == "diverged":
+        why = "could not be fitted" if result.result.quick_model is not None else "diverged: loss is nan"
+        assert kept.refit["status"] == "failed" and why in kept.refit["error"]
+    else:
+        assert kept.refit == {"status": "interrupted"}
+
+
+def test_refit_without_out_is_refused_before_the_data_is_read(tmp_path, capsys):
+    assert main(["tune", str(tmp_path / "no-such-data"), "--budget", "10", "--refit"]) == 2
+    assert "--refit retrains the incumbent to save it" in capsys.readouterr().err
 
 
 def test_the_zero_shot_design_is_the_selectors_top_k():

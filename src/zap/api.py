@@ -20,7 +20,7 @@ from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
-from zap.finetune.refit import refit
+from zap.finetune.refit import RefitError, refit
 from zap.finetune.runner import resolve_device
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import MetaFeatures
@@ -261,7 +261,10 @@ class ZAP:
         lines = selection_lines(self.selection_)
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
+        self.data_ = dataset  # what a refit trains on: all of it, and nothing the caller did not give
         self.refit_status_: str | None = None
+        self.refit_steps_: int | None = None
+        self.refit_error_: str | None = None
         self.refit_extra_probabilities_: np.ndarray | None = None
         self.refine_: dict[str, Any] | None = None
         if self.strategy_ == "refine":
@@ -345,16 +348,21 @@ class ZAP:
         return budget_in_reference_seconds(self.budget, self.clock, self._threads(), device)
 
     def refit(self) -> ZAP:
-        """Retrain on all labelled data (train + test): the CNN for the steps the run made, or the quick
-        model when its answer stood (the CNN never validated better; `zap.finetune.refit`). The extra images
-        are predicted again by the refitted model, so its predictions are the saved model's. Ctrl-C keeps the
-        model of the run (`refit_status_` "interrupted", and the summary's status with it)."""
+        """Retrain on all labelled data (the dataset `fit` was given, train and test): the CNN for the steps
+        the run made, or the quick model when its answer stood (the CNN never validated better;
+        `zap.finetune.refit`). The extra images are predicted again by the refitted model, so its predictions
+        are the saved model's. Ctrl-C keeps the model standing (`refit_status_` "interrupted", and the
+        summary's status with it); a refit that makes no usable model keeps it too (`refit_status_`
+        "failed", `refit_error_` says why)."""
         try:
-            predictor, steps = refit(self.split_.train.base, self.result_, self.pipeline_, seed=self.seed,
+            predictor, steps = refit(self.data_, self.result_, self.pipeline_, seed=self.seed,
                                      threads=self._threads(), device=self.device, progress=self.progress)
             extra = predictor.predict_proba(self.extra_) if self.extra_ is not None else None
         except KeyboardInterrupt:
             self.refit_status_ = "interrupted"
+            return self
+        except RefitError as exc:
+            self.refit_status_, self.refit_error_ = "failed", str(exc)
             return self
         self.predictor_, self.refit_steps_, self.refit_extra_probabilities_ = predictor, steps, extra
         self.refit_status_ = "ok"
@@ -383,6 +391,8 @@ class ZAP:
             "elapsed": r.elapsed,
             "status": self.status(),
             "error": self._error(),
+            "refit_status": self.refit_status_,  # None: no refit asked; "ok", "interrupted" or "failed"
+            "refit_error": self.refit_error_,
             "n_predictions": len(r.curve),
             "answered_by": self.predictor_.answered_by,  # "cnn", or quick.ANSWERED_BY if the CNN never beat it
             "input_size": r.input_size,

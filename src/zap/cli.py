@@ -107,6 +107,8 @@ def _report_fit(args: argparse.Namespace, summary: dict) -> int:
               f"{summary['n_predictions']} predictions)\nwrote {out}/summary.json, learning_curve.csv/.png, model/")
     if status != "ok":
         print(f"note: status {status}: {summary['error']}", file=sys.stderr)
+    if summary.get("refit_status") == "failed":
+        print(f"note: --refit kept the run's own model: {summary['refit_error']}", file=sys.stderr)
     return 0 if status == "ok" else 3
 
 
@@ -246,14 +248,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
     check_settings(args.budget, args.clock, args.init, args.k, args.objective, args.selector, args.trial_budget)
     check_threads(args.threads, args.clock)
     check_split(args.test_ratio, args.max_test, args.seed)
+    if args.refit and not args.out:
+        raise ConfigError("--refit retrains the incumbent to save it, and without --out nothing is saved: "
+                          "give --out DIR, or leave out --refit")
     device = resolve_device(args.device).type
     if args.out:
         check_out_not_inside(args.data, args.out)
         reads = [Path(p) for p in (args.data, args.test) if p and Path(p).exists()]
         report.check_out_folder(Path(args.out), reads=reads)
     extra = as_images(args.test, args.on_corrupt) if args.test else None
-    split = train_test_split(load_dataset(args.data, on_corrupt=args.on_corrupt),
-                             SplitSettings(args.test_ratio, args.max_test, args.seed))
+    dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
+    split = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed))
     threads = args.threads or (1 if args.clock == "cpu" else len(os.sched_getaffinity(0)))
     budget_ref, calibration = budget_in_reference_seconds(args.budget, args.clock, threads, device)
 
@@ -283,7 +288,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                       device=device, trial_budget=args.trial_budget, extra=extra, budget_ref=budget_ref,
                       progress=None if args.quiet else show, interruptible=True)
         if args.refit:
-            result = refit_incumbent(result, split.train.base, extra, seed=args.seed, threads=threads, device=device)
+            result = refit_incumbent(result, dataset, extra, seed=args.seed, threads=threads, device=device,
+                                     progress=not args.quiet)
         summary = result.summary() | {"data": str(args.data), "seed": args.seed, "threads": threads, "device": device,
                                       "selector": args.selector, "budget_ref_s": budget_ref,
                                       "clock_calibration": calibration}
@@ -310,10 +316,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
           f"ALC of the search {summary['alc']:.4f}"
           + (f"\nwrote {args.out}/summary.json, report.html, learning_curve.csv/.png, model/" if folder else
              "\n(no --out: nothing saved)"))
-    if result.refit and result.refit["status"] == "ok":
-        how = f"{result.refit['steps']} optimizer steps" if result.refit["steps"] else "its quick model, fitted again"
-        print(f"refit the incumbent on all {result.refit['n_images']} labelled images ({how}); model/ and "
-              "test_predictions.csv are the refitted model's, the test-split scores its trial's")
+    refit = result.refit or {}
+    if refit.get("status") == "ok":
+        how = f"{refit['steps']} optimizer steps" if refit["steps"] else "its quick model, fitted again"
+        saved = "model/ and test_predictions.csv are" if extra is not None else "model/ is"
+        print(f"refit the incumbent on all {refit['n_images']} labelled images ({how}); {saved} the refitted "
+              "model's, the test-split scores its trial's")
+    elif refit.get("status") == "failed":
+        _say(f"note: --refit kept the incumbent's own model: {refit['error']}")
     if result.status == "interrupted":
         what = "the refit" if result.refit else f"the search after {len(result.trials)} trial(s)"
         _say(f"zap: interrupted {what}; kept the incumbent's own model, status interrupted")

@@ -160,8 +160,9 @@ class _Run:
     """The state of one run; `run()` below is its only entry point."""
 
     def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch, costs,
-                 on_prediction=None, amp: bool | None = None):
+                 on_prediction=None, amp: bool | None = None, hold_out: bool = True):
         self.cfg, self.budget, self.seed, self.device = cfg, budget, seed, device
+        self.hold_out = hold_out
         self.on_prediction: Callable[[LearningCurve], None] | None = on_prediction
         self.train, self.test, self.extra = train, test, extra
         self.stopwatch = stopwatch
@@ -218,7 +219,10 @@ class _Run:
     def prepare_data(self) -> None:
         """Carve validation out of train (per the pipeline) and set up lazy pixel caches."""
         labels = self.train.labels
-        self.fit_idx, self.valid_idx = fit_valid_split(labels, self.n_classes, self.cfg, self.seed)
+        if self.hold_out:
+            self.fit_idx, self.valid_idx = fit_valid_split(labels, self.n_classes, self.cfg, self.seed)
+        else:
+            self.fit_idx, self.valid_idx = np.arange(len(labels)), np.empty(0, dtype=np.int64)
         self.train_cache = PixelCache(self.train, self.size)
         images = CachedImages(self.train_cache, labels, self.fit_idx)
         self.loader = train_loader(images, int(self.cfg["batch_size"]), self.seed)
@@ -512,6 +516,7 @@ def run(
     interruptible: bool = False,
     on_prediction: Callable[[LearningCurve], None] | None = None,
     amp: bool | None = None,
+    hold_out: bool = True,
 ) -> RunResult:
     """Fine-tune `config` on `train` within `budget`, predicting `test` (and `extra`) anytime.
 
@@ -521,7 +526,8 @@ def run(
     runs ends the run with status "interrupted" instead of raising (before, while the model is built, it
     still raises). `on_prediction(curve)` is called after each prediction, on the clock (keep it short: a
     progress file, say). `amp`: float16 autocast on a GPU (default: on where the device is CUDA); the
-    meta-dataset turns it off so that a GPU computes what the CPU does, up to rounding.
+    meta-dataset turns it off so that a GPU computes what the CPU does, up to rounding. `hold_out=False` fits
+    on every training image and validates nothing (a refit, whose length is already decided).
     """
     if budget.clock == "cpu" and threads != 1:
         raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
@@ -530,7 +536,8 @@ def run(
     cfg = as_dict(complete(config))
     state = _Run(train, test, cfg, budget, seed=seed, device=resolve_device(device), extra=extra,
                  progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
-                 costs=costs if costs is not None else default_cost_table(), on_prediction=on_prediction, amp=amp)
+                 costs=costs if costs is not None else default_cost_table(), on_prediction=on_prediction, amp=amp,
+                 hold_out=hold_out)
     stops = (KeyboardInterrupt,) if interruptible else ()  # an empty tuple catches nothing
     with torch_threads(threads):
         state.build()

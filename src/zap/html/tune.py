@@ -66,6 +66,9 @@ def _key_numbers(summary: dict[str, Any]) -> str:
                        f"labelled images {how}; the scores above are its trial's model's, before the refit"])
     elif refit.get("status") == "interrupted":
         text += notes(["--refit was interrupted (Ctrl-C): the saved model is the incumbent trial's own"])
+    elif refit.get("status") == "failed":
+        text += notes([f"--refit made no usable model, so the saved model is the incumbent trial's own: "
+                       f"{refit['error']}"])
     return section("Result", cards(items) + text, "result")
 
 

@@ -81,7 +81,8 @@ def _check_defining_keywords(name: str, entry: SelectorEntry, settings: Mapping[
     changed = sorted(key for key, value in settings.items()
                      if key in entry.keywords and value != entry.keywords[key])
     if changed:
-        family = next(other for other, e in SELECTORS.items() if e.cls is entry.cls and not e.keywords)
+        family = next((other for other, e in SELECTORS.items() if e.cls is entry.cls and not e.keywords),
+                      f"{entry.cls.__name__} itself")
         raise SelectorError(
             f"selector {name!r} is defined by {', '.join(f'{k}={entry.keywords[k]!r}' for k in changed)}; "
             f"a different {', '.join(changed)} would be another selector under its name: "

@@ -43,7 +43,7 @@ from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
-from zap.finetune.refit import refit
+from zap.finetune.refit import RefitError, refit
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines import as_dict, get_config, pipeline_id, search_space
@@ -418,20 +418,22 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
 
 
 def refit_incumbent(result: TuneResult, data: ImageDataset, extra: ImageDataset | None = None, *, seed: int = 0,
-                    threads: int = 1, device: str = "cpu") -> TuneResult:
+                    threads: int = 1, device: str = "cpu", progress: bool = False) -> TuneResult:
     """The search's result with the incumbent's pipeline retrained on `data` (all labelled images, as
     `zap fit --refit`): for the optimizer steps its trial made, or its quick model fitted again where that
-    answered. The incumbent's test scores stay those of its own trial's model, the model that earned them; the
-    extra images are predicted again by the refitted model. Ctrl-C keeps the incumbent's model, with status
-    "interrupted"."""
+    answered (`zap.finetune.refit`). The incumbent's test scores stay those of its own trial's model, the model
+    that earned them; the extra images are predicted again by the refitted model. Ctrl-C keeps the incumbent's
+    model with status "interrupted"; a refit that makes no usable model keeps it too (`refit.status` "failed")."""
     if result.result is None or result.status != "ok":
         return result
     try:
         predictor, steps = refit(data, result.result, result.best["config"], seed=seed, threads=threads,
-                                 device=device)
+                                 device=device, progress=progress)
         extra_probabilities = predictor.predict_proba(extra) if extra is not None else None
     except KeyboardInterrupt:
         return replace(result, status="interrupted", refit={"status": "interrupted"})
+    except RefitError as exc:
+        return replace(result, refit={"status": "failed", "error": str(exc)})
     return replace(result, predictor=predictor, extra_probabilities=extra_probabilities,
                    refit={"status": "ok", "steps": steps, "n_images": len(data)})
 
