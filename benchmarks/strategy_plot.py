@@ -1,8 +1,12 @@
 """Budget against ALC and final NAUC for every strategy: real runs (`refine_fit.py`) and replay
-(`refine_replay.py`), one PNG.
+(`refine_replay.py`, one file per budget level), one PNG.
 
     python benchmarks/strategy_plot.py --real docs/data/refine_fit_v1.json \\
         --replay docs/data/refine_replay_v1.json --out docs/img/strategies_by_budget.png
+    python benchmarks/strategy_plot.py --replay docs/data/refine_replay_v2-20.json \\
+        docs/data/refine_replay_v2-60.json docs/data/refine_replay_v2-120.json --out docs/img/strategies_v2.png
+
+A replay file names its budget (`budget`); one that does not (v1's) is at `--replay-budget`.
 """
 
 from __future__ import annotations
@@ -45,22 +49,34 @@ def replay_points(path: Path) -> dict[str, tuple[float, float]]:
     return {s: (v[0], v[1]) for s, v in points.items()}
 
 
+def replay_by_budget(paths: list[Path], default_budget: float) -> dict[str, dict[float, tuple[float, float]]]:
+    """strategy -> budget -> (ALC, final NAUC) from one replay file per budget level."""
+    out: dict[str, dict[float, tuple[float, float]]] = {}
+    for path in paths:
+        budget = json.loads(path.read_text()).get("budget") or default_budget
+        for strategy, point in replay_points(path).items():
+            out.setdefault(strategy, {})[float(budget)] = point
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, required=True)
-    parser.add_argument("--replay", type=Path)
+    parser.add_argument("--real", type=Path)
+    parser.add_argument("--replay", type=Path, nargs="+", default=[])
     parser.add_argument("--replay-budget", type=float, default=20.0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.real is None and not args.replay:
+        parser.error("give --real, --replay or both")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for s, by_budget in real_means(args.real).items():
+    for s, by_budget in (real_means(args.real) if args.real else {}).items():
         budgets = sorted(by_budget)
         for k, ax in enumerate(axes):
             ax.plot(budgets, [by_budget[b][k] for b in budgets], "o-", label=f"{s} (real runs)")
-    if args.replay:
-        for s, (a, f) in replay_points(args.replay).items():
-            for ax, value in zip(axes, (a, f), strict=True):
-                ax.plot([args.replay_budget], [value], "x", ms=8, label=f"{s} (replay, LOCO)")
+    for s, by_budget in replay_by_budget(args.replay, args.replay_budget).items():
+        budgets = sorted(by_budget)
+        for k, ax in enumerate(axes):
+            ax.plot(budgets, [by_budget[b][k] for b in budgets], "x--", ms=8, label=f"{s} (replay, LOCO)")
     for ax, name in zip(axes, ("ALC", "final NAUC"), strict=True):
         ax.set(xscale="log", xlabel="budget (the meta-dataset's clock, seconds)", ylabel=name, title=name)
         ax.legend(fontsize=7)

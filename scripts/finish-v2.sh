@@ -58,7 +58,9 @@ for step in "$@"; do
       for budget in $(levels); do
         $PY benchmarks/refine_replay.py "$ARTIFACT" --budget "$budget" --objectives alc final \
           --out "docs/data/refine_replay_v2-$budget" --json "docs/data/refine_replay_v2-$budget.json"
-      done ;;
+      done
+      # issue 20's plot: budget against ALC and final NAUC for every strategy, one point per replayed level
+      $PY benchmarks/strategy_plot.py --replay docs/data/refine_replay_v2-*.json --out docs/img/strategies_v2.png ;;
     meta-train)
       $ZAP meta-train "$ARTIFACT" --objective alc final --refine ;;
     user-regime)
