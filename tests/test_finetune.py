@@ -160,6 +160,32 @@ def test_refit_refits_the_quick_model_when_its_answer_stood(arrays, monkeypatch)
     assert (model.predict(arrays[0]) == arrays[1].astype(str)).mean() > 0.9
 
 
+@pytest.mark.parametrize("failure, status", [("ctrl-c", "interrupted"), ("diverged", "failed")])
+def test_a_refit_that_does_not_finish_keeps_the_runs_model_and_predictions(arrays, monkeypatch, failure, status):
+    """`zap fit --refit` interrupted or diverged: the saved model, its extra predictions (test_predictions.csv)
+    and the summary stay the run's, and the summary says what happened to the refit."""
+    from dataclasses import replace
+
+    import zap.finetune.refit as refit_module
+    from zap import ZAP
+
+    def failing(*args, **kwargs):
+        if failure == "ctrl-c":
+            raise KeyboardInterrupt
+        return replace(model.result_, status="diverged", error="loss is nan")
+
+    model = ZAP(budget=6, clock="steps", config=FAST_CONFIG, test_ratio=0.3, max_test=100)
+    model.fit(arrays, extra=arrays[0][:4])
+    run_predictor = model.predictor_
+    monkeypatch.setattr(refit_module, "run", failing)
+    model.refit()
+    assert model.predictor_ is run_predictor and model.refit_extra_probabilities_ is None
+    summary = model.summary()
+    assert summary["refit_status"] == status
+    assert summary["status"] == ("interrupted" if failure == "ctrl-c" else "ok")
+    assert (summary["refit_error"] or "").endswith("loss is nan") == (failure == "diverged")
+
+
 def test_a_cnn_that_validates_better_takes_over_and_answers(split, tmp_path, monkeypatch):
     from zap.finetune import quick
     from zap.finetune.predictor import Predictor
