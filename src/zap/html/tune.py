@@ -50,7 +50,8 @@ def _key_numbers(summary: dict[str, Any]) -> str:
     search, ok = summary["tune"], summary["status"] == "ok"
     best = search.get("incumbent") or {}
     clock = summary["clock"]
-    items = [("search ALC", fmt(summary["alc"]), "good" if ok else "bad"),
+    searched = ok or (search.get("refit") or {}).get("status") == "interrupted"  # the search itself ended well
+    items = [("search ALC", fmt(summary["alc"]), "good" if searched else "bad"),
              ("final NAUC", fmt(summary.get("final_nauc")), ""), ("accuracy", fmt(summary.get("accuracy")), ""),
              ("budget", f"{summary['budget_s']:g} {clock}-s", ""), ("spent", f"{search['seconds']:.1f} {clock}-s", ""),
              ("trials", str(search["n_trials"]), ""), ("incumbent", f"trial {best.get('n', '–')}", ""),
