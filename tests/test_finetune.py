@@ -184,6 +184,8 @@ def test_a_refit_that_does_not_finish_keeps_the_runs_model_and_predictions(array
     assert summary["refit_status"] == status
     assert summary["status"] == ("interrupted" if failure == "ctrl-c" else "ok")
     assert (summary["refit_error"] or "").endswith("loss is nan") == (failure == "diverged")
+    if failure == "ctrl-c":
+        assert summary["error"] == "the refit was interrupted (Ctrl-C): the model is the run's, not refit on all data"
 
 
 def test_a_cnn_that_validates_better_takes_over_and_answers(split, tmp_path, monkeypatch):

@@ -427,7 +427,8 @@ class ZAP:
                     "and none came earlier, so ALC counts none: making a prediction takes longer than the budget; "
                     "raise the budget, or give fewer or smaller images")
         if status == "interrupted" and self.result_.status == "ok":
-            return "the refit was interrupted (Ctrl-C): the model is the run's, not refit on all data"
+            kept = "the run's, not refit on all data" if self.refit_steps_ is None else "an earlier refit's"
+            return f"the refit was interrupted (Ctrl-C): the model is {kept}"
         return self.result_.error
 
     def _config_source(self) -> str:
