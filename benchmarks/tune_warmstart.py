@@ -64,7 +64,10 @@ def measure(split, init, core: str, name: str, seed: int, args) -> dict:
     return {"core": core, "dataset": name, "init": "default" if init == "default" else "zero-shot", "seed": seed,
             "alc": summary["alc"], "final_nauc": summary["final_nauc"], "accuracy": summary["accuracy"],
             "incumbent": summary["tune"]["incumbent"]["n"], "pipeline_id": summary["pipeline_id"],
-            "n_trials": len(result.trials), "spent": result.spent, "wall_s": time.perf_counter() - start,
+            "n_trials": len(result.trials), "n_skipped": len(result.skipped), "spent": result.spent,
+            "skipped": [{key: t[key] for key in ("pipeline_id", "origin", "budget", "first_answer_s")}
+                        for t in result.skipped],
+            "wall_s": time.perf_counter() - start,
             "so_far": so_far(result.trials),
             "trials": [{key: t.get(key) for key in ("pipeline_id", "origin", "budget", "score", "seconds",
                                                      "test_final_nauc")} for t in result.trials]}
@@ -77,14 +80,17 @@ def mean(values) -> float:
 
 def print_table(runs: list[dict]) -> None:
     datasets = list(dict.fromkeys(r["dataset"] for r in runs))
-    print(f"\n{'dataset':26s} {'init':10s} {'search ALC':>10s} {'final NAUC':>10s} {'accuracy':>9s} {'trials':>6s}")
+    print(f"\n{'dataset':26s} {'init':10s} {'search ALC':>10s} {'final NAUC':>10s} {'accuracy':>9s} {'trials':>6s} "
+          f"{'skipped':>7s} {'spent':>6s}")
     for name in datasets:
         for init in INITS:
             chosen = [r for r in runs if r["dataset"] == name and r["init"] == init]
             if chosen:
                 print(f"{name:26s} {init:10s} {mean([r['alc'] for r in chosen]):10.3f} "
                       f"{mean([r['final_nauc'] for r in chosen]):10.3f} {mean([r['accuracy'] for r in chosen]):9.3f} "
-                      f"{mean([r['n_trials'] for r in chosen]):6.1f}")
+                      f"{mean([r['n_trials'] for r in chosen]):6.1f} "
+                      f"{mean([r.get('n_skipped', 0) for r in chosen]):7.1f} "
+                      f"{mean([r['spent'] for r in chosen]):6.1f}")
     for metric in ("alc", "final_nauc"):
         ratios = [mean([r[metric] for r in runs if r["dataset"] == d and r["init"] == "zero-shot"])
                   / mean([r[metric] for r in runs if r["dataset"] == d and r["init"] == "default"]) for d in datasets]

@@ -196,6 +196,21 @@ def test_tune_report_shows_the_searchs_numbers_and_every_trial(tuned, browser, t
     assert "&lt;tiny &amp; data&gt;" in dom and "<tiny & data>" not in dom
 
 
+def test_tune_report_lists_the_trials_skipped_for_their_price(tuned, tmp_path):
+    import copy
+
+    from zap.html import write_tune_report
+
+    summary, curve = tuned
+    assert "Skipped:" not in write_tune_report(tmp_path / "plain", summary, curve).read_text()
+    summary = copy.deepcopy(summary)
+    summary["tune"]["skipped"] = [{"pipeline_id": "<slow>", "origin": "model", "budget": 0.111,
+                                   "asked_budget": 0.111, "first_answer_s": 0.256, "config": {}}]
+    page = write_tune_report(tmp_path / "skipped", summary, curve).read_text()
+    section = page.split("Skipped: no answer possible within their budget (1)")[1].split("</table>")[0]
+    assert "&lt;slow&gt;" in section and "0.256" in section and "<slow>" not in page
+
+
 def test_tune_report_refuses_another_runs_summary(tuned, fitted, tmp_path):
     from zap.html import write_tune_report
 

@@ -8,6 +8,7 @@ import pytest
 from conftest import FAST_CONFIG, injected_table
 from zap.data import SplitSettings, load_dataset, train_test_split
 from zap.finetune import Budget, run
+from zap.finetune.pricing import first_answer_price
 from zap.finetune.refclock import CostTable, CostTableError, default_cost_table
 
 
@@ -124,3 +125,38 @@ def test_fit_records_the_budget_in_reference_seconds(arrays):
     probe = on_wall.summary()["clock_calibration"]
     assert probe["method"] == "device probe" and probe["steps"] >= 2 and probe["ref_per_wall"] > 0
     assert on_wall.summary()["budget_ref_s"] == pytest.approx(2 * probe["ref_per_wall"], rel=1e-3)
+
+
+@pytest.mark.parametrize("quick_model", ["LR", "SVC"])
+def test_the_first_answer_price_is_what_the_quick_model_charges(split, quick_model):
+    """Where the quick model answers first, the price before the run is the run's own first reference time:
+    the same operations at the same prices (a twin of the runner's order of work that drifted would fail)."""
+    table = injected_table()
+    config = FAST_CONFIG | {"first_simple_model": True, "simple_model": quick_model}
+    price = first_answer_price(split.train, len(split.test), config, seed=3, costs=table)
+    result = run(split.train, split.test, config, Budget(2.0, "ref"), seed=3, costs=table)
+    assert result.curve.rows[0]["steps"] == 0
+    assert price == pytest.approx(result.curve.rows[0]["ref_s"], rel=1e-9)
+
+
+def test_the_first_answer_price_bounds_the_cnns_first_pass_from_below(split):
+    """Without the quick model the CNN answers after a step or more: the price leaves the steps out, so it
+    is below the first answer's reference time by at most what the steps and their batches cost."""
+    table = injected_table()
+    config = FAST_CONFIG | {"first_simple_model": False}
+    price = first_answer_price(split.train, len(split.test), config, seed=0, costs=table)
+    result = run(split.train, split.test, config, Budget(1, "steps"), seed=0, costs=table)
+    first = result.curve.rows[0]
+    assert first["steps"] == 1
+    one_step = table.step_cost("mobilenetv2", 32, 16, 0.0) + 16 * 1e-4  # a step and its next batch's decoding
+    assert price < first["ref_s"] <= price + one_step + 1e-9
+    # a known resolution gives the same price without reading the images; a larger test set costs more
+    assert first_answer_price(split.train, len(split.test), config, costs=table, resolution=16) == price
+    assert first_answer_price(split.train, 10 * len(split.test), config, costs=table) > price
+
+
+def test_nothing_is_priced_without_test_images_or_without_prices(split):
+    table = injected_table()
+    assert first_answer_price(split.train, 0, FAST_CONFIG, costs=table) is None
+    unpriced = FAST_CONFIG | {"architecture": "efficientnet_lite1"}
+    assert first_answer_price(split.train, len(split.test), unpriced, costs=table) is None

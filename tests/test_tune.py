@@ -20,7 +20,15 @@ from zap.finetune import Budget, run
 from zap.metafeatures import compute
 from zap.pipelines import as_dict, complete, get_config, named_configs, pipeline_id
 from zap.selectors.trained import suggest
-from zap.strategies.tune import default_trial_budget, fidelities, inner_split, refit_incumbent, tune, valid_configs
+from zap.strategies.tune import (
+    AnswerPrices,
+    default_trial_budget,
+    fidelities,
+    inner_split,
+    refit_incumbent,
+    tune,
+    valid_configs,
+)
 
 # two fast pipelines the caller chose: the initial design of the searches below (no selector involved)
 GIVEN = [FAST_CONFIG, FAST_CONFIG | {"lr": 3e-3, "batch_size": 24}]
@@ -97,6 +105,43 @@ def test_every_trial_is_recorded_and_the_incumbent_is_the_best(searches):
     assert summary["final_nauc"] == result.best["test_final_nauc"] and 0 <= summary["accuracy"] <= 1
     assert 0 < summary["alc"] <= 1
     json.dumps(summary)  # plain JSON
+
+
+# EfficientNet-Lite2 at 128 px without the quick model: its first prediction pass costs about 0.26 ref-s here,
+# more than the smallest fidelity (1/9 ref-s)
+SLOW = FAST_CONFIG | {"architecture": "efficientnet_lite2", "log2_max_size": 7, "first_simple_model": False}
+
+
+def test_a_trial_that_cannot_answer_in_its_budget_is_skipped_not_run():
+    """Once an incumbent stands, a trial whose first answer is priced past its budget is not run: it is recorded
+    as skipped and told to SMAC as scoring nothing, and no trial that ran had a first answer priced past its own
+    budget. Before, it ran and its first pass overran the budget (the runner never abandons a first answer)."""
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    result = tune(split.train, split.test, Budget(S, "ref"), init=[FAST_CONFIG, SLOW], k=2, seed=0,
+                  trial_budget=1.0)
+    inner = inner_split(split.train, 0)
+    prices = AnswerPrices.for_search(inner.train, inner.test, 0, Budget(S, "ref"), None)
+    slow = pipeline_id(complete(SLOW))
+    assert result.trials[0]["pipeline_id"] == pipeline_id(complete(FAST_CONFIG))
+    assert slow not in [t["pipeline_id"] for t in result.trials]
+    skipped = {s["pipeline_id"]: s for s in result.skipped}
+    assert skipped[slow]["budget"] == pytest.approx(fidelities(1.0)[0])
+    assert skipped[slow]["first_answer_s"] == pytest.approx(prices.seconds(SLOW)) and prices.seconds(SLOW) > 0.2
+    assert all(prices.seconds(t["config"]) <= t["budget"] for t in result.trials[1:])
+    assert all(s["first_answer_s"] > s["budget"] for s in result.skipped)
+    summary = result.summary()["tune"]
+    assert summary["n_skipped"] == len(result.skipped) >= 1 and summary["price_margin"] == 1.0
+    assert S - result.spent < fidelities(1.0)[0]  # the budget still went to trials that ran
+
+
+def test_answers_are_priced_on_the_searchs_own_clock():
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    inner = inner_split(split.train, 0)
+    on = {clock: AnswerPrices.for_search(inner.train, inner.test, 0, Budget(10, clock), ref)
+          for clock, ref in (("ref", None), ("wall", 25.0), ("steps", None))}
+    assert on["wall"].seconds(SLOW) == pytest.approx(on["ref"].seconds(SLOW) * 10 / 25.0)
+    assert on["steps"].seconds(SLOW) is None  # predictions cost no steps
+    assert AnswerPrices.for_search(inner.train, inner.test, 0, Budget(10, "wall"), None).seconds(SLOW) is None
 
 
 def test_refit_retrains_the_incumbent_on_all_the_data_and_keeps_its_scores(searches, monkeypatch):

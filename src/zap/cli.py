@@ -316,6 +316,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
           f"ALC of the search {summary['alc']:.4f}"
           + (f"\nwrote {args.out}/summary.json, report.html, learning_curve.csv/.png, model/" if folder else
              "\n(no --out: nothing saved)"))
+    if result.skipped:
+        _say(f"note: {len(result.skipped)} trial(s) not run: their first answer was priced past their budget "
+             "(summary.json: tune.skipped)")
     refit = result.refit or {}
     if refit.get("status") == "ok":
         how = f"{refit['steps']} optimizer steps" if refit["steps"] else "its quick model, fitted again"

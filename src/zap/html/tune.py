@@ -177,6 +177,13 @@ def _time(summary: dict[str, Any]) -> str:
     fidelity_rows = [[f"{b:.3g}", len(v), sum(v), sum(v) / total] for b, v in sorted(by_budget.items())]
     text = (table(["origin", "trials", f"{clock}-s", "share"], rows) + "<h3>By fidelity (budget asked)</h3>" +
             table(["budget", "trials", f"{clock}-s", "share"], fidelity_rows))
+    skipped = search.get("skipped") or []
+    if skipped:
+        text += (f"<h3>Skipped: no answer possible within their budget ({len(skipped)})</h3>" +
+                 table(["pipeline", "origin", f"budget ({clock}-s)", f"first answer priced at ({clock}-s)"],
+                       [[t["pipeline_id"], t["origin"], t["budget"], t["first_answer_s"]] for t in skipped]) +
+                 '<p class="muted">not run: the reference clock\'s prices put the trial\'s first prediction past its '
+                 "budget, so it was told to SMAC as scoring nothing (what it would have scored by then)</p>")
     overhead = search["seconds"] - sum(sum(v) for v in by_origin.values())
     if clock == "wall":
         text += f'<p class="muted">SMAC and model building outside the trials: {overhead:.1f} s of wall time</p>'

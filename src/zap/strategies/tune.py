@@ -21,6 +21,11 @@ What keeps it honest:
   and model building included, as a wall-clock user means it). A trial SMAC asks for beyond what is left runs
   on what is left (`truncated`); less than the smallest fidelity left ends the search. The total can pass S
   only by the runner's own overrun of the last trial. `n_trials` bounds the trials as a backstop.
+- **A trial that cannot answer in its budget is not run.** The runner never abandons a run's first prediction,
+  so a pipeline whose first answer (its quick model, or its first prediction pass) costs more than the trial's
+  budget would overrun it. Its price is known before it runs (`zap.finetune.pricing`, on the reference clock's
+  cost table), and once an incumbent stands such a trial is skipped and told to SMAC as scoring nothing, which
+  is what a trial that has not answered by its budget scores: a short trial's cost is a lower bound.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
+from zap.finetune.pricing import first_answer_price
 from zap.finetune.refit import RefitError, refit
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import compute as compute_metafeatures
@@ -61,6 +67,11 @@ INNER_VALID = 0.2  # share of `train` held out to score the trials
 MAX_K = 50
 OBJECTIVE_KEY = {"alc": "alc", "final": "final_nauc"}  # the inner-validation score each objective ranks by
 BACKSTOP_FACTOR = 4  # the loop's own cap: 4 x the trials the budget holds at the smallest fidelity
+# How far a trial's priced first answer must pass its budget before the trial is skipped. On the ref clock the
+# price is the runner's own (exact for a quick model, a lower bound for the CNN's first pass); on the wall and
+# CPU clocks it is converted with the device probe's ratio, measured on one architecture at one input size, so
+# only a price above twice the budget is trusted there.
+PRICE_MARGIN = {"ref": 1.0, "wall": 2.0, "cpu": 2.0}
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> None:
@@ -206,6 +217,33 @@ def _ask(smac):
 # ------------------------------------------------------------------------------------------------ trials
 
 
+@dataclass
+class AnswerPrices:
+    """What a trial's first answer costs at the least on the search's clock, asked before the trial runs."""
+
+    fit: ImageDataset
+    n_valid: int
+    seed: int
+    per_ref: float | None  # the search clock's seconds per reference second; None where nothing is priced
+    resolution: int | None = None  # the fit images' median side, read once
+
+    @classmethod
+    def for_search(cls, fit: ImageDataset, valid: ImageDataset, seed: int, budget: Budget,
+                   budget_ref: float | None) -> AnswerPrices:
+        """On the ref clock a price is in the budget's own units; on the wall and CPU clocks it is converted by
+        the caller's `budget_ref` (S in reference seconds); a budget of steps prices nothing (answers cost none)."""
+        per_ref = {"ref": 1.0, "steps": None}.get(budget.clock, budget.amount / budget_ref if budget_ref else None)
+        return cls(fit, len(valid), seed, per_ref)
+
+    def seconds(self, config: Mapping[str, Any]) -> float | None:
+        if self.per_ref is None:
+            return None
+        if self.resolution is None:
+            self.resolution = compute_metafeatures(self.fit).resolution
+        price = first_answer_price(self.fit, self.n_valid, config, seed=self.seed, resolution=self.resolution)
+        return None if price is None else price * self.per_ref
+
+
 def clock_seconds(result: RunResult, clock: str) -> float:
     return float(result.elapsed["steps" if clock == "steps" else f"{clock}_s"])
 
@@ -245,6 +283,7 @@ class TuneResult:
     status: str  # "ok", "interrupted"
     extra_probabilities: np.ndarray | None = None
     refit: dict[str, Any] | None = None  # `refit_incumbent`'s record: status, steps, images
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # trials not run: no answer in their budget
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -268,7 +307,9 @@ class TuneResult:
             "tune": {"refit": self.refit, "init": self.init, "k": self.k, "trial_budget": self.trial_budget,
                      "fidelities": fidelities(self.trial_budget), "eta": ETA,
                      "initial_design": self.design.to_dict(), "trials": self.trials, "incumbent": best or None,
-                     "seconds": self.spent, "wall_s": self.wall_s, "n_trials": len(self.trials)},
+                     "seconds": self.spent, "wall_s": self.wall_s, "n_trials": len(self.trials),
+                     "skipped": self.skipped, "n_skipped": len(self.skipped),
+                     "price_margin": PRICE_MARGIN.get(self.budget.clock)},
         }
 
 
@@ -287,9 +328,10 @@ class _Search:
     """The ask/tell loop's state: time spent, trials, the incumbent and the search's curve."""
 
     def __init__(self, budget: Budget, trial_budget: float, objective: str, outer: Outer, zero_shot: set[str],
-                 progress: Callable[[dict[str, Any]], None] | None):
+                 progress: Callable[[dict[str, Any]], None] | None, prices: AnswerPrices | None = None):
         self.budget, self.trial_budget, self.objective, self.outer = budget, trial_budget, objective, outer
-        self.zero_shot, self.progress = zero_shot, progress
+        self.zero_shot, self.progress, self.prices = zero_shot, progress, prices
+        self.skipped: list[dict[str, Any]] = []
         self.start = time.perf_counter()
         self.totals = {"wall_s": 0.0, "cpu_s": 0.0, "steps": 0.0, "ref_s": 0.0}
         self.trials: list[dict[str, Any]] = []
@@ -315,6 +357,18 @@ class _Search:
         if left < smallest * (1 - 1e-9):
             return None
         return min(asked, left)
+
+    def too_slow(self, config: dict[str, Any], origin: str, asked: float, amount: float) -> bool:
+        """Skip (and record) a trial whose first answer is priced past its budget, once an incumbent stands: the
+        search's first answer always comes, as a run's does."""
+        if self.incumbent is None or self.prices is None:
+            return False
+        price = self.prices.seconds(config)
+        if price is None or price <= amount * PRICE_MARGIN[self.budget.clock]:
+            return False
+        self.skipped.append({"pipeline_id": pipeline_id(config), "origin": origin, "budget": amount,
+                             "asked_budget": asked, "first_answer_s": price, "config": config})
+        return True
 
     def record(self, config: dict[str, Any], origin: str, asked: float, amount: float, result: RunResult) -> dict:
         for name in self.totals:
@@ -370,15 +424,18 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
 
     fit, valid = data
     try:
-        while len(search.trials) < n_trials:
+        while len(search.trials) + len(search.skipped) < n_trials:
             info = _ask(smac)
             amount = search.next_budget(float(info.budget))
             if amount is None:
                 return "ok"
             config = as_dict(info.config)
+            origin = "zero-shot" if pipeline_id(config) in search.zero_shot else origin_of(info.config)
+            if search.too_slow(config, origin, float(info.budget), amount):  # it would score nothing in time
+                smac.tell(info, TrialValue(cost=1.0, time=0.0), save=False)
+                continue
             result = run(fit, valid, config, Budget(amount, search.budget.clock), seed=seed, threads=threads,
                          device=device, interruptible=interruptible)
-            origin = "zero-shot" if pipeline_id(config) in search.zero_shot else origin_of(info.config)
             trial = search.record(config, origin, float(info.budget), amount, result)
             if result.status == "interrupted":
                 return "interrupted"
@@ -405,8 +462,8 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
     inner = inner_split(train, seed)
     design = _design(init, k, selector, inner.train, budget, trial_budget, objective, threads, device, budget_ref)
     n_trials = planned_trials(budget, trial_budget, k)
-    search = _Search(budget, trial_budget, objective, Outer(test),
-                     {pipeline_id(c) for c in design.configs}, progress)
+    search = _Search(budget, trial_budget, objective, Outer(test), {pipeline_id(c) for c in design.configs},
+                     progress, AnswerPrices.for_search(inner.train, inner.test, seed, budget, budget_ref))
     with tempfile.TemporaryDirectory(prefix="zap-tune-") as folder:
         smac = _smac(design, trial_budget, n_trials, seed, folder)
         status = _search(smac, search, BACKSTOP_FACTOR * n_trials, seed, threads, device, (inner.train, inner.test),
@@ -414,7 +471,7 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
     extra_probabilities = search.predictor.predict_proba(extra) if extra is not None and search.predictor else None
     return TuneResult(budget, trial_budget, init if isinstance(init, str) else "given", k, objective, design,
                       search.trials, search.incumbent, search.result, search.predictor, search.curve, search.spent,
-                      time.perf_counter() - search.start, status, extra_probabilities)
+                      time.perf_counter() - search.start, status, extra_probabilities, skipped=search.skipped)
 
 
 def refit_incumbent(result: TuneResult, data: ImageDataset, extra: ImageDataset | None = None, *, seed: int = 0,
