@@ -56,7 +56,7 @@ def test_zap_follows_the_rule_where_left_to_auto_and_the_user_elsewhere(monkeypa
     monkeypatch.setattr(defaults, "DEFAULT_BY_BUDGET", THREE_BANDS)
     small = _resolved(ZAP(budget=10, clock="ref"), 10.0)
     assert (small.strategy_, small.selector_) == ("zero-shot", None) and small.default_.lowest_ref_s == 0.0
-    assert small._config(), "no selector: the recommended pipeline, fixed"
+    assert small._config(n_predicted=0), "no selector: the recommended pipeline, fixed"
     large = _resolved(ZAP(budget=600, clock="ref"), 600.0)
     assert (large.strategy_, large.selector_) == ("refine", "zap-hpo")
     mine = _resolved(ZAP(budget=600, clock="ref", selector="zap-as", strategy="zero-shot"), 600.0)

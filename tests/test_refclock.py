@@ -1,11 +1,12 @@
 """The reference clock: prices from a cost table, and runs that do not depend on the machine's timers."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from conftest import FAST_CONFIG, injected_table
+from conftest import FAST_CONFIG, injected_table, pattern
 from zap.data import SplitSettings, load_dataset, train_test_split
 from zap.finetune import Budget, run
 from zap.finetune.pricing import first_answer_price
@@ -127,29 +128,64 @@ def test_fit_records_the_budget_in_reference_seconds(arrays):
     assert on_wall.summary()["budget_ref_s"] == pytest.approx(2 * probe["ref_per_wall"], rel=1e-3)
 
 
-@pytest.mark.parametrize("quick_model", ["LR", "SVC"])
-def test_the_first_answer_price_is_what_the_quick_model_charges(split, quick_model):
-    """Where the quick model answers first, the price before the run is the run's own first reference time:
-    the same operations at the same prices (a twin of the runner's order of work that drifted would fail)."""
-    table = injected_table()
+def distinct_quick_prices() -> CostTable:
+    """Quick models priced apart, their fit growing with the sample and the classes: a price that used the
+    wrong model, sample or class count would not match."""
+    fit = {"SVC": [-3.0, 0.3, 0.2], "NuSVC": [-2.8, 0.3, 0.2], "RF": [-2.5, 0.1, 0.1], "LR": [-4.0, 0.2, 0.3]}
+    return dataclasses.replace(injected_table(), quick_fit=fit,
+                               quick_predict={"SVC": 3e-4, "NuSVC": 4e-4, "RF": 0.5e-4, "LR": 1e-4})
+
+
+def first_quick_answer(train, test, quick_model: str, table: CostTable):
     config = FAST_CONFIG | {"first_simple_model": True, "simple_model": quick_model}
-    price = first_answer_price(split.train, len(split.test), config, seed=3, costs=table)
-    result = run(split.train, split.test, config, Budget(2.0, "ref"), seed=3, costs=table)
-    assert result.curve.rows[0]["steps"] == 0
+    price = first_answer_price(train, len(test), config, seed=3, costs=table)
+    result = run(train, test, config, Budget(2.0, "ref"), seed=3, costs=table)
+    assert result.curve.rows[0]["steps"] == 0  # the quick model answered first
+    return price, result
+
+
+@pytest.mark.parametrize("quick_model", ["LR", "RF"])
+def test_the_first_answer_price_is_what_the_quick_model_charges(split, quick_model):
+    """Where the quick model is no dearer to predict with than logistic regression, the price before the run is
+    the run's own first reference time: the same operations at the same prices."""
+    price, result = first_quick_answer(split.train, split.test, quick_model, distinct_quick_prices())
+    assert price == pytest.approx(result.curve.rows[0]["ref_s"], rel=1e-9)
+
+
+def test_a_dearer_quick_model_is_priced_as_its_fallback_predicts(split):
+    """SVC can still fall back to logistic regression when its fit fails, so its predictions are priced at the
+    cheaper of the two: lower than what ran by exactly the difference, never above it."""
+    table = distinct_quick_prices()
+    price, result = first_quick_answer(split.train, split.test, "SVC", table)
+    assert not any(e["event"] == "quick_model_fallback" for e in result.events)
+    assert price == pytest.approx(result.curve.rows[0]["ref_s"] - len(split.test) * (3e-4 - 1e-4), rel=1e-9)
+
+
+def test_a_quick_model_that_must_fall_back_is_priced_as_what_answers():
+    """A class seen fewer than 3 times in the quick model's sample: SVC cannot be calibrated, logistic regression
+    answers, and the price is what the run charged."""
+    counts = (10, 10, 3)
+    x = np.stack([pattern(label, i) for label, n in enumerate(counts) for i in range(n)])
+    y = np.repeat(np.arange(3), counts)
+    split = train_test_split(load_dataset((x, y)), SplitSettings(0.3, 100, 0))
+    price, result = first_quick_answer(split.train, split.test, "SVC", distinct_quick_prices())
+    assert any(e["event"] == "quick_model_fallback" for e in result.events)
     assert price == pytest.approx(result.curve.rows[0]["ref_s"], rel=1e-9)
 
 
 def test_the_first_answer_price_bounds_the_cnns_first_pass_from_below(split):
-    """Without the quick model the CNN answers after a step or more: the price leaves the steps out, so it
-    is below the first answer's reference time by at most what the steps and their batches cost."""
+    """Without the quick model the CNN answers after one step or more: the price counts the first step and
+    leaves out the rest, so on a one-step budget it falls short of the first answer only by the new images of
+    the next batch, which the loader decoded before the run stopped."""
     table = injected_table()
     config = FAST_CONFIG | {"first_simple_model": False}
     price = first_answer_price(split.train, len(split.test), config, seed=0, costs=table)
     result = run(split.train, split.test, config, Budget(1, "steps"), seed=0, costs=table)
     first = result.curve.rows[0]
     assert first["steps"] == 1
-    one_step = table.step_cost("mobilenetv2", 32, 16, 0.0) + 16 * 1e-4  # a step and its next batch's decoding
-    assert price < first["ref_s"] <= price + one_step + 1e-9
+    assert price < first["ref_s"] <= price + 16 * 1e-4 + 1e-12  # at most 16 new images, at 1e-4 each
+    longer = run(split.train, split.test, config, Budget(3.0, "ref"), seed=0, costs=table)
+    assert price < longer.curve.rows[0]["ref_s"]
     # a known resolution gives the same price without reading the images; a larger test set costs more
     assert first_answer_price(split.train, len(split.test), config, costs=table, resolution=16) == price
     assert first_answer_price(split.train, 10 * len(split.test), config, costs=table) > price
@@ -160,3 +196,55 @@ def test_nothing_is_priced_without_test_images_or_without_prices(split):
     assert first_answer_price(split.train, 0, FAST_CONFIG, costs=table) is None
     unpriced = FAST_CONFIG | {"architecture": "efficientnet_lite1"}
     assert first_answer_price(split.train, len(split.test), unpriced, costs=table) is None
+
+
+def digits_prices(budget: float) -> tuple[list[str], list[float]]:
+    """The shipped selector's suggestions for bundled digits at `budget` ref-s and their first answers' prices,
+    on the split `zap fit` makes by default."""
+    from zap import ZAP
+    from zap.data import load_dataset
+    from zap.metafeatures import compute
+    from zap.selectors.trained import suggest
+
+    defaults = ZAP(budget=budget, clock="ref")
+    split = train_test_split(load_dataset("digits"), SplitSettings(defaults.test_ratio, defaults.max_test, 0))
+    ranked = suggest(compute(split.train), "zap-hpo", k=5, budget=budget, clock="ref", budget_ref=budget)
+    return ([s.pipeline_id for s in ranked.suggestions],
+            [first_answer_price(split.train, len(split.test), s.config, seed=0) for s in ranked.suggestions])
+
+
+def test_fit_passes_over_suggestions_that_cannot_answer_within_the_budget():
+    """A pick whose first answer comes only after the budget scores nothing: `zap fit` takes the best-ranked
+    suggestion priced within it, and says which it passed over and why."""
+    from zap import ZAP
+    from zap.api import selection_lines
+
+    ids, prices = digits_prices(1.0)
+    assert prices[0] > min(prices[1:])  # the selector's first pick is dearer to answer than another suggestion
+    budget = (prices[0] + min(prices[1:])) / 2
+    assert digits_prices(budget)[0] == ids  # the ranking is the same at this budget
+    fitted = ZAP(budget=budget, clock="ref", selector="zap-hpo", progress=False).fit("digits")
+    selection = fitted.summary()["selection"]
+    pick = next(i for i, p in zip(ids, prices, strict=True) if p <= budget)
+    assert selection["pipeline_id"] == pick != ids[0]
+    assert [p["pipeline_id"] for p in selection["priced_out"]] == [i for i, p in zip(ids, prices, strict=True)
+                                                                   if p > budget]
+    assert all(p["first_answer_ref_s"] > budget for p in selection["priced_out"])
+    assert fitted.result_.curve.rows[0]["ref_s"] <= budget  # it answered in time
+    assert any("passed over" in w for w in selection["warnings"])
+    assert any("the best-ranked whose first answer can come within the budget" in line
+               for line in selection_lines(selection))
+    assert {c["pipeline_id"] for c in fitted.candidates_} == {i for i, p in zip(ids, prices, strict=True)
+                                                              if p <= budget}
+
+
+def test_fit_keeps_the_pick_when_no_suggestion_can_answer_in_time_and_says_so():
+    from zap import ZAP
+
+    _, prices = digits_prices(1.0)
+    budget = min(prices) / 2
+    fitted = ZAP(budget=budget, clock="ref", selector="zap-hpo", progress=False).fit("digits")
+    selection = fitted.summary()["selection"]
+    assert selection["pipeline_id"] == digits_prices(budget)[0][0]
+    assert len(selection["priced_out"]) == 5 and any("every suggestion" in w for w in selection["warnings"])
+    assert fitted.summary()["status"] == "late"

@@ -30,8 +30,10 @@ from zap.strategies.tune import (
     valid_configs,
 )
 
-# two fast pipelines the caller chose: the initial design of the searches below (no selector involved)
-GIVEN = [FAST_CONFIG, FAST_CONFIG | {"lr": 3e-3, "batch_size": 24}]
+# two fast pipelines the caller chose: the initial design of the searches below (no selector involved). Their
+# quick model answers within the smallest fidelity (1/9 ref-s); a CNN's first step and pass do not fit in it
+QUICK = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}
+GIVEN = [QUICK, QUICK | {"lr": 3e-3, "batch_size": 24}]
 S = 1.5  # reference seconds for the whole search; trials of 1/9, 1/3 and 1 reference second (T = 1)
 
 
@@ -107,39 +109,87 @@ def test_every_trial_is_recorded_and_the_incumbent_is_the_best(searches):
     json.dumps(summary)  # plain JSON
 
 
-# EfficientNet-Lite2 at 128 px without the quick model: its first prediction pass costs about 0.26 ref-s here,
-# more than the smallest fidelity (1/9 ref-s)
+# EfficientNet-Lite2 at 128 px without the quick model: its first step and prediction pass cost about 1.3 ref-s
+# here, more than the smallest fidelity (1/9 ref-s)
 SLOW = FAST_CONFIG | {"architecture": "efficientnet_lite2", "log2_max_size": 7, "first_simple_model": False}
 
 
-def test_a_trial_that_cannot_answer_in_its_budget_is_skipped_not_run():
+def test_a_trial_that_cannot_answer_in_its_budget_is_skipped_not_run(monkeypatch):
     """Once an incumbent stands, a trial whose first answer is priced past its budget is not run: it is recorded
-    as skipped and told to SMAC as scoring nothing, and no trial that ran had a first answer priced past its own
+    as skipped and told to SMAC as scoring 0, and no trial that ran had a first answer priced past its own
     budget. Before, it ran and its first pass overran the budget (the runner never abandons a first answer)."""
+    from smac import MultiFidelityFacade
+
+    told = []
+    real_tell = MultiFidelityFacade.tell
+
+    def tell(self, info, value, save=True):  # the real SMAC, with what it is told written down
+        told.append((pipeline_id(as_dict(info.config)), info.budget, value.cost))
+        return real_tell(self, info, value, save=save)
+
+    monkeypatch.setattr(MultiFidelityFacade, "tell", tell)
     split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
-    result = tune(split.train, split.test, Budget(S, "ref"), init=[FAST_CONFIG, SLOW], k=2, seed=0,
-                  trial_budget=1.0)
+    result = tune(split.train, split.test, Budget(S, "ref"), init=[QUICK, SLOW], k=2, seed=0, trial_budget=1.0)
     inner = inner_split(split.train, 0)
     prices = AnswerPrices.for_search(inner.train, inner.test, 0, Budget(S, "ref"), None)
     slow = pipeline_id(complete(SLOW))
-    assert result.trials[0]["pipeline_id"] == pipeline_id(complete(FAST_CONFIG))
+    assert result.trials[0]["pipeline_id"] == pipeline_id(complete(QUICK))
     assert slow not in [t["pipeline_id"] for t in result.trials]
     skipped = {s["pipeline_id"]: s for s in result.skipped}
     assert skipped[slow]["budget"] == pytest.approx(fidelities(1.0)[0])
-    assert skipped[slow]["first_answer_s"] == pytest.approx(prices.seconds(SLOW)) and prices.seconds(SLOW) > 0.2
+    assert skipped[slow]["first_answer_s"] == pytest.approx(prices.seconds(SLOW)) and prices.seconds(SLOW) > 1
+    assert (slow, pytest.approx(fidelities(1.0)[0]), 1.0) in told
+    assert len(told) == len(result.trials) + len(result.skipped)  # every trial, run or not, was told
     assert all(prices.seconds(t["config"]) <= t["budget"] for t in result.trials[1:])
-    assert all(s["first_answer_s"] > s["budget"] for s in result.skipped)
     summary = result.summary()["tune"]
     assert summary["n_skipped"] == len(result.skipped) >= 1 and summary["price_margin"] == 1.0
-    assert S - result.spent < fidelities(1.0)[0]  # the budget still went to trials that ran
+    assert summary["ended"] in ("budget", "no room")
+    assert S - result.spent < fidelities(1.0)[0] or summary["ended"] == "no room"
+
+
+def test_the_first_trial_runs_however_slow_and_a_late_answer_scores_zero():
+    """The search's first answer always comes, so a slow first trial runs; its answer comes after its budget, so
+    it scores 0 (as a skipped trial does), and the first trial that answers in time takes over."""
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    result = tune(split.train, split.test, Budget(S, "ref"), init=[SLOW, QUICK], k=2, seed=0, trial_budget=1.0)
+    first = result.trials[0]
+    assert first["pipeline_id"] == pipeline_id(complete(SLOW)) and first["late"]
+    assert first["seconds"] > first["budget"] and first["score"] == 0.0 == first["valid_final_nauc"]
+    assert result.best["score"] > 0 and result.best["n"] > 0 and not result.best["late"]
+
+
+def test_the_price_rule_on_each_clock():
+    """Run what is priced within the budget (within twice it on the wall clock, whose conversion is rough),
+    skip what is priced past it, and stop where only what is left, not the budget asked, is too little."""
+    from zap.strategies.tune import Outer, _Search
+
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    inner = inner_split(split.train, 0)
+    price_ref = AnswerPrices.for_search(inner.train, inner.test, 0, Budget(10, "ref"), None).seconds(SLOW)
+
+    def verdict(clock: str, amount: float, asked: float, incumbent: int | None = 0) -> str:
+        budget = Budget(10, clock)
+        prices = AnswerPrices.for_search(inner.train, inner.test, 0, budget, 10.0)  # 1 clock-s per ref-s
+        search = _Search(budget, 1.0, "alc", Outer(None), set(), None, prices)
+        search.incumbent = incumbent
+        return search.verdict(SLOW, "model", asked, amount)
+
+    assert verdict("ref", 1.01 * price_ref, 1.01 * price_ref) == "run"
+    assert verdict("ref", 0.99 * price_ref, 0.99 * price_ref) == "skip"
+    assert verdict("ref", 0.99 * price_ref, 1.01 * price_ref) == "no room"
+    assert verdict("ref", 0.99 * price_ref, 0.99 * price_ref, incumbent=None) == "run"  # the first answer
+    assert verdict("wall", 0.6 * price_ref, 0.6 * price_ref) == "run"
+    assert verdict("wall", 0.49 * price_ref, 0.49 * price_ref) == "skip"
+    assert verdict("steps", 1, 1) == "run"  # answers cost no steps
 
 
 def test_answers_are_priced_on_the_searchs_own_clock():
     split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
     inner = inner_split(split.train, 0)
     on = {clock: AnswerPrices.for_search(inner.train, inner.test, 0, Budget(10, clock), ref)
-          for clock, ref in (("ref", None), ("wall", 25.0), ("steps", None))}
+          for clock, ref in (("ref", None), ("wall", 25.0), ("steps", None), ("cpu", None))}
     assert on["wall"].seconds(SLOW) == pytest.approx(on["ref"].seconds(SLOW) * 10 / 25.0)
+    assert on["cpu"].seconds(SLOW) == pytest.approx(on["ref"].seconds(SLOW))  # one for one, as `zap fit` takes it
     assert on["steps"].seconds(SLOW) is None  # predictions cost no steps
     assert AnswerPrices.for_search(inner.train, inner.test, 0, Budget(10, "wall"), None).seconds(SLOW) is None
 

@@ -99,13 +99,29 @@ def selection_lines(selection: dict[str, Any]) -> list[str]:
     if "pipeline_id" in selection:
         name = f" ({selection['name']})" if selection.get("name") else ""
         fallback = selection.get("fallback") or {}
-        if fallback.get("fell_back"):
+        ranked = selection.get("top_k") or [{"pipeline_id": selection["pipeline_id"]}]
+        if ranked[0]["pipeline_id"] != selection["pipeline_id"]:  # the first suggestions cannot answer in time
+            rank = next(t["rank"] for t in ranked if t["pipeline_id"] == selection["pipeline_id"])
+            after = " (after the fallback to Single-best)" if fallback.get("fell_back") else ""
+            lines.append(f"pipeline {selection['pipeline_id']}{name}, {selection['selector']}'s suggestion {rank}"
+                         f"{after}: the best-ranked whose first answer can come within the budget")
+        elif fallback.get("fell_back"):
             lines.append(f"Single-best, pipeline {selection['pipeline_id']}{name}, instead of "
                          f"{selection['selector']}'s pick {fallback['pick']}: {fallback['reason']}")
         else:
             lines.append(f"{selection['selector']} picked pipeline {selection['pipeline_id']}{name} zero-shot from "
                          "the meta-features")
     return lines
+
+
+def priced_out_warning(priced_out: list[dict[str, Any]], none_answers: bool, budget_ref: float) -> str:
+    if none_answers:
+        return (f"every suggestion's first answer is priced past the budget ({budget_ref:.1f} reference-s): the "
+                "run will answer only after it, so its ALC will be 0; give a larger budget")
+    first = priced_out[0]
+    return (f"passed over {len(priced_out)} suggestion(s) whose first answer cannot come within the budget (the "
+            f"best-ranked, {first['pipeline_id']}, is priced at {first['first_answer_ref_s']:.1f} reference-s "
+            f"against {budget_ref:.1f})")
 
 
 def budget_in_reference_seconds(budget: float, clock: str, threads: int = 1,
@@ -202,10 +218,11 @@ class ZAP:
             return self.threads
         return 1 if self.clock == "cpu" else max(1, len(os.sched_getaffinity(0)))
 
-    def _config(self) -> dict[str, Any]:
-        """A fixed `config` wins; otherwise the zero-shot pick of `selector` from the meta-features."""
+    def _config(self, n_predicted: int) -> dict[str, Any]:
+        """A fixed `config` wins; otherwise the zero-shot pick of `selector` from the meta-features, among the
+        suggestions that can answer within the budget when predicting `n_predicted` images a pass."""
         fixed = self._fixed_config(self.selector_)
-        return fixed if fixed is not None else self._zero_shot()
+        return fixed if fixed is not None else self._zero_shot(n_predicted)
 
     def _fixed_config(self, selector: str | None) -> dict[str, Any] | None:
         """The pipeline `config` fixes (or the default one when there is no selector); None: the selector picks."""
@@ -215,7 +232,7 @@ class ZAP:
             return as_dict(get_config(self.config or DEFAULT_CONFIG))
         return None
 
-    def _zero_shot(self) -> dict[str, Any]:
+    def _zero_shot(self, n_predicted: int) -> dict[str, Any]:
         from zap.selectors.trained import selector_path, suggest
 
         path = selector_path(self.selector_, objective=self.objective)
@@ -229,15 +246,36 @@ class ZAP:
         result = suggest(self.meta_features_, self.selector_, k=TOP_K, budget=self.budget, clock=self.clock,
                          threads=self._threads(), device=device, objective=self.objective,
                          budget_ref=self.budget_ref_, fallback=bool(self.fallback))
-        pick = result.suggestions[0]
         top_k = [{"rank": s.rank, "pipeline_id": s.pipeline_id, "name": s.name, "score": s.score}
                  for s in result.suggestions]
-        self.candidates_ = [c | {"config": as_dict(complete(s.config))} for c, s in zip(top_k, result.suggestions,
-                                                                                        strict=True)]
+        answering, priced_out = self._within_budget(result.suggestions, n_predicted)
+        pick = answering[0]
+        self.candidates_ = [c | {"config": as_dict(complete(s.config))}
+                            for c, s in zip(top_k, result.suggestions, strict=True) if s in answering]
+        warnings = list(result.warnings)
+        if priced_out:
+            none_answers = len(priced_out) == len(result.suggestions)
+            warnings.append(priced_out_warning(priced_out, none_answers, self.budget_ref_))
         self.selection_ = {"selector": self.selector_, "pipeline_id": pick.pipeline_id, "name": pick.name,
-                           "score": pick.score, "top_k": top_k, "warnings": result.warnings,
+                           "score": pick.score, "top_k": top_k, "warnings": warnings, "priced_out": priced_out,
                            "trained_on": result.trained_on, "fallback": result.fallback}
         return as_dict(complete(pick.config))
+
+    def _within_budget(self, suggestions: list, n_predicted: int) -> tuple[list, list[dict[str, Any]]]:
+        """The suggestions whose first answer can come within the budget, in rank order, and a record of those
+        priced past it (`zap.finetune.pricing`): a pick that answers only after the budget scores nothing. Where
+        every one is priced past it, all of them, so that the run still answers, late."""
+        from zap.finetune.pricing import cannot_answer, first_answer_price
+
+        answering, priced_out = [], []
+        for s in suggestions:
+            price = first_answer_price(self.split_.train, n_predicted, s.config, seed=self.seed,
+                                       resolution=self.meta_features_.resolution)
+            if cannot_answer(price, self.budget_ref_, self.clock):
+                priced_out.append({"pipeline_id": s.pipeline_id, "rank": s.rank, "first_answer_ref_s": price})
+            else:
+                answering.append(s)
+        return (answering, priced_out) if answering else (list(suggestions), priced_out)
 
     def fit(self, data: Any, extra: Any | None = None,
             on_prediction: Callable[[LearningCurve], None] | None = None) -> ZAP:
@@ -257,7 +295,8 @@ class ZAP:
         self._follow_default_rule()
         self.candidates_: list[dict[str, Any]] = []  # a previous fit's are not this one's
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
-        self.pipeline_ = self._config()
+        n_predicted = len(self.split_.test) + (len(extra_images) if extra_images is not None else 0)
+        self.pipeline_ = self._config(n_predicted)
         lines = selection_lines(self.selection_)
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)

@@ -263,8 +263,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     budget_ref, calibration = budget_in_reference_seconds(args.budget, args.clock, threads, device)
 
     def show(trial: dict) -> None:
+        if trial.get("skipped"):
+            _say(f"skip       {trial['origin']:14s} {trial['pipeline_id']}  {trial['config']['architecture']:18s} "
+                 f"{trial['budget']:7.2f} {args.clock}-s  first answer priced at {trial['first_answer_s']:.2f}")
+            return
         mark = "  <- incumbent" if trial["incumbent"] == trial["n"] else ""
         score = "cut short" if trial["score"] is None else f"valid {args.objective} {trial['score']:.3f}"
+        score += "  (answered only after its budget)" if trial.get("late") else ""
         _say(f"trial {trial['n']:3d}  {trial['origin']:14s} {trial['pipeline_id']}  "
              f"{trial['config']['architecture']:18s} {trial['budget']:7.2f} {args.clock}-s  {score}{mark}")
 
@@ -319,6 +324,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if result.skipped:
         _say(f"note: {len(result.skipped)} trial(s) not run: their first answer was priced past their budget "
              "(summary.json: tune.skipped)")
+    if result.ended in ("trial cap", "skip cap"):
+        _say(f"note: the search stopped at its {result.ended} with {args.budget - result.spent:.1f} {args.clock}-s "
+             "left (summary.json: tune.ended)")
     refit = result.refit or {}
     if refit.get("status") == "ok":
         how = f"{refit['steps']} optimizer steps" if refit["steps"] else "its quick model, fitted again"

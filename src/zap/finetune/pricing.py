@@ -3,9 +3,12 @@
 The runner never abandons a run's first prediction (a user always gets one), so a run whose first answer
 costs more than its budget overruns it by that much. A search that gives many short runs (`zap tune`'s
 smallest Hyperband fidelity) can ask the price first and skip a run that cannot answer in time, instead of
-paying the overrun. The price follows the runner's own order of work with the same cost table, so on the
-`ref` clock it is exact where the quick model answers first and a lower bound where the CNN does (it
-leaves out the optimizer steps before the first prediction pass).
+paying the overrun. The price follows the runner's own order of work with the same cost table, and it is a
+lower bound on the `ref` clock, so a run skipped for its price could not have answered in time: where the
+CNN answers first it counts one optimizer step and leaves out any more before the first prediction pass,
+and where the quick model does it prices the predictions at the cheaper of that model and the logistic
+regression any quick model can fall back to when its fit fails (exact where the quick model is, or falls
+back to, the cheaper).
 """
 
 from __future__ import annotations
@@ -22,6 +25,20 @@ from zap.finetune.refclock import CostTable, RunCosts, default_cost_table, run_c
 from zap.finetune.runner import fit_valid_split
 from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines.space import as_dict, complete
+
+# How far a priced first answer must pass a budget before it is believed. On the ref clock the price is a lower
+# bound of what the runner charges; on the wall clock a budget becomes reference seconds through the device
+# probe (one architecture at one input size), and on the CPU clock one CPU second is taken for one reference
+# second, so only a price above twice the budget is trusted there.
+PRICE_MARGIN = {"ref": 1.0, "wall": 2.0, "cpu": 2.0}
+
+
+def cannot_answer(price_ref: float | None, budget_ref: float | None, clock: str) -> bool:
+    """Whether a run priced at `price_ref` reference seconds surely answers only after a budget of `budget_ref`
+    reference seconds on `clock`; False wherever either is unknown (a budget of steps: answers cost none)."""
+    if price_ref is None or budget_ref is None or clock not in PRICE_MARGIN:
+        return False
+    return price_ref > budget_ref * PRICE_MARGIN[clock]
 
 
 def first_answer_price(train: ImageDataset, n_test: int, config: Mapping[str, Any], *, seed: int = 0,
@@ -49,13 +66,17 @@ def first_answer_price(train: ImageDataset, n_test: int, config: Mapping[str, An
 
 def _quick_model_price(prices: RunCosts, name: str, fit_idx: np.ndarray, labels: np.ndarray, n_test: int,
                        seed: int) -> float:
-    """Decoding its training sample, fitting it, and predicting the test images (as `_Run.quick_model_prediction`)."""
+    """Decoding its training sample, fitting it (priced as the model asked for, as the runner does), and
+    predicting the test images with what answers (as `_Run.quick_model_prediction`)."""
     take = quick.training_sample(fit_idx, labels, seed)
-    return (prices.decode(len(take)) + prices.quick_fit(name, len(take), len(np.unique(labels[take])))
-            + prices.quick_predict(name, n_test))
+    answers = quick.planned_model(name, labels[take])
+    predict = min(prices.quick_predict(answers, n_test), prices.quick_predict(quick.FALLBACK, n_test))
+    return prices.decode(len(take)) + prices.quick_fit(name, len(take), len(np.unique(labels[take]))) + predict
 
 
 def _first_pass_price(prices: RunCosts, batch_size: int, n_fit: int, n_valid: int, n_test: int) -> float:
-    """The first training batch's images decoded, then one prediction pass over validation and test (as
-    `_Run._evaluate`); the steps before the pass are left out, so this is a lower bound."""
-    return prices.decode(min(batch_size, n_fit) + n_valid) + prices.predict(n_valid + n_test)
+    """The first training batch decoded and one step on it (a fresh run always makes one: an untrained head
+    predicts nothing useful), then one prediction pass over validation and test (as `_Run._evaluate`). The
+    steps after the first are left out, so this is a lower bound."""
+    batch = min(batch_size, n_fit)  # the loader drops no last batch when there is only one
+    return prices.decode(batch + n_valid) + prices.step(batch) + prices.predict(n_valid + n_test)

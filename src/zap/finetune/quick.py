@@ -56,14 +56,21 @@ def fit(name: str, x_train: np.ndarray, y_train: np.ndarray, seed: int) -> tuple
     unbalanced classes), logistic regression answers instead: it covers every class with probabilities
     of its own, so the run never goes without its quick prediction (RUNNER_VERSION 3).
     """
-    if name in CALIBRATED and np.bincount(y_train)[np.unique(y_train)].min() < CALIBRATION_FOLDS:
-        name = FALLBACK
+    name = planned_model(name, y_train)
     try:
         return _fit_quietly(make_quick_model(name, seed), x_train, y_train), name
     except (ValueError, np.linalg.LinAlgError):
         if name == FALLBACK:
             raise
         return _fit_quietly(make_quick_model(FALLBACK, seed), x_train, y_train), FALLBACK
+
+
+def planned_model(name: str, y_train: np.ndarray) -> str:
+    """What `fit` tries first on these labels: the named model, or FALLBACK where a calibrated model would see
+    a class fewer than CALIBRATION_FOLDS times (it still falls back if that fit fails)."""
+    if name in CALIBRATED and np.bincount(y_train)[np.unique(y_train)].min() < CALIBRATION_FOLDS:
+        return FALLBACK
+    return name
 
 
 def _fit_quietly(model, x: np.ndarray, y: np.ndarray):

@@ -182,9 +182,14 @@ def _time(summary: dict[str, Any]) -> str:
         text += (f"<h3>Skipped: no answer possible within their budget ({len(skipped)})</h3>" +
                  table(["pipeline", "origin", f"budget ({clock}-s)", f"first answer priced at ({clock}-s)"],
                        [[t["pipeline_id"], t["origin"], t["budget"], t["first_answer_s"]] for t in skipped]) +
-                 '<p class="muted">not run: the reference clock\'s prices put the trial\'s first prediction past its '
-                 "budget, so it was told to SMAC as scoring nothing (what it would have scored by then)</p>")
+                 '<p class="muted">not run: the reference clock\'s prices put the trial\'s first prediction past '
+                 f"{_times(search.get('price_margin'))}its budget, so it was told to SMAC as scoring 0, as a trial "
+                 "that runs scores when it answers only after its budget</p>")
     overhead = search["seconds"] - sum(sum(v) for v in by_origin.values())
     if clock == "wall":
         text += f'<p class="muted">SMAC and model building outside the trials: {overhead:.1f} s of wall time</p>'
     return section("Where the budget went", text, "time")
+
+
+def _times(margin: float | None) -> str:
+    return f"{margin:g} times " if margin and margin != 1 else ""

@@ -41,6 +41,10 @@ class LearningCurve:
             raise ValueError(f"unknown clock {clock!r}; use one of {sorted(CLOCK_COLUMN)}")
         return self.column(CLOCK_COLUMN[clock])
 
+    def until(self, clock: str, t: float) -> LearningCurve:
+        """The predictions made by `t` on `clock`: all that a run whose budget was t has to show."""
+        return LearningCurve([dict(row) for row, time in zip(self.rows, self.times(clock), strict=True) if time <= t])
+
     @property
     def final_nauc(self) -> float:
         return self.rows[-1]["nauc"] if self.rows else 0.0

@@ -23,9 +23,10 @@ What keeps it honest:
   only by the runner's own overrun of the last trial. `n_trials` bounds the trials as a backstop.
 - **A trial that cannot answer in its budget is not run.** The runner never abandons a run's first prediction,
   so a pipeline whose first answer (its quick model, or its first prediction pass) costs more than the trial's
-  budget would overrun it. Its price is known before it runs (`zap.finetune.pricing`, on the reference clock's
-  cost table), and once an incumbent stands such a trial is skipped and told to SMAC as scoring nothing, which
-  is what a trial that has not answered by its budget scores: a short trial's cost is a lower bound.
+  budget would overrun it. Its price is known before it runs (`zap.finetune.pricing`, a lower bound on the
+  reference clock's cost table), and once an incumbent stands such a trial is skipped and told to SMAC as
+  scoring 0. A trial that runs is scored the same way: only the answers it made within its own budget count,
+  so one that answers late scores 0 too, and a short trial's score stays a lower bound of what it would reach.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
-from zap.finetune.pricing import first_answer_price
+from zap.finetune.pricing import PRICE_MARGIN, first_answer_price
 from zap.finetune.refit import RefitError, refit
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import compute as compute_metafeatures
@@ -67,11 +68,6 @@ INNER_VALID = 0.2  # share of `train` held out to score the trials
 MAX_K = 50
 OBJECTIVE_KEY = {"alc": "alc", "final": "final_nauc"}  # the inner-validation score each objective ranks by
 BACKSTOP_FACTOR = 4  # the loop's own cap: 4 x the trials the budget holds at the smallest fidelity
-# How far a trial's priced first answer must pass its budget before the trial is skipped. On the ref clock the
-# price is the runner's own (exact for a quick model, a lower bound for the CNN's first pass); on the wall and
-# CPU clocks it is converted with the device probe's ratio, measured on one architecture at one input size, so
-# only a price above twice the budget is trusted there.
-PRICE_MARGIN = {"ref": 1.0, "wall": 2.0, "cpu": 2.0}
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> None:
@@ -231,8 +227,10 @@ class AnswerPrices:
     def for_search(cls, fit: ImageDataset, valid: ImageDataset, seed: int, budget: Budget,
                    budget_ref: float | None) -> AnswerPrices:
         """On the ref clock a price is in the budget's own units; on the wall and CPU clocks it is converted by
-        the caller's `budget_ref` (S in reference seconds); a budget of steps prices nothing (answers cost none)."""
-        per_ref = {"ref": 1.0, "steps": None}.get(budget.clock, budget.amount / budget_ref if budget_ref else None)
+        the caller's `budget_ref` (S in reference seconds): without it, nothing on the wall clock (no probe ran)
+        and one for one on the CPU clock; a budget of steps prices nothing (answers cost no steps)."""
+        per_ref = budget.amount / budget_ref if budget_ref else None
+        per_ref = {"ref": 1.0, "steps": None, "cpu": per_ref or 1.0}.get(budget.clock, per_ref)
         return cls(fit, len(valid), seed, per_ref)
 
     def seconds(self, config: Mapping[str, Any]) -> float | None:
@@ -284,6 +282,7 @@ class TuneResult:
     extra_probabilities: np.ndarray | None = None
     refit: dict[str, Any] | None = None  # `refit_incumbent`'s record: status, steps, images
     skipped: list[dict[str, Any]] = field(default_factory=list)  # trials not run: no answer in their budget
+    ended: str = ""  # why the search stopped (`_Search.ended`)
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -308,7 +307,7 @@ class TuneResult:
                      "fidelities": fidelities(self.trial_budget), "eta": ETA,
                      "initial_design": self.design.to_dict(), "trials": self.trials, "incumbent": best or None,
                      "seconds": self.spent, "wall_s": self.wall_s, "n_trials": len(self.trials),
-                     "skipped": self.skipped, "n_skipped": len(self.skipped),
+                     "ended": self.ended, "skipped": self.skipped, "n_skipped": len(self.skipped),
                      "price_margin": PRICE_MARGIN.get(self.budget.clock)},
         }
 
@@ -332,6 +331,7 @@ class _Search:
         self.budget, self.trial_budget, self.objective, self.outer = budget, trial_budget, objective, outer
         self.zero_shot, self.progress, self.prices = zero_shot, progress, prices
         self.skipped: list[dict[str, Any]] = []
+        self.ended = ""  # why the loop stopped: "budget", "no room", "trial cap", "skip cap" or "interrupted"
         self.start = time.perf_counter()
         self.totals = {"wall_s": 0.0, "cpu_s": 0.0, "steps": 0.0, "ref_s": 0.0}
         self.trials: list[dict[str, Any]] = []
@@ -358,27 +358,38 @@ class _Search:
             return None
         return min(asked, left)
 
-    def too_slow(self, config: dict[str, Any], origin: str, asked: float, amount: float) -> bool:
-        """Skip (and record) a trial whose first answer is priced past its budget, once an incumbent stands: the
-        search's first answer always comes, as a run's does."""
+    def verdict(self, config: dict[str, Any], origin: str, asked: float, amount: float) -> str:
+        """"run"; "skip" (recorded) for a trial whose first answer is priced past its budget; "no room" where it
+        is priced past only what is left, not past the budget SMAC asked for (telling SMAC it scores nothing
+        would be false). Only once an incumbent stands: the search's first answer always comes, as a run's does."""
         if self.incumbent is None or self.prices is None:
-            return False
+            return "run"
         price = self.prices.seconds(config)
-        if price is None or price <= amount * PRICE_MARGIN[self.budget.clock]:
-            return False
-        self.skipped.append({"pipeline_id": pipeline_id(config), "origin": origin, "budget": amount,
-                             "asked_budget": asked, "first_answer_s": price, "config": config})
-        return True
+        if price is None:
+            return "run"
+        margin = PRICE_MARGIN[self.budget.clock]
+        if price <= amount * margin:
+            return "run"
+        if price <= asked * margin:
+            return "no room"
+        skipped = {"n_skipped": len(self.skipped), "pipeline_id": pipeline_id(config), "origin": origin,
+                   "budget": amount, "asked_budget": asked, "first_answer_s": price, "skipped": True, "config": config}
+        self.skipped.append(skipped)
+        if self.progress:
+            self.progress(skipped)
+        return "skip"
 
     def record(self, config: dict[str, Any], origin: str, asked: float, amount: float, result: RunResult) -> dict:
         for name in self.totals:
             value = result.elapsed[name]
             self.totals[name] += 0.0 if name == "ref_s" and math.isnan(value) else float(value)
+        # only what it answered within its own budget counts (a first answer is never abandoned, so it can come
+        # late), scored over the largest trial budget T with the last score held: short trials are lower bounds
+        shown = result.curve.until(self.budget.clock, amount)
         trial = {"n": len(self.trials), "pipeline_id": pipeline_id(config), "origin": origin, "budget": amount,
-                 "asked_budget": asked, "truncated": amount < asked,
-                 # ALC over the largest trial budget T, the last score held: short trials are lower bounds
-                 "valid_alc": curve_alc(result.curve, self.budget.clock, self.trial_budget),
-                 "valid_final_nauc": result.final_nauc, "seconds": clock_seconds(result, self.budget.clock),
+                 "asked_budget": asked, "truncated": amount < asked, "late": len(shown) < len(result.curve),
+                 "valid_alc": curve_alc(shown, self.budget.clock, self.trial_budget) if len(shown) else 0.0,
+                 "valid_final_nauc": shown.final_nauc, "seconds": clock_seconds(result, self.budget.clock),
                  "elapsed": result.elapsed, "status": result.status, "config": config}
         # the score SMAC minimizes 1 - of; none for a trial Ctrl-C cut short (it can neither win nor be told)
         trial["score"] = None if result.status == "interrupted" else trial[f"valid_{OBJECTIVE_KEY[self.objective]}"]
@@ -424,24 +435,32 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
 
     fit, valid = data
     try:
-        while len(search.trials) + len(search.skipped) < n_trials:
+        while len(search.trials) < n_trials and len(search.skipped) < n_trials:
             info = _ask(smac)
             amount = search.next_budget(float(info.budget))
             if amount is None:
+                search.ended = "budget"
                 return "ok"
             config = as_dict(info.config)
             origin = "zero-shot" if pipeline_id(config) in search.zero_shot else origin_of(info.config)
-            if search.too_slow(config, origin, float(info.budget), amount):  # it would score nothing in time
+            verdict = search.verdict(config, origin, float(info.budget), amount)
+            if verdict == "no room":  # what is left is too little for this trial's first answer
+                search.ended = "no room"
+                return "ok"
+            if verdict == "skip":  # it could not answer by its budget: it scores 0, as a late trial does
                 smac.tell(info, TrialValue(cost=1.0, time=0.0), save=False)
                 continue
             result = run(fit, valid, config, Budget(amount, search.budget.clock), seed=seed, threads=threads,
                          device=device, interruptible=interruptible)
             trial = search.record(config, origin, float(info.budget), amount, result)
             if result.status == "interrupted":
+                search.ended = "interrupted"
                 return "interrupted"
             smac.tell(info, TrialValue(cost=1.0 - trial["score"], time=trial["seconds"]), save=False)
     except KeyboardInterrupt:
+        search.ended = "interrupted"
         return "interrupted"
+    search.ended = "trial cap" if len(search.trials) >= n_trials else "skip cap"
     return "ok"
 
 
@@ -471,7 +490,8 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
     extra_probabilities = search.predictor.predict_proba(extra) if extra is not None and search.predictor else None
     return TuneResult(budget, trial_budget, init if isinstance(init, str) else "given", k, objective, design,
                       search.trials, search.incumbent, search.result, search.predictor, search.curve, search.spent,
-                      time.perf_counter() - search.start, status, extra_probabilities, skipped=search.skipped)
+                      time.perf_counter() - search.start, status, extra_probabilities, skipped=search.skipped,
+                      ended=search.ended)
 
 
 def refit_incumbent(result: TuneResult, data: ImageDataset, extra: ImageDataset | None = None, *, seed: int = 0,
