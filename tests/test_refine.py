@@ -271,6 +271,32 @@ def test_replay_prices_a_cell_from_its_exported_run_facts_or_else_from_the_budge
     assert run_facts({"status": "out_of_memory", "curve": []}, "ref") == {"end": 0.0, "quick_first": False}
 
 
+def test_replay_prices_a_step_from_the_cost_table_on_a_reference_clock_artifact(v1_payload):
+    """Where the artifact was measured on the reference clock with the cost table this zap ships, a replayed
+    arm's step is what that table charges (the step and its batch's decoding), not the run's mean step, which
+    counts its prediction passes too; on another clock or with another table, the mean step stands."""
+    import copy
+
+    from zap.finetune.pricing import first_step_price
+    from zap.finetune.refclock import default_cost_table
+    from zap.metafeatures import MetaFeatures
+    from zap.strategies.replay import replay_cases
+    from zap.utils import stable_hash
+
+    table = default_cost_table()
+    on_ref = copy.deepcopy(v1_payload)
+    on_ref["protocol"] |= {"clock": "ref", "cost_table": stable_hash(table.identity())}
+    other = copy.deepcopy(on_ref)
+    other["protocol"]["cost_table"] = "another table"
+    plain, priced, unknown = (replay_cases(p)[:3] for p in (v1_payload, on_ref, other))
+    for mean_case, case, unknown_case in zip(plain, priced, unknown, strict=True):
+        meta = MetaFeatures.from_dict(v1_payload["datasets"][case.row]["meta_features"])
+        for j in (0, 7, 20):
+            config = v1_payload["candidates"][j]["config"]
+            assert case.steps[j] == pytest.approx(first_step_price(config, meta.resolution, meta.n_train, table))
+            assert unknown_case.steps[j] == mean_case.steps[j] != case.steps[j]
+
+
 @pytest.fixture(scope="module")
 def v1_payload():
     from zap.metadataset.artifact import load

@@ -49,11 +49,9 @@ def first_answer_price(train: ImageDataset, n_test: int, config: Mapping[str, An
     knows it (it reads every image's size otherwise)."""
     if n_test < 1:
         return None
-    cfg = as_dict(complete(config))
     if resolution is None:
         resolution = compute_metafeatures(train).resolution
-    size = input_size(resolution, 2 ** int(cfg["log2_max_size"]))
-    prices = run_costs(costs if costs is not None else default_cost_table(), cfg, size)
+    cfg, prices = _run_prices(config, resolution, costs)
     if prices is None:
         return None
     labels = train.labels
@@ -61,7 +59,29 @@ def first_answer_price(train: ImageDataset, n_test: int, config: Mapping[str, An
     answer = prices.decode(n_test)  # the test images are decoded once, by whichever model answers first
     if cfg.get("first_simple_model"):
         return answer + _quick_model_price(prices, cfg["simple_model"], fit_idx, labels, n_test, seed)
-    return answer + _first_pass_price(prices, int(cfg["batch_size"]), len(fit_idx), len(valid_idx), n_test)
+    first_step = _first_step(prices, int(cfg["batch_size"]), len(fit_idx))
+    return answer + first_step + prices.decode(len(valid_idx)) + prices.predict(len(valid_idx) + n_test)
+
+
+def first_step_price(config: Mapping[str, Any], resolution: int, n_fit: int,
+                     costs: CostTable | None = None) -> float | None:
+    """What a run's first optimizer step costs on the reference clock: its batch's images decoded and the step
+    (a later step of the first epoch costs the same). None where the table cannot price the architecture."""
+    cfg, prices = _run_prices(config, resolution, costs)
+    return None if prices is None else _first_step(prices, int(cfg["batch_size"]), n_fit)
+
+
+def _run_prices(config: Mapping[str, Any], resolution: int, costs: CostTable | None
+                ) -> tuple[dict[str, Any], RunCosts | None]:
+    """The completed configuration and its run's prices at the input size it takes for this resolution."""
+    cfg = as_dict(complete(config))
+    size = input_size(resolution, 2 ** int(cfg["log2_max_size"]))
+    return cfg, run_costs(costs if costs is not None else default_cost_table(), cfg, size)
+
+
+def _first_step(prices: RunCosts, batch_size: int, n_fit: int) -> float:
+    batch = min(batch_size, n_fit)  # the loader drops no last batch when there is only one
+    return prices.decode(batch) + prices.step(batch)
 
 
 def _quick_model_price(prices: RunCosts, name: str, fit_idx: np.ndarray, labels: np.ndarray, n_test: int,
@@ -72,11 +92,3 @@ def _quick_model_price(prices: RunCosts, name: str, fit_idx: np.ndarray, labels:
     answers = quick.planned_model(name, labels[take])
     predict = min(prices.quick_predict(answers, n_test), prices.quick_predict(quick.FALLBACK, n_test))
     return prices.decode(len(take)) + prices.quick_fit(name, len(take), len(np.unique(labels[take]))) + predict
-
-
-def _first_pass_price(prices: RunCosts, batch_size: int, n_fit: int, n_valid: int, n_test: int) -> float:
-    """The first training batch decoded and one step on it (a fresh run always makes one: an untrained head
-    predicts nothing useful), then one prediction pass over validation and test (as `_Run._evaluate`). The
-    steps after the first are left out, so this is a lower bound."""
-    batch = min(batch_size, n_fit)  # the loader drops no last batch when there is only one
-    return prices.decode(batch + n_valid) + prices.step(batch) + prices.predict(n_valid + n_test)

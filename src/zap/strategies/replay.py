@@ -11,8 +11,10 @@ validation score a live run decides with: it stands in the stored test NAUC plus
 A live run cannot pause inside an operation, so a slice that ends inside one lasts until the operation ends,
 and the policy's clock (its look budget too) is charged all of it; nor does it start a prediction pass that
 would end past the slice. Replay does the same for a run's first operations (`ReplayArm.pause_point`), which
-can outlast a slice or the whole look budget, pricing a step at the run's mean step. Not modelled: the later
-slices of a live run end up to a step early (a pass waits for the next slice) or late (a step ends past it).
+can outlast a slice or the whole look budget. A step is priced exactly where the artifact is on the reference
+clock with the cost table this zap ships (`zap.finetune.pricing.first_step_price`: the step and its batch's
+decoding), and at the run's mean step otherwise. Not modelled: the later slices of a live run end up to a
+step early (a pass waits for the next slice) or late (a step ends past it).
 """
 
 from __future__ import annotations
@@ -23,17 +25,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zap.finetune.pricing import first_step_price
+from zap.finetune.refclock import CostTable, default_cost_table
 from zap.metadataset.artifact import level_view
 from zap.metadataset.problem import SelectionProblem
+from zap.metafeatures import MetaFeatures
 from zap.scoring import alc
 from zap.strategies.curves import curve_features, static_features
 from zap.strategies.policy import Arm, Predict, RefineSettings, Release, Trace, race, refine, zero_shot
 from zap.strategies.predictor import CurvePredictor
+from zap.utils import stable_hash
 
 VALIDATION_NOISE = 0.02
 # What replay computes from the same curves; bumped when that changes, so that stored replay results made
 # otherwise are recomputed, never mixed in. 2: first slices end where a live run's do (`pause_point`).
-REPLAY_VERSION = 2
+# 3: on a reference-clock artifact a step is priced from the cost table, not at the run's mean step.
+REPLAY_VERSION = 3
 
 
 @dataclass
@@ -116,28 +123,45 @@ def replay_cases(payload: dict, budget: float | None = None, seed: int = 0) -> l
     matrices = view["matrices"][str(seed)]
     t0 = float(view["protocol"].get("t0") or problem.budget / 20)
     configured = [bool(c["config"].get("first_simple_model")) for c in view["candidates"]]
+    table = protocol_cost_table(view["protocol"])
     cases = []
     for i in range(problem.n_datasets):
         keys = {j: f"{i},{j}" for j in range(len(problem.candidate_ids))}
         if not all(key in matrices["curves"] for key in keys.values()):
             continue
         curves = {j: [(float(t), float(s)) for t, s in matrices["curves"][key]] for j, key in keys.items()}
-        pricing = {j: arm_pricing(matrices["provenance"].get(key, {}), problem.budget, configured[j])
+        meta = MetaFeatures.from_dict(view["datasets"][i]["meta_features"])
+        steps = {j: first_step_price(c["config"], meta.resolution, meta.n_train, table) if table else None
+                 for j, c in enumerate(view["candidates"])}
+        pricing = {j: arm_pricing(matrices["provenance"].get(key, {}), problem.budget, configured[j], steps[j])
                    for j, key in keys.items()}
         cases.append(ReplayCase(problem, i, curves, t0, {j: q for j, (q, _) in pricing.items()},
                                 {j: step for j, (_, step) in pricing.items()}))
     return cases
 
 
-def arm_pricing(provenance: dict, budget: float, configured_quick: bool) -> tuple[bool, float]:
+def arm_pricing(provenance: dict, budget: float, configured_quick: bool,
+                first_step: float | None = None) -> tuple[bool, float]:
     """(`ReplayArm.quick_first`, `ReplayArm.step`) of a stored cell, from its exported provenance
-    (`zap.metadataset.artifact.run_facts`). Artifacts exported before those facts were kept (v1) lack them: the
-    budget stands in for the run's end and the configuration's quick-model flag for what answered first. A run
-    that failed stopped early: its steps say nothing of a step's cost."""
+    (`zap.metadataset.artifact.run_facts`) and, where the cost table prices it, its `first_step`. Artifacts
+    exported before those facts were kept (v1) lack them: the budget stands in for the run's end and the
+    configuration's quick-model flag for what answered first. A run that failed stopped early: its steps say
+    nothing of a step's cost."""
     quick = bool(provenance.get("quick_first", configured_quick))
     if provenance.get("status") != "ok":
         return quick, 0.0
+    if first_step is not None:
+        return quick, first_step
     return quick, mean_step(float(provenance.get("end", budget)), int(provenance.get("steps") or 0))
+
+
+def protocol_cost_table(protocol: dict) -> CostTable | None:
+    """The cost table a reference-clock level was measured with, where it is the one this zap ships (the
+    artifact keeps only its hash); None on other clocks or for another table."""
+    table = default_cost_table() if protocol.get("clock") == "ref" else None
+    if table is None or protocol.get("cost_table") != stable_hash(table.identity()):
+        return None
+    return table
 
 
 def predictor_for(case: ReplayCase, columns: Sequence[int], predictor: CurvePredictor, objective: str) -> Predict:
