@@ -26,7 +26,7 @@ import numpy as np
 from zap.data.augment import materialize
 from zap.data.core import load_core
 from zap.finetune import Budget
-from zap.finetune.pricing import first_step_price
+from zap.finetune.pricing import first_step_price, fit_images_at_least
 from zap.metadataset.artifact import run_facts
 from zap.metadataset.plan import load_plan, plan_cost_table
 from zap.metadataset.store import TaskKey
@@ -91,6 +91,16 @@ def real_refine(split, chosen: list[dict], args, settings, factory, costs, t0: f
             "slices": real.trace.slices}
 
 
+def stored_real_runs(args) -> dict[str, dict]:
+    """The rows of an earlier run, by dataset, where it ran with these settings."""
+    earlier = json.loads(args.json.read_text())
+    settings = {"plan": args.plan, "budget": args.budget, "k": args.k}
+    if {key: earlier.get(key) for key in settings} != settings:
+        raise SystemExit(f"{args.json} holds a run with other settings ({ {k: earlier.get(k) for k in settings} }); "
+                         "run without --replay-only, or give its settings")
+    return {row["dataset"]: row for row in earlier["rows"]}
+
+
 def first_looks(run: dict) -> list[float]:
     """Each candidate's first slice, in the order of their ranks: how long its first operations took."""
     looks: dict[int, float] = {}
@@ -110,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.replay_only and not (args.json and args.json.is_file()):
         parser.error("--replay-only reads the real runs from --json FILE: give an existing file")
-    stored = {r["dataset"]: r for r in json.loads(args.json.read_text())["rows"]} if args.replay_only else {}
+    stored = stored_real_runs(args) if args.replay_only else {}
     plan = load_plan(Path(args.plan))
     costs = plan_cost_table(plan)
     protocol = plan.level(args.budget)
@@ -129,13 +139,18 @@ def main() -> None:
         def factory(configs, meta=meta):
             return live_predict(predictor, meta, args.budget, configs, args.budget, settings.objective)
 
+        if spec.name in stored and stored[spec.name]["candidates"] != [found[j]["pipeline_id"] for j in columns]:
+            raise SystemExit(f"{spec.name}: the stored real run raced other candidates than the records now choose "
+                             "(the build added cells since); run without --replay-only")
         row = {"dataset": spec.name, "candidates": [found[j]["pipeline_id"] for j in columns],
                "stored_alc": [found[j]["alc"] for j in columns],
                "real": stored[spec.name]["real"] if spec.name in stored else real_refine(
                    split, chosen, args, settings, factory, costs, t0),
                "seconds": 0.0}
         # as the LOCO study prices a step on a reference-clock artifact (`zap.strategies.replay.replay_cases`)
-        first_steps = [first_step_price(c["config"], spec.resolution, spec.n_train, costs) for c in candidates]
+        first_steps = [first_step_price(c["config"], spec.resolution,
+                                        fit_images_at_least(c["config"], spec.n_train, len(spec.classes)), costs)
+                       for c in candidates]
         for noise in (0.0, 0.02):
             row[f"replay_noise_{noise:g}"] = replayed(found, columns, args.budget, settings, factory(
                 [c["config"] for c in chosen]), noise, t0, first_steps)

@@ -23,11 +23,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zap.benchmark.strategies import ReplayStudy, nested, run_replay_study, summarize
-from zap.metadataset.artifact import level_hash, load
+from zap.metadataset.artifact import level_hash, level_view, load
 from zap.metadataset.problem import SelectionProblem
 from zap.strategies.policy import RefineSettings
-from zap.strategies.replay import REPLAY_VERSION
-from zap.utils import atomic_write_json
+from zap.strategies.replay import REPLAY_VERSION, protocol_cost_table
+from zap.utils import atomic_write_json, stable_hash
 
 
 def grid(args: argparse.Namespace) -> tuple[RefineSettings, ...]:
@@ -54,8 +54,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = []
+    protocol = level_view(payload, args.budget)["protocol"]
+    costs = protocol_cost_table(protocol)
+    if protocol.get("clock") == "ref" and costs is None:
+        print(f"note: this level was measured with cost table {protocol.get('cost_table')}, not the one this zap "
+              "ships: a step is priced at each run's mean step")
     key = {"replay_version": REPLAY_VERSION, "level": level_hash(payload, args.budget),
-           "study": json.loads(json.dumps(asdict(study)))}
+           "study": json.loads(json.dumps(asdict(study))),
+           "step_prices": stable_hash(costs.identity()) if costs is not None else "mean step"}
     for core in sorted(set(SelectionProblem.from_artifact(payload, args.budget).cores.tolist())):
         rows.extend(core_rows(args.out / f"{core}.json", key, lambda c=core: run_replay_study(
             payload, study, cores=[c], progress=print)))

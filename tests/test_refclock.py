@@ -9,7 +9,7 @@ import pytest
 from conftest import FAST_CONFIG, injected_table, pattern
 from zap.data import SplitSettings, load_dataset, train_test_split
 from zap.finetune import Budget, run
-from zap.finetune.pricing import first_answer_price
+from zap.finetune.pricing import cannot_answer, first_answer_price
 from zap.finetune.refclock import CostTable, CostTableError, default_cost_table
 
 
@@ -248,3 +248,26 @@ def test_fit_keeps_the_pick_when_no_suggestion_can_answer_in_time_and_says_so():
     assert selection["pipeline_id"] == digits_prices(budget)[0][0]
     assert len(selection["priced_out"]) == 5 and any("every suggestion" in w for w in selection["warnings"])
     assert fitted.summary()["status"] == "late"
+
+
+def test_a_price_counts_against_a_budget_only_where_it_can_be_trusted():
+    """On the reference clock a price past the budget cannot answer in time; on the wall and CPU clocks, whose
+    conversion to reference seconds is rough, only a price past twice the budget counts; nothing without a
+    price or a budget in reference seconds (a budget of steps)."""
+    assert cannot_answer(1.01, 1.0, "ref") and not cannot_answer(1.0, 1.0, "ref")
+    assert not cannot_answer(1.9, 1.0, "wall") and cannot_answer(2.1, 1.0, "wall") and cannot_answer(2.1, 1.0, "cpu")
+    assert not cannot_answer(None, 1.0, "ref") and not cannot_answer(5.0, None, "steps")
+
+
+def test_the_fit_set_is_counted_low_where_only_the_number_of_images_is_known():
+    """Replay knows a dataset's size, not its labels: the holdout (about cv_valid_ratio of each class, at least one
+    of each, at most max_valid_count) is counted high, so the fit set and a step's price are never overstated."""
+    from zap.data.split import stratified_holdout
+    from zap.finetune.pricing import fit_images_at_least
+
+    rng = np.random.default_rng(0)
+    for n, classes in ((47, 10), (91, 30), (500, 5), (5000, 100)):
+        labels = rng.integers(0, classes, n)
+        config = FAST_CONFIG | {"cv_valid_ratio": 0.2, "max_valid_count": 300}
+        actual = n - len(stratified_holdout(labels, 0.2, 300, 1))
+        assert fit_images_at_least(config, n, len(np.unique(labels))) <= actual

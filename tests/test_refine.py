@@ -277,7 +277,7 @@ def test_replay_prices_a_step_from_the_cost_table_on_a_reference_clock_artifact(
     counts its prediction passes too; on another clock or with another table, the mean step stands."""
     import copy
 
-    from zap.finetune.pricing import first_step_price
+    from zap.finetune.pricing import first_step_price, fit_images_at_least
     from zap.finetune.refclock import default_cost_table
     from zap.metafeatures import MetaFeatures
     from zap.strategies.replay import replay_cases
@@ -293,7 +293,8 @@ def test_replay_prices_a_step_from_the_cost_table_on_a_reference_clock_artifact(
         meta = MetaFeatures.from_dict(v1_payload["datasets"][case.row]["meta_features"])
         for j in (0, 7, 20):
             config = v1_payload["candidates"][j]["config"]
-            assert case.steps[j] == pytest.approx(first_step_price(config, meta.resolution, meta.n_train, table))
+            n_fit = fit_images_at_least(config, meta.n_train, meta.n_classes)
+            assert case.steps[j] == pytest.approx(first_step_price(config, meta.resolution, n_fit, table))
             assert unknown_case.steps[j] == mean_case.steps[j] != case.steps[j]
 
 

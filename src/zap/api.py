@@ -28,7 +28,7 @@ from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines import as_dict, get_config
 from zap.pipelines.space import complete
 from zap.scoring import LearningCurve
-from zap.selectors.trained import TRAINABLE
+from zap.selectors.trained import TRAINABLE, priced_out_warning, selection_lines
 from zap.strategies.defaults import AUTO, default_for
 
 DEFAULT_CONFIG = "recommended"  # used when no selector is shipped (or `selector=None`)
@@ -90,38 +90,6 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def selection_lines(selection: dict[str, Any]) -> list[str]:
-    """What a person watching a run should know about its pipeline: the zero-shot pick, and every reason
-    to doubt it (meta-features outside the meta-dataset, a budget or device far from its regime)."""
-    lines = [f"note: {warning}" for warning in selection.get("warnings", [])]
-    if "pipeline_id" in selection:
-        name = f" ({selection['name']})" if selection.get("name") else ""
-        fallback = selection.get("fallback") or {}
-        ranked = selection.get("top_k") or [{"pipeline_id": selection["pipeline_id"]}]
-        if ranked[0]["pipeline_id"] != selection["pipeline_id"]:  # the first suggestions cannot answer in time
-            rank = next(t["rank"] for t in ranked if t["pipeline_id"] == selection["pipeline_id"])
-            after = " (after the fallback to Single-best)" if fallback.get("fell_back") else ""
-            lines.append(f"pipeline {selection['pipeline_id']}{name}, {selection['selector']}'s suggestion {rank}"
-                         f"{after}: the best-ranked whose first answer can come within the budget")
-        elif fallback.get("fell_back"):
-            lines.append(f"Single-best, pipeline {selection['pipeline_id']}{name}, instead of "
-                         f"{selection['selector']}'s pick {fallback['pick']}: {fallback['reason']}")
-        else:
-            lines.append(f"{selection['selector']} picked pipeline {selection['pipeline_id']}{name} zero-shot from "
-                         "the meta-features")
-    return lines
-
-
-def priced_out_warning(priced_out: list[dict[str, Any]], none_answers: bool, budget_ref: float) -> str:
-    if none_answers:
-        return (f"every suggestion's first answer is priced past the budget ({budget_ref:.1f} reference-s): the "
-                "run will answer only after it, so its ALC will be 0; give a larger budget")
-    first = priced_out[0]
-    return (f"passed over {len(priced_out)} suggestion(s) whose first answer cannot come within the budget (the "
-            f"best-ranked, {first['pipeline_id']}, is priced at {first['first_answer_ref_s']:.1f} reference-s "
-            f"against {budget_ref:.1f})")
 
 
 def budget_in_reference_seconds(budget: float, clock: str, threads: int = 1,
@@ -330,7 +298,10 @@ class ZAP:
         budget = Budget(self.budget, self.clock)
         candidates = self.candidates_  # set by fit: this fit's, or none
         path = predictor_path()
-        reason = ("the selector gave fewer than 2 candidates" if len(candidates) < 2 else
+        priced_out = len(self.selection_.get("priced_out") or [])
+        few = ("the selector gave fewer than 2 candidates" if not priced_out else
+               f"fewer than 2 of the selector's candidates can answer within the budget ({priced_out} passed over)")
+        reason = (few if len(candidates) < 2 else
                   None if path.is_file() else f"no curve predictor at {path} (train one with `zap meta-train "
                                                "--refine`)")
         if reason is None:

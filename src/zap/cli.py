@@ -269,7 +269,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
             return
         mark = "  <- incumbent" if trial["incumbent"] == trial["n"] else ""
         score = "cut short" if trial["score"] is None else f"valid {args.objective} {trial['score']:.3f}"
-        score += "  (answered only after its budget)" if trial.get("late") else ""
+        if trial.get("late"):
+            score += ("  (answered only after its budget)" if not trial.get("in_time") else
+                      f"  ({trial['late']} prediction(s) after its budget not counted)")
         _say(f"trial {trial['n']:3d}  {trial['origin']:14s} {trial['pipeline_id']}  "
              f"{trial['config']['architecture']:18s} {trial['budget']:7.2f} {args.clock}-s  {score}{mark}")
 

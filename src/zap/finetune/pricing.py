@@ -13,6 +13,7 @@ back to, the cheaper).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,16 @@ def first_step_price(config: Mapping[str, Any], resolution: int, n_fit: int,
     (a later step of the first epoch costs the same). None where the table cannot price the architecture."""
     cfg, prices = _run_prices(config, resolution, costs)
     return None if prices is None else _first_step(prices, int(cfg["batch_size"]), n_fit)
+
+
+def fit_images_at_least(config: Mapping[str, Any], n_train: int, n_classes: int) -> int:
+    """The fewest images a run fits on out of `n_train` labelled ones, where only their number is known (replay
+    from an artifact): the validation holdout takes about `cv_valid_ratio` of each class and at least one image
+    of each, up to `max_valid_count` (`zap.data.split.stratified_holdout`). A lower bound keeps a step's price
+    one too."""
+    cfg = as_dict(complete(config))
+    holdout = min(int(cfg["max_valid_count"]), n_classes + math.ceil(float(cfg["cv_valid_ratio"]) * n_train))
+    return max(1, n_train - holdout)
 
 
 def _run_prices(config: Mapping[str, Any], resolution: int, costs: CostTable | None

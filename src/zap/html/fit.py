@@ -29,6 +29,7 @@ from zap.html.page import (
     table,
     write_page,
 )
+from zap.selectors.trained import selection_lines
 
 MAX_MISCLASSIFIED = 24
 NEAREST_K = 5
@@ -80,11 +81,11 @@ def _selection(summary: dict[str, Any]) -> str:
     if selector == "fixed":
         why = f"<p>A fixed pipeline ran: <code>{esc(selection.get('config', summary.get('config_source')))}</code>; " \
               "no zero-shot selection.</p>"
-    elif "pipeline_id" in selection:
-        why = f"<p><b>{esc(selector)}</b> picked <code>{esc(chosen)}</code> zero-shot from the four meta-features.</p>"
+    elif "pipeline_id" in selection:  # the last line says what ran and why, as `zap fit` printed it
+        why = f"<p>{esc(selection_lines(selection)[-1])}.</p>"
     else:
         why = f"<p>The <b>{esc(selector)}</b> selector could not pick.</p>"
-    if selection.get("fallback"):
+    if isinstance(selection.get("fallback"), str):  # no trained selector: a named pipeline ran
         why += notes([f"fallback: ran the '{selection['fallback']}' pipeline instead"])
     why += notes(selection.get("warnings", []))
     rule = summary.get("default_rule")
@@ -102,9 +103,12 @@ def _selection(summary: dict[str, Any]) -> str:
                 f'{esc(protocol.get("clock"))}-s (meta-dataset {esc(trained.get("protocol_hash"))})</p>')
     ranking = _top_k(selection)
     if ranking:
-        rows = [[r["rank"], r["pipeline_id"], r.get("name") or "", r.get("score")] for r in ranking]
+        priced = {p["pipeline_id"]: p["first_answer_ref_s"] for p in selection.get("priced_out") or []}
+        rows = [[r["rank"], r["pipeline_id"], r.get("name") or "", r.get("score"),
+                 f"{priced[r['pipeline_id']]:.2f}" if r["pipeline_id"] in priced else ""] for r in ranking]
         why += "<h3>Top candidates (predicted score)</h3>" + table(
-            ["rank", "pipeline", "name", "predicted score"], rows, lambda i: ranking[i]["pipeline_id"] == chosen)
+            ["rank", "pipeline", "name", "predicted score", "passed over: first answer priced at (ref-s)"], rows,
+            lambda i: ranking[i]["pipeline_id"] == chosen)
     config = summary["pipeline"]
     rows = [[key, f"{config[key]:.4g}" if isinstance(config[key], float) else config[key]]
             for key in SHOWN_CONFIG if key in config]

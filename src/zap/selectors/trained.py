@@ -298,3 +298,37 @@ def _selector_input(context: dict, meta: MetaFeatures, budget_ref: float | None)
         notes.append(f"your budget, {budget_ref:.0f} reference seconds, lies outside the meta-dataset's levels "
                      f"({', '.join(f'{b:g}' for b in levels)} ref-s); the ranking is an extrapolation")
     return with_budget(x, budget_ref), notes
+
+
+def selection_lines(selection: dict[str, Any]) -> list[str]:
+    """What a person watching a run should know about its pipeline: the zero-shot pick, and every reason
+    to doubt it (meta-features outside the meta-dataset, a budget or device far from its regime)."""
+    lines = [f"note: {warning}" for warning in selection.get("warnings", [])]
+    if "pipeline_id" in selection:
+        name = f" ({selection['name']})" if selection.get("name") else ""
+        fallback = selection.get("fallback") or {}
+        ranked = selection.get("top_k") or [{"pipeline_id": selection["pipeline_id"]}]
+        if ranked[0]["pipeline_id"] != selection["pipeline_id"]:  # the first suggestions cannot answer in time
+            rank = next(t["rank"] for t in ranked if t["pipeline_id"] == selection["pipeline_id"])
+            after = (f" (Single-best came first instead of {selection['selector']}'s pick {fallback['pick']}: "
+                     f"{fallback['reason']})" if fallback.get("fell_back") else "")
+            lines.append(f"pipeline {selection['pipeline_id']}{name}, {selection['selector']}'s suggestion {rank}: "
+                         f"the best-ranked whose first answer can come within the budget{after}")
+        elif fallback.get("fell_back"):
+            lines.append(f"Single-best, pipeline {selection['pipeline_id']}{name}, instead of "
+                         f"{selection['selector']}'s pick {fallback['pick']}: {fallback['reason']}")
+        else:
+            lines.append(f"{selection['selector']} picked pipeline {selection['pipeline_id']}{name} zero-shot from "
+                         "the meta-features")
+    return lines
+
+
+def priced_out_warning(priced_out: list[dict[str, Any]], none_answers: bool, budget_ref: float) -> str:
+    """The note `zap fit` gives when selection passed over suggestions for their first answer's price."""
+    if none_answers:
+        return (f"every suggestion's first answer is priced past the budget ({budget_ref:.1f} reference-s): the "
+                "run will most likely answer only after it, which scores an ALC of 0; give a larger budget")
+    first = priced_out[0]
+    return (f"passed over {len(priced_out)} suggestion(s) whose first answer cannot come within the budget (the "
+            f"best-ranked, {first['pipeline_id']}, is priced at {first['first_answer_ref_s']:.1f} reference-s "
+            f"against {budget_ref:.1f})")

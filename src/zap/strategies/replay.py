@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zap.finetune.pricing import first_step_price
+from zap.finetune.pricing import first_step_price, fit_images_at_least
 from zap.finetune.refclock import CostTable, default_cost_table
 from zap.metadataset.artifact import level_view
 from zap.metadataset.problem import SelectionProblem
@@ -131,8 +131,9 @@ def replay_cases(payload: dict, budget: float | None = None, seed: int = 0) -> l
             continue
         curves = {j: [(float(t), float(s)) for t, s in matrices["curves"][key]] for j, key in keys.items()}
         meta = MetaFeatures.from_dict(view["datasets"][i]["meta_features"])
-        steps = {j: first_step_price(c["config"], meta.resolution, meta.n_train, table) if table else None
-                 for j, c in enumerate(view["candidates"])}
+        steps = {j: first_step_price(c["config"], meta.resolution,
+                                     fit_images_at_least(c["config"], meta.n_train, meta.n_classes), table)
+                 if table else None for j, c in enumerate(view["candidates"])}
         pricing = {j: arm_pricing(matrices["provenance"].get(key, {}), problem.budget, configured[j], steps[j])
                    for j, key in keys.items()}
         cases.append(ReplayCase(problem, i, curves, t0, {j: q for j, (q, _) in pricing.items()},

@@ -387,7 +387,8 @@ class _Search:
         # late), scored over the largest trial budget T with the last score held: short trials are lower bounds
         shown = result.curve.until(self.budget.clock, amount)
         trial = {"n": len(self.trials), "pipeline_id": pipeline_id(config), "origin": origin, "budget": amount,
-                 "asked_budget": asked, "truncated": amount < asked, "late": len(shown) < len(result.curve),
+                 "asked_budget": asked, "truncated": amount < asked,
+                 "in_time": len(shown), "late": len(result.curve) - len(shown),  # predictions, counted or not
                  "valid_alc": curve_alc(shown, self.budget.clock, self.trial_budget) if len(shown) else 0.0,
                  "valid_final_nauc": shown.final_nauc, "seconds": clock_seconds(result, self.budget.clock),
                  "elapsed": result.elapsed, "status": result.status, "config": config}
@@ -475,7 +476,8 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
     (SMAC's own random initial design) or a list of configurations. `budget_ref`: the budget S in reference
     seconds where the caller knows it (the selector ranks for a trial's budget in those units). `test` is the
     outer test split, scored only by incumbents; `extra` images are predicted by the final incumbent.
-    `progress(trial)` is called after every trial."""
+    `progress(record)` is called after every trial, with its record, and for every trial skipped for its price,
+    with a record that has `"skipped": True` (and no score)."""
     check_settings(budget.amount, budget.clock, init, k, objective, selector, trial_budget)
     trial_budget = float(trial_budget or default_trial_budget(budget))
     inner = inner_split(train, seed)
