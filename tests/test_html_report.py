@@ -114,6 +114,23 @@ def test_fit_report_says_when_the_selector_fell_back(fitted, tmp_path):
     assert "Top candidates" not in text  # no ranking to show: the selector never ran
 
 
+def test_fit_report_says_why_the_pipeline_that_ran_was_chosen(fitted, tmp_path):
+    """A trained selector's record: the fallback decision and the suggestions passed over for their price are
+    said in words, as `zap fit` prints them, never dumped (the report once printed the decision's dict as the
+    name of a pipeline)."""
+    model, summary = fitted
+    selection = {"selector": "zap-hpo", "pipeline_id": "bbb", "name": None, "score": 0.2, "warnings": [],
+                 "top_k": [{"rank": 1, "pipeline_id": "aaa", "score": 0.3}, {"rank": 2, "pipeline_id": "bbb",
+                                                                             "score": 0.2}],
+                 "priced_out": [{"pipeline_id": "aaa", "rank": 1, "first_answer_ref_s": 3.25}],
+                 "fallback": {"fell_back": True, "reason": "outside <range>", "pick": "ccc", "single_best": "aaa"}}
+    text = write_fit_report(tmp_path, model, summary | {"selection": selection, "pipeline_id": "bbb"}).read_text()
+    assert "fell_back" not in text and "ran the &#x27;{" not in text
+    assert "zap-hpo&#x27;s suggestion 2: the best-ranked whose first answer can come within the budget" in text
+    assert "instead of zap-hpo&#x27;s pick ccc: outside &lt;range&gt;" in text
+    assert "3.25" in text.split("Top candidates")[1].split("</table>")[0]
+
+
 def test_fit_report_names_the_default_rules_band(fitted, tmp_path):
     model, summary = fitted
     assert summary["default_rule"]  # strategy and selector were left to auto
