@@ -113,3 +113,39 @@ def test_console_script_runs_in_a_fresh_process(image_folder):
     out = subprocess.run([sys.executable, "-m", "zap.cli", "metafeatures", str(image_folder), "--json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and json.loads(out.stdout)["n_train"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["benchmark", "ARTIFACT", "--workers", "-1"], "--workers must lie in [0, inf)"),
+    (["benchmark", "ARTIFACT", "--max-folds", "0"], "--max-folds must lie in [1, inf)"),
+    (["benchmark", "ARTIFACT", "--repetitions", "0"], "--repetitions must lie in [1, inf)"),
+    (["benchmark", "ARTIFACT", "--rerun-picks", "-1"], "--rerun-picks must lie in [0, inf)"),
+    (["benchmark", "ARTIFACT", "--json", "TMP"], "is a folder; give the path of a file to write"),
+    (["benchmark", "ARTIFACT", "--out", "FILE"], "is an existing file; give a folder path"),
+    (["metadataset", "status", "--seeds", "-1"], "--seeds must lie in [0, inf)"),
+    (["metadataset", "status", "--extra-seed-share", "nan"], "--extra-seed-share must lie in [0, 1]"),
+    (["metadataset", "status", "--extra-seed-top", "-3"], "--extra-seed-top must lie in [0, inf)"),
+    (["metadataset", "export", "--out", "TMP"], "is a folder; give the path of a file to write"),
+    (["metadataset", "export", "--plan", "TMP", "--seeds", "-2"], "--seeds must lie in [0, inf)"),
+    (["predict", "TMP", "TMP", "--out", "TMP/p.csv"], "inside the images folder"),
+])
+def test_metadataset_and_benchmark_numbers_are_checked_first(args, message, tmp_path, capsys):
+    """Refused before any artifact or plan is read (the artifact named here does not exist, so reading it would
+    give another error), and nothing is left behind."""
+    (tmp_path / "afile").write_text("x")
+    names = {"ARTIFACT": str(tmp_path / "missing.json.gz"), "TMP": str(tmp_path), "FILE": str(tmp_path / "afile")}
+    argv = [names.get(a, a).replace("TMP", str(tmp_path)) for a in args]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_another_plans_export_needs_its_own_out(tmp_path, capsys):
+    from zap.metadataset.plan import V1
+
+    plan = tmp_path / "plan"
+    plan.mkdir()
+    for name in ("plan.json", "datasets.json", "candidates.json"):
+        (plan / name).write_text((V1 / name).read_text())
+    assert main(["metadataset", "export", "--plan", str(plan)]) == 2
+    assert "give --out for the export of" in capsys.readouterr().err

@@ -595,3 +595,43 @@ def test_a_gpu_in_trouble_loses_the_task_instead_of_storing_a_failed_cell(tiny_p
         with pytest.raises(ConfigError, match="CUDA"):
             run_task(Task(**{**task.__dict__, "device": "cuda"}), cache)
 
+
+def test_an_artifact_of_the_wrong_shape_is_refused_by_name(tmp_path):
+    import gzip
+    import re
+
+    from zap.cli import main
+    from zap.errors import ArtifactError
+    from zap.metadataset.artifact import load
+
+    cases = {"list.json.gz": "[1, 2, 3]", "null.json.gz": "null", "keys.json.gz": '{"schema": 1}',
+             "levels.json.gz": '{"schema": 2, "protocol": {}}', "deep.json.gz": "[" * 200_000}
+    messages = {"list.json.gz": "its JSON is a list", "null.json.gz": "its JSON is a NoneType",
+                "keys.json.gz": "lacks ['protocol'", "levels.json.gz": "'budgets', 'levels']",
+                "deep.json.gz": "RecursionError"}
+    for name, text in cases.items():
+        with gzip.open(tmp_path / name, "wt") as handle:
+            handle.write(text)
+        with pytest.raises(ArtifactError, match=re.escape(messages[name])):
+            load(tmp_path / name)
+    assert main(["metadataset", "info", str(tmp_path)]) == 2  # a folder
+
+
+def test_a_damaged_plan_is_refused_by_name(tmp_path):
+    from zap.errors import ArtifactError
+    from zap.metadataset.artifact import export
+    from zap.metadataset.plan import V1
+
+    plan = tmp_path / "plan"
+    plan.mkdir()
+    for name in ("plan.json", "datasets.json", "candidates.json"):
+        (plan / name).write_text((V1 / name).read_text())
+    assert load_plan(plan).candidates
+    with pytest.raises(ArtifactError, match=r"no cell of .* was built with seed\(s\) \[0\]"):
+        export(load_plan(plan), tmp_path / "a.json.gz")  # a plan whose build never started
+    assert not (tmp_path / "a.json.gz").exists()
+    for name, text in (("candidates.json", '{"a": 1}'), ("datasets.json", "[{}]"), ("plan.json", "{}"),
+                       ("plan.json", "not json")):
+        (plan / name).write_text(text)
+        with pytest.raises(ArtifactError, match="is a damaged meta-dataset plan"):
+            load_plan(plan)

@@ -303,6 +303,7 @@ def test_bad_settings_fail_before_any_work(settings, message):
     (["--budget", "-1"], "budget must be"),
     (["--budget", "10", "--k", "0"], "k must be"),
     (["--budget", "10", "--trial-budget", "11"], "must not exceed"),
+    (["--budget", "2", "--clock", "ref", "--trial-budget", "-1"], "--trial-budget: the trial budget must be"),
     (["--budget", "10", "--clock", "cpu", "--threads", "2"], "threads=1"),
     (["--budget", "10", "--test-ratio", "1.5"], "test_ratio"),
 ])

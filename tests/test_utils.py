@@ -25,3 +25,12 @@ def test_hash_and_seed_depend_on_content_not_on_order_or_letters_alone():
     assert len(stable_hash([1], 12)) == 12
     assert name_seed("digits-sklearn") != name_seed("sklearn-digits")
     assert 0 <= name_seed("x") < 2**31
+
+
+def test_a_failed_rename_leaves_no_temporary_file(tmp_path):
+    """Writing over a folder fails at the final rename, after the work: the temporary file goes with it."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(OSError):
+        atomic_write_json(folder, {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not list(folder.iterdir())

@@ -177,9 +177,14 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.aslib:
         return _benchmark_aslib(args)
+    from zap import report
     from zap.benchmark import BenchmarkOptions, run_protocols
     from zap.metadataset.artifact import load
 
+    _check_benchmark_numbers(args)
+    report.check_out_dir(Path(args.out), "--out")
+    if args.json:
+        report.check_out_file(Path(args.json), "--json")
     options = BenchmarkOptions(protocols=tuple(args.protocol), methods=tuple(args.methods) if args.methods else None,
                                repetitions=args.repetitions, as_trials=args.as_trials, hpo_epochs=args.hpo_epochs,
                                ablations=not args.no_ablations, max_folds=args.max_folds,
@@ -196,6 +201,32 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     write_benchmark_report(Path(args.out), result)
     print(result.report)
     return 0
+
+
+def _check_benchmark_numbers(args: argparse.Namespace) -> None:
+    """Refuse counts the benchmark cannot mean before the artifact is read: before, a negative worker count
+    hung, `--max-folds 0` ran every fold, and zero repetitions or negative re-runs failed once the work was done."""
+    from zap.api import check_range
+
+    check_range("--repetitions", args.repetitions, 1, integer=True)
+    check_range("--as-trials", args.as_trials, 1, integer=True)
+    check_range("--hpo-epochs", args.hpo_epochs, 1, integer=True)
+    check_range("--rerun-picks", args.rerun_picks, 0, integer=True)
+    if args.workers is not None:
+        check_range("--workers", args.workers, 0, integer=True)
+    if args.max_folds is not None:
+        check_range("--max-folds", args.max_folds, 1, integer=True)
+
+
+def _check_seeds(args: argparse.Namespace) -> None:
+    """The seeds and the second-seed settings of `zap metadataset build/status/export`, before the plan is read."""
+    from zap.api import check_range
+
+    for seed in args.seeds:
+        check_range("--seeds", seed, 0, integer=True)
+    if hasattr(args, "extra_seed_share"):
+        check_range("--extra-seed-share", args.extra_seed_share, 0, 1)
+        check_range("--extra-seed-top", args.extra_seed_top, 0, integer=True)
 
 
 def _say(text: str) -> None:
@@ -358,6 +389,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; `zap predict` writes a CSV file: give a file path")
+    if Path(args.images).is_dir() and out.resolve().is_relative_to(Path(args.images).resolve()):
+        raise ConfigError(f"--out {out} is inside the images folder {args.images}: the next prediction on that "
+                          "folder would read the CSV as an image. Write it outside the folder")
     check_writable(out.parent, f"--out {out}")
     resolve_device(args.device)  # CUDA asked for where torch sees none
     model_dir = model_folder(Path(args.model_dir))
@@ -509,6 +543,7 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and resolve_device("auto").type != "cuda":  # say so before any work
         raise ConfigError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
+    _check_seeds(args)
     plan = load_plan(Path(args.plan))
     plan.check_runner()
     store = plan.store
@@ -543,10 +578,17 @@ def _print_now(text: str) -> None:
 
 
 def cmd_metadataset_export(args: argparse.Namespace) -> int:
-    from zap.metadataset import load_plan
+    from zap import report
+    from zap.metadataset import V1, load_plan
     from zap.metadataset.artifact import export
 
-    summary = export(load_plan(Path(args.plan)), Path(args.out), seeds=tuple(args.seeds))
+    _check_seeds(args)
+    report.check_out_file(Path(args.out), "--out")
+    plan = load_plan(Path(args.plan))
+    if args.out == str(metadataset_artifact()) and Path(args.plan).resolve() != V1.resolve():
+        raise ConfigError(f"--out defaults to the shipped artifact {args.out}, which the shipped selectors were "
+                          f"trained on; give --out for the export of {args.plan}")
+    summary = export(plan, Path(args.out), seeds=tuple(args.seeds))
     if args.json:
         _print_json(summary)
         return 0
@@ -558,6 +600,9 @@ def cmd_metadataset_export(args: argparse.Namespace) -> int:
 def cmd_metadataset_info(args: argparse.Namespace) -> int:
     from zap.metadataset.artifact import info, load
 
+    if Path(args.artifact).is_dir():
+        raise ConfigError(f"{args.artifact} is a folder; give the artifact file (.json.gz) a `zap metadataset export` "
+                          "wrote")
     summary = info(load(Path(args.artifact)))
     if args.json:
         _print_json(summary)
@@ -617,6 +662,7 @@ def cmd_metadataset_status(args: argparse.Namespace) -> int:
     from zap.metadataset import load_plan
     from zap.metadataset.build import build_status
 
+    _check_seeds(args)
     payload = build_status(load_plan(Path(args.plan)), args.seeds, args.extra_seed_share, args.extra_seed_top,
                            args.budget, args.extra_seed_by)
     if args.json:

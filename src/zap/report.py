@@ -280,13 +280,26 @@ def check_writable(folder: Path, flag: str) -> None:
                           "you can write to") from exc
 
 
+def check_out_file(path: Path, flag: str) -> None:
+    """Refuse, before any work, an output file path that names a folder: it could only fail once the work is
+    done."""
+    if Path(path).is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give the path of a file to write")
+
+
+def check_out_dir(path: Path, flag: str) -> None:
+    """Refuse, before any work, an output folder path that names a file."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"{flag} {path} is an existing file; give a folder path")
+
+
 def check_out_folder(out: Path, reads: Sequence[Path] = ()) -> None:
     """Refuse an output folder a run could not write or must not replace, before any data is read: an
     existing file, a folder of other files (a run replaces its whole folder), the current folder or one
     above it, one that holds a path the run reads (`reads`), or one whose parent zap cannot write in."""
     out = Path(os.path.realpath(out))
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is an existing file; `zap fit` writes a folder there: give a folder path")
+        raise ConfigError(f"--out {out} is an existing file; the run writes a folder there: give a folder path")
     if os.path.ismount(out):
         raise ConfigError(f"--out {out} is a mount point, which a run cannot replace by rename: give a folder "
                           "inside it")

@@ -49,10 +49,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = path.with_name(path.name + ".tmp")
     try:
         yield tmp
-    except BaseException:
+        tmp.replace(path)
+    except BaseException:  # also a failed replace (the path is a folder, say): no stray temporary file
         tmp.unlink(missing_ok=True)
         raise
-    tmp.replace(path)
 
 
 def atomic_write_json(path: str | Path, payload: Any, *, indent: int | None = 1, sort_keys: bool = False,

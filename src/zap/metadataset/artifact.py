@@ -29,6 +29,11 @@ from zap.utils import atomic_path, stable_hash
 ARTIFACT_SCHEMA = 1  # one budget level
 LEVELS_SCHEMA = 2  # a budget axis: one candidate set and matrix per level
 SCHEMAS = (ARTIFACT_SCHEMA, LEVELS_SCHEMA)
+_SHARED_KEYS = ("protocol", "protocol_hash", "candidates", "datasets", "encoding_names", "seeds")
+REQUIRED_KEYS = {ARTIFACT_SCHEMA: (*_SHARED_KEYS, "matrices"), LEVELS_SCHEMA: (*_SHARED_KEYS, "budgets", "levels")}
+# v1 unpacks to about 1 MB and v2's level 20 to 2 MB; a file that unpacks to far more is not an artifact (and
+# a small gzip can unpack to gigabytes)
+MAX_ARTIFACT_CHARS = 500 * 10**6
 
 
 def _meta_features(spec) -> dict:
@@ -41,6 +46,11 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
     """Write the artifact of `plan` (schema 1 for a one-level plan, 2 with its budget levels); returns what
     `info` reports."""
     store = plan.store
+    built = sorted({key.seed for key in store.records})
+    unbuilt = [seed for seed in seeds if seed not in built]
+    if unbuilt:
+        raise ArtifactError(f"no cell of {plan.folder} was built with seed(s) {unbuilt} (it has {built}): export "
+                            "the seeds it has, or build the others first")
     datasets = list(plan.protocol.datasets)
     names = named_ids()
     shared = {"datasets": [{"id": d.name, "core": d.core, "domain": d.domain, "meta_features": _meta_features(d)}
@@ -221,13 +231,24 @@ def load(path: Path) -> dict:
                             "from the committed records with `zap metadataset export --out PATH`")
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
-            payload = json.load(handle)
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            text = handle.read(MAX_ARTIFACT_CHARS + 1)
+        if len(text) > MAX_ARTIFACT_CHARS:
+            raise ArtifactError(f"{path} unpacks to more than {MAX_ARTIFACT_CHARS // 10**6} MB, far more than a "
+                                "meta-dataset artifact holds; it is not one")
+        payload = json.loads(text)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ArtifactError(f"{path} is not a meta-dataset artifact (gzipped JSON from `zap metadataset export`): "
-                            f"{error}") from None
+                            f"{type(error).__name__}: {str(error)[:200]}") from None
+    if not isinstance(payload, dict):
+        raise ArtifactError(f"{path} is not a meta-dataset artifact: its JSON is a {type(payload).__name__}, not an "
+                            "object; give the file `zap metadataset export` wrote")
     if payload.get("schema") not in SCHEMAS:
-        raise ArtifactError(f"{path} has artifact schema {payload.get('schema')}, this zap reads {list(SCHEMAS)}; "
+        raise ArtifactError(f"{path} has artifact schema {payload.get('schema')!r}, this zap reads {list(SCHEMAS)}; "
                             "re-export it with `zap metadataset export`")
+    lacking = [key for key in REQUIRED_KEYS[payload["schema"]] if key not in payload]
+    if lacking:
+        raise ArtifactError(f"{path} is not a complete meta-dataset artifact: it lacks {lacking}; re-export it with "
+                            "`zap metadataset export`")
     return payload
 
 

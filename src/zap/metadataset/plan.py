@@ -188,14 +188,21 @@ def load_plan(folder: Path = V1) -> Plan:
     folder = Path(folder)
     if not (folder / "plan.json").exists():
         raise ArtifactError(f"no meta-dataset plan in {folder}: create one with `zap metadataset plan {folder}`")
-    settings = json.loads((folder / "plan.json").read_text())
-    datasets = tuple(VariantSpec.from_dict(d) for d in json.loads((folder / "datasets.json").read_text()))
-    protocol = Protocol(budget=settings["budget"], clock=settings["clock"], t0=settings["t0"],
-                        threads=settings["threads"], max_test=settings["max_test"], datasets=datasets,
-                        runner=settings.get("runner", RUNNER_VERSION), cost_table=settings.get("cost_table"))
-    candidates_path = folder / "candidates.json"
-    candidates = json.loads(candidates_path.read_text()) if candidates_path.exists() else []
-    return Plan(folder, protocol, candidates, tuple(float(b) for b in settings.get("budgets", ())))
+    try:
+        settings = json.loads((folder / "plan.json").read_text())
+        datasets = tuple(VariantSpec.from_dict(d) for d in json.loads((folder / "datasets.json").read_text()))
+        protocol = Protocol(budget=settings["budget"], clock=settings["clock"], t0=settings["t0"],
+                            threads=settings["threads"], max_test=settings["max_test"], datasets=datasets,
+                            runner=settings.get("runner", RUNNER_VERSION), cost_table=settings.get("cost_table"))
+        candidates_path = folder / "candidates.json"
+        candidates = json.loads(candidates_path.read_text()) if candidates_path.exists() else []
+        if not (isinstance(candidates, list) and all(isinstance(c, dict) for c in candidates)):
+            raise TypeError("candidates.json is not a list of candidates")
+        budgets = tuple(float(b) for b in settings.get("budgets", ()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        raise ArtifactError(f"{folder} is a damaged meta-dataset plan ({type(exc).__name__}: {str(exc)[:200]}): "
+                            "restore it from git, or create it again with `zap metadataset plan`") from None
+    return Plan(folder, protocol, candidates, budgets)
 
 
 def plan_cost_table(plan: Plan) -> CostTable | None:

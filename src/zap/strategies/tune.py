@@ -90,7 +90,10 @@ def check_settings(budget: float, clock: str, init: Any, k: Any, objective: str,
     if selector not in TRAINABLE:
         raise ConfigError(f"selector must be one of {list(TRAINABLE)}, got {selector!r}")
     if trial_budget is not None:
-        check_budget(trial_budget, clock)
+        try:
+            check_budget(trial_budget, clock)
+        except ConfigError as exc:  # its message names the budget; this is the trial budget
+            raise ConfigError(f"--trial-budget: {exc}".replace("budget must", "the trial budget must")) from None
         if trial_budget > budget:
             raise ConfigError(f"trial_budget ({trial_budget:g}) must not exceed the budget ({budget:g}): one trial "
                               "cannot run longer than the whole search")
