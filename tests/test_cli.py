@@ -149,3 +149,19 @@ def test_another_plans_export_needs_its_own_out(tmp_path, capsys):
         (plan / name).write_text((V1 / name).read_text())
     assert main(["metadataset", "export", "--plan", str(plan)]) == 2
     assert "give --out for the export of" in capsys.readouterr().err
+
+
+def test_a_refused_predict_leaves_no_folders_behind(tmp_path, capsys):
+    """The writability probe creates the output's folders to test them and removes them again: a command
+    refused afterwards (here: no model) leaves nothing."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "no-model").mkdir()
+    out = tmp_path / "new" / "deep" / "p.csv"
+    assert main(["predict", str(tmp_path / "no-model"), str(tmp_path / "images"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+def test_suggest_says_when_k_exceeds_the_candidates(capsys):
+    assert main(["suggest", "digits", "--k", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "fewer than --k 100" in out and out.count("\n") > 30

@@ -143,6 +143,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         print(f"{s.rank:>4}  {s.pipeline_id:12s}  {s.score:7.3f}  {text}{' [' + s.name + ']' if s.name else ''}")
     for warning in result.warnings:
         print(f"note: {warning}")
+    if len(result.suggestions) < args.k:
+        print(f"note: the selector knows {len(result.suggestions)} candidates, fewer than --k {args.k}")
     if result.fallback and result.fallback["fell_back"]:
         print(f"note: Single-best comes first instead of {result.fallback['pick']}: {result.fallback['reason']} "
               "(--no-fallback keeps the selector's order)")

@@ -26,6 +26,7 @@ the current run: delete it once no `zap fit` of that pid runs.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import ctypes
 import errno
@@ -268,8 +269,10 @@ def leftovers(out: Path) -> list[Path]:
 
 
 def check_writable(folder: Path, flag: str) -> None:
-    """Create `folder` and its parents and write a probe file in it: the only sure test of permission
-    (modes, read-only mounts, quotas), done before any data is read."""
+    """Write a probe file in `folder`, creating it and its parents for the probe: the only sure test of
+    permission (modes, read-only mounts, quotas), done before any data is read. The folders it created go
+    again, so a command refused later leaves nothing behind; the writer creates them when it writes."""
+    created = [f for f in (folder, *folder.parents) if not f.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=folder, prefix=".zap-probe-")
@@ -278,6 +281,10 @@ def check_writable(folder: Path, flag: str) -> None:
     except OSError as exc:
         raise ConfigError(f"{flag}: cannot write in {folder} ({exc.strerror or exc}); give a path in a folder "
                           "you can write to") from exc
+    finally:
+        for made in created:  # the deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
 
 
 def check_out_file(path: Path, flag: str) -> None:
