@@ -35,8 +35,9 @@ PRICE_MARGIN = {"ref": 1.0, "wall": 2.0, "cpu": 2.0}
 
 
 def cannot_answer(price_ref: float | None, budget_ref: float | None, clock: str) -> bool:
-    """Whether a run priced at `price_ref` reference seconds surely answers only after a budget of `budget_ref`
-    reference seconds on `clock`; False wherever either is unknown (a budget of steps: answers cost none)."""
+    """Whether a run priced at `price_ref` surely answers only after a budget of `budget_ref` on `clock`, both in
+    the same units (reference seconds, or the clock's own); False wherever either is unknown (a budget of
+    steps: answers cost none)."""
     if price_ref is None or budget_ref is None or clock not in PRICE_MARGIN:
         return False
     return price_ref > budget_ref * PRICE_MARGIN[clock]

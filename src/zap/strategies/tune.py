@@ -49,7 +49,7 @@ from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
-from zap.finetune.pricing import PRICE_MARGIN, first_answer_price
+from zap.finetune.pricing import PRICE_MARGIN, cannot_answer, first_answer_price
 from zap.finetune.refit import RefitError, refit
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import compute as compute_metafeatures
@@ -367,13 +367,10 @@ class _Search:
         would be false). Only once an incumbent stands: the search's first answer always comes, as a run's does."""
         if self.incumbent is None or self.prices is None:
             return "run"
-        price = self.prices.seconds(config)
-        if price is None:
+        price, clock = self.prices.seconds(config), self.budget.clock  # both on the search's clock
+        if not cannot_answer(price, amount, clock):
             return "run"
-        margin = PRICE_MARGIN[self.budget.clock]
-        if price <= amount * margin:
-            return "run"
-        if price <= asked * margin:
+        if not cannot_answer(price, asked, clock):
             return "no room"
         skipped = {"n_skipped": len(self.skipped), "pipeline_id": pipeline_id(config), "origin": origin,
                    "budget": amount, "asked_budget": asked, "first_answer_s": price, "skipped": True, "config": config}
