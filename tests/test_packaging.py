@@ -214,13 +214,17 @@ def test_a_selector_without_candidate_configurations_cannot_be_checked(tmp_path)
 
 
 def _home(home: Path, monkeypatch, protocol_hash: str) -> None:
-    """A zap home holding the shipped Single-best selector and a meta-dataset artifact of this protocol."""
+    """A zap home holding the shipped Single-best selector and the shipped meta-dataset, re-labelled as
+    measured under `protocol_hash` (a whole artifact: loading checks its shape before its hash)."""
     selectors, metadataset = home / "artifacts" / "selectors", home / "artifacts" / "metadataset"
     selectors.mkdir(parents=True)
     metadataset.mkdir(parents=True)
     shutil.copy(ROOT / "artifacts" / "selectors" / "single-best.zsel", selectors)
+    with gzip.open(ROOT / "artifacts" / "metadataset" / "v1.json.gz", "rt") as handle:
+        payload = json.load(handle)
+    assert payload["schema"] == ARTIFACT_SCHEMA
     with gzip.open(metadataset / "v1.json.gz", "wt") as handle:
-        json.dump({"schema": ARTIFACT_SCHEMA, "protocol_hash": protocol_hash}, handle)
+        json.dump({**payload, "protocol_hash": protocol_hash}, handle)
     monkeypatch.setenv(resources.HOME_VARIABLE, str(home))
     monkeypatch.delenv(resources.SELECTORS_VARIABLE, raising=False)
 
