@@ -55,7 +55,6 @@ def synthetic_artifact(n_groups: int = 8, per_group: int = 3, n_pipelines: int =
     problem, with real candidate configurations from the zap search space (the first two are the named
     `autodl-default` and `recommended`): for testing meta-training, suggestions and the benchmark end to
     end without fine-tuning anything. Its protocol hash says it is synthetic."""
-    import copy
 
     from zap.metadataset.artifact import ARTIFACT_SCHEMA, named_ids
     from zap.metadataset.build import in_sample
@@ -63,8 +62,7 @@ def synthetic_artifact(n_groups: int = 8, per_group: int = 3, n_pipelines: int =
 
     problem = make_problem(n_groups, per_group, n_pipelines, seed=seed)
     names = named_ids()  # pipeline id -> name
-    space = copy.deepcopy(search_space())  # the cached space is shared: whatever sampled it before moved its RNG
-    space.seed(seed)
+    space = search_space(seed)
     configs = [as_dict(get_config(n)) for n in names.values()] + [
         as_dict(c) for c in space.sample_configuration(max(1, n_pipelines - len(names)))]
     configs = configs[:n_pipelines]

@@ -32,6 +32,16 @@ def test_space_has_the_zap_dimensions_and_conditions():
     assert space["lr"].log and space["wd"].log and space["min_lr"].log
 
 
+def test_a_seeded_space_samples_the_same_whatever_sampled_or_reseeded_before():
+    """Each call is its own copy: sampling one, or reseeding it as SMAC's facades do, moves no other."""
+    first = search_space(7).sample_configuration(4)
+    used = search_space(7)
+    used.sample_configuration(9)
+    search_space().seed(123)
+    assert search_space(7).sample_configuration(4) == first
+    assert search_space(8).sample_configuration(4) != first
+
+
 def test_encoding_has_a_fixed_documented_length():
     layout = encoding_layout()
     assert len(layout) == 35

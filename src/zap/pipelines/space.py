@@ -8,6 +8,7 @@ Everything that stores or learns from pipelines uses `encode` (fixed length, doc
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping
@@ -110,10 +111,20 @@ def _hyperparameter(dim: Dim):
     return Categorical(dim.name, items=list(dim.choices), default=dim.default)
 
 
-@cache
 def search_space(seed: int | None = None) -> ConfigurationSpace:
-    """The ConfigSpace of all pipelines (built from DIMENSIONS; cached, do not mutate)."""
-    space = ConfigurationSpace(name="zap", seed=seed)
+    """The ConfigSpace of all pipelines, a fresh copy with its own random state.
+
+    A copy because sampling moves the space's RNG and SMAC's facades reseed the space they are given:
+    a shared instance would make one caller's samples depend on what another did before it."""
+    space = copy.deepcopy(_validation_space())
+    space.seed(seed)
+    return space
+
+
+@cache
+def _validation_space() -> ConfigurationSpace:
+    """The one shared instance, for checking and holding configurations only (never sampled from)."""
+    space = ConfigurationSpace(name="zap")
     hyperparameters = {dim.name: _hyperparameter(dim) for dim in DIMENSIONS}
     space.add(list(hyperparameters.values()))
     for dim in DIMENSIONS:
@@ -226,7 +237,7 @@ def make_config(values: Mapping[str, Any]) -> Configuration:
     """A validated Configuration; unknown names, out-of-range values and inactive ones fail clearly."""
     _check_names(values)
     clean = {name: _coerce(DIMS_BY_NAME[name], value) for name, value in values.items()}
-    space = search_space()
+    space = _validation_space()
     try:
         config = Configuration(space, values=clean)
         config.check_valid_configuration()

@@ -31,7 +31,6 @@ What keeps it honest:
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 import tempfile
@@ -179,14 +178,13 @@ def given_design(configs: Sequence[Mapping[str, Any]], k: int) -> InitialDesign:
 def _smac(design: InitialDesign, trial_budget: float, n_trials: int, seed: int, folder: str):
     """SMAC's MultiFidelityFacade with Hyperband, set up for ask/tell (zap runs the trials and stops the loop).
 
-    The space is a copy: the facade reseeds the space it is given, and `search_space()` is shared. The
-    zero-shot configurations are the whole initial design (`n_configs=0`), so they are the first configurations
+    The configurations are the whole initial design (`n_configs=0`), so they are the first configurations
     SMAC hands out; SMAC appends `additional_configs` after its own random ones otherwise."""
     from ConfigSpace import Configuration
     from smac import MultiFidelityFacade, Scenario
     from smac.runhistory.encoder import RunHistoryEncoder
 
-    space = copy.deepcopy(search_space())
+    space = search_space()  # a fresh copy: the facade reseeds it
     scenario = Scenario(space, name="tune", output_directory=folder, deterministic=True, n_trials=n_trials,
                         min_budget=trial_budget / ETA ** (LEVELS - 1), max_budget=trial_budget, seed=seed)
     if design.source == "smac":
