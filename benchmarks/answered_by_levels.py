@@ -2,8 +2,10 @@
 
 v1's matrix mostly measured which quick sklearn model answered first (65 % of its cells at 20 CPU-s).
 This prints, for each level of a multi-level plan, the share of first-seed cells whose standing
-prediction at T came from the CNN, and, for every (dataset, pipeline) measured at two levels, how
-much ALC and final NAUC the longer budget adds. It reads the records only (no export needed).
+prediction at T came from the CNN; for every (dataset, pipeline) measured at two levels, how much ALC
+and final NAUC the longer budget adds; and whether the two levels rank the shared candidates alike,
+which is what decides how much a budget-aware selector can gain over one that ignores the budget.
+It reads the records only (no export needed).
 
     python benchmarks/answered_by_levels.py --plan metadataset/v2 [--json FILE]
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
 
 from zap.finetune import quick
 from zap.finetune.runner import RUNNER_VERSION
@@ -48,6 +53,28 @@ def gain(low: dict, high: dict) -> dict | None:
         high[key][measure] - low[key][measure] for key in shared) for measure in ("alc", "final_nauc")}}
 
 
+def rank_agreement(low: dict, high: dict, measure: str, min_shared: int = 6) -> dict | None:
+    """Per dataset with at least `min_shared` candidates at both levels: Spearman's rho between the levels,
+    whether the lower level's best is the higher level's best, and what picking it costs at the higher."""
+    shared = defaultdict(list)
+    for dataset, pipeline in high:
+        if (dataset, pipeline) in low:
+            shared[dataset].append(pipeline)
+    rhos, same, regrets = [], 0, []
+    for dataset, pipelines in sorted(shared.items()):
+        if len(pipelines) < min_shared:
+            continue
+        at_low = np.array([low[dataset, p][measure] for p in pipelines])
+        at_high = np.array([high[dataset, p][measure] for p in pipelines])
+        rhos.append(float(spearmanr(at_low, at_high).statistic))
+        same += int(np.argmax(at_low) == np.argmax(at_high))
+        regrets.append(float(at_high.max() - at_high[np.argmax(at_low)]))
+    if not rhos:
+        return None
+    return {"datasets": len(rhos), "median_rho": float(np.median(rhos)), "same_best": same,
+            "mean_regret": float(np.mean(regrets))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plan", type=Path, required=True, help="a plan folder (holds records/)")
@@ -59,7 +86,10 @@ def main() -> None:
     levels = cells_by_level(args.plan, args.seed)
     report = {"answered_by": {f"{b:g}": answered_share(cells, b) for b, cells in sorted(levels.items())},
               "gain": {f"{lo:g}->{hi:g}": gain(levels[lo], levels[hi])
-                       for lo, hi in combinations(sorted(levels), 2)}}
+                       for lo, hi in combinations(sorted(levels), 2)},
+              "rank_agreement": {f"{lo:g}->{hi:g}": {m: rank_agreement(levels[lo], levels[hi], m)
+                                                     for m in ("alc", "final_nauc")}
+                                 for lo, hi in combinations(sorted(levels), 2)}}
     print("| level | cells | CNN answers | quick model answers | none |\n|---:|---:|---:|---:|---:|")
     for level, row in report["answered_by"].items():
         quick_answers, no_answer = row.get(quick.ANSWERED_BY, 0), row.get("None", 0)
@@ -68,6 +98,12 @@ def main() -> None:
         if row:
             print(f"{pair}: {row['cells']} shared cells, median ALC gain {row['median_alc_gain']:+.3f}, "
                   f"median final NAUC gain {row['median_final_nauc_gain']:+.3f}")
+    for pair, measures in report["rank_agreement"].items():
+        for measure, row in measures.items():
+            if row:
+                print(f"{pair} {measure}: over {row['datasets']} datasets, median Spearman rho "
+                      f"{row['median_rho']:.2f}; the same best on {row['same_best']}; the lower level's best "
+                      f"costs {row['mean_regret']:.3f} at the higher")
     if args.json:
         atomic_write_json(args.json, report)
 

@@ -38,3 +38,19 @@ def test_shares_and_gains_per_level(tmp_path):
         assert gained["cells"] == 2
         assert abs(gained["median_alc_gain"] - 0.2) < 1e-9 and abs(gained["median_final_nauc_gain"] - 0.25) < 1e-9
         assert study.gain(levels[20.0], {}) is None
+
+
+def test_rank_agreement_knows_when_the_budget_reorders_the_candidates():
+    """Dataset d keeps its order between levels; e reverses it, so its low-level best is its worst."""
+    scores_low = {"d": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "e": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}
+    scores_high = {"d": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7], "e": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]}
+
+    def level(scores):
+        return {(d, f"p{i}"): {"alc": v} for d, values in scores.items() for i, v in enumerate(values)}
+
+    with benchmark_script("answered_by_levels") as study:
+        agreement = study.rank_agreement(level(scores_low), level(scores_high), "alc")
+        assert agreement["datasets"] == 2 and agreement["same_best"] == 1
+        assert abs(agreement["median_rho"] - 0.0) < 1e-9  # rho 1 and rho -1
+        assert abs(agreement["mean_regret"] - (0.0 + 0.5) / 2) < 1e-9
+        assert study.rank_agreement(level(scores_low), level(scores_high), "alc", min_shared=7) is None
