@@ -1,18 +1,20 @@
-"""Which model answers at T, per budget level, from a plan's records while it is still being built.
+"""A multi-level plan's levels compared from its records while it is still being built.
 
 v1's matrix mostly measured which quick sklearn model answered first (65 % of its cells at 20 CPU-s).
 This prints, for each level of a multi-level plan, the share of first-seed cells whose standing
 prediction at T came from the CNN; for every (dataset, pipeline) measured at two levels, how much ALC
 and final NAUC the longer budget adds; and whether the two levels rank the shared candidates alike,
-which is what decides how much a budget-aware selector can gain over one that ignores the budget.
-It reads the records only (no export needed).
+which is what decides how much a budget-aware selector can gain over one that ignores the budget; and
+the in-sample Oracle-Single-best gap of each level on the datasets every level holds complete, which is
+what any selector can close. It reads the records only (no export needed).
 
-    python benchmarks/answered_by_levels.py --plan metadataset/v2 [--json FILE]
+    python benchmarks/level_interim.py --plan metadataset/v2 [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections import Counter, defaultdict
 from itertools import combinations
@@ -75,6 +77,36 @@ def rank_agreement(low: dict, high: dict, measure: str, min_shared: int = 6) -> 
             "mean_regret": float(np.mean(regrets))}
 
 
+def oracle_gap(levels: dict[float, dict], candidates: dict[float, list[str]], measure: str) -> dict | None:
+    """Per level that holds records, the mean Oracle, the Single-best (chosen on these same datasets, so
+    in-sample) and their gap, over the datasets whose cells are all measured at every such level."""
+    candidates = {budget: ids for budget, ids in candidates.items() if levels.get(budget)}
+    complete = None
+    for budget, ids in candidates.items():
+        measured = {d for d in {d for d, _ in levels[budget]}
+                    if all((d, p) in levels[budget] for p in ids)}
+        complete = measured if complete is None else complete & measured
+    if not complete:
+        return None
+    datasets = sorted(complete)
+    rows = {}
+    for budget, ids in candidates.items():
+        scores = np.array([[levels[budget][d, p][measure] for p in ids] for d in datasets])
+        oracle, single_best = scores.max(axis=1).mean(), scores.mean(axis=0).max()
+        rows[f"{budget:g}"] = {"candidates": len(ids), "oracle": float(oracle), "single_best": float(single_best),
+                               "gap": float(oracle - single_best)}
+    return {"datasets": len(datasets), "levels": rows}
+
+
+def level_candidates(plan: Path) -> dict[float, list[str]]:
+    """Each level's candidate ids, as the plan's candidates.json lists them."""
+    by_level: dict[float, list[str]] = defaultdict(list)
+    for candidate in json.loads((plan / "candidates.json").read_text()):
+        for budget in candidate.get("levels", []):
+            by_level[float(budget)].append(candidate["pipeline_id"])
+    return dict(sorted(by_level.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plan", type=Path, required=True, help="a plan folder (holds records/)")
@@ -89,7 +121,8 @@ def main() -> None:
                        for lo, hi in combinations(sorted(levels), 2)},
               "rank_agreement": {f"{lo:g}->{hi:g}": {m: rank_agreement(levels[lo], levels[hi], m)
                                                      for m in ("alc", "final_nauc")}
-                                 for lo, hi in combinations(sorted(levels), 2)}}
+                                 for lo, hi in combinations(sorted(levels), 2)},
+              "oracle_gap": {m: oracle_gap(levels, level_candidates(args.plan), m) for m in ("alc", "final_nauc")}}
     print("| level | cells | CNN answers | quick model answers | none |\n|---:|---:|---:|---:|---:|")
     for level, row in report["answered_by"].items():
         quick_answers, no_answer = row.get(quick.ANSWERED_BY, 0), row.get("None", 0)
@@ -104,6 +137,11 @@ def main() -> None:
                 print(f"{pair} {measure}: over {row['datasets']} datasets, median Spearman rho "
                       f"{row['median_rho']:.2f}; the same best on {row['same_best']}; the lower level's best "
                       f"costs {row['mean_regret']:.3f} at the higher")
+    for measure, row in report["oracle_gap"].items():
+        if row:
+            print(f"{measure}, over the {row['datasets']} datasets complete at every level: " + "; ".join(
+                f"{level} ref-s ({r['candidates']} candidates) Oracle {r['oracle']:.3f}, Single-best "
+                f"{r['single_best']:.3f}, gap {r['gap']:.3f}" for level, r in row["levels"].items()))
     if args.json:
         atomic_write_json(args.json, report)
 

@@ -1,4 +1,4 @@
-"""benchmarks/answered_by_levels.py on hand-made records whose answers are known."""
+"""benchmarks/level_interim.py on hand-made records whose answers are known."""
 
 import json
 
@@ -28,7 +28,7 @@ def test_shares_and_gains_per_level(tmp_path):
     (tmp_path / "records").mkdir()
     lines = "".join(json.dumps(r) + "\n" for r in records)
     (tmp_path / "records" / "x.jsonl").write_text(lines + '{"torn": ')  # a torn last line is skipped
-    with benchmark_script("answered_by_levels") as study:
+    with benchmark_script("level_interim") as study:
         levels = study.cells_by_level(tmp_path, seed=0)
         assert {b: len(c) for b, c in levels.items()} == {20.0: 2, 60.0: 3}
         at20, at60 = study.answered_share(levels[20.0], 20.0), study.answered_share(levels[60.0], 60.0)
@@ -48,9 +48,31 @@ def test_rank_agreement_knows_when_the_budget_reorders_the_candidates():
     def level(scores):
         return {(d, f"p{i}"): {"alc": v} for d, values in scores.items() for i, v in enumerate(values)}
 
-    with benchmark_script("answered_by_levels") as study:
+    with benchmark_script("level_interim") as study:
         agreement = study.rank_agreement(level(scores_low), level(scores_high), "alc")
         assert agreement["datasets"] == 2 and agreement["same_best"] == 1
         assert abs(agreement["median_rho"] - 0.0) < 1e-9  # rho 1 and rho -1
         assert abs(agreement["mean_regret"] - (0.0 + 0.5) / 2) < 1e-9
         assert study.rank_agreement(level(scores_low), level(scores_high), "alc", min_shared=7) is None
+
+
+def test_oracle_gap_uses_only_datasets_complete_at_every_level_with_records(tmp_path):
+    """At 20: Single-best is p (mean 0.5 against 0.45); the Oracle takes q on dataset b. Dataset c lacks a
+    cell at 60, so it is left out everywhere; level 120 has candidates but no records, so it is ignored."""
+    (tmp_path / "candidates.json").write_text(json.dumps([
+        {"pipeline_id": "p", "levels": [20, 60, 120]}, {"pipeline_id": "q", "levels": [20]},
+        {"pipeline_id": "r", "levels": [60]}]))
+    cells = {20.0: {("a", "p"): 0.6, ("a", "q"): 0.2, ("b", "p"): 0.4, ("b", "q"): 0.7,
+                    ("c", "p"): 0.9, ("c", "q"): 0.9},
+             60.0: {("a", "p"): 0.8, ("a", "r"): 0.7, ("b", "p"): 0.5, ("b", "r"): 0.9, ("c", "p"): 0.9}}
+    levels = {b: {k: {"alc": v} for k, v in c.items()} for b, c in cells.items()}
+    with benchmark_script("level_interim") as study:
+        candidates = study.level_candidates(tmp_path)
+        assert candidates == {20.0: ["p", "q"], 60.0: ["p", "r"], 120.0: ["p"]}
+        gap = study.oracle_gap(levels, candidates, "alc")
+        assert gap["datasets"] == 2 and set(gap["levels"]) == {"20", "60"}
+        at20, at60 = gap["levels"]["20"], gap["levels"]["60"]
+        assert abs(at20["oracle"] - 0.65) < 1e-9 and abs(at20["single_best"] - 0.5) < 1e-9
+        assert abs(at60["oracle"] - 0.85) < 1e-9 and abs(at60["single_best"] - 0.8) < 1e-9
+        assert abs(at60["gap"] - 0.05) < 1e-9 and at60["candidates"] == 2
+        assert study.oracle_gap({20.0: {}}, {20.0: ["p"]}, "alc") is None
