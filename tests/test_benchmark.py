@@ -13,6 +13,7 @@ from synthetic import write_synthetic_artifact
 from zap.benchmark.loco import Settings, candidate_pool, held_out_mask, outer_folds, run_benchmark, run_fold
 from zap.cli import main
 from zap.metadataset.problem import SelectionProblem
+from zap.selectors.base import SelectorError
 
 
 @pytest.fixture(scope="module")
@@ -497,6 +498,42 @@ def test_budget_aware_benchmark_on_a_multi_level_artifact(tmp_path, monkeypatch)
     train = problem.cores != "core1"
     best = problem.candidate_ids[int(np.nanmean(problem.alc[train], axis=0).argmax())]
     assert set(high["methods"]["single-best"][0]["picks"]) == {best}
+
+
+def test_meta_train_leaves_out_a_level_with_no_measured_cell(tmp_path, capsys):
+    """An export made while level 120 is still unbuilt (v2 ships with 20 and 60 first): the selectors train
+    on the measured levels, say which were left out, and a suggestion at 120 or far past it ranks (with a
+    note) instead of failing inside the fallback rule on an empty level."""
+    from synthetic import synthetic_levels_artifact
+    from zap.metadataset.artifact import measured_budgets
+    from zap.metafeatures import MetaFeatures
+    from zap.selectors.base import load_selector
+    from zap.selectors.trained import meta_train, suggest
+
+    payload = synthetic_levels_artifact(budgets=(20.0, 60.0, 120.0))
+    for matrices in payload["levels"]["120"]["matrices"].values():
+        matrices["alc"] = matrices["final_nauc"] = [[None] * len(row) for row in matrices["alc"]]
+    assert measured_budgets(payload) == [20.0, 60.0]
+    path = tmp_path / "partial.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    report = meta_train(path, ("zap-hpo", "single-best"), tmp_path / "sel")
+    assert report["levels"] == {"trained": [20.0, 60.0], "unmeasured": [120.0]}
+    assert main(["meta-train", str(path), "--selectors", "single-best", "--out", str(tmp_path / "cli")]) == 0
+    assert "level(s) 120 hold no measured cell and were left out; trained on 20, 60 ref-s" in capsys.readouterr().out
+    single = load_selector(tmp_path / "sel" / "single-best.zsel")
+    assert single.context["levels"] == [20.0, 60.0] and single.context["unmeasured_levels"] == [120.0]
+    meta = MetaFeatures.from_dict({"n_channels": 3, "n_classes": 10, "n_train": 500, "resolution": 32})
+    for name in ("single-best", "zap-hpo"):
+        assert suggest(meta, name, k=3, folder=tmp_path / "sel", budget_ref=120.0).suggestions
+        far = suggest(meta, name, k=3, folder=tmp_path / "sel", budget_ref=1000.0)
+        assert far.suggestions and any("outside the meta-dataset's levels (20, 60" in w for w in far.warnings)
+    for matrices in payload["levels"]["20"]["matrices"].values():
+        matrices["alc"] = matrices["final_nauc"] = [[None] * len(row) for row in matrices["alc"]]
+    for matrices in payload["levels"]["60"]["matrices"].values():
+        matrices["alc"] = matrices["final_nauc"] = [[None] * len(row) for row in matrices["alc"]]
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    with pytest.raises(SelectorError, match="no measured cell"):
+        meta_train(path, ("single-best",), tmp_path / "none")
 
 
 def test_meta_train_on_budget_levels_ranks_for_the_budget_and_the_objective(tmp_path):

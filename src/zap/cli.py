@@ -172,6 +172,11 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
             if name == "fallback":
                 print(f"fallback rule ({objective}): {item['path']}")
                 continue
+            if name == "levels":
+                if item["unmeasured"]:
+                    print(f"note: level(s) {', '.join(f'{b:g}' for b in item['unmeasured'])} hold no measured cell "
+                          f"and were left out; trained on {', '.join(f'{b:g}' for b in item['trained'])} ref-s")
+                continue
             print(f"{name} ({objective}): {item['path']} (spec {item['spec_hash']}, {item['seconds']:.1f} s)")
     return 0
 

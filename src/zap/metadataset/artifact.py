@@ -159,6 +159,14 @@ def budgets_of(payload: dict) -> list[float]:
     return [float(b) for b in payload["budgets"]]
 
 
+def measured_budgets(payload: dict) -> list[float]:
+    """The levels holding at least one measured cell: an export made while later levels are still being
+    built (v2 ships with 20 and 60 before 120 exists) lists levels that hold none."""
+    first_seed = str(payload["seeds"][0])
+    return [b for b in budgets_of(payload)
+            if any(v is not None for row in level_view(payload, b)["matrices"][first_seed]["alc"] for v in row)]
+
+
 def final_nauc_within(record: dict, clock: str, budget: float) -> float:
     """NAUC of the last prediction made inside T (0 for a failed run or none inside T): the same rule
     as ALC, whether or not the runner that made the record still predicted after T (an early runner ran a

@@ -199,6 +199,12 @@ class Levels:
         kept = {b: p for b, p in self if p.complete_rows().any()}
         return Levels(kept), [b for b in self.budgets if b not in kept]
 
+    def measured(self) -> tuple[Levels, list[float]]:
+        """The levels with at least one measured dataset, and the budgets left out: what selectors can be
+        trained on while later levels are still being built."""
+        kept = {b: p for b, p in self if p.measured_rows().any()}
+        return Levels(kept), [b for b in self.budgets if b not in kept]
+
     @property
     def lowest(self) -> SelectionProblem:
         return self.problems[self.budgets[0]]

@@ -89,17 +89,25 @@ def meta_train(artifact: str | Path, names: tuple[str, ...] = TRAINABLE, out: st
                seed: int = 0, as_trials: int = 50, objective: str = "alc",
                exclude_cores: tuple[str, ...] = ()) -> dict[str, dict]:
     """Fit each named selector for `objective` on all datasets of the meta-dataset artifact (every level
-    of a multi-level one) but those of `exclude_cores`, and save it; returns per selector its path, spec
-    hash and training seconds. Excluding cores is how a selector is judged on data it never saw: the
-    user-regime study meta-trains one folder per held-out core this way."""
+    of a multi-level one that holds measured cells) but those of `exclude_cores`, and save it; returns per
+    selector its path, spec hash and training seconds, and under "levels" the levels trained on and those
+    left out for holding no cell (a suggestion at their budgets is then an extrapolation, and says so).
+    Excluding cores is how a selector is judged on data it never saw: the user-regime study meta-trains
+    one folder per held-out core this way."""
     from zap.metadataset.artifact import load
 
     payload = load(Path(artifact))
-    levels = without_cores(Levels.from_artifact(payload, check_objective(objective)), exclude_cores)
-    context = training_context(payload, levels) | {"excluded_cores": sorted(exclude_cores)}
+    levels, unmeasured = Levels.from_artifact(payload, check_objective(objective)).measured()
+    if not len(levels):
+        raise SelectorError(f"{artifact} holds no measured cell to train on: export it again once its build "
+                            "has measured some")
+    levels = without_cores(levels, exclude_cores)
+    context = training_context(payload, levels) | {"excluded_cores": sorted(exclude_cores),
+                                                   "unmeasured_levels": unmeasured}
     x, y, groups, encodings = _training_arrays(levels)
     report = {"fallback": {"path": str(write_fallback(levels, fallback_path(out, objective), payload["protocol_hash"])),
-                           "spec_hash": "-", "seconds": 0.0}}
+                           "spec_hash": "-", "seconds": 0.0},
+              "levels": {"trained": levels.budgets, "unmeasured": unmeasured}}
     for name in names:
         start = time.perf_counter()
         make = level_selector if len(levels) > 1 else create_selector

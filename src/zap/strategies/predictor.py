@@ -152,7 +152,7 @@ def predictor_path(folder: str | Path | None = None) -> Path:
 def meta_train_predictor(artifact: str | Path, out: str | Path | None = None, seed: int = 0) -> dict:
     """Fit the curve predictor on every stored curve of the artifact (every level) and save it; returns its
     path, row count and seconds."""
-    from zap.metadataset.artifact import budgets_of, load
+    from zap.metadataset.artifact import load, measured_budgets
 
     start = time.perf_counter()
     payload = load(Path(artifact))
@@ -160,7 +160,7 @@ def meta_train_predictor(artifact: str | Path, out: str | Path | None = None, se
     if len(rows.x) < 2:
         raise ArtifactError(f"{artifact} stores no learning curves to train the refine predictor on")
     predictor = CurvePredictor(seed=seed).fit(rows.x, rows.y)
-    context = {"protocol_hash": payload["protocol_hash"], "levels": budgets_of(payload),
+    context = {"protocol_hash": payload["protocol_hash"], "levels": measured_budgets(payload),
                "clock": payload["protocol"].get("clock"), "curve_features": list(CURVE_FEATURES),
                "n_rows": len(rows.x), "n_cores": len(set(rows.cores.tolist())),
                "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
