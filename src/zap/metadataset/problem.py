@@ -6,7 +6,7 @@ meta-dataset without importing each other."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -196,13 +196,15 @@ class Levels:
     def scorable(self) -> tuple[Levels, list[float]]:
         """The levels with at least one dataset measured on every candidate, and the budgets left out: a
         level of a build in progress with no such dataset has nothing to hold out and score."""
-        kept = {b: p for b, p in self if p.complete_rows().any()}
-        return Levels(kept), [b for b in self.budgets if b not in kept]
+        return self._where(SelectionProblem.complete_rows)
 
     def measured(self) -> tuple[Levels, list[float]]:
         """The levels with at least one measured dataset, and the budgets left out: what selectors can be
         trained on while later levels are still being built."""
-        kept = {b: p for b, p in self if p.measured_rows().any()}
+        return self._where(SelectionProblem.measured_rows)
+
+    def _where(self, rows: Callable[[SelectionProblem], np.ndarray]) -> tuple[Levels, list[float]]:
+        kept = {b: p for b, p in self if rows(p).any()}
         return Levels(kept), [b for b in self.budgets if b not in kept]
 
     @property

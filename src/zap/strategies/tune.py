@@ -178,7 +178,7 @@ def given_design(configs: Sequence[Mapping[str, Any]], k: int) -> InitialDesign:
 def _smac(design: InitialDesign, trial_budget: float, n_trials: int, seed: int, folder: str):
     """SMAC's MultiFidelityFacade with Hyperband, set up for ask/tell (zap runs the trials and stops the loop).
 
-    The configurations are the whole initial design (`n_configs=0`), so they are the first configurations
+    The zero-shot configurations are the whole initial design (`n_configs=0`), so they are the first configurations
     SMAC hands out; SMAC appends `additional_configs` after its own random ones otherwise."""
     from ConfigSpace import Configuration
     from smac import MultiFidelityFacade, Scenario
