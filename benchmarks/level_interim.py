@@ -14,7 +14,6 @@ what any selector can close. It reads the records only (no export needed).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import Counter, defaultdict
 from itertools import combinations
@@ -23,21 +22,19 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from zap.errors import ArtifactError
 from zap.finetune import quick
-from zap.finetune.runner import RUNNER_VERSION
 from zap.metadataset.artifact import answered_by
-from zap.metadataset.store import read_records
+from zap.metadataset.plan import Plan, load_plan
 from zap.utils import atomic_write_json
 
 
-def cells_by_level(plan: Path, seed: int) -> dict[float, dict[tuple[str, str], dict]]:
-    """The first complete record of each cell of the current runner, by budget level."""
+def cells_by_level(plan: Plan, seed: int) -> dict[float, dict[tuple[str, str], dict]]:
+    """Each measured cell of the plan's runner (its store keeps only those), by budget level."""
     levels: dict[float, dict[tuple[str, str], dict]] = {}
-    for record in read_records(plan / "records"):
-        if (record.get("status") != "ok" or record.get("seed") != seed
-                or record.get("provenance", {}).get("runner", 1) != RUNNER_VERSION):
-            continue
-        levels.setdefault(float(record["budget"]), {}).setdefault((record["dataset"], record["pipeline_id"]), record)
+    for key, record in plan.store.records.items():
+        if record.get("status") == "ok" and key.seed == seed:
+            levels.setdefault(key.budget, {})[key.dataset, key.pipeline] = record
     return levels
 
 
@@ -98,13 +95,8 @@ def oracle_gap(levels: dict[float, dict], candidates: dict[float, list[str]], me
     return {"datasets": len(datasets), "levels": rows}
 
 
-def level_candidates(plan: Path) -> dict[float, list[str]]:
-    """Each level's candidate ids, as the plan's candidates.json lists them."""
-    by_level: dict[float, list[str]] = defaultdict(list)
-    for candidate in json.loads((plan / "candidates.json").read_text()):
-        for budget in candidate.get("levels", []):
-            by_level[float(budget)].append(candidate["pipeline_id"])
-    return dict(sorted(by_level.items()))
+def level_candidates(plan: Plan) -> dict[float, list[str]]:
+    return {budget: [c["pipeline_id"] for c in plan.candidates_at(budget)] for budget in plan.levels}
 
 
 def main() -> None:
@@ -113,16 +105,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
-    if not (args.plan / "records").is_dir():
-        parser.error(f"{args.plan} holds no records/ folder; give a plan folder such as metadataset/v2")
-    levels = cells_by_level(args.plan, args.seed)
+    try:
+        plan = load_plan(args.plan)
+    except ArtifactError as error:
+        parser.error(str(error))
+    levels = cells_by_level(plan, args.seed)
     report = {"answered_by": {f"{b:g}": answered_share(cells, b) for b, cells in sorted(levels.items())},
               "gain": {f"{lo:g}->{hi:g}": gain(levels[lo], levels[hi])
                        for lo, hi in combinations(sorted(levels), 2)},
               "rank_agreement": {f"{lo:g}->{hi:g}": {m: rank_agreement(levels[lo], levels[hi], m)
                                                      for m in ("alc", "final_nauc")}
                                  for lo, hi in combinations(sorted(levels), 2)},
-              "oracle_gap": {m: oracle_gap(levels, level_candidates(args.plan), m) for m in ("alc", "final_nauc")}}
+              "oracle_gap": {m: oracle_gap(levels, level_candidates(plan), m) for m in ("alc", "final_nauc")}}
     print("| level | cells | CNN answers | quick model answers | none |\n|---:|---:|---:|---:|---:|")
     for level, row in report["answered_by"].items():
         quick_answers, no_answer = row.get(quick.ANSWERED_BY, 0), row.get("None", 0)

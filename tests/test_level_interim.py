@@ -4,6 +4,8 @@ import json
 
 from conftest import benchmark_script
 from zap.finetune.runner import RUNNER_VERSION
+from zap.metadataset.plan import Plan
+from zap.metadataset.protocol import Protocol
 
 
 def _record(dataset: str, pipeline: str, budget: float, rows: list[tuple[float, int]], alc: float,
@@ -29,7 +31,7 @@ def test_shares_and_gains_per_level(tmp_path):
     lines = "".join(json.dumps(r) + "\n" for r in records)
     (tmp_path / "records" / "x.jsonl").write_text(lines + '{"torn": ')  # a torn last line is skipped
     with benchmark_script("level_interim") as study:
-        levels = study.cells_by_level(tmp_path, seed=0)
+        levels = study.cells_by_level(Plan(tmp_path, Protocol(clock="ref"), [], (20.0, 60.0)), seed=0)
         assert {b: len(c) for b, c in levels.items()} == {20.0: 2, 60.0: 3}
         at20, at60 = study.answered_share(levels[20.0], 20.0), study.answered_share(levels[60.0], 60.0)
         assert (at20["cnn"], at20["simple_model"], at20["cnn_share"]) == (1, 1, 0.5)
@@ -59,15 +61,15 @@ def test_rank_agreement_knows_when_the_budget_reorders_the_candidates():
 def test_oracle_gap_uses_only_datasets_complete_at_every_level_with_records(tmp_path):
     """At 20: Single-best is p (mean 0.5 against 0.45); the Oracle takes q on dataset b. Dataset c lacks a
     cell at 60, so it is left out everywhere; level 120 has candidates but no records, so it is ignored."""
-    (tmp_path / "candidates.json").write_text(json.dumps([
-        {"pipeline_id": "p", "levels": [20, 60, 120]}, {"pipeline_id": "q", "levels": [20]},
-        {"pipeline_id": "r", "levels": [60]}]))
+    plan = Plan(tmp_path, Protocol(clock="ref"), [
+        {"pipeline_id": "p", "levels": [20.0, 60.0, 120.0]}, {"pipeline_id": "q", "levels": [20.0]},
+        {"pipeline_id": "r", "levels": [60.0]}], (20.0, 60.0, 120.0))
     cells = {20.0: {("a", "p"): 0.6, ("a", "q"): 0.2, ("b", "p"): 0.4, ("b", "q"): 0.7,
                     ("c", "p"): 0.9, ("c", "q"): 0.9},
              60.0: {("a", "p"): 0.8, ("a", "r"): 0.7, ("b", "p"): 0.5, ("b", "r"): 0.9, ("c", "p"): 0.9}}
     levels = {b: {k: {"alc": v} for k, v in c.items()} for b, c in cells.items()}
     with benchmark_script("level_interim") as study:
-        candidates = study.level_candidates(tmp_path)
+        candidates = study.level_candidates(plan)
         assert candidates == {20.0: ["p", "q"], 60.0: ["p", "r"], 120.0: ["p"]}
         gap = study.oracle_gap(levels, candidates, "alc")
         assert gap["datasets"] == 2 and set(gap["levels"]) == {"20", "60"}
