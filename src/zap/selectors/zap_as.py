@@ -51,6 +51,7 @@ RF_TYPES = SELECTOR_TYPES[:4]
 RF_SETTINGS = ("rf_n_estimators", "rf_max_features", "rf_max_depth", "rf_min_samples_split", "rf_min_samples_leaf",
                "rf_bootstrap")
 PAIRWISE_OPPONENTS = 64  # pairwise scoring compares each pipeline with at most this many fixed opponents
+PAIRWISE_ROWS = 32  # datasets scored per forest call: bounds the pair matrix (rows x pipelines x opponents)
 TIE_EPS = 1e-6  # below any real difference of probabilities: only decides exact ties
 # Hyperparameters that configurations tuned by an older zap carry and this space has dropped; resolving
 # such a configuration ignores them. AutoFolio's `imputer` never saw a missing value here (selectors
@@ -257,15 +258,19 @@ class PairwiseModel:
     def scores(self, x: np.ndarray) -> np.ndarray:
         if self.rf_ is None:  # no informative pair in training: Single-best order
             return np.tile(self.tie_, (len(x), 1))
-        return np.stack([self._row(row) for row in x]) + self.tie_
+        chunks = [self._rows(x[at:at + PAIRWISE_ROWS]) for at in range(0, len(x), PAIRWISE_ROWS)]
+        return np.concatenate(chunks) + self.tie_
 
-    def _row(self, row: np.ndarray) -> np.ndarray:
+    def _rows(self, x: np.ndarray) -> np.ndarray:
+        """Each dataset's mean win probability against the opponents, from one forest call for all of `x`'s
+        rows: a call per row spent most of an inner fold's scoring in the forest's per-call dispatch."""
         n, opp = self.enc_.shape[0], self.opponents_
         i, j = np.repeat(np.arange(n), len(opp)), np.tile(opp, n)
-        feats = np.hstack([np.tile(row, (len(i), 1)), self.enc_[i], self.enc_[j]])
-        p_win = self.rf_.predict_proba(feats)[:, list(self.rf_.classes_).index(True)]
-        p_win = np.where(i == j, 0.0, p_win).reshape(n, len(opp))
-        return p_win.sum(axis=1) / np.maximum((i != j).reshape(n, len(opp)).sum(axis=1), 1)
+        pairs = np.hstack([self.enc_[i], self.enc_[j]])
+        feats = np.hstack([np.repeat(x, len(i), axis=0), np.tile(pairs, (len(x), 1))])
+        p_win = self.rf_.predict_proba(feats)[:, list(self.rf_.classes_).index(True)].reshape(len(x), n, len(opp))
+        p_win = np.where((i == j).reshape(n, len(opp)), 0.0, p_win)
+        return p_win.sum(axis=2) / np.maximum((i != j).reshape(n, len(opp)).sum(axis=1), 1)
 
     def state(self) -> dict[str, Any]:
         return {"forest": self.rf_, "tie": self.tie_, "opponents": self.opponents_}
