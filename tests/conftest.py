@@ -13,6 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+# v1 by path, for tests that hold its own figures: the zap home may ship a later meta-dataset
+V1_ARTIFACT = ROOT / "artifacts" / "metadataset" / "v1.json.gz"
+V1_PLAN = ROOT / "metadataset" / "v1"
+
 # A pipeline that trains in a fraction of a second per step at 32 px: for runner and CLI tests.
 FAST_CONFIG = {
     "architecture": "mobilenetv2", "optimizer": "Adam", "lr": 1e-3, "log2_max_size": 5, "batch_size": 16,

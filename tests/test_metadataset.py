@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import V1_PLAN
 from zap.errors import ConfigError
 from zap.metadataset import Store, Task, TaskKey, build, key_of, load_plan, matrix_tasks, read_records, run_task
 from zap.metadataset.plan import create_plan
@@ -344,9 +345,6 @@ def test_extra_seeds_on_the_best_cells_by_final_nauc_too(tmp_path):
         top_cells(protocol, pipelines, store, 0, 1, ("accuracy",))
 
 
-V1_PLAN = Path(__file__).resolve().parents[1] / "metadataset" / "v1"
-
-
 def test_v1_hashes_are_what_the_stored_records_and_artifact_carry():
     """Catches a change of the canonical JSON behind `stable_hash` (separators, key order, digits): it would
     give every v1 candidate a new pipeline id and the artifact a new protocol hash, orphaning all records."""
@@ -511,7 +509,7 @@ def test_a_plan_measured_by_another_runner_refuses_new_cells(tmp_path):
     from zap.errors import ArtifactError
     from zap.metadataset.plan import load_plan
 
-    v1 = load_plan()
+    v1 = load_plan(V1_PLAN)
     assert v1.protocol.runner == 2 and len(v1.store) > 3000  # its records stay readable
     with pytest.raises(ArtifactError, match="runner 2"):
         v1.check_runner()
@@ -620,12 +618,11 @@ def test_an_artifact_of_the_wrong_shape_is_refused_by_name(tmp_path):
 def test_a_damaged_plan_is_refused_by_name(tmp_path):
     from zap.errors import ArtifactError
     from zap.metadataset.artifact import export
-    from zap.metadataset.plan import V1
 
     plan = tmp_path / "plan"
     plan.mkdir()
     for name in ("plan.json", "datasets.json", "candidates.json"):
-        (plan / name).write_text((V1 / name).read_text())
+        (plan / name).write_text((V1_PLAN / name).read_text())
     assert load_plan(plan).candidates
     with pytest.raises(ArtifactError, match=r"no cell of .* was built with seed\(s\) \[0\]"):
         export(load_plan(plan), tmp_path / "a.json.gz")  # a plan whose build never started

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FAST_CONFIG, injected_table
+from conftest import FAST_CONFIG, V1_ARTIFACT, injected_table
 from zap.data import SplitSettings, load_dataset, train_test_split
 from zap.errors import ArtifactError, ConfigError
 from zap.finetune import Budget, run
@@ -300,10 +300,10 @@ def test_replay_prices_a_step_from_the_cost_table_on_a_reference_clock_artifact(
 
 @pytest.fixture(scope="module")
 def v1_payload():
+    """v1 by its path, not the home's shipped meta-dataset: these tests hold v1's own figures."""
     from zap.metadataset.artifact import load
-    from zap.resources import metadataset_artifact
 
-    return load(metadataset_artifact())
+    return load(V1_ARTIFACT)
 
 
 # ---------------------------------------------------------------------------------------- zap fit, refine

@@ -586,13 +586,13 @@ def _print_now(text: str) -> None:
 
 def cmd_metadataset_export(args: argparse.Namespace) -> int:
     from zap import report
-    from zap.metadataset import V1, load_plan
+    from zap.metadataset import HOME_PLAN, load_plan
     from zap.metadataset.artifact import export
 
     _check_seeds(args)
     report.check_out_file(Path(args.out), "--out")
     plan = load_plan(Path(args.plan))
-    if args.out == str(metadataset_artifact()) and Path(args.plan).resolve() != V1.resolve():
+    if args.out == str(metadataset_artifact()) and Path(args.plan).resolve() != HOME_PLAN.resolve():
         raise ConfigError(f"--out defaults to the shipped artifact {args.out}, which the shipped selectors were "
                           f"trained on; give --out for the export of {args.plan}")
     summary = export(plan, Path(args.out), seeds=tuple(args.seeds))
@@ -823,7 +823,8 @@ def _add_metadataset(sub) -> None:
     plan.add_argument("--cache")
     plan.set_defaults(func=cmd_metadataset_plan)
     from zap.metadataset.build import EXTRA_SEED_BY, NOISE_SAMPLE_SHARE
-    from zap.metadataset.plan import V1
+    from zap.metadataset.plan import HOME_PLAN
+    from zap.resources import PLAN
 
     info = meta_sub.add_parser("info", help="what an exported artifact holds")
     info.add_argument("artifact")
@@ -838,7 +839,7 @@ def _add_metadataset(sub) -> None:
     report = meta_sub.add_parser("report", help="a self-contained HTML report: cost-matrix heatmap, winners, "
                                                 "noise floor")
     report.add_argument("artifact", nargs="?", default=str(metadataset_artifact()),
-                        help="a meta-dataset artifact (default: the zap home's v1)")
+                        help="a meta-dataset artifact (default: the zap home's shipped one)")
     report.add_argument("--out", default="reports/metadataset", help="folder for report.html (default %(default)s)")
     report.set_defaults(func=cmd_metadataset_report)
     for name, func, text in (("build", cmd_metadataset_build, "compute the missing cells (resumable)"),
@@ -846,7 +847,7 @@ def _add_metadataset(sub) -> None:
                              ("hpo", cmd_metadataset_hpo, "SMAC per core (first variant) -> candidates"),
                              ("status", cmd_metadataset_status, "cells done and core-hours left")):
         command = meta_sub.add_parser(name, help=text)
-        command.add_argument("--plan", default=str(V1), help="plan folder (default metadataset/v1)")
+        command.add_argument("--plan", default=str(HOME_PLAN), help=f"plan folder (default {PLAN} in the zap home)")
         if name != "hpo":  # HPO seeds each dataset's SMAC run from the dataset's name
             command.add_argument("--seeds", type=int, nargs="+", default=[0],
                                  help="seeds of the full matrix (default 0)")

@@ -4,8 +4,9 @@ Two kinds of shipped files:
 - package data (the named pipelines, the core datasets' catalogue, two sample photos) sits inside the
   package and is read through `importlib.resources`, so a wheel finds it as a checkout does;
 - the project's artifacts sit in a *zap home*, a folder laid out like the repository:
-  `artifacts/selectors/*.zsel` (the trained selectors), `artifacts/metadataset/v1.json.gz` (the
-  meta-dataset they were trained on) and `metadataset/v1/` (the plan and records a build resumes from).
+  `artifacts/selectors/*.zsel` (the trained selectors), `artifacts/metadataset/<SHIPPED_METADATASET>.json.gz`
+  (the meta-dataset they were trained on) and `metadataset/<SHIPPED_METADATASET>/` (the plan and records a
+  build resumes from).
 
 The home is `$ZAP_HOME` when that is set. Otherwise it is the checkout of an editable install
 (`pip install -e .`, as `make install` does), read from the install's record of where it came from
@@ -32,9 +33,13 @@ from urllib.parse import unquote, urlparse
 HOME_VARIABLE = "ZAP_HOME"
 SELECTORS_VARIABLE = "ZAP_SELECTORS"
 SHIPPED_HOME = "_home"  # inside the installed package: what the wheel carries of the home
-ARTIFACT = Path("artifacts", "metadataset", "v1.json.gz")
+# The meta-dataset the shipped selectors were trained on, and the plan a build resumes by default: one name,
+# so shipping a new meta-dataset is this line, the selectors retrained on it, and the artifact committed
+# (docs/metadataset.md, "Shipping v2"). Older meta-datasets stay loadable by their path.
+SHIPPED_METADATASET = "v1"
+ARTIFACT = Path("artifacts", "metadataset", f"{SHIPPED_METADATASET}.json.gz")
 SELECTORS = Path("artifacts", "selectors")
-PLAN = Path("metadataset", "v1")
+PLAN = Path("metadataset", SHIPPED_METADATASET)
 LIBRARIES = ("torch", "timm", "scikit-learn")  # what a saved model's or selector's state is made of
 RECORDED_VERSIONS = ("zap", *LIBRARIES)
 

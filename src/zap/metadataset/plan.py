@@ -28,7 +28,8 @@ from zap.pipelines import as_dict, get_config, pipeline_id
 from zap.resources import plan_dir
 from zap.utils import atomic_write_json, stable_hash
 
-V1 = plan_dir()  # metadataset/v1 in the zap home ($ZAP_HOME, or the checkout of an editable install)
+HOME_PLAN = plan_dir()  # the shipped meta-dataset's plan in the zap home ($ZAP_HOME, or an editable checkout)
+V1 = HOME_PLAN  # its older name, from when the home's plan could only be v1; kept for scripts that import it
 NAMED_CANDIDATES = ("autodl-default", "recommended")
 COST_TABLE_FILE = "cost_table.json"
 
@@ -184,7 +185,7 @@ def _cost_table(clock: str, given: CostTable | None) -> CostTable | None:
     return table
 
 
-def load_plan(folder: Path = V1) -> Plan:
+def load_plan(folder: Path = HOME_PLAN) -> Plan:
     folder = Path(folder)
     if not (folder / "plan.json").exists():
         raise ArtifactError(f"no meta-dataset plan in {folder}: create one with `zap metadataset plan {folder}`")
