@@ -68,8 +68,9 @@ def measure(dataset: str, pipeline: str, clock: str, budget: float) -> dict:
     from zap.data.core import load_core
     from zap.finetune import Budget, run
     from zap.metadataset.plan import load_plan
+    from zap.resources import plan_dir
 
-    plan = load_plan()
+    plan = load_plan(plan_dir("v1"))  # the cells are v1's
     spec = next(d for d in plan.protocol.datasets if d.name == dataset)
     split = materialize(load_core(spec.core), spec)
     result = run(split.train, split.test, _pipeline(pipeline, plan.candidates), Budget(budget, clock), seed=0,

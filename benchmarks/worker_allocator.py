@@ -27,12 +27,13 @@ def make_task(steps: int, candidate: str | None = None):
     dataset of digits-opencv, both on a step budget."""
     from zap.metadataset import Task, matrix_tasks
     from zap.metadataset.plan import create_plan, load_plan
+    from zap.resources import plan_dir
 
     if candidate is None:
         plan = create_plan(Path(tempfile.mkdtemp()) / "plan", n_variants=2, budget=steps, clock="steps",
                            cores=["digits-opencv"])
         return matrix_tasks(plan.protocol, plan.pipelines())[1]
-    plan = load_plan()
+    plan = load_plan(plan_dir("v1"))  # the candidates are v1's
     pipeline = next((p for p in plan.pipelines() if pipeline_id(p) == candidate), None)
     if pipeline is None:
         raise SystemExit(f"no v1 candidate {candidate!r}; see metadataset/v1/candidates.json")

@@ -99,7 +99,8 @@ def main() -> None:
     parser.add_argument("level", choices=["drop", "level20", "level60", "level120"],
                         help="drop: take the cores that fail the calibration rule out of the plan")
     parser.add_argument("--plan", default="metadataset/v2")
-    parser.add_argument("--v1", default=str(metadataset_artifact()), help="the v1 artifact (level 20's source)")
+    parser.add_argument("--v1", default=str(metadataset_artifact("v1")),
+                        help="the v1 artifact (level 20's source)")
     args = parser.parse_args()
     plan = load_plan(Path(args.plan))
     if args.level == "drop":

@@ -96,8 +96,15 @@ def test_zap_home_moves_every_shipped_artifact_and_zap_selectors_only_the_select
     monkeypatch.setenv(resources.HOME_VARIABLE, str(tmp_path))
     assert resources.home() == tmp_path
     assert resources.selectors_dir() == tmp_path / "artifacts" / "selectors"
-    assert resources.metadataset_artifact() == tmp_path / "artifacts" / "metadataset" / "v1.json.gz"
-    assert resources.plan_dir() == tmp_path / "metadataset" / "v1"
+    shipped = resources.SHIPPED_METADATASET
+    assert resources.metadataset_artifact() == tmp_path / "artifacts" / "metadataset" / f"{shipped}.json.gz"
+    assert resources.plan_dir() == tmp_path / "metadataset" / shipped
+    # a version named keeps its own files whichever the home ships (v2's level-20 choice reads v1's artifact)
+    monkeypatch.setattr(resources, "ARTIFACT", Path("artifacts", "metadataset", "v9.json.gz"))
+    monkeypatch.setattr(resources, "PLAN", Path("metadataset", "v9"))
+    assert resources.metadataset_artifact("v1") == tmp_path / "artifacts" / "metadataset" / "v1.json.gz"
+    assert resources.plan_dir("v1") == tmp_path / "metadataset" / "v1"
+    assert resources.metadataset_artifact().name == "v9.json.gz" and resources.plan_dir().name == "v9"
     monkeypatch.setenv(resources.SELECTORS_VARIABLE, str(tmp_path / "mine"))
     assert resources.selectors_dir() == tmp_path / "mine" and resources.home() == tmp_path
 

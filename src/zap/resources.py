@@ -83,14 +83,17 @@ def selectors_dir() -> Path:
     return Path(os.environ.get(SELECTORS_VARIABLE) or home() / SELECTORS)
 
 
-def metadataset_artifact() -> Path:
-    """The meta-dataset artifact the shipped selectors were trained on (`zap meta-train`'s default)."""
-    return home() / ARTIFACT
+def metadataset_artifact(version: str | None = None) -> Path:
+    """The meta-dataset artifact the shipped selectors were trained on (`zap meta-train`'s default), or the
+    home's artifact of that `version` ("v1"): code that means one version names it, so it keeps reading
+    that version when the home ships another."""
+    return home() / (ARTIFACT if version is None else Path("artifacts", "metadataset", f"{version}.json.gz"))
 
 
-def plan_dir() -> Path:
-    """The meta-dataset plan that `zap metadataset build/status/export/hpo` work on by default."""
-    return home() / PLAN
+def plan_dir(version: str | None = None) -> Path:
+    """The meta-dataset plan that `zap metadataset build/status/export/hpo` work on by default, or the home's
+    plan of that `version`."""
+    return home() / (PLAN if version is None else Path("metadataset", version))
 
 
 # ------------------------------------------------------------------------------------------- versions
