@@ -131,6 +131,20 @@ def test_fit_report_says_why_the_pipeline_that_ran_was_chosen(fitted, tmp_path):
     assert "3.25" in text.split("Top candidates")[1].split("</table>")[0]
 
 
+def test_fit_report_names_every_budget_level_the_selector_learned_from(fitted, tmp_path):
+    """A multi-level selector's protocol records its lowest level's budget; the report names all its levels."""
+    model, summary = fitted
+    trained = {"protocol": {"budget": 20.0, "clock": "ref", "threads": 1}, "n_datasets": 96, "n_cores": 32,
+               "protocol_hash": "abc", "levels": [20.0, 60.0]}
+    selection = {"selector": "zap-hpo", "pipeline_id": summary["pipeline_id"], "score": 0.5, "warnings": [],
+                 "trained_on": trained}
+    text = write_fit_report(tmp_path / "levels", model, summary | {"selection": selection}).read_text()
+    assert "measured at 20 and 60 ref-s" in text
+    one = trained | {"protocol": {"budget": 20.0, "clock": "cpu"}, "levels": [20.0]}
+    text = write_fit_report(tmp_path / "one", model, summary | {"selection": selection | {"trained_on": one}})
+    assert "measured at 20.0 cpu-s" in text.read_text()
+
+
 def test_fit_report_names_the_default_rules_band(fitted, tmp_path):
     model, summary = fitted
     assert summary["default_rule"]  # strategy and selector were left to auto

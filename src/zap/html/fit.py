@@ -97,9 +97,11 @@ def _selection(summary: dict[str, Any]) -> str:
                 f'{esc(rule["evidence"])}</p>')
     trained = selection.get("trained_on")
     if trained:
-        protocol = trained.get("protocol", {})
+        protocol, levels = trained.get("protocol", {}), trained.get("levels") or []
+        # a multi-level selector's protocol budget is only its lowest level's: its levels say what it learned from
+        budgets = " and ".join(f"{b:g}" for b in levels) if len(levels) > 1 else protocol.get("budget")
         why += (f'<p class="muted">selector trained on {trained.get("n_datasets")} datasets of '
-                f'{trained.get("n_cores")} cores, measured at {esc(protocol.get("budget"))} '
+                f'{trained.get("n_cores")} cores, measured at {esc(budgets)} '
                 f'{esc(protocol.get("clock"))}-s (meta-dataset {esc(trained.get("protocol_hash"))})</p>')
     ranking = _top_k(selection)
     if ranking:
