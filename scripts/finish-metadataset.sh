@@ -13,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ZAP=.venv/bin/zap
 ARTIFACT=artifacts/metadataset/v1.json.gz
-$ZAP metadataset status --extra-seed-top 2
+$ZAP metadataset status --plan metadataset/v1 --extra-seed-top 2  # v1 by name: the home may ship a later one
 mkdir -p "$(dirname "$ARTIFACT")" docs/data docs/img
-$ZAP metadataset export --seeds 0 1 --out "$ARTIFACT"
+$ZAP metadataset export --plan metadataset/v1 --seeds 0 1 --out "$ARTIFACT"
 $ZAP metadataset info "$ARTIFACT" --json > docs/data/metadataset_v1_info.json
 $ZAP metadataset diversity "$ARTIFACT" --out docs/img --json > docs/data/metadataset_v1_diversity.json
 cat docs/data/metadataset_v1_info.json

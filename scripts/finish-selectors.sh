@@ -28,7 +28,11 @@ mkdir -p docs/data
 for step in "${steps[@]}"; do
   case $step in
     benchmark) $ZAP benchmark "$ARTIFACT" --out "$BENCH" --json docs/data/loco.json ;;
-    meta-train) $ZAP meta-train "$ARTIFACT" ;;
+    meta-train)  # into the home's selectors: only while the home ships v1, or they would be refused as stale
+      shipped=$($PY -c 'from zap.resources import SHIPPED_METADATASET; print(SHIPPED_METADATASET)')
+      [ "$shipped" = v1 ] || { echo "the home ships $shipped: train v1's selectors into a folder of their own" \
+        "(zap meta-train $ARTIFACT --out DIR)" >&2; exit 1; }
+      $ZAP meta-train "$ARTIFACT" ;;
     latency) $PY benchmarks/selection_latency.py --repeats 200 | tee docs/data/selection_latency.txt ;;
     knn) $PY benchmarks/metafeature_knn.py "$ARTIFACT" | tee docs/data/metafeature_knn.md ;;
     zero-shot) $PY benchmarks/zero_shot_fit.py --artifact "$ARTIFACT" --cores "${ZERO_SHOT_CORES[@]}" \

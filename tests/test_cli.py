@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FAST_CONFIG, write_folder
+from conftest import FAST_CONFIG, V1_PLAN, write_folder
 from zap.cli import main
 
 
@@ -141,12 +141,10 @@ def test_metadataset_and_benchmark_numbers_are_checked_first(args, message, tmp_
 
 
 def test_another_plans_export_needs_its_own_out(tmp_path, capsys):
-    from zap.metadataset.plan import HOME_PLAN
-
     plan = tmp_path / "plan"
     plan.mkdir()
     for name in ("plan.json", "datasets.json", "candidates.json"):
-        (plan / name).write_text((HOME_PLAN / name).read_text())
+        (plan / name).write_text((V1_PLAN / name).read_text())
     assert main(["metadataset", "export", "--plan", str(plan)]) == 2
     assert "give --out for the export of" in capsys.readouterr().err
 

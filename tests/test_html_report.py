@@ -19,7 +19,7 @@ from synthetic import write_synthetic_artifact
 from zap.cli import main
 from zap.errors import ConfigError
 from zap.html import write_benchmark_report, write_fit_report
-from zap.html.fit import confusion_matrix, nearest_datasets
+from zap.html.fit import confusion_matrix, nearest_datasets, report_level
 from zap.html.page import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,6 +169,30 @@ def test_nearest_datasets_are_found_in_standardized_log_meta_feature_space():
     assert rows[0]["chosen_rank"] >= 1 and rows[0]["chosen_alc"] <= rows[0]["best_alc"]
     best = rows[0]["best_pipeline"]
     assert nearest_datasets(vector, payload, best)[0]["chosen_rank"] == 1
+
+
+def test_the_report_compares_a_run_with_the_measured_level_nearest_its_budget(fitted, tmp_path):
+    """On a multi-level meta-dataset the nearest datasets are ranked at the level nearest the run's budget
+    (log scale), among that level's candidates; a level with no measured cell is never it."""
+    import gzip
+    import json
+
+    from synthetic import synthetic_levels_artifact
+    from zap.metadataset.artifact import load
+
+    payload = synthetic_levels_artifact(budgets=(20.0, 60.0, 120.0))  # 8 candidates at 20, 6 above
+    for matrices in payload["levels"]["120"]["matrices"].values():
+        matrices["alc"] = matrices["final_nauc"] = [[None] * len(row) for row in matrices["alc"]]
+    assert [report_level(payload, b) for b in (5, 34, 35, 100, 5000, None)] == [20, 20, 60, 60, 60, 20]
+    assert report_level(load(V1_ARTIFACT), 60) is None
+    path = tmp_path / "levels.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    model, summary = fitted
+    for budget, expected in ((50.0, "ranked among the 6 candidates of its 60 ref-s level"),
+                             (10.0, "ranked among the 8 candidates of its 20 ref-s level")):
+        text = write_fit_report(tmp_path / f"at{budget:g}", model, summary | {"budget_ref_s": budget},
+                                artifact=path).read_text()
+        assert expected in text
 
 
 def test_an_unfitted_estimator_or_a_file_as_folder_is_a_clear_error(fitted, tmp_path):

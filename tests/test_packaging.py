@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DATA = ("zap/pipelines/configs/recommended.json", "zap/pipelines/configs/autodl-default.json",
                 "zap/data/core/catalogue.json", "zap/finetune/ref_costs.json", "zap/assets/chelsea.jpg",
                 "zap/assets/coffee.jpg",
-                "zap/_home/artifacts/metadataset/v1.json.gz")
+                "zap/_home/artifacts/metadataset/v1.json.gz",
+                f"zap/_home/artifacts/metadataset/{resources.SHIPPED_METADATASET}.json.gz")
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +231,7 @@ def _home(home: Path, monkeypatch, protocol_hash: str) -> None:
     with gzip.open(ROOT / "artifacts" / "metadataset" / "v1.json.gz", "rt") as handle:
         payload = json.load(handle)
     assert payload["schema"] == ARTIFACT_SCHEMA
-    with gzip.open(metadataset / "v1.json.gz", "wt") as handle:
+    with gzip.open(home / resources.ARTIFACT, "wt") as handle:  # the name the home ships
         json.dump({**payload, "protocol_hash": protocol_hash}, handle)
     monkeypatch.setenv(resources.HOME_VARIABLE, str(home))
     monkeypatch.delenv(resources.SELECTORS_VARIABLE, raising=False)

@@ -215,18 +215,25 @@ def digits_prices(budget: float) -> tuple[list[str], list[float]]:
 
 
 def a_budget_that_prices_out_the_first_pick() -> tuple[float, list[str], list[float]]:
-    """A budget between two of the suggestions' prices at which the shipped selector's first suggestion for
-    digits cannot answer in time and another can, with that budget's ranking: the ranking depends on the
-    budget, and on which meta-dataset the home ships, so the budget is searched, not assumed. It lies near
-    the dearer price, as a price is a lower bound of what the runner charges for the first answer."""
+    """A budget at which the shipped selector's first suggestion for digits cannot answer in time and at least
+    two others can, with that budget's ranking; where one exists, a budget at which the best-ranked of those is
+    not the cheapest, so that neither "the cheapest" nor "any that answers" passes for "the best-ranked that
+    can answer". The ranking depends on the budget and on the meta-dataset the home ships, so the budget is
+    searched, dearest gap first; it lies near the gap's dearer price, as a price is a lower bound of the
+    runner's first answer."""
     _, prices = digits_prices(1.0)
     levels = sorted(set(prices))
-    for low, high in itertools.pairwise(levels):
+    found = []
+    for low, high in reversed(list(itertools.pairwise(levels))):
         budget = low + 0.9 * (high - low)
         ids, prices = digits_prices(budget)
-        if prices[0] > budget >= min(prices[1:]):
-            return budget, ids, prices
-    pytest.fail(f"no budget between the prices {levels} prices out the shipped selector's first pick alone")
+        answering = [p for p in prices if p <= budget]
+        if prices[0] > budget and len(answering) >= 2:
+            found.append((answering[0] == min(answering), budget, ids, prices))  # the best-ranked not cheapest first
+    if not found:
+        pytest.fail(f"no budget between the prices {levels} prices out the shipped selector's first pick while "
+                    "two others can answer")
+    return min(found, key=lambda item: item[0])[1:]
 
 
 def test_fit_passes_over_suggestions_that_cannot_answer_within_the_budget():

@@ -9,8 +9,11 @@ from synthetic import make_problem
 from zap.selectors.base import load_selector
 from zap.selectors.baselines import SingleBest
 from zap.selectors.zap_as import (
+    PAIRWISE_OPPONENTS,
+    PAIRWISE_ROWS,
     RF_TYPES,
     SELECTOR_TYPES,
+    PairwiseModel,
     ZapAS,
     inner_loss,
     inner_splits,
@@ -200,3 +203,26 @@ def test_a_tuned_configuration_must_beat_the_start_clearly_to_replace_it():
     leave, p = clear_gain(start, noisy, groups, min_gain=0.0)
     assert not leave and p is not None and p >= 0.05
     assert not clear_gain(start, start + 0.1, groups, min_gain=0.02)[0]  # worse: never
+
+
+def test_pairwise_scores_many_datasets_at_once_as_it_would_one_at_a_time():
+    """Scoring batches datasets into one forest call (`PAIRWISE_ROWS` at a time) over sampled opponents
+    (`PAIRWISE_OPPONENTS` of more pipelines, some of them the pipeline itself): the same scores, to the bit, as
+    a dataset scored alone, for more datasets than a batch and more pipelines than opponents."""
+    rng = np.random.default_rng(3)
+    n_pipelines, n_datasets = PAIRWISE_OPPONENTS + 6, PAIRWISE_ROWS * 2 + 5
+    x, enc = rng.normal(size=(n_datasets, 3)), rng.normal(size=(n_pipelines, 4))
+    y = rng.random((n_datasets, n_pipelines))
+    config = resolve_config({"selector": "pairwise"}, zap_as_space(3))
+    model = PairwiseModel(config, seed=0, max_pairs=3000).fit(x, enc, y)
+    assert np.isin(np.arange(n_pipelines), model.opponents_).sum() == PAIRWISE_OPPONENTS  # some self-pairs
+    together = model.scores(x)
+    alone = np.concatenate([model.scores(x[i:i + 1]) for i in range(n_datasets)])
+    assert together.shape == (n_datasets, n_pipelines) and np.array_equal(together, alone)
+    # one dataset by hand: the mean win probability against every opponent but itself
+    i, j = np.repeat(np.arange(n_pipelines), PAIRWISE_OPPONENTS), np.tile(model.opponents_, n_pipelines)
+    feats = np.hstack([np.tile(x[0], (len(i), 1)), enc[i], enc[j]])
+    p_win = model.rf_.predict_proba(feats)[:, list(model.rf_.classes_).index(True)].reshape(n_pipelines, -1)
+    own = (i == j).reshape(n_pipelines, -1)
+    expected = np.where(own, 0.0, p_win).sum(axis=1) / (~own).sum(axis=1) + model.tie_
+    assert np.allclose(together[0], expected, rtol=0, atol=1e-12)

@@ -119,14 +119,15 @@ def _selection(summary: dict[str, Any]) -> str:
 
 
 def nearest_datasets(meta_vector: np.ndarray, payload: dict, pipeline_id: str | None = None,
-                     k: int = NEAREST_K) -> list[dict[str, Any]]:
+                     k: int = NEAREST_K, budget: float | None = None) -> list[dict[str, Any]]:
     """The `k` datasets of a meta-dataset closest to these meta-features: log-scaled (sizes spread over
     orders of magnitude) and standardized with the meta-dataset's own mean and std, as a selector sees
-    them. Each with its best candidate and, if `pipeline_id` is a candidate, that pipeline's ALC and rank."""
+    them. Each with its best candidate and, if `pipeline_id` is a candidate, that pipeline's ALC and rank,
+    at the budget level `budget` (None: the lowest)."""
     from zap.metadataset.problem import SelectionProblem
     from zap.selectors.base import Standardizer
 
-    problem = SelectionProblem.from_artifact(payload)
+    problem = SelectionProblem.from_artifact(payload, budget)
     x = np.log1p(problem.meta_features)
     scaler = Standardizer().fit(x)
     distance = np.linalg.norm(scaler.transform(x) - scaler.transform(np.log1p(meta_vector)[None, :]), axis=1)
@@ -146,19 +147,35 @@ def nearest_datasets(meta_vector: np.ndarray, payload: dict, pipeline_id: str | 
     return rows
 
 
+def report_level(payload: dict, budget_ref: float | None) -> float | None:
+    """The budget level the report compares the run with: of a multi-level artifact, the measured level
+    nearest the run's budget in reference seconds on a log scale (the lowest when that is unknown); None
+    for a one-level artifact."""
+    from zap.metadataset.artifact import budgets_of, measured_budgets
+
+    levels = measured_budgets(payload)
+    if len(budgets_of(payload)) == 1 or not levels:
+        return None
+    if not budget_ref or budget_ref <= 0:
+        return levels[0]
+    return min(levels, key=lambda b: abs(math.log(b / budget_ref)))
+
+
 def _nearest(estimator, summary: dict[str, Any], artifact: Path | None) -> str:
-    from zap.metadataset.artifact import load
+    from zap.metadataset.artifact import level_view, load
     from zap.resources import metadataset_artifact
 
     path = Path(artifact) if artifact is not None else metadataset_artifact()
     if not path.is_file():
         return section("Nearest meta-training datasets", notes([f"no meta-dataset artifact at {path}"]), "nearest")
     payload = load(path)
-    rows = nearest_datasets(estimator.meta_features_.vector(), payload, summary["pipeline_id"])
-    n_candidates = len(payload["candidates"])
+    level = report_level(payload, summary.get("budget_ref_s"))
+    rows = nearest_datasets(estimator.meta_features_.vector(), payload, summary["pipeline_id"], budget=level)
+    n_candidates = len(level_view(payload, level)["candidates"])
+    at = "" if level is None else f" of its {level:g} ref-s level, the one nearest this run's budget"
     body = (f'<p class="muted">the {len(rows)} datasets of {esc(path.name)} closest in meta-feature space '
             "(channels, classes, training images, resolution; log-scaled and standardized) and how the chosen "
-            f"pipeline did on them, ranked among the {n_candidates} candidates</p>")
+            f"pipeline did on them, ranked among the {n_candidates} candidates{esc(at)}</p>")
     body += table(["dataset", "core", "domain", "channels", "classes", "train", "resolution", "distance",
                    "best pipeline", "best ALC", "chosen ALC", "chosen rank"],
                   [[r["dataset"], r["core"], r["domain"], *r["meta_features"], r["distance"], r["best_pipeline"],

@@ -29,7 +29,7 @@ from zap.resources import plan_dir
 from zap.utils import atomic_write_json, stable_hash
 
 HOME_PLAN = plan_dir()  # the shipped meta-dataset's plan in the zap home ($ZAP_HOME, or an editable checkout)
-V1 = HOME_PLAN  # its older name, from when the home's plan could only be v1; kept for scripts that import it
+V1 = plan_dir("v1")  # v1's plan, whichever the home ships (it was the home's plan before v2)
 NAMED_CANDIDATES = ("autodl-default", "recommended")
 COST_TABLE_FILE = "cost_table.json"
 
