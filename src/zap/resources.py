@@ -37,9 +37,21 @@ SHIPPED_HOME = "_home"  # inside the installed package: what the wheel carries o
 # so shipping a new meta-dataset is this line, the selectors retrained on it, and the artifact committed
 # (docs/metadataset.md, "Shipping v2"). Older meta-datasets stay loadable by their path.
 SHIPPED_METADATASET = "v1"
-ARTIFACT = Path("artifacts", "metadataset", f"{SHIPPED_METADATASET}.json.gz")
+
+
+def artifact_of(version: str) -> Path:
+    """Where a meta-dataset version's artifact lies in a home."""
+    return Path("artifacts", "metadataset", f"{version}.json.gz")
+
+
+def plan_of(version: str) -> Path:
+    """Where a meta-dataset version's plan lies in a home."""
+    return Path("metadataset", version)
+
+
+ARTIFACT = artifact_of(SHIPPED_METADATASET)
 SELECTORS = Path("artifacts", "selectors")
-PLAN = Path("metadataset", SHIPPED_METADATASET)
+PLAN = plan_of(SHIPPED_METADATASET)
 LIBRARIES = ("torch", "timm", "scikit-learn")  # what a saved model's or selector's state is made of
 RECORDED_VERSIONS = ("zap", *LIBRARIES)
 
@@ -87,13 +99,13 @@ def metadataset_artifact(version: str | None = None) -> Path:
     """The meta-dataset artifact the shipped selectors were trained on (`zap meta-train`'s default), or the
     home's artifact of that `version` ("v1"): code that means one version names it, so it keeps reading
     that version when the home ships another."""
-    return home() / (ARTIFACT if version is None else Path("artifacts", "metadataset", f"{version}.json.gz"))
+    return home() / (ARTIFACT if version is None else artifact_of(version))
 
 
 def plan_dir(version: str | None = None) -> Path:
     """The meta-dataset plan that `zap metadataset build/status/export/hpo` work on by default, or the home's
     plan of that `version`."""
-    return home() / (PLAN if version is None else Path("metadataset", version))
+    return home() / (PLAN if version is None else plan_of(version))
 
 
 # ------------------------------------------------------------------------------------------- versions

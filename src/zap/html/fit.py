@@ -153,8 +153,10 @@ def report_level(payload: dict, budget_ref: float | None) -> float | None:
     for a one-level artifact."""
     from zap.metadataset.artifact import budgets_of, measured_budgets
 
-    levels = measured_budgets(payload)
-    if len(budgets_of(payload)) == 1 or not levels:
+    if len(budgets_of(payload)) == 1:
+        return None
+    levels = measured_budgets(payload)  # reads every level's matrix: only for a multi-level artifact
+    if not levels:
         return None
     if not budget_ref or budget_ref <= 0:
         return levels[0]
