@@ -23,10 +23,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zap.benchmark.strategies import ReplayStudy, nested, run_replay_study, summarize
-from zap.metadataset.artifact import level_hash, level_view, load
+from zap.metadataset.artifact import cost_table_of, level_hash, level_view, load
 from zap.metadataset.problem import SelectionProblem
 from zap.strategies.policy import RefineSettings
-from zap.strategies.replay import REPLAY_VERSION, protocol_cost_table
+from zap.strategies.replay import REPLAY_VERSION
 from zap.utils import atomic_write_json, stable_hash
 
 
@@ -54,11 +54,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = []
-    protocol = level_view(payload, args.budget)["protocol"]
-    costs = protocol_cost_table(protocol)
+    view = level_view(payload, args.budget)
+    protocol, costs = view["protocol"], cost_table_of(view)
     if protocol.get("clock") == "ref" and costs is None:
-        print(f"note: this level was measured with cost table {protocol.get('cost_table')}, not the one this zap "
-              "ships: a step is priced at each run's mean step")
+        print(f"note: this level was measured with cost table {protocol.get('cost_table')}, which the artifact "
+              "does not carry and this zap does not ship: a step is priced at each run's mean step")
     key = {"replay_version": REPLAY_VERSION, "level": level_hash(payload, args.budget),
            "study": json.loads(json.dumps(asdict(study))),
            "step_prices": stable_hash(costs.identity()) if costs is not None else "mean step"}

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -466,7 +467,7 @@ def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_pat
 
     cache = str(tmp_path / "cache")
     plan = create_plan(tmp_path / "v2", n_variants=2, clock="ref", budgets=(3.0, 1.5), cores=["digits-sklearn"],
-                       cache=cache, cost_table=injected_table())
+                       cache=cache, cost_table=replace(injected_table(), machine={"cpu": "test machine"}))
     assert plan.levels == (1.5, 3.0) and plan.protocol.budget == 1.5
     quick = dict(get_config("recommended")) | {"lr": 0.01, "log2_max_size": 5}
     assert plan.add_candidates([quick], "test", levels=(3.0,)) == 1
@@ -502,6 +503,49 @@ def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_pat
         assert facts["quick_first"] == (stored["curve"][0][COLUMNS.index("steps")] == 0)
     with pytest.raises(ValueError, match="budget levels"):
         level_view(payload, 60)
+    _the_artifact_carries_its_cost_table(payload, tmp_path, machine={"cpu": "test machine"})
+
+
+def _the_artifact_carries_its_cost_table(payload: dict, tmp_path, machine: dict) -> None:
+    """The artifact alone says what its reference second is: the plan's cost table, with the machine it was
+    calibrated on, travels in it; picks re-run at a level use that level's budget and that table, even where
+    this zap ships another; an altered table is refused at load, naming the file."""
+    import copy
+    import gzip
+
+    from conftest import injected_table
+    from zap.benchmark.rerun import rerun_tasks
+    from zap.errors import ArtifactError
+    from zap.finetune.refclock import default_cost_table
+    from zap.metadataset.artifact import cost_table_of, info, level_view, load
+    from zap.utils import stable_hash
+
+    table = cost_table_of(payload)
+    assert table == replace(injected_table(), machine=machine)
+    assert stable_hash(table.identity()) != stable_hash(default_cost_table().identity())  # not the shipped one
+    assert cost_table_of(level_view(payload, 3.0)) == table
+    assert info(payload)["cost_table"] == {"hash": payload["protocol"]["cost_table"], "embedded": True,
+                                           "machine": machine}
+    datasets, ids = [d["id"] for d in payload["datasets"]], level_view(payload, 3.0)["candidates"]
+    chosen = [{"dataset": datasets[1], "pipeline_id": ids[2]["id"]}]
+    (task,) = rerun_tasks(payload, chosen, budget=3.0)
+    assert (task.budget, task.alc_budget, task.clock, task.seed) == (3.0, 3.0, "ref", 2) and task.costs == table
+    chosen = [{"dataset": datasets[1], "pipeline_id": ids[0]["id"]}]
+    assert rerun_tasks(payload, chosen)[0].budget == 1.5  # the lowest level by default
+    unknown = {k: v for k, v in payload.items() if k != "cost_table"}  # an export older than embedding
+    assert cost_table_of(unknown) is None
+    with pytest.raises(ArtifactError, match="does not carry and this zap does not ship"):
+        rerun_tasks(unknown, chosen)
+    altered = copy.deepcopy(payload)
+    altered["cost_table"]["decode"] = [1.0, 0.0]
+    path = tmp_path / "altered.json.gz"
+    with gzip.open(path, "wt") as handle:
+        json.dump(altered, handle)
+    with pytest.raises(ArtifactError, match=r"altered\.json\.gz.*not the one its protocol was measured with"):
+        load(path)
+    altered["cost_table"] = {"schema": 1, "sizes": "32"}
+    with pytest.raises(ArtifactError, match="not a zap cost table"):
+        cost_table_of(altered)
 
 
 def test_a_plan_measured_by_another_runner_refuses_new_cells(tmp_path):

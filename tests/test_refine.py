@@ -272,10 +272,12 @@ def test_replay_prices_a_cell_from_its_exported_run_facts_or_else_from_the_budge
 
 
 def test_replay_prices_a_step_from_the_cost_table_on_a_reference_clock_artifact(v1_payload):
-    """Where the artifact was measured on the reference clock with the cost table this zap ships, a replayed
-    arm's step is what that table charges (the step and its batch's decoding), not the run's mean step, which
-    counts its prediction passes too; on another clock or with another table, the mean step stands."""
+    """Where the artifact was measured on the reference clock with a known cost table (the one it carries, or
+    the one this zap ships), a replayed arm's step is what that table charges (the step and its batch's
+    decoding), not the run's mean step, which counts its prediction passes too; on another clock or with an
+    unknown table, the mean step stands."""
     import copy
+    from dataclasses import replace
 
     from zap.finetune.pricing import first_step_price, fit_images_at_least
     from zap.finetune.refclock import default_cost_table
@@ -288,14 +290,20 @@ def test_replay_prices_a_step_from_the_cost_table_on_a_reference_clock_artifact(
     on_ref["protocol"] |= {"clock": "ref", "cost_table": stable_hash(table.identity())}
     other = copy.deepcopy(on_ref)
     other["protocol"]["cost_table"] = "another table"
-    plain, priced, unknown = (replay_cases(p)[:3] for p in (v1_payload, on_ref, other))
-    for mean_case, case, unknown_case in zip(plain, priced, unknown, strict=True):
+    carried_table = replace(table, step={a: [[[2 * fixed, 3 * image] for fixed, image in row] for row in rows]
+                                         for a, rows in table.step.items()})
+    carried = copy.deepcopy(on_ref)  # an artifact that carries its own table, not the one this zap ships
+    carried["protocol"]["cost_table"] = stable_hash(carried_table.identity())
+    carried["cost_table"] = carried_table.to_dict()
+    plain, priced, unknown, own = (replay_cases(p)[:3] for p in (v1_payload, on_ref, other, carried))
+    for mean_case, case, unknown_case, own_case in zip(plain, priced, unknown, own, strict=True):
         meta = MetaFeatures.from_dict(v1_payload["datasets"][case.row]["meta_features"])
         for j in (0, 7, 20):
             config = v1_payload["candidates"][j]["config"]
             n_fit = fit_images_at_least(config, meta.n_train, meta.n_classes)
             assert case.steps[j] == pytest.approx(first_step_price(config, meta.resolution, n_fit, table))
-            assert unknown_case.steps[j] == mean_case.steps[j] != case.steps[j]
+            assert own_case.steps[j] == pytest.approx(first_step_price(config, meta.resolution, n_fit, carried_table))
+            assert unknown_case.steps[j] == mean_case.steps[j] != case.steps[j] != own_case.steps[j]
 
 
 @pytest.fixture(scope="module")

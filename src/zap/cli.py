@@ -952,7 +952,8 @@ def _add_selection(sub) -> None:
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--rerun-picks", type=int, default=5, metavar="N",
                        help="fine-tune ZAP-HPO's and ZAP-AS's picks again on N held-out datasets (one per spread-out "
-                            "core) under the meta-dataset's protocol with a new seed, beside the stored ALC; 0 = skip")
+                            "core) at every budget level, under that level's protocol with a new seed, beside the "
+                            "stored ALC; 0 = skip")
     bench.set_defaults(func=cmd_benchmark)
 
 

@@ -179,8 +179,8 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
     sections = [run.section for run in runs]
     if options.rerun_picks and runs:
         first = runs[0].folds[options.objectives[0]]
-        flat = level_folds(first, level_keys(first)[0])
-        sections.append(rerun_section(payload, flat, out, options.rerun_picks, client, progress))
+        by_level = {key: level_folds(first, key) for key in level_keys(first)}
+        sections.append(rerun_section(payload, by_level, out, options.rerun_picks, client, progress))
     text = "\n".join(sections)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(text)

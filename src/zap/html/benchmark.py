@@ -176,9 +176,11 @@ def _rerun(out: Path) -> str:
     if not path.is_file():
         return ""
     rerun = json.loads(path.read_text())
-    rows = [[r["dataset"], r["method"], r["pipeline_id"], r["stored_alc"], r.get("stored_alc_repeat"),
-             r["rerun_alc"], r["diff"]] for r in rerun["rows"]]
+    rows = [[f"{r['budget']:g}" if r.get("budget") is not None else None, r["dataset"], r["method"],
+             r["pipeline_id"], r["stored_alc"], r.get("stored_alc_repeat"), r["rerun_alc"], r["diff"]]
+            for r in rerun["rows"]]
     text = (f'<p class="muted">{rerun["n"]} picks fine-tuned again with a new seed: mean difference '
             f'{fmt(rerun["mean_diff"])}, mean |difference| {fmt(rerun["mean_abs_diff"])}</p>')
     return section("Picks re-run (stored vs fresh ALC)", text + table(
-        ["dataset", "method", "pipeline", "stored ALC", "stored, 2nd seed", "re-run ALC", "difference"], rows), "rerun")
+        ["budget (s)", "dataset", "method", "pipeline", "stored ALC", "stored, 2nd seed", "re-run ALC", "difference"],
+        rows), "rerun")

@@ -3,6 +3,9 @@
 It carries a schema version, the protocol and its hash, the datasets with their meta-features and
 groups (core, domain), the candidates with their configurations and encodings, the ALC and final
 NAUC matrices (datasets x candidates, null where missing) for every seed, and per-cell provenance.
+On the reference clock it also carries the cost table that defines a reference second, with the
+calibration measurements and the machine they came from (`cost_table`), so that the artifact alone says
+what its budgets mean, whatever table a later zap ships.
 Schema 1 (v1) has one budget. Schema 2 has a budget axis: `levels` maps each budget to its protocol,
 its own candidates and its matrices; `level_view` turns one level into the schema-1 shape that the
 selectors and the benchmark read. Loading checks the schema; a selector checks the protocol hash it
@@ -19,7 +22,8 @@ import numpy as np
 
 from zap.errors import ArtifactError
 from zap.finetune import quick
-from zap.metadataset.plan import NAMED_CANDIDATES, Plan
+from zap.finetune.refclock import CostTable, CostTableError, default_cost_table, load_cost_table
+from zap.metadataset.plan import COST_TABLE_FILE, NAMED_CANDIDATES, Plan, plan_cost_table
 from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
 from zap.scoring import COLUMNS
@@ -72,6 +76,8 @@ def export(plan: Plan, path: Path, seeds: tuple[int, ...] = (0,)) -> dict:
                    "candidates": [_candidate(c, names, sources) | {"levels": c.get("levels", list(plan.levels))}
                                   for c in plan.candidates]} | shared | {
                    "levels": {f"{b:g}": _level(store, plan, b, datasets, seeds) for b in plan.levels}}
+    if plan_cost_table(plan) is not None:  # checked against the protocol's hash first
+        payload["cost_table"] = load_cost_table(plan.folder / COST_TABLE_FILE).to_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as handle:
@@ -132,7 +138,33 @@ def level_view(payload: dict, budget: float | None = None) -> dict:
     return {"schema": ARTIFACT_SCHEMA, "protocol": level["protocol"] | {"datasets": payload["protocol"]["datasets"]},
             "protocol_hash": level["protocol_hash"], "datasets": payload["datasets"],
             "candidates": [by_id[i] for i in level["candidates"]], "encoding_names": payload["encoding_names"],
-            "seeds": payload["seeds"], "matrices": level["matrices"]}
+            "seeds": payload["seeds"], "matrices": level["matrices"]} | (
+            {"cost_table": payload["cost_table"]} if "cost_table" in payload else {})
+
+
+def cost_table_of(payload: dict) -> CostTable | None:
+    """The cost table that defines the reference seconds of an artifact (or of one level's view): the one
+    its export embedded, else the one this zap ships where that is the table the cells were measured with
+    (an export from before tables were embedded keeps only its hash). None on another clock, or where the
+    table is not known. An embedded table that is not the protocol's is an error: the file was altered."""
+    protocol = payload["protocol"]
+    if protocol.get("clock") != "ref":
+        return None
+    embedded = payload.get("cost_table")
+    if embedded is None:
+        table = default_cost_table()
+        return table if table is not None and stable_hash(table.identity()) == protocol.get("cost_table") else None
+    try:
+        table = CostTable.from_dict(embedded)
+        identity = stable_hash(table.identity())
+    except (CostTableError, AttributeError, KeyError, TypeError, ValueError) as error:
+        raise ArtifactError(f"the artifact's cost table is not a zap cost table ({type(error).__name__}: "
+                            f"{str(error)[:200]}); re-export it with `zap metadataset export`") from None
+    if identity != protocol.get("cost_table"):
+        raise ArtifactError(f"the artifact's cost table ({identity}) is not the one its protocol was measured with "
+                            f"({protocol.get('cost_table')}): the file was altered; re-export it with "
+                            "`zap metadataset export`")
+    return table
 
 
 def level_hash(payload: dict, budget: float | None = None) -> str:
@@ -257,6 +289,11 @@ def load(path: Path) -> dict:
     if lacking:
         raise ArtifactError(f"{path} is not a complete meta-dataset artifact: it lacks {lacking}; re-export it with "
                             "`zap metadataset export`")
+    if "cost_table" in payload:
+        try:
+            cost_table_of(payload)
+        except ArtifactError as error:
+            raise ArtifactError(f"{path}: {error}") from None
     return payload
 
 
@@ -267,7 +304,8 @@ def _missing(view: dict) -> int:
 
 def info(payload: dict) -> dict:
     """What an artifact holds; with budget levels, also per level (`levels`: candidates, cells planned,
-    measured and missing at the first seed)."""
+    measured and missing at the first seed); on the reference clock, its cost table (`cost_table`: hash,
+    whether the artifact carries it, and the machine it was calibrated on)."""
     views = {f"{b:g}": level_view(payload, b) for b in budgets_of(payload)}
     missing = sum(_missing(v) for v in views.values())
     summary = {
@@ -283,4 +321,8 @@ def info(payload: dict) -> dict:
             k: {"n_candidates": len(v["candidates"]), "n_planned": planned[k], "n_cells": planned[k] - _missing(v),
                 "n_missing": _missing(v), "complete": _missing(v) == 0, "protocol_hash": v["protocol_hash"]}
             for k, v in views.items()}}
+    if payload["protocol"].get("clock") == "ref":
+        table = cost_table_of(payload)
+        summary["cost_table"] = {"hash": payload["protocol"].get("cost_table"), "embedded": "cost_table" in payload,
+                                 "machine": table.machine if table is not None else None}
     return summary

@@ -12,8 +12,9 @@ A live run cannot pause inside an operation, so a slice that ends inside one las
 and the policy's clock (its look budget too) is charged all of it; nor does it start a prediction pass that
 would end past the slice. Replay does the same for a run's first operations (`ReplayArm.pause_point`), which
 can outlast a slice or the whole look budget. A step is priced exactly where the artifact is on the reference
-clock with the cost table this zap ships (`zap.finetune.pricing.first_step_price`: the step and its batch's
-decoding), and at the run's mean step otherwise. Not modelled: the later slices of a live run end up to a
+clock and its cost table is known (`zap.metadataset.artifact.cost_table_of`: the one it carries, or the one this
+zap ships; `zap.finetune.pricing.first_step_price`: the step and its batch's decoding), and at the run's mean
+step otherwise. Not modelled: the later slices of a live run end up to a
 step early (a pass waits for the next slice) or late (a step ends past it).
 """
 
@@ -26,15 +27,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zap.finetune.pricing import first_step_price, fit_images_at_least
-from zap.finetune.refclock import CostTable, default_cost_table
-from zap.metadataset.artifact import level_view
+from zap.metadataset.artifact import cost_table_of, level_view
 from zap.metadataset.problem import SelectionProblem
 from zap.metafeatures import MetaFeatures
 from zap.scoring import alc
 from zap.strategies.curves import curve_features, static_features
 from zap.strategies.policy import Arm, Predict, RefineSettings, Release, Trace, race, refine, zero_shot
 from zap.strategies.predictor import CurvePredictor
-from zap.utils import stable_hash
 
 VALIDATION_NOISE = 0.02
 # What replay computes from the same curves; bumped when that changes, so that stored replay results made
@@ -123,7 +122,7 @@ def replay_cases(payload: dict, budget: float | None = None, seed: int = 0) -> l
     matrices = view["matrices"][str(seed)]
     t0 = float(view["protocol"].get("t0") or problem.budget / 20)
     configured = [bool(c["config"].get("first_simple_model")) for c in view["candidates"]]
-    table = protocol_cost_table(view["protocol"])
+    table = cost_table_of(view)
     cases = []
     for i in range(problem.n_datasets):
         keys = {j: f"{i},{j}" for j in range(len(problem.candidate_ids))}
@@ -154,15 +153,6 @@ def arm_pricing(provenance: dict, budget: float, configured_quick: bool,
     if first_step is not None:
         return quick, first_step
     return quick, mean_step(float(provenance.get("end", budget)), int(provenance.get("steps") or 0))
-
-
-def protocol_cost_table(protocol: dict) -> CostTable | None:
-    """The cost table a reference-clock level was measured with, where it is the one this zap ships (the
-    artifact keeps only its hash); None on other clocks or for another table."""
-    table = default_cost_table() if protocol.get("clock") == "ref" else None
-    if table is None or protocol.get("cost_table") != stable_hash(table.identity()):
-        return None
-    return table
 
 
 def predictor_for(case: ReplayCase, columns: Sequence[int], predictor: CurvePredictor, objective: str) -> Predict:
