@@ -560,6 +560,15 @@ def test_meta_train_on_budget_levels_ranks_for_the_budget_and_the_objective(tmp_
     ranks = [[s.pipeline_id for s in suggest(meta, "zap-hpo", k=8, folder=tmp_path / "sel", budget_ref=b,
                                              fallback=False).suggestions] for b in (20.0, 60.0)]
     assert ranks[0] != ranks[1]  # the budget is an input
+    # ZAP-HPO scores every candidate, but offers at a budget only the candidates measured at its nearest level,
+    # the ones the benchmark judged it on and the fallback rule can check: inside the training range the rule
+    # once failed on a level-20-only pick at 60 ref-s
+    assert len(ranks[0]) == 8 and set(ranks[1]) == level_60
+    for dataset in synthetic_levels_artifact()["datasets"]:
+        inside = MetaFeatures.from_dict(dataset["meta_features"])
+        for budget in (45.0, 60.0, 90.0):
+            result = suggest(inside, "zap-hpo", k=8, folder=tmp_path / "sel", budget_ref=budget)
+            assert {s.pipeline_id for s in result.suggestions} == level_60 and "reason" in result.fallback
     far = suggest(meta, "zap-hpo", folder=tmp_path / "sel", budget_ref=2000.0)
     assert any("outside the meta-dataset's levels" in w for w in far.warnings)
     if far.fallback["pick"] != far.fallback["single_best"]:  # a budget the selector never saw: Single-best

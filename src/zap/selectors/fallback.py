@@ -25,6 +25,7 @@ from zap.errors import ArtifactError
 from zap.metadataset.problem import Levels, SelectionProblem, check_objective
 from zap.resources import selectors_dir
 from zap.selectors.baselines import nearest_rows
+from zap.selectors.levels import nearest_level
 from zap.utils import atomic_write_json
 
 FALLBACK_SCHEMA = 1
@@ -142,7 +143,4 @@ def load_fallback(path: Path) -> dict[float, LevelRule]:
 
 def level_for(rules: dict[float, LevelRule], budget_ref: float | None) -> LevelRule:
     """The rule of the level nearest the budget on a log scale (the lowest when the budget is unknown)."""
-    budgets = sorted(rules)
-    if budget_ref is None or budget_ref <= 0:
-        return rules[budgets[0]]
-    return rules[min(budgets, key=lambda b: abs(math.log(b / budget_ref)))]
+    return rules[nearest_level(list(rules), budget_ref)]

@@ -8,6 +8,7 @@ the copy of the level nearest its budget on the log scale. Both see the same arr
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
     from zap.selectors.store import StateReader
 
 BUDGET_AWARE = ("zap-hpo",)  # registry classes' names that learn from the budget feature themselves
+
+
+def nearest_level(budgets: list[float], budget_ref: float | None) -> float:
+    """The level nearest a budget in reference seconds on the log scale (the lowest when it is unknown):
+    the level whose candidates and rules a suggestion at that budget uses, as `PerLevel` does."""
+    ordered = sorted(float(b) for b in budgets)
+    if budget_ref is None or budget_ref <= 0:
+        return ordered[0]
+    return min(ordered, key=lambda b: abs(math.log(b / budget_ref)))
 
 
 class PerLevel(Selector):

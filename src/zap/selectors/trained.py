@@ -23,7 +23,7 @@ from zap.metafeatures import FEATURE_NAMES, MetaFeatures
 from zap.resources import SELECTORS, home, metadataset_artifact, selectors_dir
 from zap.selectors.base import SelectorError, load_selector
 from zap.selectors.fallback import fallback_path, level_for, load_fallback, write_fallback
-from zap.selectors.levels import level_selector
+from zap.selectors.levels import level_selector, nearest_level
 from zap.selectors.registry import SHIPPED, create_selector
 from zap.selectors.store import SUFFIX
 
@@ -216,7 +216,7 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     x, budget_notes = _selector_input(context, meta, budget_ref)
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
-    order = ranking.top(len(candidates))
+    order = _at_level(ranking.top(len(candidates)), candidates, context, budget_ref)
     decision = _fallback(path.parent, objective, meta, candidates[order[0][0]]["id"], budget_ref, context, budget_notes,
                          fallback)
     if decision and decision["fell_back"]:
@@ -229,6 +229,18 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     notes = budget_notes + regime_warnings(context, meta, budget, clock, threads, device)
     return SuggestResult(selector, meta, suggestions, notes, trained_on | {"objective": context.get("objective", "alc"),
                                                                            "levels": context.get("levels")}, decision)
+
+
+def _at_level(order: list[tuple[int, float]], candidates: list[dict], context: dict[str, Any],
+              budget_ref: float | None) -> list[tuple[int, float]]:
+    """On a selector trained on budget levels, only the candidates measured at the level nearest the budget,
+    in the selector's order. ZAP-HPO scores every candidate at any budget, but the benchmark judges it among
+    each level's own candidates, and the fallback rule can estimate a margin only from a level's cells: a
+    candidate never measured near the budget is neither vouched for nor checkable, so it is not offered."""
+    if not context.get("budget_feature"):
+        return order
+    level = nearest_level(context["levels"], budget_ref)
+    return [(j, score) for j, score in order if level in {float(b) for b in candidates[j].get("levels", [level])}]
 
 
 def _check_context(path: Path, context: dict[str, Any], n_features: int) -> None:
