@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,16 +33,24 @@ from zap.selectors.fallback import LevelRule
 from zap.selectors.registry import create_selector
 from zap.utils import atomic_write_json
 
-MAIN_METHODS = ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "default", "recommended",
-                "oracle")
+MAIN_METHODS = ("zap-hpo", "zap-as", "autofolio-default", "knn", "single-best", "random", "autodl-default",
+                "recommended", "oracle")
 ABLATIONS = ("zap-hpo-vote", "zap-hpo-regression", "zap-hpo-listwise", "zap-hpo-keep75", "zap-hpo-keep50",
              "zap-hpo-keep25", "zap-hpo-oblivious", "zap-hpo-fallback", "autofolio-default-budget")
 # ZAP-HPO's pick, or Single-best's where a held-out dataset's meta-features lie outside the training rows'
 # range (Auto-sklearn 2.0's policy: do not deviate from the default where no training dataset is alike);
 # built from the two methods' picks, so it costs no training
 FALLBACK = "zap-hpo-fallback"
-NAMED_COLUMNS = {"default": "autodl-default", "recommended": "recommended"}
-FIXED = ("oracle", "random", "default", "recommended", "single-best", "knn", "autofolio-default")  # one repetition
+NAMED_COLUMNS = ("autodl-default", "recommended")  # the named candidates, scored where the level measured them
+FIXED = ("oracle", "random", "autodl-default", "recommended", "single-best", "knn", "autofolio-default")  # one rep.
+# method keys renamed since fold files and summaries were written, read under today's name: the issue names the
+# AutoDL default `autodl-default`, which folds before 2026-11-30 called `default`
+RENAMED_METHODS = {"default": "autodl-default"}
+
+
+def current_names(methods: dict[str, Any]) -> dict[str, Any]:
+    """A {method: ...} mapping read from disk, with renamed methods under today's name."""
+    return {RENAMED_METHODS.get(m, m): v for m, v in methods.items()}
 # trained across levels on a multi-level artifact: ZAP-HPO with the budget feature, and its ablations the
 # same way, so each ablation changes one thing; `zap-hpo-oblivious` is ZAP-HPO trained on the lowest level
 # alone without the budget feature (meaningless on one level, where every method is fitted per level)
@@ -181,10 +190,9 @@ def _rerun_oracle(problem: SelectionProblem, rows: np.ndarray, pool: np.ndarray)
 
 
 def _fixed_pick(problem: SelectionProblem, pool: np.ndarray, method: str, n: int) -> np.ndarray | None:
-    name = NAMED_COLUMNS[method]
-    if name not in problem.named or problem.named[name] not in pool:
+    if method not in problem.named or problem.named[method] not in pool:
         return None
-    return np.full(n, int(np.flatnonzero(pool == problem.named[name])[0]))
+    return np.full(n, int(np.flatnonzero(pool == problem.named[method])[0]))
 
 
 # part of a stored tuning's key (`_tuned_zap_as`): bump it when ZAP-AS's tuning, its space or its scoring changes
@@ -357,7 +365,7 @@ def _method_result(fold: _Fold, x_test, budget, method, settings, rep, as_config
         return _result(problem, rows, pool, np.nanargmax(np.where(np.isnan(perf), -np.inf, perf), axis=1))
     if method in NAMED_COLUMNS:
         picks = _fixed_pick(problem, pool, method, len(rows))
-        return _result(problem, rows, pool, picks) if picks is not None else {"missing": NAMED_COLUMNS[method]}
+        return _result(problem, rows, pool, picks) if picks is not None else {"missing": method}
     if (method, rep) in across:
         return _result(problem, rows, pool, _pick_across(across[method, rep], fold, x_test, budget))
     if method == "zap-hpo-vote" and ("zap-hpo", rep) in fitted:
@@ -468,7 +476,7 @@ def level_folds(folds: Sequence[dict], key: str) -> list[dict]:
     """One level of every fold, as a flat fold ({group, datasets, cores, methods, ...}) that `collect`,
     the report and the re-runs read."""
     return [{"group": f["group"], "tag": f.get("tag"), "objective": f.get("objective")} | f["levels"][key]
-            for f in folds if key in f["levels"]]
+            | {"methods": current_names(f["levels"][key]["methods"])} for f in folds if key in f["levels"]]
 
 
 def collect(folds: Sequence[dict], key: str = "alc") -> tuple[list[str], list[str], dict[str, np.ndarray]]:

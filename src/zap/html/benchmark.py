@@ -16,7 +16,7 @@ import numpy as np
 
 from zap.benchmark import stats
 from zap.benchmark.driver import PROTOCOLS
-from zap.benchmark.loco import collect
+from zap.benchmark.loco import collect, current_names, level_folds
 from zap.benchmark.report import RANKED
 from zap.errors import ConfigError
 from zap.html.page import cards, fmt, image, notes, page, png_uri, pyplot_uri, section, table, write_page
@@ -38,7 +38,7 @@ class Block:
 
     @property
     def view(self) -> dict[str, dict[str, Any]]:
-        return {m: v for m, v in self.summary.items() if not m.startswith("_")}
+        return current_names({m: v for m, v in self.summary.items() if not m.startswith("_")})
 
 
 def write_benchmark_report(out: Path, result=None) -> Path:
@@ -80,10 +80,8 @@ def _on_disk(out: Path, pattern: str) -> list[dict]:
 
 
 def _flat(folds: list[dict], level: str) -> list[dict]:
-    if not folds or "levels" not in folds[0]:
-        return folds
-    from zap.benchmark.loco import level_folds
-
+    if not folds or "levels" not in folds[0]:  # a one-level fold file from before budget levels
+        return [f | {"methods": current_names(f["methods"])} for f in folds]
     return level_folds(folds, level)
 
 

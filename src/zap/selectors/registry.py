@@ -8,7 +8,7 @@ settings for every family may be passed at once (the benchmark's `max_epochs` fo
 `n_trials` for ZAP-AS), and each selector takes those its class has.
 
 The benchmark's reference methods that are not selectors (the Oracle reads the held-out rows, Random is
-scored by its expectation, `default` and `recommended` are fixed columns) are not in this table.
+scored by its expectation, `autodl-default` and `recommended` are fixed columns) are not in this table.
 """
 
 from __future__ import annotations
