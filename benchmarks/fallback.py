@@ -8,6 +8,11 @@ the gap closed between Single-best (0) and the Oracle (1) on those core means, h
 the paired core-level difference from plain ZAP-HPO with a bootstrap 95 % interval and the Wilcoxon p.
 
     python benchmarks/fallback.py --folds docs/data/benchmark_v1/folds --json docs/data/fallback_v1.json
+    python benchmarks/fallback.py --artifact artifacts/metadataset/v2.json.gz --folds docs/data/benchmark_v2/folds \
+        --objective alc --level 60
+
+Fold files of both layouts are read: v1's one-level `PROTOCOL--CORE.json`, and the budget-level
+`PROTOCOL--OBJECTIVE--CORE.json` that `zap benchmark` writes now (`--level`: which level; default the lowest).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zap.benchmark.loco import level_folds, level_keys
 from zap.benchmark.stats import bootstrap_ci, core_means, gap_closed, wilcoxon_p
 from zap.metadataset.problem import SelectionProblem
 from zap.selectors.fallback import LevelRule
@@ -35,22 +41,40 @@ def decide(rule: LevelRule, x: np.ndarray, pick: str, variant: str) -> bool:
             "fallback (both)": decision.fall_back}[variant]
 
 
+def read_folds(folder: Path, protocol: str, objective: str, level: float | None) -> tuple[list[dict], float | None]:
+    """One level's flat folds (each with its datasets, cores and methods) and that level's budget; v1's
+    one-level folds are flat already and hold the ALC objective only."""
+    paths = sorted(folder.glob(f"{protocol}--{objective}--*.json"))
+    if not paths:  # v1's layout: one level, one objective
+        if objective != "alc" or level is not None:
+            raise SystemExit(f"{folder} holds no {protocol}--{objective}--*.json fold files (v1's one-level folds "
+                             "have the alc objective and no --level)")
+        return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{protocol}--*.json"))], None
+    raw = [json.loads(p.read_text()) for p in paths]
+    keys = level_keys(raw)
+    key = keys[0] if level is None else f"{level:g}"
+    if key not in keys:
+        raise SystemExit(f"the folds in {folder} hold levels {', '.join(keys)} s, not {key}")
+    return level_folds(raw, key), float(key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", default="artifacts/metadataset/v1.json.gz")
     parser.add_argument("--folds", type=Path, default=Path("docs/data/benchmark_v1/folds"))
     parser.add_argument("--protocol", default="loco")
     parser.add_argument("--objective", default="alc")
+    parser.add_argument("--level", type=float, help="the budget level of budget-level folds (default: the lowest)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    problem = SelectionProblem.load(args.artifact, objective=args.objective)
+    folds, level = read_folds(args.folds, args.protocol, args.objective, args.level)
+    problem = SelectionProblem.load(args.artifact, budget=level, objective=args.objective)
     index = {d: i for i, d in enumerate(problem.dataset_ids)}
     column = {c: j for j, c in enumerate(problem.candidate_ids)}
     scores = {v: [] for v in (*VARIANTS, "single-best", "oracle")}
     fell = {v: 0 for v in VARIANTS}
     datasets, n_picks = [], 0
-    for path in sorted(args.folds.glob(f"{args.protocol}--*.json")):
-        fold = json.loads(path.read_text())
+    for fold in folds:
         methods = fold["methods"]
         train = ~np.isin(problem.cores, fold["cores"] if "cores" in fold else [fold["group"]])
         rule = LevelRule.of(problem, train & problem.measured_rows())

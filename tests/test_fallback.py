@@ -86,3 +86,26 @@ def test_suggest_puts_single_best_first_where_the_pick_has_no_grounds(tmp_path):
     assert without.suggestions[0].pipeline_id == with_rule.fallback["pick"] != with_rule.fallback["single_best"]
     assert without.fallback == {"fell_back": False, "reason": "the fallback is off"}
     assert [s.rank for s in with_rule.suggestions] == [1, 2, 3]
+
+
+def test_the_fallback_study_reads_both_fold_layouts(tmp_path):
+    """`benchmarks/fallback.py` reads v1's one-level fold files and the budget-level ones `zap benchmark`
+    writes now (one level of them, the lowest unless named), and says which levels there are otherwise."""
+    from conftest import benchmark_script
+
+    flat = {"group": "a", "datasets": ["a-1"], "cores": ["a"], "methods": {"zap-hpo": [{"picks": ["p"]}]}}
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "loco--a.json").write_text(json.dumps(flat))
+    level = {k: v for k, v in flat.items() if k != "group"}
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "loco--alc--a.json").write_text(json.dumps(
+        {"group": "a", "levels": {"20": level, "60": level | {"datasets": ["a-2"]}}}))
+    with benchmark_script("fallback") as study:
+        assert study.read_folds(tmp_path / "v1", "loco", "alc", None) == ([flat], None)
+        folds, budget = study.read_folds(tmp_path / "v2", "loco", "alc", 60.0)
+        assert budget == 60.0 and folds[0]["datasets"] == ["a-2"] and folds[0]["methods"] == flat["methods"]
+        assert study.read_folds(tmp_path / "v2", "loco", "alc", None)[1] == 20.0
+        with pytest.raises(SystemExit, match="hold levels 20, 60 s, not 120"):
+            study.read_folds(tmp_path / "v2", "loco", "alc", 120.0)
+        with pytest.raises(SystemExit, match="no loco--final--"):
+            study.read_folds(tmp_path / "v1", "loco", "final", None)
