@@ -163,3 +163,23 @@ def test_suggest_says_when_k_exceeds_the_candidates(capsys):
     assert main(["suggest", "digits", "--k", "100"]) == 0
     out = capsys.readouterr().out
     assert "fewer than --k 100" in out and out.count("\n") > 30
+
+
+def test_suggest_converts_a_wall_budget_with_the_threads_and_device_zap_fit_would_use(monkeypatch, capsys):
+    """The same wall budget must reach selection as the same reference seconds in `zap suggest` and `zap fit`:
+    suggest probed one thread while fit runs on every core, so the two could rank for different budgets."""
+    import os
+
+    import zap.api
+    from zap.api import default_threads
+
+    probed = []
+    monkeypatch.setattr(zap.api, "budget_in_reference_seconds",
+                        lambda budget, clock, threads=1, device="cpu": probed.append((threads, device)) or (60.0, {}))
+    assert main(["suggest", "digits", "--budget", "60"]) == 0
+    assert probed == [(len(os.sched_getaffinity(0)), "cpu")] == [(default_threads(None, "wall"), "cpu")]
+    assert main(["suggest", "digits", "--budget", "60", "--threads", "1"]) == 0 and probed[-1] == (1, "cpu")
+    capsys.readouterr()
+    if not __import__("torch").cuda.is_available():  # a device that is not there is refused before any work
+        assert main(["suggest", "no-such-folder", "--budget", "60", "--device", "cuda"]) == 2
+        assert "torch sees no CUDA GPU" in capsys.readouterr().err

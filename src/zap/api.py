@@ -92,6 +92,15 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def default_threads(threads: int | None, clock: str) -> int:
+    """The torch threads of a run that names none: one on the thread-CPU clock, which counts one thread, else
+    every core this process may use. `zap fit`, `zap tune` and `zap suggest` share it, so that the same wall
+    budget converts to the same reference seconds in each."""
+    if threads is not None:
+        return threads
+    return 1 if clock == "cpu" else max(1, len(os.sched_getaffinity(0)))
+
+
 def budget_in_reference_seconds(budget: float, clock: str, threads: int = 1,
                                 device: str = "cpu") -> tuple[float | None, dict[str, Any] | None]:
     """The budget in the meta-dataset's units, which is what selection compares, and how it was found: as
@@ -182,9 +191,7 @@ class ZAP:
         self._fixed_config(self.selector)  # a named pipeline, file or dict with a bad value fails here
 
     def _threads(self) -> int:
-        if self.threads is not None:
-            return self.threads
-        return 1 if self.clock == "cpu" else max(1, len(os.sched_getaffinity(0)))
+        return default_threads(self.threads, self.clock)
 
     def _config(self, n_predicted: int) -> dict[str, Any]:
         """A fixed `config` wins; otherwise the zero-shot pick of `selector` from the meta-features, among the

@@ -113,8 +113,9 @@ def _report_fit(args: argparse.Namespace, summary: dict) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from zap.api import budget_in_reference_seconds, check_range, check_threads
+    from zap.api import budget_in_reference_seconds, check_range, check_threads, default_threads
     from zap.finetune.clock import check_budget
+    from zap.finetune.runner import resolve_device
     from zap.metafeatures import compute
     from zap.selectors.trained import suggest
 
@@ -122,15 +123,16 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.budget is not None:
         check_budget(args.budget, args.clock)
     check_threads(args.threads, args.clock)
+    threads, device = default_threads(args.threads, args.clock), resolve_device(args.device).type
     _check_split_args(args)
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     train = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed)).train
     meta = compute(train)
     budget_ref = None
-    if args.budget is not None:
-        budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, args.threads or 1)
-    result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=args.threads,
-                     objective=args.objective, budget_ref=budget_ref, fallback=not args.no_fallback)
+    if args.budget is not None:  # converted as `zap fit` converts it, with its threads and device
+        budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, threads, device)
+    result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=threads,
+                     device=device, objective=args.objective, budget_ref=budget_ref, fallback=not args.no_fallback)
     if args.json:
         _print_json(result.to_dict())
         return 0
@@ -276,7 +278,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     far is saved, status "interrupted"; before any trial finished, nothing is, and --out is left as it was);
     2 bad input."""
     from zap import report
-    from zap.api import as_images, budget_in_reference_seconds, check_split, check_threads
+    from zap.api import as_images, budget_in_reference_seconds, check_split, check_threads, default_threads
     from zap.data.loaders import check_out_not_inside
     from zap.finetune import Budget
     from zap.finetune.runner import resolve_device
@@ -297,7 +299,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     extra = as_images(args.test, args.on_corrupt) if args.test else None
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     split = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed))
-    threads = args.threads or (1 if args.clock == "cpu" else len(os.sched_getaffinity(0)))
+    threads = default_threads(args.threads, args.clock)
     budget_ref, calibration = budget_in_reference_seconds(args.budget, args.clock, threads, device)
 
     def show(trial: dict) -> None:
@@ -899,7 +901,10 @@ def _add_selection(sub) -> None:
     suggest.add_argument("--budget", type=float, help="your time budget (of --clock): a selector trained on "
                          "budget levels ranks for it; others compare it with the meta-dataset's")
     suggest.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall")
-    suggest.add_argument("--threads", type=int)
+    suggest.add_argument("--threads", type=int, help="the threads your run will use, for converting a wall budget "
+                         "(default as `zap fit`: every core, one on the cpu clock)")
+    suggest.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                         help="the device your run will use, for converting a wall budget (default as `zap fit`)")
     suggest.add_argument("--objective", choices=OBJECTIVES, default="alc",
                          help=OBJECTIVE_HELP)
     suggest.add_argument("--json", action="store_true")
