@@ -755,3 +755,32 @@ def test_gap_closed_against_the_rerun_oracle_compares_on_the_datasets_it_was_rer
     assert result["oracle-rerun"]["score"] == pytest.approx(0.70)  # its own datasets
     assert result["single-best"]["score"] == pytest.approx(0.40)  # all datasets
     assert result["zap-hpo"]["gap_closed_rerun"] == pytest.approx(0.5)  # (0.65 - 0.60) / (0.70 - 0.60)
+
+
+def test_a_home_with_budget_level_selectors_suggests_and_fits_end_to_end(tmp_path, monkeypatch, capsys):
+    """v2's shape from the command line: a home whose meta-dataset has budget levels and whose selectors were
+    meta-trained on it. `zap suggest` and `zap fit` rank for the budget in reference seconds, among the
+    candidates of the level nearest it, with the fallback decided, and `summary.json` says so."""
+    from synthetic import synthetic_levels_artifact
+    from zap import resources
+    from zap.selectors.trained import meta_train
+
+    home = tmp_path / "home"
+    payload = synthetic_levels_artifact(budgets=(2.0, 6.0))
+    artifact = home / resources.ARTIFACT
+    artifact.parent.mkdir(parents=True)
+    artifact.write_bytes(gzip.compress(json.dumps(payload).encode()))
+    meta_train(artifact, ("zap-hpo", "single-best"), home / resources.SELECTORS)
+    monkeypatch.setenv(resources.HOME_VARIABLE, str(home))
+    monkeypatch.delenv(resources.SELECTORS_VARIABLE, raising=False)
+    at_6 = set(payload["levels"]["6"]["candidates"])
+    capsys.readouterr()
+    assert main(["suggest", "digits", "--budget", "6", "--clock", "ref", "--k", "8", "--json"]) == 0
+    suggested = json.loads(capsys.readouterr().out)
+    assert {s["pipeline_id"] for s in suggested["suggestions"]} == at_6 and "reason" in suggested["fallback"]
+    out = tmp_path / "run"
+    assert main(["fit", "digits", "--budget", "6", "--clock", "ref", "--selector", "zap-hpo", "--strategy",
+                 "zero-shot", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["budget_ref_s"] == 6.0 and summary["selection"]["pipeline_id"] in at_6
+    assert summary["selection"]["fallback"]["reason"] and summary["objective"] == "alc"
