@@ -224,29 +224,31 @@ class DeviceSpeed:
 
 def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: float = 2.0) -> DeviceSpeed:
     """Time the runner's own training steps and a prediction pass on this device for at most about
-    `max_seconds` (model building included), and price them on the reference clock."""
+    `max_seconds` (model building included), and price them on the reference clock. On a busy machine every
+    step is slower, so the probe times fewer of them (one at least) instead of taking longer: it starts a step
+    only where that step should end inside 85 % of `max_seconds`, leaving room for the prediction pass."""
     started = time.perf_counter()
     with torch_threads(threads):
-        state, cache = _probe_state(PROBE_ARCHITECTURE, PROBE_SIZE, 0.0, PROBE_BATCH, 2 * PROBE_BATCH, device,
+        state, cache = _probe_state(PROBE_ARCHITECTURE, PROBE_SIZE, 0.0, PROBE_BATCH, PROBE_BATCH, device,
                                     pretrained=False)
         x, y = cache.batch(np.arange(PROBE_BATCH)), torch.as_tensor(np.arange(PROBE_BATCH) % N_CLASSES)
         for _ in range(PROBE_WARMUP):  # the first steps allocate and are slower: not counted
             state.train_step(x, y)
+            if time.perf_counter() - started > 0.3 * max_seconds:
+                break
         _synchronize(state.device)
         wall, ref, steps = 0.0, 0.0, 0
-        while steps < 2 or time.perf_counter() - started < 0.6 * max_seconds:
+        while steps == 0 or time.perf_counter() - started + wall / steps < 0.85 * max_seconds:
             start = time.perf_counter()
             state.train_step(x, y)
             _synchronize(state.device)
             wall += time.perf_counter() - start
             ref += table.step_cost(PROBE_ARCHITECTURE, PROBE_SIZE, PROBE_BATCH, 0.0)
             steps += 1
-            if steps >= 2 and time.perf_counter() - started > max_seconds:
-                break
         start = time.perf_counter()
-        state.predict(cache, np.arange(2 * PROBE_BATCH))
+        state.predict(cache, np.arange(PROBE_BATCH))
         wall += time.perf_counter() - start
-        ref += table.predict_cost(PROBE_ARCHITECTURE, PROBE_SIZE, 2 * PROBE_BATCH)
+        ref += table.predict_cost(PROBE_ARCHITECTURE, PROBE_SIZE, PROBE_BATCH)
     return DeviceSpeed(ref / wall, time.perf_counter() - started, str(state.device), threads, steps)
 
 
