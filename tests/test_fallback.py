@@ -88,6 +88,32 @@ def test_suggest_puts_single_best_first_where_the_pick_has_no_grounds(tmp_path):
     assert [s.rank for s in with_rule.suggestions] == [1, 2, 3]
 
 
+def test_a_one_level_selector_falls_back_on_a_budget_far_from_its_own():
+    """Issue 19 item 5 for the shipped v1 selectors (one budget: 20 CPU-s on 1 thread): where the user's compute
+    is 60 times that, Single-best comes first and the reason says so; at 6 times (60 s on 2 threads, the
+    default regime) the pick stands unless the rule's own criteria say otherwise. They only warned before."""
+    import gzip
+    import json
+
+    from conftest import V1_ARTIFACT
+    from zap.metafeatures import MetaFeatures
+    from zap.selectors.trained import suggest
+
+    with gzip.open(V1_ARTIFACT, "rt") as handle:
+        datasets = json.load(handle)["datasets"]
+    for dataset in datasets:  # one whose pick the rule keeps at the selector's own budget
+        meta = MetaFeatures.from_dict(dataset["meta_features"])
+        near = suggest(meta, "zap-hpo", k=3, budget=60, clock="wall", threads=2)
+        if not near.fallback["fell_back"] and near.fallback["pick"] != near.fallback["single_best"]:
+            break
+    else:
+        pytest.fail("no v1 dataset whose ZAP-HPO pick the rule keeps")
+    far = suggest(meta, "zap-hpo", k=3, budget=600, clock="wall", threads=2)
+    assert far.fallback["fell_back"] and "far from the one budget" in far.fallback["reason"]
+    assert far.suggestions[0].pipeline_id == far.fallback["single_best"] != near.suggestions[0].pipeline_id
+    assert any("60.0x that compute" in w for w in far.warnings)
+
+
 def test_the_fallback_study_reads_both_fold_layouts(tmp_path):
     """`benchmarks/fallback.py` reads v1's one-level fold files and the budget-level ones `zap benchmark`
     writes now (one level of them, the lowest unless named), and says which levels there are otherwise."""

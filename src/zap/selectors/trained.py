@@ -170,6 +170,20 @@ class SuggestResult:
                 "trained_on": self.trained_on, "fallback": self.fallback}
 
 
+# a one-level selector's pick stands for budgets whose compute (seconds x threads) is within this factor of its
+# protocol's; beyond, it is said, and the fallback puts Single-best first
+REGIME_RATIO = (0.25, 20.0)
+
+
+def _compute_ratio(context: dict, budget: float | None, threads: int | None) -> float | None:
+    """A one-level selector's view of the user's budget: its compute as a multiple of the protocol's (None
+    for a selector trained on budget levels, which ranks for the budget itself, or without a budget)."""
+    if budget is None or context.get("budget_feature"):
+        return None
+    protocol = context["protocol"]
+    return budget * (threads or 1) / (protocol["budget"] * protocol.get("threads", 1))
+
+
 def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = None, clock: str = "wall",
                     threads: int | None = None, device: str = "cpu") -> list[str]:
     """Plain statements of where the user's setting lies outside what the meta-dataset measured."""
@@ -180,13 +194,12 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
             warnings.append(f"{name} = {value:g} lies outside the meta-dataset's range [{lo:g}, {hi:g}]; "
                             "the pick is an extrapolation")
     protocol = context["protocol"]
-    compute = (budget or 0) * (threads or 1)
-    reference = protocol["budget"] * protocol.get("threads", 1)
     # a selector trained on budget levels ranks for the budget itself (`_selector_input` notes extrapolation)
-    if budget is not None and not context.get("budget_feature") and not 0.25 * reference <= compute <= 20 * reference:
+    ratio = _compute_ratio(context, budget, threads)
+    if ratio is not None and not REGIME_RATIO[0] <= ratio <= REGIME_RATIO[1]:
         warnings.append(f"the meta-dataset ranked pipelines at {protocol['budget']:g} {protocol['clock']}-s on "
                         f"{protocol.get('threads', 1)} thread(s); your {budget:g} {clock}-s on {threads or 1} "
-                        f"thread(s) is {compute / reference:.1f}x that compute, so the ranking may not carry over")
+                        f"thread(s) is {ratio:.1f}x that compute, so the ranking may not carry over")
     if device not in ("cpu", "auto"):
         warnings.append(f"the meta-dataset was measured on CPU; on {device} the fast-but-small pipelines it "
                         "favours lose their edge, so the ranking may not carry over")
@@ -217,7 +230,10 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
     order = _at_level(ranking.top(len(candidates)), candidates, context, budget_ref)
-    decision = _fallback(path.parent, objective, meta, candidates[order[0][0]]["id"], budget_ref, context, budget_notes,
+    ratio = _compute_ratio(context, budget, threads)
+    outside = (any("outside the meta-dataset's levels" in n for n in budget_notes) if context.get("budget_feature")
+               else ratio is not None and not REGIME_RATIO[0] <= ratio <= REGIME_RATIO[1])
+    decision = _fallback(path.parent, objective, meta, candidates[order[0][0]]["id"], budget_ref, context, outside,
                          fallback)
     if decision and decision["fell_back"]:
         first = next(n for n, (j, _) in enumerate(order) if candidates[j]["id"] == decision["single_best"])
@@ -284,8 +300,10 @@ def _positive(value: Any) -> bool:
 
 
 def _fallback(folder: Path, objective: str, meta: MetaFeatures, pick: str, budget_ref: float | None, context: dict,
-              budget_notes: list[str], enabled: bool) -> dict[str, Any] | None:
-    """The fallback decision for the selector's pick: the rule beside the selector, at the budget's level."""
+              budget_outside: bool, enabled: bool) -> dict[str, Any] | None:
+    """The fallback decision for the selector's pick: the rule beside the selector, at the budget's level;
+    Single-best where the budget lies outside what the selector was trained on (`budget_outside`: past its
+    levels on a multi-level selector, past `REGIME_RATIO` of its one budget's compute on a one-level one)."""
     if not enabled:
         return {"fell_back": False, "reason": "the fallback is off"}
     path = fallback_path(folder, objective)
@@ -295,11 +313,11 @@ def _fallback(folder: Path, objective: str, meta: MetaFeatures, pick: str, budge
     known = {c["id"] for c in context["candidates"]}
     if rule.single_best not in known:
         return {"fell_back": False, "reason": "the fallback rule's Single-best is not among this selector's candidates"}
-    outside_levels = context.get("budget_feature") and any("outside the meta-dataset's levels" in n
-                                                           for n in budget_notes)
     decision = rule.decide(meta.vector(), pick)
-    if outside_levels and pick != rule.single_best:
-        decision.fall_back, decision.reason = True, "the budget lies outside the levels the selector was trained on"
+    if budget_outside and pick != rule.single_best:
+        decision.fall_back, decision.reason = True, (
+            "the budget lies outside the levels the selector was trained on" if context.get("budget_feature") else
+            "the budget is far from the one budget the selector was trained on (see the note on its compute)")
     return decision.to_dict() | {"single_best": rule.single_best, "pick": pick}
 
 
