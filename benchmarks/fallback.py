@@ -49,7 +49,8 @@ def read_folds(folder: Path, protocol: str, objective: str, level: float | None)
         if objective != "alc" or level is not None:
             raise SystemExit(f"{folder} holds no {protocol}--{objective}--*.json fold files (v1's one-level folds "
                              "have the alc objective and no --level)")
-        return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{protocol}--*.json"))], None
+        flat = [json.loads(p.read_text()) for p in sorted(folder.glob(f"{protocol}--*.json"))]
+        return [f for f in flat if "levels" not in f], None  # another objective's level folds are not v1's
     raw = [json.loads(p.read_text()) for p in paths]
     keys = level_keys(raw)
     key = keys[0] if level is None else f"{level:g}"

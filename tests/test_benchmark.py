@@ -784,3 +784,18 @@ def test_a_home_with_budget_level_selectors_suggests_and_fits_end_to_end(tmp_pat
     summary = json.loads((out / "summary.json").read_text())
     assert summary["budget_ref_s"] == 6.0 and summary["selection"]["pipeline_id"] in at_6
     assert summary["selection"]["fallback"]["reason"] and summary["objective"] == "alc"
+
+
+def test_a_fold_saved_under_a_method_s_old_name_is_still_valid(tmp_path):
+    """Renaming `default` to `autodl-default` must not make every stored fold be computed again; a fold saved
+    with other methods still is."""
+    from zap.benchmark.loco import Settings, _settings_record, _valid_fold_file
+
+    settings = Settings()
+    record = _settings_record(settings)
+    old = record | {"methods": ["default" if m == "autodl-default" else m for m in record["methods"]]}
+    assert old != record
+    (tmp_path / "old.json").write_text(json.dumps({"settings": old}))
+    assert _valid_fold_file(tmp_path / "old.json", settings)
+    (tmp_path / "other.json").write_text(json.dumps({"settings": old | {"methods": ["zap-hpo"]}}))
+    assert not _valid_fold_file(tmp_path / "other.json", settings)

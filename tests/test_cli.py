@@ -172,13 +172,16 @@ def test_suggest_converts_a_wall_budget_with_the_threads_and_device_zap_fit_woul
 
     import zap.api
     from zap.api import default_threads
+    from zap.finetune.runner import resolve_device
 
     probed = []
     monkeypatch.setattr(zap.api, "budget_in_reference_seconds",
                         lambda budget, clock, threads=1, device="cpu": probed.append((threads, device)) or (60.0, {}))
+    device = resolve_device("auto").type  # what `zap fit` runs on by default
     assert main(["suggest", "digits", "--budget", "60"]) == 0
-    assert probed == [(len(os.sched_getaffinity(0)), "cpu")] == [(default_threads(None, "wall"), "cpu")]
-    assert main(["suggest", "digits", "--budget", "60", "--threads", "1"]) == 0 and probed[-1] == (1, "cpu")
+    assert probed == [(len(os.sched_getaffinity(0)), device)] == [(default_threads(None, "wall"), device)]
+    assert main(["suggest", "digits", "--budget", "60", "--threads", "1", "--device", "cpu"]) == 0
+    assert probed[-1] == (1, "cpu")
     capsys.readouterr()
     if not __import__("torch").cuda.is_available():  # a device that is not there is refused before any work
         assert main(["suggest", "no-such-folder", "--budget", "60", "--device", "cuda"]) == 2

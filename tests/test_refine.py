@@ -351,9 +351,9 @@ def test_refine_fit_races_the_top_k_and_says_what_it_did(arrays):
 
 def test_a_refine_run_reports_what_all_its_candidates_spent_on_every_clock():
     """`summary.json`'s `elapsed` for a refine run: each clock summed over the candidates (each stood still
-    while another trained), the steps too, and the budget's own clock as the policy counted it. It once
-    copied the policy's reference time into `wall_s` and `cpu_s` (a 5-minute run on a busy machine read 59.9
-    wall-s) and gave the last answer's steps alone."""
+    while another trained), and the budget's own clock as the policy counted it; `steps` stay the kept
+    model's (a refit trains for them) beside `candidate_steps`. It once copied the policy's reference time
+    into `wall_s` and `cpu_s` (a 5-minute run on a busy machine read 59.9 wall-s)."""
     from types import SimpleNamespace
 
     from zap.finetune import Budget
@@ -361,12 +361,12 @@ def test_a_refine_run_reports_what_all_its_candidates_spent_on_every_clock():
 
     runs = [SimpleNamespace(elapsed={"wall_s": 10.0, "cpu_s": 8.0, "steps": 3, "ref_s": 1.5}),
             SimpleNamespace(elapsed={"wall_s": 200.0, "cpu_s": 150.0, "steps": 40, "ref_s": 58.0})]
-    assert total_elapsed(runs, Budget(60.0, "ref"), 59.9) == {"wall_s": 210.0, "cpu_s": 158.0, "steps": 43,
-                                                               "ref_s": 59.9}
-    on_wall = total_elapsed(runs, Budget(300.0, "wall"), 209.0)
-    assert on_wall["wall_s"] == 209.0 and on_wall["ref_s"] == 59.5
+    assert total_elapsed(runs, 0, Budget(60.0, "ref"), 59.9) == {"wall_s": 210.0, "cpu_s": 158.0, "steps": 3,
+                                                                  "candidate_steps": 43, "ref_s": 59.9}
+    on_wall = total_elapsed(runs, 1, Budget(300.0, "wall"), 209.0)
+    assert on_wall["wall_s"] == 209.0 and on_wall["ref_s"] == 59.5 and on_wall["steps"] == 40
     runs[0].elapsed["ref_s"] = None  # an architecture the cost table does not price: no reference time
-    assert total_elapsed(runs, Budget(300.0, "wall"), 209.0)["ref_s"] is None
+    assert total_elapsed(runs, 1, Budget(300.0, "wall"), 209.0)["ref_s"] is None
 
 
 def test_refine_runs_as_zero_shot_where_the_rule_gives_one_candidate(arrays, monkeypatch):

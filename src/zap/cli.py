@@ -146,7 +146,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"note: {warning}")
     if len(result.suggestions) < args.k:
-        print(f"note: the selector knows {len(result.suggestions)} candidates, fewer than --k {args.k}")
+        print(f"note: the selector offers {len(result.suggestions)} candidates here, fewer than --k {args.k}")
     if result.fallback and result.fallback["fell_back"]:
         print(f"note: Single-best comes first instead of {result.fallback['pick']}: {result.fallback['reason']} "
               "(--no-fallback keeps the selector's order)")

@@ -452,9 +452,12 @@ def _valid_fold_file(path: Path, settings: Settings) -> bool:
     if not path.exists():
         return False
     try:
-        return json.loads(path.read_text()).get("settings") == _settings_record(settings)
+        saved = json.loads(path.read_text()).get("settings")
     except json.JSONDecodeError:
         return False
+    if isinstance(saved, dict) and isinstance(saved.get("methods"), list):  # a renamed method is the same method
+        saved = saved | {"methods": [RENAMED_METHODS.get(m, m) for m in saved["methods"]]}
+    return saved == _settings_record(settings)
 
 
 def _write_fold(folder: Path, settings: Settings, result: dict, progress) -> None:

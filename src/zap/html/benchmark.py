@@ -109,7 +109,7 @@ def _block(out: Path, block: Block, footer: str = "") -> str:
         body += "<h3>Mean rank per core (critical difference)</h3>" + image(png_uri(cd.read_bytes()), "CD plot")
     if block.folds:
         body += _per_core(block.folds, measure)
-    noise = summary.get("_noise_floor") or {}
+    noise = current_names(summary.get("_noise_floor") or {})
     if noise:
         body += "<h3>Picks on the cells measured with a second seed</h3>" + table(
             ["method", "cells", "seed 0", "seed 1", "mean |difference|"],

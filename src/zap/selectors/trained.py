@@ -175,17 +175,21 @@ class SuggestResult:
 REGIME_RATIO = (0.25, 20.0)
 
 
-def _compute_ratio(context: dict, budget: float | None, threads: int | None) -> float | None:
-    """A one-level selector's view of the user's budget: its compute as a multiple of the protocol's (None
-    for a selector trained on budget levels, which ranks for the budget itself, or without a budget)."""
-    if budget is None or context.get("budget_feature"):
+def _compute_ratio(context: dict, budget: float | None, threads: int | None, clock: str = "wall",
+                   budget_ref: float | None = None) -> float | None:
+    """A one-level selector's view of the user's budget: its compute as a multiple of the protocol's, from the
+    budget in reference seconds where it is known (one reference second is about one thread's CPU second, so
+    threads and device are in it already), else from seconds x threads. None for a selector trained on budget
+    levels (it ranks for the budget itself), without a budget, or for a budget of steps, which is no time."""
+    if budget is None or context.get("budget_feature") or clock == "steps":
         return None
     protocol = context["protocol"]
-    return budget * (threads or 1) / (protocol["budget"] * protocol.get("threads", 1))
+    reference = protocol["budget"] * protocol.get("threads", 1)
+    return (budget_ref if budget_ref is not None else budget * (threads or 1)) / reference
 
 
 def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = None, clock: str = "wall",
-                    threads: int | None = None, device: str = "cpu") -> list[str]:
+                    threads: int | None = None, device: str = "cpu", budget_ref: float | None = None) -> list[str]:
     """Plain statements of where the user's setting lies outside what the meta-dataset measured."""
     warnings = []
     low, high = context["meta_feature_range"]["min"], context["meta_feature_range"]["max"]
@@ -195,11 +199,12 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
                             "the pick is an extrapolation")
     protocol = context["protocol"]
     # a selector trained on budget levels ranks for the budget itself (`_selector_input` notes extrapolation)
-    ratio = _compute_ratio(context, budget, threads)
+    ratio = _compute_ratio(context, budget, threads, clock, budget_ref)
     if ratio is not None and not REGIME_RATIO[0] <= ratio <= REGIME_RATIO[1]:
+        in_ref = f", about {budget_ref:.0f} reference seconds," if budget_ref is not None and clock != "ref" else ""
         warnings.append(f"the meta-dataset ranked pipelines at {protocol['budget']:g} {protocol['clock']}-s on "
                         f"{protocol.get('threads', 1)} thread(s); your {budget:g} {clock}-s on {threads or 1} "
-                        f"thread(s) is {ratio:.1f}x that compute, so the ranking may not carry over")
+                        f"thread(s){in_ref} is {ratio:.1f}x that compute, so the ranking may not carry over")
     if device not in ("cpu", "auto"):
         warnings.append(f"the meta-dataset was measured on CPU; on {device} the fast-but-small pipelines it "
                         "favours lose their edge, so the ranking may not carry over")
@@ -230,7 +235,7 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
     order = _at_level(ranking.top(len(candidates)), candidates, context, budget_ref)
-    ratio = _compute_ratio(context, budget, threads)
+    ratio = _compute_ratio(context, budget, threads, clock, budget_ref)
     outside = (any("outside the meta-dataset's levels" in n for n in budget_notes) if context.get("budget_feature")
                else ratio is not None and not REGIME_RATIO[0] <= ratio <= REGIME_RATIO[1])
     decision = _fallback(path.parent, objective, meta, candidates[order[0][0]]["id"], budget_ref, context, outside,
@@ -242,7 +247,7 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
                    for i, (j, score) in enumerate(order[:k])]
     trained_on = {key: context[key] for key in ("protocol", "n_datasets", "n_cores", "complete", "protocol_hash",
                                                 "trained_at")}
-    notes = budget_notes + regime_warnings(context, meta, budget, clock, threads, device)
+    notes = budget_notes + regime_warnings(context, meta, budget, clock, threads, device, budget_ref)
     return SuggestResult(selector, meta, suggestions, notes, trained_on | {"objective": context.get("objective", "alc"),
                                                                            "levels": context.get("levels")}, decision)
 

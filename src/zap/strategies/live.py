@@ -156,20 +156,21 @@ def global_result(trace: Trace, runs: Sequence[ResumableRun], budget: Budget, sc
             extra.append(replace(results[arm].extra_predictions[index], wall_s=at, cpu_s=at, ref_s=at))
     score = curve_alc(curve, budget.clock, budget.amount) if scored else 0.0
     return replace(base, curve=curve, alc=score, extra_predictions=extra, budget=budget,
-                   elapsed=total_elapsed(results, budget, trace.elapsed))
+                   elapsed=total_elapsed(results, holder, budget, trace.elapsed))
 
 
-def total_elapsed(results: Sequence[RunResult], budget: Budget, spent: float) -> dict[str, float | None]:
+def total_elapsed(results: Sequence[RunResult], holder: int, budget: Budget, spent: float) -> dict[str, Any]:
     """What the whole run spent on every clock: the candidates' own clocks summed (each stood still while
-    another trained) and their optimizer steps summed, with the budget's clock as the policy counted it
-    (`spent`). Each clock once reported the policy's global time, so a refine run on the reference clock
-    claimed as many wall seconds as reference seconds, and the steps were the last answer's alone."""
+    another trained), with the budget's clock as the policy counted it (`spent`). `steps` are the kept
+    model's own (the answer's holder: what a refit trains for), `candidate_steps` all candidates' together.
+    Each clock once reported the policy's global time, so a refine run on the reference clock claimed as many
+    wall seconds as reference seconds."""
     def total(key: str) -> float | None:
         values = [r.elapsed.get(key) for r in results]
         return None if any(v is None for v in values) else float(sum(values))
 
-    return {"wall_s": total("wall_s"), "cpu_s": total("cpu_s"), "steps": int(total("steps") or 0),
-            "ref_s": total("ref_s")} | {f"{budget.clock}_s": spent}
+    return {"wall_s": total("wall_s"), "cpu_s": total("cpu_s"), "steps": results[holder].elapsed["steps"],
+            "candidate_steps": int(total("steps") or 0), "ref_s": total("ref_s")} | {f"{budget.clock}_s": spent}
 
 
 def add_answer(curve: LearningCurve, row: dict[str, float], at: float, budget: Budget) -> None:
