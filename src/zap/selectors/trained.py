@@ -188,6 +188,10 @@ def _compute_ratio(context: dict, budget: float | None, threads: int | None, clo
     return (budget_ref if budget_ref is not None else budget * (threads or 1)) / reference
 
 
+def _outside_regime(ratio: float | None) -> bool:
+    return ratio is not None and not REGIME_RATIO[0] <= ratio <= REGIME_RATIO[1]
+
+
 def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = None, clock: str = "wall",
                     threads: int | None = None, device: str = "cpu", budget_ref: float | None = None) -> list[str]:
     """Plain statements of where the user's setting lies outside what the meta-dataset measured."""
@@ -200,7 +204,7 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
     protocol = context["protocol"]
     # a selector trained on budget levels ranks for the budget itself (`_selector_input` notes extrapolation)
     ratio = _compute_ratio(context, budget, threads, clock, budget_ref)
-    if ratio is not None and not REGIME_RATIO[0] <= ratio <= REGIME_RATIO[1]:
+    if _outside_regime(ratio):
         in_ref = f", about {budget_ref:.0f} reference seconds," if budget_ref is not None and clock != "ref" else ""
         warnings.append(f"the meta-dataset ranked pipelines at {protocol['budget']:g} {protocol['clock']}-s on "
                         f"{protocol.get('threads', 1)} thread(s); your {budget:g} {clock}-s on {threads or 1} "
@@ -235,9 +239,8 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
     order = _at_level(ranking.top(len(candidates)), candidates, context, budget_ref)
-    ratio = _compute_ratio(context, budget, threads, clock, budget_ref)
     outside = (any("outside the meta-dataset's levels" in n for n in budget_notes) if context.get("budget_feature")
-               else ratio is not None and not REGIME_RATIO[0] <= ratio <= REGIME_RATIO[1])
+               else _outside_regime(_compute_ratio(context, budget, threads, clock, budget_ref)))
     decision = _fallback(path.parent, objective, meta, candidates[order[0][0]]["id"], budget_ref, context, outside,
                          fallback)
     if decision and decision["fell_back"]:
