@@ -27,7 +27,7 @@ def summary(folds: Sequence[dict], main: Sequence[str] = RANKED) -> dict[str, di
     _, _, nauc = collect(folds, "nauc")
     main = [m for m in main if m in score]
     out = stats.summarize(score, nauc, cores, main)
-    on_rerun, rerun_gap = _rerun_pair(folds)
+    on_rerun, rerun_gap = _rerun_pair(score, cores)
     for method, record in out.items():
         record["score"] = record["alc"]
         record["score_ci"] = record.pop("alc_ci")
@@ -59,10 +59,10 @@ def _score_key(folds: Sequence[dict]) -> str:
     return "score" if any("score" in r for f in folds for results in f["methods"].values() for r in results) else "alc"
 
 
-def _rerun_pair(folds: Sequence[dict]) -> tuple[dict[str, float], tuple[float, float] | None]:
+def _rerun_pair(score: dict[str, np.ndarray], cores: Sequence[str]) -> tuple[dict[str, float],
+                                                                          tuple[float, float] | None]:
     """Every method's mean on the datasets the Oracle's pick was re-run on, and there (Single-best, re-run
     Oracle) where the re-run Oracle leads; the gap closed against it and the report's note both use these."""
-    _, cores, score = collect(folds, _score_key(folds))
     on_rerun = _on_rerun_datasets(score, cores)
     return on_rerun, rerun_oracle_gap({m: {"score": v} for m, v in on_rerun.items()})
 
@@ -122,7 +122,8 @@ def tables(result: dict[str, dict[str, Any]], folds: Sequence[dict], main: Seque
     per_core = stats.markdown_table(["core", *shown], [[n, *row] for n, row in zip(names, table, strict=True)])
     note = ("*rank: mean rank per core among the main methods; for an ablation, its rank against zap-hpo alone "
             "(1 = better on every core).")
-    on_rerun, gap = _rerun_pair(folds)
+    _, cores, score = collect(folds, _score_key(folds))
+    on_rerun, gap = _rerun_pair(score, cores)
     if RERUN_ORACLE in on_rerun and "single-best" in on_rerun and gap is None:
         note += (f"\n\nThe re-run Oracle ({on_rerun[RERUN_ORACLE]:.3f}) does not beat Single-best "
                  f"({on_rerun['single-best']:.3f}) on the datasets it was re-run on: the Oracle's lead is the "
