@@ -35,7 +35,7 @@ from zap.finetune.refclock import CostTable
 from zap.finetune.runner import _Run, resolve_device
 from zap.finetune.threads import torch_threads
 from zap.pipelines import get_config
-from zap.pipelines.zoo import ZOO
+from zap.pipelines.zoo import ZOO, import_model_code
 
 SIZES = (32, 64, 128)
 FREEZES = (0.0, 0.25, 0.5)
@@ -215,9 +215,11 @@ class DeviceSpeed:
     device: str
     threads: int
     steps: int
+    import_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return {"ref_per_wall": round(self.ref_per_wall, 4), "seconds": round(self.seconds, 3),
+                "import_s": round(self.import_seconds, 3),
                 "device": self.device, "threads": self.threads, "steps": self.steps,
                 "probe": f"{PROBE_ARCHITECTURE} at {PROBE_SIZE} px, batch {PROBE_BATCH}"}
 
@@ -226,7 +228,11 @@ def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: floa
     """Time the runner's own training steps and a prediction pass on this device for at most about
     `max_seconds` (model building included), and price them on the reference clock. On a busy machine every
     step is slower, so the probe times fewer of them (one at least) instead of taking longer: it starts a step
-    only where that step should end inside 85 % of `max_seconds`, leaving room for the prediction pass."""
+    only where that step should end inside 85 % of `max_seconds`, leaving room for the prediction pass.
+    Importing the model code comes first and is reported apart (`import_seconds`): the fit would pay it
+    anyway, and on a loaded machine it alone can take longer than the whole probe may."""
+    importing = time.perf_counter()
+    import_model_code(PROBE_ARCHITECTURE)
     started = time.perf_counter()
     with torch_threads(threads):
         state, cache = _probe_state(PROBE_ARCHITECTURE, PROBE_SIZE, 0.0, PROBE_BATCH, PROBE_BATCH, device,
@@ -249,7 +255,8 @@ def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: floa
         state.predict(cache, np.arange(PROBE_BATCH))
         wall += time.perf_counter() - start
         ref += table.predict_cost(PROBE_ARCHITECTURE, PROBE_SIZE, PROBE_BATCH)
-    return DeviceSpeed(ref / wall, time.perf_counter() - started, str(state.device), threads, steps)
+    return DeviceSpeed(ref / wall, time.perf_counter() - started, str(state.device), threads, steps,
+                       started - importing)
 
 
 def _synchronize(device: torch.device) -> None:

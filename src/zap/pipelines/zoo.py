@@ -123,6 +123,16 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], what: str) ->
         raise ZooError(f"{what}: missing keys {missing[:5]}, unexpected keys {result.unexpected_keys[:5]}")
 
 
+def import_model_code(name: str) -> None:
+    """Import the library that builds zoo model `name`. The first import of torchvision pulls in
+    torch._dynamo, many seconds on a loaded machine: a cost every process pays once, which a timer around
+    the first model build would otherwise count."""
+    if ZOO[name].library == "torchvision":
+        import torchvision.models  # noqa: F401
+    else:
+        import timm  # noqa: F401
+
+
 def _build_backbone(entry: ZooEntry, pretrained: bool) -> nn.Module:
     if entry.library == "torchvision":
         import torchvision
