@@ -147,6 +147,39 @@ def test_a_trial_that_cannot_answer_in_its_budget_is_skipped_not_run(monkeypatch
     assert S - result.spent < fidelities(1.0)[0] or summary["ended"] == "no room"
 
 
+def test_an_ask_with_no_room_left_is_passed_over_and_the_search_asks_again(monkeypatch):
+    """Where what is left is too little for an ask's first answer (though not for the budget SMAC asked), the
+    search passes over it, untold, and asks again: a cheaper pipeline may still fit. Before, the first such
+    ask ended the search with budget unspent. Here the first two asks after the first trial are made to find
+    no room: the search goes on, with the same trials a plain search makes after them."""
+    from zap.strategies import tune as tuning
+
+    real, calls = tuning._Search.verdict, []
+
+    def verdict(self, config, origin, asked, amount):
+        calls.append(1)
+        return "no room" if len(calls) in (2, 3) else real(self, config, origin, asked, amount)
+
+    monkeypatch.setattr(tuning._Search, "verdict", verdict)
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    result = tune(split.train, split.test, Budget(S, "ref"), init=GIVEN, k=2, seed=0, trial_budget=1.0)
+    assert [p["after_trial"] for p in result.passed] == [1, 1]
+    assert len(result.trials) > 1 and result.ended != "no room"
+    summary = result.summary()["tune"]
+    assert summary["n_passed"] == 2 and summary["passed"][0]["first_answer_s"] > 0
+
+
+def test_a_search_ends_after_eight_asks_in_a_row_with_no_room(monkeypatch):
+    from zap.strategies import tune as tuning
+
+    real = tuning._Search.verdict
+    monkeypatch.setattr(tuning._Search, "verdict", lambda self, config, origin, asked, amount: (
+        "no room" if self.trials else real(self, config, origin, asked, amount)))
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    result = tune(split.train, split.test, Budget(S, "ref"), init=GIVEN, k=2, seed=0, trial_budget=1.0)
+    assert len(result.trials) == 1 and len(result.passed) == tuning.NO_ROOM_ASKS and result.ended == "no room"
+
+
 def test_the_first_trial_runs_however_slow_and_a_late_answer_scores_zero():
     """The search's first answer always comes, so a slow first trial runs; its answer comes after its budget, so
     it scores 0 (as a skipped trial does), and the first trial that answers in time takes over."""

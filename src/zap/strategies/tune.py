@@ -67,6 +67,7 @@ INNER_VALID = 0.2  # share of `train` held out to score the trials
 MAX_K = 50
 OBJECTIVE_KEY = {"alc": "alc", "final": "final_nauc"}  # the inner-validation score each objective ranks by
 BACKSTOP_FACTOR = 4  # the loop's own cap: 4 x the trials the budget holds at the smallest fidelity
+NO_ROOM_ASKS = 8  # consecutive asks that cannot answer in what is left before the search ends "no room"
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> None:
@@ -283,6 +284,7 @@ class TuneResult:
     extra_probabilities: np.ndarray | None = None
     refit: dict[str, Any] | None = None  # `refit_incumbent`'s record: status, steps, images
     skipped: list[dict[str, Any]] = field(default_factory=list)  # trials not run: no answer in their budget
+    passed: list[dict[str, Any]] = field(default_factory=list)  # asks not run: no answer in what was left
     ended: str = ""  # why the search stopped (`_Search.ended`)
 
     @property
@@ -309,6 +311,7 @@ class TuneResult:
                      "initial_design": self.design.to_dict(), "trials": self.trials, "incumbent": best or None,
                      "seconds": self.spent, "wall_s": self.wall_s, "n_trials": len(self.trials),
                      "ended": self.ended, "skipped": self.skipped, "n_skipped": len(self.skipped),
+                     "passed": self.passed, "n_passed": len(self.passed),
                      "price_margin": PRICE_MARGIN.get(self.budget.clock)},
         }
 
@@ -332,6 +335,7 @@ class _Search:
         self.budget, self.trial_budget, self.objective, self.outer = budget, trial_budget, objective, outer
         self.zero_shot, self.progress, self.prices = zero_shot, progress, prices
         self.skipped: list[dict[str, Any]] = []
+        self.passed: list[dict[str, Any]] = []
         self.ended = ""  # why the loop stopped: "budget", "no room", "trial cap", "skip cap" or "interrupted"
         self.start = time.perf_counter()
         self.totals = {"wall_s": 0.0, "cpu_s": 0.0, "steps": 0.0, "ref_s": 0.0}
@@ -376,6 +380,16 @@ class _Search:
         if self.progress:
             self.progress(skipped)
         return "skip"
+
+    def pass_over(self, config: dict[str, Any], origin: str, asked: float, amount: float) -> bool:
+        """Leave an ask that cannot answer in what is left untold (SMAC keeps it as running, which is true
+        enough: it never ran), so that the next ask can bring a cheaper trial, a quick-model pipeline for one.
+        False once `NO_ROOM_ASKS` asks in a row were passed over: the search ends there."""
+        self.passed.append({"pipeline_id": pipeline_id(config), "origin": origin, "budget": amount,
+                            "asked_budget": asked, "first_answer_s": self.prices.seconds(config),
+                            "after_trial": len(self.trials)})
+        in_a_row = [p for p in self.passed if p["after_trial"] == len(self.trials)]
+        return len(in_a_row) < NO_ROOM_ASKS
 
     def record(self, config: dict[str, Any], origin: str, asked: float, amount: float, result: RunResult) -> dict:
         for name in self.totals:
@@ -443,9 +457,11 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
             config = as_dict(info.config)
             origin = "zero-shot" if pipeline_id(config) in search.zero_shot else origin_of(info.config)
             verdict = search.verdict(config, origin, float(info.budget), amount)
-            if verdict == "no room":  # what is left is too little for this trial's first answer
-                search.ended = "no room"
+            if verdict == "no room" and not search.pass_over(config, origin, float(info.budget), amount):
+                search.ended = "no room"  # what is left was too little for each of the last asks' first answer
                 return "ok"
+            if verdict == "no room":
+                continue
             if verdict == "skip":  # it could not answer by its budget: it scores 0, as a late trial does
                 smac.tell(info, TrialValue(cost=1.0, time=0.0), save=False)
                 continue
@@ -491,7 +507,7 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
     return TuneResult(budget, trial_budget, init if isinstance(init, str) else "given", k, objective, design,
                       search.trials, search.incumbent, search.result, search.predictor, search.curve, search.spent,
                       time.perf_counter() - search.start, status, extra_probabilities, skipped=search.skipped,
-                      ended=search.ended)
+                      passed=search.passed, ended=search.ended)
 
 
 def refit_incumbent(result: TuneResult, data: ImageDataset, extra: ImageDataset | None = None, *, seed: int = 0,
