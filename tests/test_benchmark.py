@@ -64,6 +64,47 @@ def reference_points(problem: SelectionProblem, held_out: list[str]) -> dict[str
     return {method: float(np.mean(values)) for method, values in per_core.items()}
 
 
+def test_tuning_blocks_deal_the_groups_round_robin_and_a_fold_is_always_in_its_own():
+    from zap.benchmark.loco import tuning_block
+
+    groups = [f"g{i}" for i in range(10)]
+    blocks = {tuple(tuning_block(groups, g, 4)) for g in groups}
+    assert sorted(g for block in blocks for g in block) == groups  # each group in exactly one block
+    assert tuning_block(groups, "g5", 4) == ["g1", "g5", "g9"] and len(blocks) == 4
+    assert all(tuning_block(groups, g, n) == [g] for g in groups for n in (0, 10, 12))  # one per fold
+
+
+def test_zap_as_tuned_once_per_block_never_sees_the_blocks_groups(problem, tmp_path, monkeypatch):
+    """With `as_tunings=2` the 6 cores make 2 blocks of 3: ZAP-AS is tuned twice, each time on the training
+    rows of none of its block's cores, and every fold of a block uses that block's tuning; the held-out core
+    is never among what its configuration learned from, and the folds' results say which cores were left out."""
+    import zap.benchmark.loco as loco
+
+    seen = []
+    original = loco._tune_zap_as
+
+    def recording_tune(train, pool, settings):
+        seen.append(sorted(set(train.cores.tolist())))
+        return original(train, pool, settings)
+
+    monkeypatch.setattr(loco, "_tune_zap_as", recording_tune)
+    settings = Settings(repetitions=1, methods=("zap-as", "single-best", "oracle"), ablations=(), as_trials=3,
+                        as_tunings=2)
+    folds = run_benchmark(problem, settings, tmp_path)
+    cores = outer_folds(problem, "loco")
+    assert len(seen) == 2 and all(len(trained) == len(cores) - 3 for trained in seen)
+    for fold in folds:
+        level = fold["levels"]["20"]
+        left_out = level["zap_as_tuning"]["tuned_without"]
+        assert fold["group"] in left_out and len(left_out) == 3
+        assert sorted(set(cores) - set(left_out)) in seen
+        twin = next(f for f in folds if f["group"] != fold["group"] and f["group"] in left_out)
+        assert twin["levels"]["20"]["zap_as_config"] == level["zap_as_config"]
+    assert len(list((tmp_path / "as-tuning").glob("*.json"))) == 2
+    assert loco._valid_fold_file(loco.fold_path(tmp_path, settings, "core1"), settings)
+    assert not loco._valid_fold_file(loco.fold_path(tmp_path, settings, "core1"), replace(settings, as_tunings=0))
+
+
 def test_outer_folds_hold_out_whole_cores_and_domains(problem):
     for protocol, labels in (("loco", problem.cores), ("lodo", problem.domains)):
         groups = outer_folds(problem, protocol)

@@ -120,6 +120,7 @@ def test_console_script_runs_in_a_fresh_process(image_folder):
     (["benchmark", "ARTIFACT", "--max-folds", "0"], "--max-folds must lie in [1, inf)"),
     (["benchmark", "ARTIFACT", "--repetitions", "0"], "--repetitions must lie in [1, inf)"),
     (["benchmark", "ARTIFACT", "--rerun-picks", "-1"], "--rerun-picks must lie in [0, inf)"),
+    (["benchmark", "ARTIFACT", "--as-tunings", "-1"], "--as-tunings must lie in [0, inf)"),
     (["benchmark", "ARTIFACT", "--json", "TMP"], "is a folder; give the path of a file to write"),
     (["benchmark", "ARTIFACT", "--out", "FILE"], "is an existing file; give a folder path"),
     (["metadataset", "status", "--seeds", "-1"], "--seeds must lie in [0, inf)"),

@@ -195,8 +195,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.json:
         report.check_out_file(Path(args.json), "--json")
     options = BenchmarkOptions(protocols=tuple(args.protocol), methods=tuple(args.methods) if args.methods else None,
-                               repetitions=args.repetitions, as_trials=args.as_trials, hpo_epochs=args.hpo_epochs,
-                               ablations=not args.no_ablations, max_folds=args.max_folds,
+                               repetitions=args.repetitions, as_trials=args.as_trials, as_tunings=args.as_tunings,
+                               hpo_epochs=args.hpo_epochs, ablations=not args.no_ablations, max_folds=args.max_folds,
                                rerun_picks=args.rerun_picks, seed=args.seed, objectives=tuple(args.objective),
                                levels=tuple(args.levels) if args.levels else None,
                                folds=tuple(args.folds) if args.folds else None)
@@ -219,6 +219,7 @@ def _check_benchmark_numbers(args: argparse.Namespace) -> None:
 
     check_range("--repetitions", args.repetitions, 1, integer=True)
     check_range("--as-trials", args.as_trials, 1, integer=True)
+    check_range("--as-tunings", args.as_tunings, 0, integer=True)
     check_range("--hpo-epochs", args.hpo_epochs, 1, integer=True)
     check_range("--rerun-picks", args.rerun_picks, 0, integer=True)
     if args.workers is not None:
@@ -944,6 +945,10 @@ def _add_selection(sub) -> None:
                        help="only these selectors and baselines (default all; single-best and oracle always run)")
     bench.add_argument("--repetitions", type=int, default=3)
     bench.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS, once per outer fold")
+    bench.add_argument("--as-tunings", type=int, default=0, metavar="N",
+                       help="tune ZAP-AS N times per protocol, level and objective instead of once per fold: the "
+                            "held-out groups are dealt into N blocks, each tuned without any of its groups' "
+                            "datasets (0 = once per fold)")
     bench.add_argument("--hpo-epochs", type=int, default=80, help="cap on ZAP-HPO's training epochs")
     bench.add_argument("--no-ablations", action="store_true")
     bench.add_argument("--max-folds", type=int, help="only the first N outer folds (a reduced run)")

@@ -43,6 +43,7 @@ class BenchmarkOptions:
     methods: tuple[str, ...] | None = None  # main methods to run (None: all); reference points always
     repetitions: int = 3
     as_trials: int = 50  # SMAC trials tuning ZAP-AS, once per outer fold
+    as_tunings: int = 0  # 0: ZAP-AS tuned once per outer fold; N: once per block of folds, N blocks (Settings)
     hpo_epochs: int = 80
     ablations: bool = True  # ZAP-HPO's ablations, in the loco protocol
     max_folds: int | None = None  # only the first N outer folds: a reduced run
@@ -85,6 +86,7 @@ def protocol_settings(options: BenchmarkOptions, protocol: str, earlier: Sequenc
     with_ablations = options.ablations and protocol == "loco" and "zap-hpo" in methods
     return Settings(protocol=base, methods=methods, ablations=ABLATIONS if with_ablations else (),
                     repetitions=1 if drop_own else options.repetitions, as_trials=options.as_trials,
+                    as_tunings=options.as_tunings,
                     drop_own_candidates=drop_own, hpo_epochs=options.hpo_epochs, seed=options.seed,
                     objective=objective, as_from=base if drop_own and base in earlier else None, data=data)
 

@@ -86,6 +86,11 @@ class Settings:
     # full pool, which holds the candidates tuned on the held-out core: a weak, indirect trace of that
     # core in ZAP-AS's own hyperparameters (never in its training data), accepted to save a SMAC run
     as_from: str | None = None
+    # 0: ZAP-AS is tuned once per outer fold, on that fold's training cores. N > 0: the protocol's groups are
+    # dealt into N blocks (`tuning_block`) and tuned once per block, on the training cores of none of the
+    # block's groups; each fold of the block uses that tuning. Its configuration never saw the held-out
+    # group, as before, and learned from a few groups fewer; the SMAC runs, most of a fold's cost, drop to N
+    as_tunings: int = 0
     # what the folds were computed from: a hash over the benchmarked levels' contents (`level_hash`), so that
     # a re-export with more cells, or a run over other `--levels`, never reuses folds that do not match it
     data: str = ""
@@ -123,8 +128,19 @@ def outer_folds(problem: SelectionProblem | Levels, protocol: str) -> list[str]:
     return sorted(groups)
 
 
-def held_out_mask(problem: SelectionProblem, protocol: str, group: str) -> np.ndarray:
-    return (problem.cores if protocol == "loco" else problem.domains) == group
+def held_out_mask(problem: SelectionProblem, protocol: str, group: str | Sequence[str]) -> np.ndarray:
+    labels = problem.cores if protocol == "loco" else problem.domains
+    return np.isin(labels, [group] if isinstance(group, str) else list(group))
+
+
+def tuning_block(groups: Sequence[str], group: str, n_blocks: int) -> list[str]:
+    """The groups tuned together with `group` when the sorted groups are dealt round-robin into `n_blocks`
+    blocks (0: `group` alone). Dealing spreads a block over domains, since cores sort by domain name."""
+    ordered = sorted(groups)
+    if n_blocks <= 0 or n_blocks >= len(ordered):
+        return [group]
+    at = ordered.index(group) % n_blocks
+    return ordered[at::n_blocks]
 
 
 def candidate_pool(problem: SelectionProblem, test: np.ndarray, drop_own: bool) -> np.ndarray:
@@ -244,16 +260,24 @@ class _Fold:
     train: SelectionProblem
     train_mask: np.ndarray
     rows: np.ndarray
+    tuning_block: list[str]  # the groups none of whose datasets ZAP-AS's tuning sees (this fold's, at least)
 
     @classmethod
-    def of(cls, problem: SelectionProblem, settings: Settings, group: str) -> _Fold:
+    def of(cls, problem: SelectionProblem, settings: Settings, group: str, block: list[str] | None = None) -> _Fold:
         test = held_out_mask(problem, settings.protocol, group)
         pool = candidate_pool(problem, test, settings.drop_own_candidates)
         # training datasets: those with a measured cell among the pool's columns (a row measured only in
         # dropped columns has nothing to teach this fold)
         train_mask = ~test & ~np.isnan(problem.perf[:, pool]).all(axis=1)
         rows = np.flatnonzero(test & problem.complete_rows())
-        return cls(problem, pool, problem.subset(train_mask), train_mask, rows)
+        return cls(problem, pool, problem.subset(train_mask), train_mask, rows, block or [group])
+
+    def tuning_rows(self, settings: Settings) -> SelectionProblem:
+        """What ZAP-AS is tuned on: the training rows less the rest of the tuning block."""
+        if len(self.tuning_block) == 1:
+            return self.train
+        keep = self.train_mask & ~held_out_mask(self.problem, settings.protocol, self.tuning_block)
+        return self.problem.subset(keep)
 
 
 def run_fold(problem: SelectionProblem | Levels, settings: Settings, group: str,
@@ -264,7 +288,8 @@ def run_fold(problem: SelectionProblem | Levels, settings: Settings, group: str,
     `tuning_cache` for exactly the same training data is read back."""
     start = time.perf_counter()
     levels = as_levels(problem, settings.objective)
-    folds = {b: _Fold.of(p, settings, group) for b, p in levels}
+    block = tuning_block(outer_folds(levels, settings.protocol), group, settings.as_tunings)
+    folds = {b: _Fold.of(p, settings, group, block) for b, p in levels}
     across = _fit_across_levels(levels, folds, settings)
     configs = as_config if as_config is None or len(levels) > 1 or level_key(levels.budgets[0]) in as_config else {
         level_key(levels.budgets[0]): as_config}
@@ -320,7 +345,8 @@ def _level_result(fold: _Fold, budget: float, settings: Settings, as_config: dic
     tuning = {"reused_from": settings.as_from} if as_config is not None else None
     if "zap-as" in settings.methods and as_config is None:
         t = time.perf_counter()
-        as_config, tuning = _tuned_zap_as(fold.train, fold.pool, settings, tuning_cache)
+        as_config, tuning = _tuned_zap_as(fold.tuning_rows(settings), fold.pool, settings, tuning_cache)
+        tuning = tuning | {"tuned_without": fold.tuning_block}
         timings["zap-as-tuning"] = time.perf_counter() - t
     fitted: dict[tuple[str, int], Selector] = {}
     for method in (*settings.methods, *settings.ablations):
@@ -444,7 +470,10 @@ def _tuned_elsewhere(folder: Path, settings: Settings, group: str) -> dict | Non
 
 
 def _settings_record(settings: Settings) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
+    record = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}
+    if record["as_tunings"] == 0:  # added later; its default is what folds computed before it did
+        del record["as_tunings"]
+    return record
 
 
 def _valid_fold_file(path: Path, settings: Settings) -> bool:
