@@ -103,6 +103,33 @@ def test_zap_as_tuned_once_per_block_never_sees_the_blocks_groups(problem, tmp_p
     assert len(list((tmp_path / "as-tuning").glob("*.json"))) == 2
     assert loco._valid_fold_file(loco.fold_path(tmp_path, settings, "core1"), settings)
     assert not loco._valid_fold_file(loco.fold_path(tmp_path, settings, "core1"), replace(settings, as_tunings=0))
+    # a reduced run forms the blocks from every group, not from those it scores
+    alone = run_benchmark(problem, settings, tmp_path / "reduced", groups=["core1"])[0]["levels"]["20"]
+    assert alone["zap_as_tuning"]["tuned_without"] == ["core1", "core3", "core5"]
+
+
+def test_on_dask_one_fold_per_block_tunes_and_the_rest_of_the_block_waits_for_it(problem):
+    """Folds started together would each tune their block again: the first of each block starts, the others
+    start once it has stored the tuning. A fold configured from an earlier protocol tunes nothing and waits
+    for no one."""
+    from zap.benchmark.loco import _block_leaders
+
+    settings = Settings(methods=("zap-as", "single-best", "oracle"), ablations=(), as_tunings=2)
+    todo = ["core1", "core2", "core3", "core4", "core5"]
+    first, waiting = _block_leaders(problem, settings, todo, dict.fromkeys(todo))
+    assert first == ["core1", "core2"] and waiting == {"core1": ["core3", "core5"], "core2": ["core4"]}
+    first, waiting = _block_leaders(problem, settings, todo, dict.fromkeys(todo) | {"core1": {"20": {}}})
+    assert first == ["core1", "core2", "core3"] and waiting == {"core2": ["core4"], "core3": ["core5"]}
+    assert _block_leaders(problem, replace(settings, as_tunings=0), todo, dict.fromkeys(todo)) == (todo, {})
+
+
+def test_tuning_blocks_that_leave_fewer_than_two_groups_to_tune_on_are_refused_before_any_fold(problem, tmp_path):
+    from zap.errors import ConfigError
+
+    lodo = Settings(protocol="lodo", methods=("zap-as", "single-best", "oracle"), ablations=(), as_tunings=2)
+    with pytest.raises(ConfigError, match="a block of 2 of the 3 lodo groups leaves fewer than 2"):
+        run_benchmark(problem, lodo, tmp_path)
+    assert not list((tmp_path / "folds").glob("*.json"))
 
 
 def test_outer_folds_hold_out_whole_cores_and_domains(problem):

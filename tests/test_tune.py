@@ -151,20 +151,29 @@ def test_an_ask_with_no_room_left_is_passed_over_and_the_search_asks_again(monke
     """Where what is left is too little for an ask's first answer (though not for the budget SMAC asked), the
     search passes over it, untold, and asks again: a cheaper pipeline may still fit. Before, the first such
     ask ended the search with budget unspent. Here the first two asks after the first trial are made to find
-    no room: the search goes on, with the same trials a plain search makes after them."""
+    no room: the search goes on, and SMAC is told of every trial run or skipped, never of those two."""
+    from smac import MultiFidelityFacade
+
     from zap.strategies import tune as tuning
 
-    real, calls = tuning._Search.verdict, []
+    real, calls, told = tuning._Search.verdict, [], []
+    real_tell = MultiFidelityFacade.tell
 
     def verdict(self, config, origin, asked, amount):
         calls.append(1)
         return "no room" if len(calls) in (2, 3) else real(self, config, origin, asked, amount)
 
+    def tell(self, info, value, save=True):
+        told.append(pipeline_id(as_dict(info.config)))
+        return real_tell(self, info, value, save=save)
+
     monkeypatch.setattr(tuning._Search, "verdict", verdict)
+    monkeypatch.setattr(MultiFidelityFacade, "tell", tell)
     split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
     result = tune(split.train, split.test, Budget(S, "ref"), init=GIVEN, k=2, seed=0, trial_budget=1.0)
     assert [p["after_trial"] for p in result.passed] == [1, 1]
     assert len(result.trials) > 1 and result.ended != "no room"
+    assert len(told) == len(result.trials) + len(result.skipped)  # a passed-over ask is never told
     summary = result.summary()["tune"]
     assert summary["n_passed"] == 2 and summary["passed"][0]["first_answer_s"] > 0
 

@@ -216,10 +216,11 @@ def _check_benchmark_numbers(args: argparse.Namespace) -> None:
     """Refuse counts the benchmark cannot mean before the artifact is read: before, a negative worker count
     hung, `--max-folds 0` ran every fold, and zero repetitions or negative re-runs failed once the work was done."""
     from zap.api import check_range
+    from zap.benchmark.loco import check_as_tunings
 
     check_range("--repetitions", args.repetitions, 1, integer=True)
     check_range("--as-trials", args.as_trials, 1, integer=True)
-    check_range("--as-tunings", args.as_tunings, 0, integer=True)
+    check_as_tunings(args.as_tunings)
     check_range("--hpo-epochs", args.hpo_epochs, 1, integer=True)
     check_range("--rerun-picks", args.rerun_picks, 0, integer=True)
     if args.workers is not None:
@@ -367,6 +368,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if result.skipped:
         _say(f"note: {len(result.skipped)} trial(s) not run: their first answer was priced past their budget "
              "(summary.json: tune.skipped)")
+    if result.passed:
+        _say(f"note: {len(result.passed)} ask(s) passed over: their first answer was priced past what was left "
+             "(summary.json: tune.passed)")
     if result.ended in ("trial cap", "skip cap"):
         _say(f"note: the search stopped at its {result.ended} with {args.budget - result.spent:.1f} {args.clock}-s "
              "left (summary.json: tune.ended)")
@@ -944,7 +948,8 @@ def _add_selection(sub) -> None:
     bench.add_argument("--methods", nargs="+", choices=[m for m in MAIN_METHODS if m not in REFERENCE_POINTS],
                        help="only these selectors and baselines (default all; single-best and oracle always run)")
     bench.add_argument("--repetitions", type=int, default=3)
-    bench.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS, once per outer fold")
+    bench.add_argument("--as-trials", type=int, default=50,
+                       help="SMAC trials tuning ZAP-AS, once per outer fold (per block with --as-tunings)")
     bench.add_argument("--as-tunings", type=int, default=0, metavar="N",
                        help="tune ZAP-AS N times per protocol, level and objective instead of once per fold: the "
                             "held-out groups are dealt into N blocks, each tuned without any of its groups' "

@@ -16,6 +16,7 @@ ablations; `zap-hpo-oblivious` learns from the lowest level alone and is used at
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import time
@@ -429,6 +430,7 @@ def run_benchmark(problem: SelectionProblem | Levels, settings: Settings, folder
     """Every outer fold (or those of `groups`) not yet on disk, on the Dask client if given (else here)."""
     folder = Path(folder)
     (folder / "folds").mkdir(parents=True, exist_ok=True)
+    check_tuning_blocks(problem, settings)
     groups = list(groups) if groups is not None else outer_folds(problem, settings.protocol)
     todo = [g for g in groups if not _valid_fold_file(fold_path(folder, settings, g), settings)]
     tuned = {g: _tuned_elsewhere(folder, settings, g) for g in todo}
@@ -439,10 +441,55 @@ def run_benchmark(problem: SelectionProblem | Levels, settings: Settings, folder
     else:
         from dask.distributed import as_completed
 
-        futures = [client.submit(run_fold, problem, settings, g, tuned[g], cache, pure=False) for g in todo]
-        for future in as_completed(futures):
-            _write_fold(folder, settings, future.result(), progress)
+        first, waiting = _block_leaders(problem, settings, todo, tuned)
+        submit = functools.partial(client.submit, run_fold, problem, settings, tuning_cache=cache, pure=False)
+        running = as_completed([submit(group=g, as_config=tuned[g]) for g in first])
+        for future in running:
+            result = future.result()
+            _write_fold(folder, settings, result, progress)
+            for group in waiting.pop(result["group"], []):  # the block's tuning is stored now: read, not redone
+                running.add(submit(group=group, as_config=tuned[group]))
     return [json.loads(fold_path(folder, settings, g).read_text()) for g in groups]
+
+
+def _block_leaders(problem: SelectionProblem | Levels, settings: Settings, todo: list[str],
+                   tuned: dict[str, dict | None]) -> tuple[list[str], dict[str, list[str]]]:
+    """The folds to start at once, and those to start after a given one ends: with tuning blocks, one fold
+    per block tunes ZAP-AS and stores the tuning, and the rest of its block wait for it, since folds started
+    together would each tune it again."""
+    if settings.as_tunings == 0 or "zap-as" not in settings.methods:
+        return todo, {}
+    everyone = outer_folds(problem, settings.protocol)
+    first, waiting, leaders = [], {}, {}
+    for group in todo:
+        block = tuple(tuning_block(everyone, group, settings.as_tunings))
+        if tuned[group] is not None:  # configured from an earlier protocol's fold: it tunes nothing
+            first.append(group)
+        elif block in leaders:
+            waiting.setdefault(leaders[block], []).append(group)
+        else:
+            leaders[block] = group
+            first.append(group)
+    return first, waiting
+
+
+def check_as_tunings(n: int) -> None:
+    if n < 0 or n == 1:
+        raise ConfigError(f"--as-tunings {n}: give 0 (a tuning per fold) or 2 or more blocks (1 would hold every "
+                          "group out of the tuning)")
+
+
+def check_tuning_blocks(problem: SelectionProblem | Levels, settings: Settings) -> None:
+    """Refuse tuning blocks that leave ZAP-AS's inner cross-validation fewer than 2 groups to learn from,
+    before any fold runs."""
+    check_as_tunings(settings.as_tunings)
+    if settings.as_tunings == 0:
+        return
+    groups = outer_folds(problem, settings.protocol)
+    largest = max(len(tuning_block(groups, g, settings.as_tunings)) for g in groups)
+    if len(groups) - largest < 2:
+        raise ConfigError(f"--as-tunings {settings.as_tunings}: a block of {largest} of the {len(groups)} "
+                          f"{settings.protocol} groups leaves fewer than 2 to tune ZAP-AS on; give more blocks or 0")
 
 
 def tuned_as_config(folder: Path, tag: str, group: str, settings: Settings | None = None) -> dict | None:
