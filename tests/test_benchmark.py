@@ -123,6 +123,24 @@ def test_on_dask_one_fold_per_block_tunes_and_the_rest_of_the_block_waits_for_it
     assert _block_leaders(problem, replace(settings, as_tunings=0), todo, dict.fromkeys(todo)) == (todo, {})
 
 
+def test_a_dask_run_with_tuning_blocks_tunes_each_block_once(problem, tmp_path, monkeypatch):
+    """On a real Dask cluster (threads, so that the count below sees every tuning) with a worker per fold."""
+    from dask.distributed import Client, LocalCluster
+
+    import zap.benchmark.loco as loco
+
+    tuned, original = [], loco._tune_zap_as
+    monkeypatch.setattr(loco, "_tune_zap_as", lambda train, pool, settings: (tuned.append(1),
+                                                                               original(train, pool, settings))[1])
+    settings = Settings(repetitions=1, methods=("zap-as", "single-best", "oracle"), ablations=(), as_trials=3,
+                        as_tunings=2)
+    with LocalCluster(n_workers=6, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        folds = run_benchmark(problem, settings, tmp_path, client=client)
+    assert len(tuned) == 2 and len(folds) == 6
+    assert len({json.dumps(f["levels"]["20"]["zap_as_config"], sort_keys=True) for f in folds}) <= 2
+
+
 def test_tuning_blocks_that_leave_fewer_than_two_groups_to_tune_on_are_refused_before_any_fold(problem, tmp_path):
     from zap.errors import ConfigError
 
