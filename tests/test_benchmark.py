@@ -79,6 +79,8 @@ def test_zap_as_tuned_once_per_block_never_sees_the_blocks_groups(problem, tmp_p
     rows of none of its block's cores, and every fold of a block uses that block's tuning; the held-out core
     is never among what its configuration learned from, and the folds' results say which cores were left out."""
     import zap.benchmark.loco as loco
+    from zap.benchmark.report import as_tuning, tables
+    from zap.benchmark.report import summary as summarize
 
     seen = []
     original = loco._tune_zap_as
@@ -103,6 +105,11 @@ def test_zap_as_tuned_once_per_block_never_sees_the_blocks_groups(problem, tmp_p
     assert len(list((tmp_path / "as-tuning").glob("*.json"))) == 2
     assert loco._valid_fold_file(loco.fold_path(tmp_path, settings, "core1"), settings)
     assert not loco._valid_fold_file(loco.fold_path(tmp_path, settings, "core1"), replace(settings, as_tunings=0))
+    flat = loco.level_folds(folds, "20")
+    ended = as_tuning(flat)
+    assert ended["tunings"] == 2 and 0 <= ended["left_default"] <= 2
+    assert ended["kept_inner_regret"] <= ended["default_inner_regret"]  # the default is kept unless beaten
+    assert f"left AutoFolio's default in {ended['left_default']} of 2 tunings" in tables(summarize(flat), flat)
     # a reduced run forms the blocks from every group, not from those it scores
     alone = run_benchmark(problem, settings, tmp_path / "reduced", groups=["core1"])[0]["levels"]["20"]
     assert alone["zap_as_tuning"]["tuned_without"] == ["core1", "core3", "core5"]

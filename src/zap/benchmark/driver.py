@@ -119,7 +119,8 @@ def run_protocol(levels: Levels, settings: Settings, out: Path, groups: Sequence
         views[key] = report.json_view(result)
         extras[key] = {"_noise_floor": report.noise_floor(flat),
                        "_complete_artifact": levels.problems[float(key)].complete,
-                       "_scored_datasets": sum(len(f["datasets"]) for f in flat)}
+                       "_scored_datasets": sum(len(f["datasets"]) for f in flat),
+                       "_zap_as_tuning": report.as_tuning(flat)}
         name = f"{settings.tag()}-{settings.objective}-{key}"
         report.cd_plot(flat, out / f"{name}-cd.png", title=f"{name}: mean rank per core")
         sections.append(f"### {settings.objective} at {key} s\n\n{report.tables(result, flat)}")

@@ -108,6 +108,23 @@ def noise_floor(folds: Sequence[dict]) -> dict[str, Any]:
     return per_method
 
 
+def as_tuning(folds: Sequence[dict]) -> dict[str, Any] | None:
+    """How ZAP-AS's tunings of one level ended: how many there were (one per fold, or per block of folds),
+    in how many the tuned configuration left AutoFolio's default (only on a clear inner-CV gain), and the
+    mean inner-CV regret of the default and of what was kept. None where no fold tuned (all reused)."""
+    tunings = {}
+    for fold in folds:
+        tuning = fold.get("zap_as_tuning") or {}
+        if "kept_start" in tuning:
+            tunings[tuple(tuning.get("tuned_without") or [fold["group"]])] = tuning
+    if not tunings:
+        return None
+    kept = [t["default_loss"] if t["kept_start"] else t["best_loss"] for t in tunings.values()]
+    return {"tunings": len(tunings), "left_default": sum(not t["kept_start"] for t in tunings.values()),
+            "default_inner_regret": float(np.mean([t["default_loss"] for t in tunings.values()])),
+            "kept_inner_regret": float(np.mean(kept))}
+
+
 def tables(result: dict[str, dict[str, Any]], folds: Sequence[dict], main: Sequence[str] = RANKED) -> str:
     """Markdown: the method table (main methods, then oracle, then ablations) and the per-core table."""
     order = [m for m in (*main, *REFERENCES) if m in result] + [m for m in result if m not in (*main, *REFERENCES)]
@@ -122,6 +139,12 @@ def tables(result: dict[str, dict[str, Any]], folds: Sequence[dict], main: Seque
     per_core = stats.markdown_table(["core", *shown], [[n, *row] for n, row in zip(names, table, strict=True)])
     note = ("*rank: mean rank per core among the main methods; for an ablation, its rank against zap-hpo alone "
             "(1 = better on every core).")
+    tuned = as_tuning(folds)
+    if tuned:
+        note += (f"\n\nZAP-AS's tuning left AutoFolio's default in {tuned['left_default']} of {tuned['tunings']} "
+                 f"tunings (only on a clear inner cross-validation gain); mean inner regret "
+                 f"{tuned['default_inner_regret']:.3f} for the default, {tuned['kept_inner_regret']:.3f} for what "
+                 "was kept.")
     _, cores, score = collect(folds, _score_key(folds))
     on_rerun, gap = _rerun_pair(score, cores)
     if RERUN_ORACLE in on_rerun and "single-best" in on_rerun and gap is None:
