@@ -268,6 +268,11 @@ def test_tune_report_lists_the_trials_skipped_for_their_price(tuned, tmp_path):
                                    "asked_budget": 0.111, "first_answer_s": 0.256, "config": {}}]
     page = write_tune_report(tmp_path / "escaped", summary, curve).read_text()
     assert "&lt;slow&gt;" in page.split(f"{title} (1)")[1] and "<slow>" not in page
+    summary["tune"]["passed"] = [{"pipeline_id": "<late>", "origin": "random", "budget": 0.05, "asked_budget": 0.333,
+                                  "first_answer_s": 0.256, "after_trial": 7}]
+    page = write_tune_report(tmp_path / "passed", summary, curve).read_text()
+    section = page.split("Passed over: no room left for their first answer (1)")[1].split("</table>")[0]
+    assert "&lt;late&gt;" in section and "<late>" not in page and ">7<" in section
 
 
 def test_tune_report_refuses_another_runs_summary(tuned, fitted, tmp_path):

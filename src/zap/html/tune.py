@@ -185,6 +185,15 @@ def _time(summary: dict[str, Any]) -> str:
                  '<p class="muted">not run: the reference clock\'s prices put the trial\'s first prediction past '
                  f"{_times(search.get('price_margin'))}its budget, so it was told to SMAC as scoring 0, as a trial "
                  "that runs scores when it answers only after its budget</p>")
+    passed = search.get("passed") or []
+    if passed:
+        text += (f"<h3>Passed over: no room left for their first answer ({len(passed)})</h3>" +
+                 table(["pipeline", "origin", f"left ({clock}-s)", f"first answer priced at ({clock}-s)",
+                        "after trial"],
+                       [[t["pipeline_id"], t["origin"], t["budget"], t["first_answer_s"], t["after_trial"]]
+                        for t in passed]) +
+                 '<p class="muted">not run and not told to SMAC: what was left of the search\'s budget was too '
+                 "little for the trial's first prediction, so the search asked for another</p>")
     overhead = search["seconds"] - sum(sum(v) for v in by_origin.values())
     if clock == "wall":
         text += f'<p class="muted">SMAC and model building outside the trials: {overhead:.1f} s of wall time</p>'
