@@ -130,6 +130,22 @@ def test_on_dask_one_fold_per_block_tunes_and_the_rest_of_the_block_waits_for_it
     assert _block_leaders(problem, replace(settings, as_tunings=0), todo, dict.fromkeys(todo)) == (todo, {})
 
 
+def test_as_tuning_counts_each_tuning_once_however_many_folds_share_it():
+    from zap.benchmark.report import as_tuning
+
+    def fold(group, seconds, kept, **extra):
+        tuning = {"kept_start": kept, "default_loss": 0.2, "best_loss": 0.1, "seconds": seconds,
+                  "tuned_without": ["a", "b"]} | extra
+        return {"group": group, "zap_as_tuning": tuning}
+
+    # a and b share one tuning (b read it back); c and d have the same block but their own pools, so their own
+    folds = [fold("a", 5.0, False), fold("b", 5.0, False, stored="x.json"), fold("c", 6.0, True),
+             fold("d", 7.0, False), {"group": "e", "zap_as_tuning": {"reused_from": "loco"}}]
+    assert as_tuning(folds) == {"tunings": 3, "left_default": 2, "default_inner_regret": pytest.approx(0.2),
+                                "kept_inner_regret": pytest.approx(0.4 / 3)}
+    assert as_tuning(folds[-1:]) is None
+
+
 def test_a_dask_run_with_tuning_blocks_tunes_each_block_once(problem, tmp_path, monkeypatch):
     """On a real Dask cluster (threads, so that the count below sees every tuning) with a worker per fold."""
     from dask.distributed import Client, LocalCluster
@@ -148,13 +164,20 @@ def test_a_dask_run_with_tuning_blocks_tunes_each_block_once(problem, tmp_path, 
     assert len({json.dumps(f["levels"]["20"]["zap_as_config"], sort_keys=True) for f in folds}) <= 2
 
 
-def test_tuning_blocks_that_leave_fewer_than_two_groups_to_tune_on_are_refused_before_any_fold(problem, tmp_path):
+def test_tuning_blocks_that_leave_fewer_than_two_groups_to_tune_on_are_refused_before_any_fold(artifact, problem,
+                                                                                              tmp_path, capsys):
     from zap.errors import ConfigError
 
     lodo = Settings(protocol="lodo", methods=("zap-as", "single-best", "oracle"), ablations=(), as_tunings=2)
     with pytest.raises(ConfigError, match="a block of 2 of the 3 lodo groups leaves fewer than 2"):
         run_benchmark(problem, lodo, tmp_path)
     assert not list((tmp_path / "folds").glob("*.json"))
+    # through the CLI, a protocol run second is refused before the first one's folds run
+    assert main(["benchmark", str(artifact), "--protocol", "loco", "lodo", "--as-tunings", "2", "--out",
+                 str(tmp_path / "cli"), "--workers", "0", "--methods", "zap-as"]) == 2
+    assert "a block of 2 of the 3 lodo groups" in capsys.readouterr().err
+    assert not list((tmp_path / "cli" / "folds").glob("*.json"))
+    run_benchmark(problem, replace(lodo, methods=("single-best", "oracle")), tmp_path / "no-zap-as")  # no tuning
 
 
 def test_outer_folds_hold_out_whole_cores_and_domains(problem):

@@ -20,6 +20,7 @@ from zap.benchmark.loco import (
     ABLATIONS,
     MAIN_METHODS,
     Settings,
+    check_tuning_blocks,
     level_folds,
     level_keys,
     outer_folds,
@@ -161,6 +162,8 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
     data = stable_hash([level_hash(payload, budget) for budget in next(iter(levels.values())).budgets])
     groups = {protocol: fold_groups(next(iter(levels.values())), protocol, options.folds, options.max_folds)
               for protocol in options.protocols}  # checked before any fold runs
+    for i, protocol in enumerate(options.protocols):  # so are the tuning blocks of every protocol
+        check_tuning_blocks(levels[options.objectives[0]], protocol_settings(options, protocol, options.protocols[:i]))
     note = next(iter(levels.values())).lowest.coverage_note()
     if note and progress:
         progress(f"note: {note}")

@@ -457,8 +457,8 @@ def _block_leaders(problem: SelectionProblem | Levels, settings: Settings, todo:
     """The folds to start at once, and those to start after a given one ends: with tuning blocks, one fold
     per block tunes ZAP-AS and stores the tuning, and the rest of its block wait for it, since folds started
     together would each tune it again."""
-    if settings.as_tunings == 0 or "zap-as" not in settings.methods:
-        return todo, {}
+    if settings.as_tunings == 0 or "zap-as" not in settings.methods or settings.drop_own_candidates:
+        return todo, {}  # dropping its own candidates, each fold tunes over its own pool: nothing to wait for
     everyone = outer_folds(problem, settings.protocol)
     first, waiting, leaders = [], {}, {}
     for group in todo:
@@ -474,7 +474,7 @@ def _block_leaders(problem: SelectionProblem | Levels, settings: Settings, todo:
 
 
 def check_as_tunings(n: int) -> None:
-    if n < 0 or n == 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0 or n == 1:
         raise ConfigError(f"--as-tunings {n}: give 0 (a tuning per fold) or 2 or more blocks (1 would hold every "
                           "group out of the tuning)")
 
@@ -483,7 +483,7 @@ def check_tuning_blocks(problem: SelectionProblem | Levels, settings: Settings) 
     """Refuse tuning blocks that leave ZAP-AS's inner cross-validation fewer than 2 groups to learn from,
     before any fold runs."""
     check_as_tunings(settings.as_tunings)
-    if settings.as_tunings == 0:
+    if settings.as_tunings == 0 or "zap-as" not in settings.methods:
         return
     groups = outer_folds(problem, settings.protocol)
     largest = max(len(tuning_block(groups, g, settings.as_tunings)) for g in groups)

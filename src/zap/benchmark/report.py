@@ -4,6 +4,7 @@ measured with a second seed. `score` is the objective's own measure (ALC, or fin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,8 @@ def as_tuning(folds: Sequence[dict]) -> dict[str, Any] | None:
     tunings = {}
     for fold in folds:
         tuning = fold.get("zap_as_tuning") or {}
-        if "kept_start" in tuning:
-            tunings[tuple(tuning.get("tuned_without") or [fold["group"]])] = tuning
+        if "kept_start" in tuning:  # one entry per tuning: a block's folds share it, unless their pools differ
+            tunings[json.dumps({k: v for k, v in tuning.items() if k != "stored"}, sort_keys=True)] = tuning
     if not tunings:
         return None
     kept = [t["default_loss"] if t["kept_start"] else t["best_loss"] for t in tunings.values()]
