@@ -173,9 +173,15 @@ def test_fit_then_predict_digits(tmp_path):
         in fit.out
     assert "wrote runs/digits/summary.json, learning_curve.csv/.png, model/" in fit.out
     assert summary["selector"] == "zap-hpo"
-    # digits' 8-pixel images lie outside v1's range, so the fallback puts Single-best first, and says so
-    assert summary["selection"]["fallback"]["fell_back"]
-    assert f"Single-best, pipeline {summary['pipeline_id']}" in fit.out + fit.err
+    # digits' 8-pixel images lie outside v1's range, so the fallback puts Single-best first, and says so; on a
+    # machine loaded enough (the device probe once measured 0.04 reference seconds a wall second beside a
+    # build and the test suite) the short budget cannot hold Single-best's first answer, and zap says that
+    fallback = summary["selection"]["fallback"]
+    assert fallback["fell_back"]
+    if fallback["single_best"] in [p["pipeline_id"] for p in summary["selection"].get("priced_out", [])]:
+        assert f"the best-ranked, {fallback['single_best']}, is priced at" in fit.err
+    else:
+        assert f"Single-best, pipeline {summary['pipeline_id']}" in fit.out + fit.err
     assert summary["answered_by"] in ("cnn", "simple_model") and 0 <= summary["accuracy"] <= 1
     with open(out / "learning_curve.csv") as handle:
         assert next(csv.reader(handle))[:5] == ["wall_s", "cpu_s", "steps", "nauc", "accuracy"]
