@@ -457,11 +457,11 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
             config = as_dict(info.config)
             origin = "zero-shot" if pipeline_id(config) in search.zero_shot else origin_of(info.config)
             verdict = search.verdict(config, origin, float(info.budget), amount)
-            if verdict == "no room" and not search.pass_over(config, origin, float(info.budget), amount):
-                search.ended = "no room"  # what is left was too little for each of the last asks' first answer
+            if verdict == "no room":  # what is left is too little for this trial's first answer: ask again
+                if search.pass_over(config, origin, float(info.budget), amount):
+                    continue
+                search.ended = "no room"
                 return "ok"
-            if verdict == "no room":
-                continue
             if verdict == "skip":  # it could not answer by its budget: it scores 0, as a late trial does
                 smac.tell(info, TrialValue(cost=1.0, time=0.0), save=False)
                 continue
