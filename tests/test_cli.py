@@ -169,19 +169,20 @@ def test_suggest_says_when_k_exceeds_the_candidates(capsys):
 
 def test_suggest_converts_a_wall_budget_with_the_threads_and_device_zap_fit_would_use(monkeypatch, capsys):
     """The same wall budget must reach selection as the same reference seconds in `zap suggest` and `zap fit`:
-    suggest probed one thread while fit runs on every core, so the two could rank for different budgets."""
-    import os
-
+    suggest probed one thread while fit runs on every free core, so the two could rank for different budgets."""
     import zap.api
-    from zap.api import default_threads
+    from zap.api import resolve_threads
+    from zap.finetune import threads as zthreads
     from zap.finetune.runner import resolve_device
 
     probed = []
     monkeypatch.setattr(zap.api, "budget_in_reference_seconds",
                         lambda budget, clock, threads=1, device="cpu": probed.append((threads, device)) or (60.0, {}))
+    monkeypatch.setattr(zthreads, "allowed_cores", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(zthreads, "busy_cores", lambda: 1.0)  # one of four cores busy with other work
     device = resolve_device("auto").type  # what `zap fit` runs on by default
     assert main(["suggest", "digits", "--budget", "60"]) == 0
-    assert probed == [(len(os.sched_getaffinity(0)), device)] == [(default_threads(None, "wall"), device)]
+    assert probed == [(3, device)] == [(resolve_threads(None, "wall")[0], device)]
     assert main(["suggest", "digits", "--budget", "60", "--threads", "1", "--device", "cpu"]) == 0
     assert probed[-1] == (1, "cpu")
     capsys.readouterr()

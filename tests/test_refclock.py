@@ -122,11 +122,13 @@ def test_fit_records_the_budget_in_reference_seconds(arrays):
 
     on_ref = ZAP(budget=2, clock="ref", config=FAST_CONFIG, test_ratio=0.3, max_test=100).fit(arrays).summary()
     assert on_ref["budget_ref_s"] == 2 and on_ref["clock_calibration"] is None
+    assert on_ref["threads_choice"]["threads"] == on_ref["threads"] >= 1  # zap chose, and says how
     assert on_ref["elapsed"]["ref_s"] <= 2 * 1.05
     on_wall = ZAP(budget=2, clock="wall", config=FAST_CONFIG, test_ratio=0.3, max_test=100, threads=1).fit(arrays)
     probe = on_wall.summary()["clock_calibration"]
     assert probe["method"] == "device probe" and probe["steps"] >= 1 and probe["ref_per_wall"] > 0
     assert on_wall.summary()["budget_ref_s"] == pytest.approx(2 * probe["ref_per_wall"], rel=1e-3)
+    assert on_wall.summary()["threads_choice"] is None and probe["threads"] == 1  # named: nothing chosen
 
 
 def test_the_device_probe_times_fewer_steps_on_a_slow_machine_instead_of_taking_longer(monkeypatch):

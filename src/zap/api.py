@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -92,13 +91,20 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def default_threads(threads: int | None, clock: str) -> int:
-    """The torch threads of a run that names none: one on the thread-CPU clock, which counts one thread, else
-    every core this process may use. `zap fit`, `zap tune` and `zap suggest` share it, so that the same wall
-    budget converts to the same reference seconds in each."""
+def resolve_threads(threads: int | None, clock: str) -> tuple[int, dict[str, Any] | None]:
+    """The torch threads of a run, and how zap chose them where the run names none (None where it does).
+    One on the thread-CPU clock, which counts one thread; else one per core that other work leaves free
+    (`zap.finetune.threads.choose_threads`): on a busy machine, a thread sharing its core holds the others
+    back. `zap fit`, `zap tune` and `zap suggest` share it, so that the same wall budget on the same machine
+    converts to the same reference seconds in each."""
     if threads is not None:
-        return threads
-    return 1 if clock == "cpu" else max(1, len(os.sched_getaffinity(0)))
+        return threads, None
+    if clock == "cpu":
+        return 1, {"threads": 1, "rule": "the cpu clock counts one thread's CPU time"}
+    from zap.finetune.threads import choose_threads
+
+    choice = choose_threads()
+    return choice.threads, choice.to_dict()
 
 
 def budget_in_reference_seconds(budget: float, clock: str, threads: int = 1,
@@ -191,7 +197,8 @@ class ZAP:
         self._fixed_config(self.selector)  # a named pipeline, file or dict with a bad value fails here
 
     def _threads(self) -> int:
-        return default_threads(self.threads, self.clock)
+        """The threads `fit` chose (once: a machine's load moves, a run's threads do not)."""
+        return self.threads_
 
     def _config(self, n_predicted: int) -> dict[str, Any]:
         """A fixed `config` wins; otherwise the zero-shot pick of `selector` from the meta-features, among the
@@ -266,6 +273,7 @@ class ZAP:
             dataset, SplitSettings(self.test_ratio, self.max_test, self.seed)
         )
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
+        self.threads_, self.threads_choice_ = resolve_threads(self.threads, self.clock)
         self.budget_ref_, self.clock_calibration_ = self._budget_in_reference_seconds()
         self._follow_default_rule()
         self.candidates_: list[dict[str, Any]] = []  # a previous fit's are not this one's
@@ -414,6 +422,7 @@ class ZAP:
             "answered_by": self.predictor_.answered_by,  # "cnn", or quick.ANSWERED_BY if the CNN never beat it
             "input_size": r.input_size,
             "threads": self._threads(),
+            "threads_choice": self.threads_choice_,  # None where the run named its threads
             "selector": self.selection_["selector"],
             "selection": self.selection_,
             "config_source": self._config_source(),

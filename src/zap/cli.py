@@ -113,7 +113,7 @@ def _report_fit(args: argparse.Namespace, summary: dict) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from zap.api import budget_in_reference_seconds, check_range, check_threads, default_threads
+    from zap.api import budget_in_reference_seconds, check_range, check_threads, resolve_threads
     from zap.finetune.clock import check_budget
     from zap.finetune.runner import resolve_device
     from zap.metafeatures import compute
@@ -123,11 +123,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.budget is not None:
         check_budget(args.budget, args.clock)
     check_threads(args.threads, args.clock)
-    threads, device = default_threads(args.threads, args.clock), resolve_device(args.device).type
+    device = resolve_device(args.device).type
     _check_split_args(args)
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     train = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed)).train
     meta = compute(train)
+    threads, _ = resolve_threads(args.threads, args.clock)
     budget_ref = None
     if args.budget is not None:  # converted as `zap fit` converts it, with its threads and device
         budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, threads, device)
@@ -280,7 +281,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     far is saved, status "interrupted"; before any trial finished, nothing is, and --out is left as it was);
     2 bad input."""
     from zap import report
-    from zap.api import as_images, budget_in_reference_seconds, check_split, check_threads, default_threads
+    from zap.api import as_images, budget_in_reference_seconds, check_split, check_threads, resolve_threads
     from zap.data.loaders import check_out_not_inside
     from zap.finetune import Budget
     from zap.finetune.runner import resolve_device
@@ -301,7 +302,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     extra = as_images(args.test, args.on_corrupt) if args.test else None
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     split = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed))
-    threads = default_threads(args.threads, args.clock)
+    threads, threads_choice = resolve_threads(args.threads, args.clock)
     budget_ref, calibration = budget_in_reference_seconds(args.budget, args.clock, threads, device)
 
     def show(trial: dict) -> None:
@@ -339,7 +340,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if args.refit:
             result = refit_incumbent(result, dataset, extra, seed=args.seed, threads=threads, device=device,
                                      progress=not args.quiet)
-        summary = result.summary() | {"data": str(args.data), "seed": args.seed, "threads": threads, "device": device,
+        summary = result.summary() | {"data": str(args.data), "seed": args.seed, "threads": threads,
+                                      "threads_choice": threads_choice, "device": device,
                                       "selector": args.selector, "budget_ref_s": budget_ref,
                                       "clock_calibration": calibration}
         if folder and result.predictor is not None:
@@ -743,7 +745,8 @@ def _add_fit_and_predict(sub) -> None:
                      help="budget clock: wall seconds (default), this thread's CPU seconds, or reference seconds "
                           "(a fixed amount of compute on any machine, the meta-dataset v2's unit)")
     fit.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    fit.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: all cores; 1 with --clock cpu)")
+    fit.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: one per core that other "
+                        "work leaves free; 1 with --clock cpu)")
     fit.add_argument("--refit", action="store_true", help="retrain on all labelled data at the end")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or closing line")
     _data_options(fit)
@@ -907,7 +910,7 @@ def _add_selection(sub) -> None:
                          "budget levels ranks for it; others compare it with the meta-dataset's")
     suggest.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall")
     suggest.add_argument("--threads", type=int, help="the threads your run will use, for converting a wall budget "
-                         "(default as `zap fit`: every core, one on the cpu clock)")
+                         "(default as `zap fit`: one per core that other work leaves free, one on the cpu clock)")
     suggest.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                          help="the device your run will use, for converting a wall budget (default as `zap fit`)")
     suggest.add_argument("--objective", choices=OBJECTIVES, default="alc",
@@ -998,7 +1001,8 @@ def _add_tune(sub) -> None:
     tune.add_argument("--out", help="output folder: new, empty or an earlier run's, which the complete run replaces "
                                     "whole (default: save nothing, print the result)")
     tune.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    tune.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: all cores; 1 with --clock cpu)")
+    tune.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: one per core that other "
+                         "work leaves free; 1 with --clock cpu)")
     tune.add_argument("--refit", action="store_true",
                       help="retrain the incumbent on all labelled data at the end, for the steps its trial made")
     tune.add_argument("--quiet", action="store_true", help="no line per trial")

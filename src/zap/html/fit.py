@@ -328,7 +328,7 @@ def _time(estimator, summary: dict[str, Any]) -> str:
     body = table(["clock", "unit", "used", "budget", "of the budget"], rows, lambda i: rows[i][0].startswith(clock))
     events = Counter(e["event"].replace("_", " ") for e in estimator.result_.events)
     body += "<p class=\"muted\">" + esc(", ".join(f"{n} × {event}" for event, n in events.items())) + \
-        f" · {summary.get('threads')} thread(s) · input {summary.get('input_size')} px</p>"
+        f" · {esc(_threads_note(summary))} · input {summary.get('input_size')} px</p>"
     predictions = [e for e in estimator.result_.events if e["event"] == "prediction"]
     if predictions:
         body += "<h3>Anytime predictions</h3>" + table(
@@ -336,3 +336,12 @@ def _time(estimator, summary: dict[str, Any]) -> str:
             [[n, e["source"], e["wall_s"], e["cpu_s"], e["ref_s"], e["steps"], e.get("valid_nauc")]
              for n, e in enumerate(predictions)])
     return section("Time", body, "time")
+
+
+def _threads_note(summary: dict[str, Any]) -> str:
+    """The run's threads and, where zap chose them, what it saw: the first question about a slow run."""
+    threads, choice = summary.get("threads"), summary.get("threads_choice") or {}
+    if choice.get("busy_cores") is None:
+        return f"{threads} thread(s)"
+    return (f"{threads} thread(s), other work keeping {choice['busy_cores']:g} of {choice['cores']} cores busy "
+            "at the start")
