@@ -76,7 +76,7 @@ def under_load(load: int, args: argparse.Namespace) -> list[dict]:
         process.start()
     try:
         time.sleep(1.0)
-        seen = busy_cores(0.5)
+        seen = busy_cores()
         picked = choose_threads(lambda: seen).threads
         pairs = [(t, p) for t in args.threads for p in args.policies]
         seconds: dict[tuple[int, str], list[float]] = {pair: [] for pair in pairs}

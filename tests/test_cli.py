@@ -178,7 +178,7 @@ def test_suggest_converts_a_wall_budget_with_the_threads_and_device_zap_fit_woul
     probed = []
     monkeypatch.setattr(zap.api, "budget_in_reference_seconds",
                         lambda budget, clock, threads=1, device="cpu": probed.append((threads, device)) or (60.0, {}))
-    monkeypatch.setattr(zthreads, "allowed_cores", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(zthreads, "usable_cores", lambda: 4)
     monkeypatch.setattr(zthreads, "busy_cores", lambda: 1.0)  # one of four cores busy with other work
     device = resolve_device("auto").type  # what `zap fit` runs on by default
     assert main(["suggest", "digits", "--budget", "60"]) == 0

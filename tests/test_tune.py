@@ -373,6 +373,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["strategy"] == "tune" and summary["status"] == "ok" and summary["tune"]["k"] == 2
+    assert summary["threads"] == 1 and summary["threads_choice"] is None  # named, so not chosen
     assert summary["tune"]["trials"][0]["origin"] == "zero-shot"
     assert summary["tune"]["seconds"] <= 6 + max(t["seconds"] - t["budget"] for t in summary["tune"]["trials"])
     assert summary["pipeline_id"] == summary["tune"]["incumbent"]["pipeline_id"]

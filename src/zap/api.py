@@ -21,6 +21,7 @@ from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
 from zap.finetune.refit import RefitError, refit
 from zap.finetune.runner import resolve_device
+from zap.finetune.threads import ThreadChoice, choose_threads, every_core, fewer_threads_note, usable_cores
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import MetaFeatures
 from zap.metafeatures import compute as compute_metafeatures
@@ -93,17 +94,17 @@ def _cuda() -> bool:
 
 def resolve_threads(threads: int | None, clock: str) -> tuple[int, dict[str, Any] | None]:
     """The torch threads of a run, and how zap chose them where the run names none (None where it does).
-    One on the thread-CPU clock, which counts one thread; else one per core that other work leaves free
-    (`zap.finetune.threads.choose_threads`): on a busy machine, a thread sharing its core holds the others
-    back. `zap fit`, `zap tune` and `zap suggest` share it, so that the same wall budget on the same machine
-    converts to the same reference seconds in each."""
+    On the wall clock, one per core that other work leaves free (`zap.finetune.threads.choose_threads`): on a
+    busy machine, a thread that shares its core holds the others back. On the ref and steps clocks every core,
+    whatever the load: the thread count changes a run's floating-point sums, and those runs promise the same
+    numbers for the same seed. One on the cpu clock, which counts one thread. `zap fit`, `zap tune` and
+    `zap suggest` share this, so that a wall budget converts to reference seconds alike in each."""
     if threads is not None:
         return threads, None
     if clock == "cpu":
-        return 1, {"threads": 1, "rule": "the cpu clock counts one thread's CPU time"}
-    from zap.finetune.threads import choose_threads
-
-    choice = choose_threads()
+        choice = ThreadChoice(1, usable_cores(), None, "the cpu clock counts one thread's CPU time")
+    else:
+        choice = choose_threads() if clock == "wall" else every_core()
     return choice.threads, choice.to_dict()
 
 
@@ -280,7 +281,7 @@ class ZAP:
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         n_predicted = len(self.split_.test) + (len(extra_images) if extra_images is not None else 0)
         self.pipeline_ = self._config(n_predicted)
-        lines = selection_lines(self.selection_)
+        lines = [note for note in [fewer_threads_note(self.threads_choice_)] if note] + selection_lines(self.selection_)
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
         self.data_ = dataset  # what a refit trains on: all of it, and nothing the caller did not give

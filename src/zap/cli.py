@@ -16,6 +16,7 @@ from pathlib import Path
 
 from zap.data import SplitSettings, load_dataset, train_test_split, unlabelled_folder
 from zap.errors import ConfigError, ZapError
+from zap.finetune.threads import fewer_threads_note
 from zap.metadataset.problem import OBJECTIVES
 from zap.resources import metadataset_artifact
 from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
@@ -99,7 +100,8 @@ def _report_fit(args: argparse.Namespace, summary: dict) -> int:
               f"{summary['alc']:.4f}, status interrupted)", file=sys.stderr)
         return 130
     if args.quiet:  # otherwise the estimator said it before training
-        for warning in summary["selection"].get("warnings", []):
+        threads = fewer_threads_note(summary.get("threads_choice"))
+        for warning in [threads] * bool(threads) + summary["selection"].get("warnings", []):
             print(f"note: {warning}", file=sys.stderr)
     else:
         print(f"ALC {summary['alc']:.4f}  final NAUC {summary['final_nauc']:.4f}  accuracy "
@@ -128,9 +130,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     train = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed)).train
     meta = compute(train)
-    threads, _ = resolve_threads(args.threads, args.clock)
-    budget_ref = None
+    threads, budget_ref = args.threads, None
     if args.budget is not None:  # converted as `zap fit` converts it, with its threads and device
+        threads, _ = resolve_threads(args.threads, args.clock)
         budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, threads, device)
     result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=threads,
                      device=device, objective=args.objective, budget_ref=budget_ref, fallback=not args.no_fallback)
@@ -303,6 +305,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     split = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed))
     threads, threads_choice = resolve_threads(args.threads, args.clock)
+    if fewer_threads_note(threads_choice):
+        _say(f"note: {fewer_threads_note(threads_choice)}")
     budget_ref, calibration = budget_in_reference_seconds(args.budget, args.clock, threads, device)
 
     def show(trial: dict) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from zap.errors import ConfigError
+from zap.finetune.threads import fewer_threads_note
 from zap.html.page import (
     Raw,
     cards,
@@ -339,9 +340,5 @@ def _time(estimator, summary: dict[str, Any]) -> str:
 
 
 def _threads_note(summary: dict[str, Any]) -> str:
-    """The run's threads and, where zap chose them, what it saw: the first question about a slow run."""
-    threads, choice = summary.get("threads"), summary.get("threads_choice") or {}
-    if choice.get("busy_cores") is None:
-        return f"{threads} thread(s)"
-    return (f"{threads} thread(s), other work keeping {choice['busy_cores']:g} of {choice['cores']} cores busy "
-            "at the start")
+    """The run's threads, and why fewer than the cores: the first question about a slow run."""
+    return fewer_threads_note(summary.get("threads_choice")) or f"{summary.get('threads')} thread(s)"
