@@ -53,6 +53,22 @@ def test_fit_then_predict(tmp_path, image_folder, fast_config):
                                [[float(p) for p in r[2:]] for r in rows[1:]], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_fit_says_when_other_work_left_it_fewer_threads_than_cores(tmp_path, image_folder, fast_config,
+                                                                    monkeypatch, capsys, quiet):
+    from zap.finetune import threads as zthreads
+
+    monkeypatch.setattr(zthreads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(zthreads, "busy_cores", lambda: 1.7)
+    out = tmp_path / "out"
+    assert main(["fit", str(image_folder), "--budget", "3", "--config", str(fast_config), "--out", str(out),
+                 *["--quiet"] * quiet]) == 0
+    assert "note: 1 torch thread(s) on 2 cores: other work kept 1.7 of them busy" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["threads"] == 1 and summary["threads_choice"]["busy_cores"] == 1.7
+    assert summary["clock_calibration"]["threads"] == 1  # the budget was converted for the threads that ran
+
+
 def test_metafeatures_json(capsys, image_folder):
     assert main(["metafeatures", str(image_folder), "--json"]) == 0
     values = json.loads(capsys.readouterr().out)

@@ -281,7 +281,8 @@ class ZAP:
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         n_predicted = len(self.split_.test) + (len(extra_images) if extra_images is not None else 0)
         self.pipeline_ = self._config(n_predicted)
-        lines = [note for note in [fewer_threads_note(self.threads_choice_)] if note] + selection_lines(self.selection_)
+        threads_note = fewer_threads_note(self.threads_choice_)
+        lines = [f"note: {threads_note}"] * bool(threads_note) + selection_lines(self.selection_)
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
         self.data_ = dataset  # what a refit trains on: all of it, and nothing the caller did not give
