@@ -121,3 +121,18 @@ def test_runs_that_promise_the_same_numbers_for_a_seed_do_not_follow_the_load(mo
     monkeypatch.setattr(zthreads, "busy_cores", lambda: pytest.fail("sampled the load"))
     threads, choice = resolve_threads(None, clock)
     assert threads == 2 and choice["busy_cores"] is None and "whatever the load" in choice["rule"]
+
+
+def test_the_benchmark_times_each_thread_count_under_the_load_it_makes():
+    """benchmarks/threads_under_load.py: one busy loop of its own, one real training step a setting."""
+    import argparse
+
+    from conftest import benchmark_script
+
+    with benchmark_script("threads_under_load") as bench:
+        args = argparse.Namespace(threads=[1], policies=["default"], steps=1, repeats=1,
+                                  architecture="mobilenetv2", size=32)
+        rows = bench.under_load(1, args)
+    assert [(r["load"], r["threads"], r["policy"]) for r in rows] == [(1, 1, "default")]
+    assert all(r["s_per_step"] > 0 for r in rows) and rows[0]["speed_vs_1_default"] == 1.0
+    assert rows[0]["busy_cores_seen"] is None or rows[0]["busy_cores_seen"] >= 0.5  # its own busy loop is seen
