@@ -67,6 +67,11 @@ def test_fit_says_when_other_work_left_it_fewer_threads_than_cores(tmp_path, ima
     summary = json.loads((out / "summary.json").read_text())
     assert summary["threads"] == 1 and summary["threads_choice"]["busy_cores"] == 1.7
     assert summary["clock_calibration"]["threads"] == 1  # the budget was converted for the threads that ran
+    if not quiet:  # `zap predict` follows the same rule, and refuses a bad --threads before reading anything
+        assert main(["predict", str(out), str(image_folder), "--out", str(tmp_path / "p.csv")]) == 0
+        assert "note: 1 torch thread(s) on 2 cores" in capsys.readouterr().err
+        assert main(["predict", str(out), str(image_folder), "--out", str(tmp_path / "p.csv"), "--threads", "0"]) == 2
+        assert "threads" in capsys.readouterr().err
 
 
 def test_metafeatures_json(capsys, image_folder):

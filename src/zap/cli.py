@@ -401,9 +401,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """`zap predict`: the --out CSV and the device are checked before the model or an image is read; a run
     folder must be complete (`zap.report.model_folder`), and its model the one its summary names."""
+    from zap.api import check_threads, resolve_threads
     from zap.errors import ArtifactError, ConfigError
     from zap.finetune.predictor import Predictor
     from zap.finetune.runner import resolve_device
+    from zap.finetune.threads import torch_threads
     from zap.report import check_writable, image_names, model_folder, run_summary, write_predictions
 
     out = Path(args.out)
@@ -413,6 +415,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} is inside the images folder {args.images}: the next prediction on that "
                           "folder would read the CSV as an image. Write it outside the folder")
     check_writable(out.parent, f"--out {out}")
+    check_threads(args.threads, "wall")
     resolve_device(args.device)  # CUDA asked for where torch sees none
     model_dir = model_folder(Path(args.model_dir))
     predictor = Predictor.load(model_dir)
@@ -421,7 +424,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ArtifactError(f"{model_dir} holds pipeline {predictor.pipeline_id}, but the run's summary.json names "
                             f"{summary['pipeline_id']}: the model is not this run's; run `zap fit` again")
     images = unlabelled_folder(args.images, on_corrupt=args.on_corrupt)
-    probabilities = predictor.predict_proba(images, device=args.device)
+    threads, choice = resolve_threads(args.threads, "wall")
+    if fewer_threads_note(choice) and not args.quiet:
+        _say(f"note: {fewer_threads_note(choice)}")
+    with torch_threads(threads):
+        probabilities = predictor.predict_proba(images, device=args.device)
     write_predictions(out, image_names(images), probabilities, predictor.class_names)
     if not args.quiet:
         print(f"wrote {len(images)} predictions to {out}")
@@ -761,6 +768,8 @@ def _add_fit_and_predict(sub) -> None:
     predict.add_argument("images", help="an image file or a folder of images")
     predict.add_argument("--out", default="predictions.csv", help="CSV to write (default predictions.csv)")
     predict.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    predict.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: one per core that other "
+                         "work leaves free)")
     predict.add_argument("--on-corrupt", choices=["fail", "skip"], default="fail")
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(func=cmd_predict)
