@@ -97,8 +97,8 @@ def resolve_threads(threads: int | None, clock: str) -> tuple[int, dict[str, Any
     On the wall clock, one per core that other work leaves free (`zap.finetune.threads.choose_threads`): on a
     busy machine, a thread that shares its core holds the others back. On the ref and steps clocks every core,
     whatever the load: the thread count changes a run's floating-point sums, and those runs promise the same
-    numbers for the same seed. One on the cpu clock, which counts one thread. `zap fit`, `zap tune` and
-    `zap suggest` share this, so that a wall budget converts to reference seconds alike in each."""
+    numbers for the same seed. One on the cpu clock, which counts one thread. `zap fit`, `zap tune`,
+    `zap suggest` and `zap predict` share this, so that a wall budget converts to reference seconds alike."""
     if threads is not None:
         return threads, None
     if clock == "cpu":

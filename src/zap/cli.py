@@ -305,8 +305,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
     split = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed))
     threads, threads_choice = resolve_threads(args.threads, args.clock)
-    if fewer_threads_note(threads_choice):
-        _say(f"note: {fewer_threads_note(threads_choice)}")
+    if note := fewer_threads_note(threads_choice):
+        _say(f"note: {note}")
     budget_ref, calibration = budget_in_reference_seconds(args.budget, args.clock, threads, device)
 
     def show(trial: dict) -> None:
@@ -425,8 +425,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                             f"{summary['pipeline_id']}: the model is not this run's; run `zap fit` again")
     images = unlabelled_folder(args.images, on_corrupt=args.on_corrupt)
     threads, choice = resolve_threads(args.threads, "wall")
-    if fewer_threads_note(choice) and not args.quiet:
-        _say(f"note: {fewer_threads_note(choice)}")
+    if (note := fewer_threads_note(choice)) and not args.quiet:
+        _say(f"note: {note}")
     with torch_threads(threads):
         probabilities = predictor.predict_proba(images, device=args.device)
     write_predictions(out, image_names(images), probabilities, predictor.class_names)
