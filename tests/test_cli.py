@@ -58,12 +58,13 @@ def test_fit_says_when_other_work_left_it_fewer_threads_than_cores(tmp_path, ima
                                                                     monkeypatch, capsys, quiet):
     from zap.finetune import threads as zthreads
 
-    monkeypatch.setattr(zthreads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(2)))
+    monkeypatch.setattr(zthreads, "cpu_quota", lambda: None)
     monkeypatch.setattr(zthreads, "busy_cores", lambda: 1.7)
     out = tmp_path / "out"
     assert main(["fit", str(image_folder), "--budget", "3", "--config", str(fast_config), "--out", str(out),
                  *["--quiet"] * quiet]) == 0
-    assert "note: 1 torch thread(s) on 2 cores: other work kept 1.7 of them busy" in capsys.readouterr().err
+    assert "note: 1 torch thread(s) on 2 cores: other work kept 1.7 cores busy" in capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["threads"] == 1 and summary["threads_choice"]["busy_cores"] == 1.7
     assert summary["clock_calibration"]["threads"] == 1  # the budget was converted for the threads that ran
@@ -199,7 +200,8 @@ def test_suggest_converts_a_wall_budget_with_the_threads_and_device_zap_fit_woul
     probed = []
     monkeypatch.setattr(zap.api, "budget_in_reference_seconds",
                         lambda budget, clock, threads=1, device="cpu": probed.append((threads, device)) or (60.0, {}))
-    monkeypatch.setattr(zthreads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(4)))
+    monkeypatch.setattr(zthreads, "cpu_quota", lambda: None)
     monkeypatch.setattr(zthreads, "busy_cores", lambda: 1.0)  # one of four cores busy with other work
     device = resolve_device("auto").type  # what `zap fit` runs on by default
     assert main(["suggest", "digits", "--budget", "60"]) == 0

@@ -108,7 +108,7 @@ def test_fit_report_says_how_busy_the_machine_was_when_zap_chose_the_threads(fit
     model, summary = fitted
     chosen = summary | {"threads": 1, "threads_choice": {"threads": 1, "cores": 2, "busy_cores": 1.9, "rule": "r"}}
     text = write_fit_report(tmp_path / "chosen", model, chosen).read_text()
-    assert "1 torch thread(s) on 2 cores: other work kept 1.9 of them busy at the start" in text
+    assert "1 torch thread(s) on 2 cores: other work kept 1.9 cores busy at the start" in text
     named = write_fit_report(tmp_path / "named", model, summary | {"threads": 3, "threads_choice": None}).read_text()
     assert "3 thread(s) ·" in named and "other work kept" not in named
 

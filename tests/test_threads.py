@@ -61,14 +61,16 @@ def test_busy_cores_on_this_machine_is_a_share_of_its_cores():
 @pytest.mark.parametrize(("busy", "threads"), [(0.0, 8), (0.4, 8), (0.49, 8), (0.51, 7), (2.0, 6), (7.6, 1),
                                                 (8.0, 1), (None, 8)])
 def test_one_thread_per_free_core_and_at_least_one(monkeypatch, busy, threads):
-    monkeypatch.setattr(zthreads, "usable_cores", lambda: 8)
+    monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(8)))
+    monkeypatch.setattr(zthreads, "cpu_quota", lambda: None)
     choice = choose_threads(lambda: busy)
     assert (choice.threads, choice.cores, choice.busy_cores) == (threads, 8, busy)
     assert choice.to_dict()["threads"] == threads and "rule" in choice.to_dict()
 
 
 def test_a_single_core_takes_one_thread_without_sampling(monkeypatch):
-    monkeypatch.setattr(zthreads, "usable_cores", lambda: 1)
+    monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(1)))
+    monkeypatch.setattr(zthreads, "cpu_quota", lambda: None)
     assert choose_threads(lambda: pytest.fail("sampled a single core")).threads == 1
 
 
@@ -89,6 +91,8 @@ def test_a_containers_cpu_quota_caps_the_cores(tmp_path, monkeypatch):
     monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(64)))
     monkeypatch.setattr(zthreads, "cpu_quota", lambda: 4)
     assert zthreads.usable_cores() == 4 and zthreads.every_core().threads == 4
+    assert choose_threads(lambda: 10.0).threads == 4  # busy host cores elsewhere leave the container its quota
+    assert choose_threads(lambda: 62.0).threads == 2
 
 
 def test_the_user_is_told_only_when_zap_took_fewer_threads_than_cores():
@@ -102,7 +106,8 @@ def test_the_user_is_told_only_when_zap_took_fewer_threads_than_cores():
 def test_fit_tune_and_suggest_share_the_rule_and_record_it(monkeypatch):
     from zap.api import resolve_threads
 
-    monkeypatch.setattr(zthreads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(2)))
+    monkeypatch.setattr(zthreads, "cpu_quota", lambda: None)
     monkeypatch.setattr(zthreads, "busy_cores", lambda: 1.9)
     threads, choice = resolve_threads(None, "wall")
     assert threads == choice["threads"] == 1 and choice["busy_cores"] == 1.9 and choice["cores"] == 2
@@ -117,7 +122,8 @@ def test_runs_that_promise_the_same_numbers_for_a_seed_do_not_follow_the_load(mo
     """The thread count changes a run's floating-point sums, so a ref or steps run takes every core."""
     from zap.api import resolve_threads
 
-    monkeypatch.setattr(zthreads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(2)))
+    monkeypatch.setattr(zthreads, "cpu_quota", lambda: None)
     monkeypatch.setattr(zthreads, "busy_cores", lambda: pytest.fail("sampled the load"))
     threads, choice = resolve_threads(None, clock)
     assert threads == 2 and choice["busy_cores"] is None and "whatever the load" in choice["rule"]

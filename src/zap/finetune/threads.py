@@ -117,16 +117,18 @@ EVERY_CORE = "every core this process may use (within a container's CPU quota), 
 
 
 def choose_threads(sampler: Callable[[], float | None] | None = None) -> ThreadChoice:
-    """One thread for each core that other work leaves free, at least one. Torch's threads meet at a barrier
-    after each operation, so a thread that shares its core with another process holds all of them back:
-    beside busy processes, two threads on two cores train slower than one (benchmarks/threads_under_load.py).
-    The busy share of the cores is summed and rounded: 0.6 of a core busy costs a thread, 0.4 does not."""
-    cores = usable_cores()
-    if cores == 1:
+    """One thread for each core that other work leaves free, at least one, and no more than a container's CPU
+    quota allows. Torch's threads meet at a barrier after each operation, so a thread that shares its core with
+    another process holds all of them back: beside busy processes, two threads on two cores train slower than
+    one (benchmarks/threads_under_load.py). The busy share of the cores is summed and rounded: 0.6 of a core
+    busy costs a thread, 0.4 does not. The load is read over every core the process may run on, the quota
+    caps what is left: in a 4-CPU container on a 64-core host, 10 busy host cores leave it its 4."""
+    allowed, usable = len(allowed_cores()), usable_cores()
+    if usable == 1:
         return ThreadChoice(1, 1, None, FREE_CORES)
     busy = (sampler or busy_cores)()
-    free = cores if busy is None else cores - math.floor(busy + 0.5)
-    return ThreadChoice(max(1, min(cores, free)), cores, busy, FREE_CORES)
+    free = allowed if busy is None else allowed - math.floor(busy + 0.5)
+    return ThreadChoice(max(1, min(usable, free)), usable, busy, FREE_CORES)
 
 
 def every_core() -> ThreadChoice:
@@ -147,4 +149,4 @@ def fewer_threads_note(choice: dict | None) -> str | None:
     if not choice or choice.get("busy_cores") is None or choice["threads"] >= choice["cores"]:
         return None
     return (f"{choice['threads']} torch thread(s) on {choice['cores']} cores: other work kept "
-            f"{choice['busy_cores']:g} of them busy at the start (--threads N sets the count)")
+            f"{choice['busy_cores']:g} cores busy at the start (--threads N sets the count)")
