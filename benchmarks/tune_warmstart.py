@@ -28,6 +28,7 @@ from zap.finetune import Budget
 from zap.metadataset.artifact import load
 from zap.metadataset.problem import SelectionProblem
 from zap.metafeatures import compute
+from zap.pipelines import as_pipelines_see
 from zap.selectors import create_selector
 from zap.strategies.tune import inner_split, tune
 from zap.utils import atomic_write_json
@@ -46,7 +47,7 @@ def loco_selector(problem: SelectionProblem, core: str):
 
 def top_k(selector, problem: SelectionProblem, configs: dict[str, dict], fit, k: int) -> list[dict]:
     """The selector's top-k for the data the trials fit on (as `tune` ranks them)."""
-    ranking = selector.rank(compute(fit).vector()[None, :])[0]
+    ranking = selector.rank(as_pipelines_see(compute(fit)).vector()[None, :])[0]
     return [configs[problem.candidate_ids[i]] for i, _ in ranking.top(k)]
 
 

@@ -100,6 +100,46 @@ def test_large_folders_stream_from_disk(image_folder):
         ds.load(0)
 
 
+def test_large_jpegs_decode_at_a_reduced_scale_for_a_small_input(tmp_path):
+    """A photo bound for a 64-px input is decoded at 1/8 scale (both sides still >= 64), which gives the same
+    network input within a few grey levels; PNG has no reduced decode, and without a size nothing changes."""
+    from zap.finetune.batches import PixelCache
+
+    yy, xx = np.mgrid[0:1200, 0:1600]
+    photo = np.stack([(xx / 1600 * 255), (yy / 1200 * 255), ((xx + yy) % 256)], axis=-1).astype(np.uint8)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            Image.fromarray(photo).save(tmp_path / cls / f"p{i}.jpg", quality=92)
+    Image.fromarray(photo).save(tmp_path / "b" / "p2.png")
+    ds = load_dataset(tmp_path)
+    jpeg, png = ds.paths.index(tmp_path / "a" / "p0.jpg"), ds.paths.index(tmp_path / "b" / "p2.png")
+    assert ds.load(jpeg).shape == (1200, 1600, 3) and ds.load_scaled(png, 64).shape == (1200, 1600, 3)
+    reduced = ds.load_scaled(jpeg, 64)
+    assert reduced.shape == (150, 200, 3)  # 1/8: the smallest scale that keeps both sides >= 64
+    assert ds.load_scaled(jpeg, 400).shape == (600, 800, 3)  # 1/2: 1/4 would leave 300 < 400
+    assert ds.subset([jpeg]).load_scaled(0, 64).shape == (150, 200, 3)
+    full = PixelCache(ds, 64, max_bytes=0).batch([png]).float()  # the same pixels from a lossless file
+    fast = PixelCache(ds, 64, max_bytes=0).batch([jpeg]).float()
+    assert fast.shape == full.shape == (1, 3, 64, 64)
+    assert (fast - full).abs().mean() < 1  # JPEG's own loss and the reduced decode, in grey levels
+
+
+def test_a_dataset_class_written_for_load_alone_still_feeds_the_pixel_cache(arrays):
+    """`load_scaled` is optional: a user's own ImageDataset that implements `load` gets its whole images."""
+    from zap.data.dataset import ArrayDataset
+    from zap.finetune.batches import PixelCache
+
+    class OwnImages(ArrayDataset):
+        def load(self, index):  # the signature every ImageDataset had before load_scaled
+            return self.images[index]
+
+    base = load_dataset(arrays)
+    own = OwnImages(base.images, base.labels, base.class_names)
+    assert PixelCache(own, 32, max_bytes=0).batch([0, 1]).shape == (2, 1, 32, 32)
+    assert own.subset([1]).load_scaled(0, 8).shape == base.load(1).shape  # the whole image, through a view
+
+
 # ----------------------------------------------------------------------------------------- bad input
 
 

@@ -140,3 +140,31 @@ def test_the_fallback_study_reads_both_fold_layouts(tmp_path):
             study.read_folds(tmp_path / "v2", "loco", "alc", 120.0)
         with pytest.raises(SystemExit, match="no loco--final--"):
             study.read_folds(tmp_path / "v1", "loco", "final", None)
+
+
+def test_images_larger_than_any_pipeline_input_are_ranked_as_at_that_input():
+    """Photos of a few hundred pixels lie above v1's 16-128 px, but no pipeline takes an input above 128 px:
+    each scales them down as it scales a 128-px dataset down, so they are ranked, and the fallback rule
+    decides, as for 128 px (with a note), never by a range the pipelines cannot tell apart."""
+    from zap.data import augment
+    from zap.finetune.batches import input_size
+    from zap.metafeatures import MetaFeatures
+    from zap.pipelines import DIMENSIONS, as_pipelines_see, largest_input_side
+    from zap.selectors.trained import suggest
+
+    sides = next(d for d in DIMENSIONS if d.name == "log2_max_size").bounds
+    for log2 in range(int(sides[0]), int(sides[1]) + 1):  # what the runner feeds the network, every setting
+        assert input_size(409, 2 ** log2) == input_size(largest_input_side(), 2 ** log2) <= largest_input_side()
+    photos = MetaFeatures(n_channels=3, n_classes=10, n_train=1000, resolution=409)
+    seen = as_pipelines_see(photos)
+    assert (seen.resolution, seen.n_train) == (largest_input_side(), 1000) and photos.resolution == 409
+    assert as_pipelines_see(MetaFeatures(1, 4, 100, 8)).resolution == 8  # small images are upscaled: not the same
+
+    large, at_input = suggest(photos, "zap-hpo", k=3), suggest(seen, "zap-hpo", k=3)
+    assert [s.pipeline_id for s in large.suggestions] == [s.pipeline_id for s in at_input.suggestions]
+    assert large.fallback == at_input.fallback and "outside the range" not in large.fallback["reason"]
+    assert large.fallback["reason"] == at_input.fallback["reason"]
+    assert largest_input_side() == augment.MAX_RES  # the meta-dataset's largest images: the cap loses nothing
+    assert large.meta_features.resolution == 409
+    assert any("resolution = 409 px is above the largest input" in w for w in large.warnings)
+    assert not any("resolution" in w for w in at_input.warnings)

@@ -52,6 +52,12 @@ class ImageDataset(ABC):
     def load(self, index: int) -> np.ndarray:
         """Decoded image `index` as uint8 (H, W, C), C in {1, 3}."""
 
+    def load_scaled(self, index: int, min_side: int) -> np.ndarray:
+        """Image `index` for a caller that scales it down to `min_side` next: storage that can decode at a
+        reduced scale (JPEG files) may return any size whose sides are both at least `min_side`. By default
+        the whole image, so a dataset class written for `load` alone keeps working."""
+        return self.load(index)
+
     @abstractmethod
     def header(self, index: int) -> ImageHeader:
         """Height, width and channels of image `index`, as cheaply as the storage allows."""
@@ -109,11 +115,19 @@ class FolderDataset(ImageDataset):
         self._channels = max((h.channels for h in headers), default=3)
 
     def load(self, index: int) -> np.ndarray:
+        return self._decode(index, None)
+
+    def load_scaled(self, index: int, min_side: int) -> np.ndarray:
+        return self._decode(index, min_side)
+
+    def _decode(self, index: int, min_side: int | None) -> np.ndarray:
         path = self.paths[index]
         try:
             with Image.open(path) as img:
                 oversize = too_many_pixels(*img.size)
                 if not oversize:
+                    if min_side:  # a JPEG decodes at 1/2, 1/4 or 1/8 scale: a 12-megapixel photo 10x faster
+                        img.draft(None, (min_side, min_side))
                     img.load()
                     return pil_to_array(img)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -146,6 +160,9 @@ class SubsetDataset(ImageDataset):
 
     def load(self, index: int) -> np.ndarray:
         return self.base.load(int(self.indices[index]))
+
+    def load_scaled(self, index: int, min_side: int) -> np.ndarray:
+        return self.base.load_scaled(int(self.indices[index]), min_side)
 
     def header(self, index: int) -> ImageHeader:
         return self.base.header(int(self.indices[index]))

@@ -48,7 +48,7 @@ class PixelCache:
 
     def _decode(self, index: int) -> torch.Tensor:
         self._decoded += 1
-        array = resize_square(to_channels(self.dataset.load(index), self.channels), self.size)
+        array = resize_square(to_channels(self.dataset.load_scaled(index, self.size), self.channels), self.size)
         return torch.tensor(array.transpose(2, 0, 1))  # a copy: decoded arrays may be read-only
 
     def batch(self, indices: np.ndarray | list[int]) -> torch.Tensor:

@@ -30,6 +30,7 @@ from zap.html.page import (
     table,
     write_page,
 )
+from zap.pipelines import as_pipelines_see
 from zap.selectors.trained import selection_lines
 
 MAX_MISCLASSIFIED = 24
@@ -173,12 +174,16 @@ def _nearest(estimator, summary: dict[str, Any], artifact: Path | None) -> str:
         return section("Nearest meta-training datasets", notes([f"no meta-dataset artifact at {path}"]), "nearest")
     payload = load(path)
     level = report_level(payload, summary.get("budget_ref_s"))
-    rows = nearest_datasets(estimator.meta_features_.vector(), payload, summary["pipeline_id"], budget=level)
+    meta = estimator.meta_features_
+    seen = as_pipelines_see(meta)
+    rows = nearest_datasets(seen.vector(), payload, summary["pipeline_id"], budget=level)
     n_candidates = len(level_view(payload, level)["candidates"])
     at = "" if level is None else f" of its {level:g} ref-s level, the one nearest this run's budget"
+    scaled = ("" if seen.resolution == meta.resolution else
+              f"; this data's resolution counted as {seen.resolution} px, the largest input any pipeline takes")
     body = (f'<p class="muted">the {len(rows)} datasets of {esc(path.name)} closest in meta-feature space '
             "(channels, classes, training images, resolution; log-scaled and standardized) and how the chosen "
-            f"pipeline did on them, ranked among the {n_candidates} candidates{esc(at)}</p>")
+            f"pipeline did on them, ranked among the {n_candidates} candidates{esc(at)}{esc(scaled)}</p>")
     body += table(["dataset", "core", "domain", "channels", "classes", "train", "resolution", "distance",
                    "best pipeline", "best ALC", "chosen ALC", "chosen rank"],
                   [[r["dataset"], r["core"], r["domain"], *r["meta_features"], r["distance"], r["best_pipeline"],
@@ -300,7 +305,8 @@ def _misclassified(estimator) -> str:
     test, classes = estimator.split_.test, estimator.result_.class_names
     figures = []
     for i in wrong[:MAX_MISCLASSIFIED]:
-        figures.append(f'<figure title="{esc(test.describe(int(i)))}"><img src="{_thumbnail(test.load(int(i)))}" '
+        image = _thumbnail(test.load_scaled(int(i), THUMBNAIL))
+        figures.append(f'<figure title="{esc(test.describe(int(i)))}"><img src="{image}" '
                        f'alt="misclassified image"><figcaption>true <b>{esc(classes[labels[i]])}</b><br>'
                        f"predicted <b>{esc(classes[predicted[i]])}</b></figcaption></figure>")
     shown = f", the first {len(figures)} shown" if len(wrong) > len(figures) else ""

@@ -9,6 +9,7 @@ Everything that stores or learns from pipelines uses `encode` (fixed length, doc
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from ConfigSpace import (
 )
 
 from zap.errors import ConfigError
+from zap.metafeatures import MetaFeatures
 from zap.pipelines.zoo import ZOO
 from zap.utils import stable_hash
 
@@ -99,6 +101,19 @@ DIMENSIONS: tuple[Dim, ...] = (
         condition=("first_simple_model", (True,)), origin="simple_model"),
 )
 DIMS_BY_NAME: dict[str, Dim] = {d.name: d for d in DIMENSIONS}
+
+
+def largest_input_side() -> int:
+    """The largest network input side any pipeline of the space takes, in pixels."""
+    return 2 ** int(DIMS_BY_NAME["log2_max_size"].bounds[1])
+
+
+def as_pipelines_see(meta: MetaFeatures) -> MetaFeatures:
+    """The meta-features as far as any pipeline can tell datasets apart: images larger than the largest
+    network input are scaled down to at most that side, as a dataset at that resolution is, so a selector
+    is asked about them at that resolution rather than made to extrapolate (every training dataset of the
+    meta-dataset is at most that size)."""
+    return dataclasses.replace(meta, resolution=min(meta.resolution, largest_input_side()))
 
 
 def _hyperparameter(dim: Dim):

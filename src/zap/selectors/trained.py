@@ -20,6 +20,7 @@ import numpy as np
 
 from zap.metadataset.problem import BUDGET_FEATURE, Levels, check_objective, with_budget
 from zap.metafeatures import FEATURE_NAMES, MetaFeatures
+from zap.pipelines import as_pipelines_see
 from zap.resources import SELECTORS, home, metadataset_artifact, selectors_dir
 from zap.selectors.base import SelectorError, load_selector
 from zap.selectors.fallback import fallback_path, level_for, load_fallback, write_fallback
@@ -197,9 +198,10 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
     """Plain statements of where the user's setting lies outside what the meta-dataset measured."""
     warnings = []
     low, high = context["meta_feature_range"]["min"], context["meta_feature_range"]["max"]
-    for name, value, lo, hi in zip(FEATURE_NAMES, meta.vector(), low, high, strict=True):
+    seen = as_pipelines_see(meta).vector()  # compared as the selector sees it, named as the user's data has it
+    for name, value, shown, lo, hi in zip(FEATURE_NAMES, seen, meta.vector(), low, high, strict=True):
         if value < lo or value > hi:
-            warnings.append(f"{name} = {value:g} lies outside the meta-dataset's range [{lo:g}, {hi:g}]; "
+            warnings.append(f"{name} = {shown:g} lies outside the meta-dataset's range [{lo:g}, {hi:g}]; "
                             "the pick is an extrapolation")
     protocol = context["protocol"]
     # a selector trained on budget levels ranks for the budget itself (`_selector_input` notes extrapolation)
@@ -218,6 +220,13 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
     return warnings
 
 
+def scaled_down_note(meta: MetaFeatures, seen: MetaFeatures) -> list[str]:
+    if seen.resolution == meta.resolution:
+        return []
+    return [f"resolution = {meta.resolution} px is above the largest input any pipeline takes ({seen.resolution} "
+            f"px), so the images are scaled down to it and the pipelines are ranked as for {seen.resolution} px"]
+
+
 def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: str | Path | None = None,
             budget: float | None = None, clock: str = "wall", threads: int | None = None,
             device: str = "cpu", objective: str = "alc", budget_ref: float | None = None,
@@ -225,7 +234,8 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     """The top-k candidates for a dataset with these meta-features, from a shipped selector trained for
     `objective`. A selector trained on budget levels ranks for `budget_ref`, the budget in reference
     seconds (None: its lowest level, with a note). With `fallback`, Single-best of the budget's level comes
-    first where the selector has no grounds to deviate from it (`zap.selectors.fallback`)."""
+    first where the selector has no grounds to deviate from it (`zap.selectors.fallback`). Images larger
+    than any pipeline's input are ranked as at that input (`as_pipelines_see`), with a note."""
     from zap.errors import ConfigError
     from zap.pipelines import encode
 
@@ -235,13 +245,14 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     loaded = load_selector(path, encode=encode, expect_protocol=home_protocol_hash(path.parent))
     context = loaded.context
     _check_context(path, context, loaded.selector.n_features_)
-    x, budget_notes = _selector_input(context, meta, budget_ref)
+    seen = as_pipelines_see(meta)
+    x, budget_notes = _selector_input(context, seen, budget_ref)
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
     order = _at_level(ranking.top(len(candidates)), candidates, context, budget_ref)
     outside = (any("outside the meta-dataset's levels" in n for n in budget_notes) if context.get("budget_feature")
                else _outside_regime(_compute_ratio(context, budget, threads, clock, budget_ref)))
-    decision = _fallback(path.parent, objective, meta, candidates[order[0][0]]["id"], budget_ref, context, outside,
+    decision = _fallback(path.parent, objective, seen, candidates[order[0][0]]["id"], budget_ref, context, outside,
                          fallback)
     if decision and decision["fell_back"]:
         first = next(n for n, (j, _) in enumerate(order) if candidates[j]["id"] == decision["single_best"])
@@ -250,7 +261,8 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
                    for i, (j, score) in enumerate(order[:k])]
     trained_on = {key: context[key] for key in ("protocol", "n_datasets", "n_cores", "complete", "protocol_hash",
                                                 "trained_at")}
-    notes = budget_notes + regime_warnings(context, meta, budget, clock, threads, device, budget_ref)
+    notes = (scaled_down_note(meta, seen) + budget_notes
+             + regime_warnings(context, meta, budget, clock, threads, device, budget_ref))
     return SuggestResult(selector, meta, suggestions, notes, trained_on | {"objective": context.get("objective", "alc"),
                                                                            "levels": context.get("levels")}, decision)
 

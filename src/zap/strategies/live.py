@@ -20,7 +20,7 @@ from zap.data.dataset import ImageDataset
 from zap.finetune.clock import Budget
 from zap.finetune.runner import Prediction, ResumableRun, RunResult, ctrl_c_raises
 from zap.metafeatures import MetaFeatures
-from zap.pipelines.space import encode
+from zap.pipelines.space import as_pipelines_see, encode
 from zap.scoring import LearningCurve, curve_alc
 from zap.strategies.curves import curve_features, static_features
 from zap.strategies.policy import Arm, Predict, RefineSettings, Release, Trace, refine
@@ -60,7 +60,8 @@ def live_predict(predictor: CurvePredictor, meta: MetaFeatures, budget_ref: floa
     """The predictor on live arms: the partial curve is read on the run's clock as a share of its budget (the
     features are fractions), and the budget feature is the user's budget in reference seconds."""
     target = predictor.target_index(objective)
-    statics = [static_features(meta.vector(), budget_ref, encode(c)) for c in configs]
+    seen = as_pipelines_see(meta).vector()
+    statics = [static_features(seen, budget_ref, encode(c)) for c in configs]
 
     def predict(arm: Arm) -> tuple[float, float]:
         x = np.concatenate([statics[arm.rank], curve_features(arm.seen(), arm.local_t, budget)])
