@@ -14,7 +14,6 @@ inputs (grey levels, 0-255) says what the faster decode changes.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import tempfile
 import time
@@ -23,21 +22,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from common import ASSETS, photo_at
 from zap.data import load_dataset
 from zap.data.images import resize_square, to_channels
 from zap.finetune.batches import PixelCache
-
-ASSETS = Path(__file__).resolve().parents[1] / "src" / "zap" / "assets"
 
 
 def write_photos(folder: Path, megapixels: float) -> Path:
     """Each bundled photo at `megapixels` (4:3), one class folder per photo, as JPEGs of quality 90."""
     root = folder / f"{megapixels:g}mp"
-    width = round(math.sqrt(megapixels * 1e6 * 4 / 3))
     for source in sorted(ASSETS.glob("*.jpg")):
         (root / source.stem).mkdir(parents=True, exist_ok=True)
         with Image.open(source) as img:
-            photo = img.convert("RGB").resize((width, width * 3 // 4), Image.Resampling.BICUBIC)
+            photo = photo_at(img, megapixels)
         photo.save(root / source.stem / "photo.jpg", quality=90)  # and its mirror: a class needs two images
         photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / source.stem / "mirror.jpg", quality=90)
     return root

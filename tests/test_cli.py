@@ -10,6 +10,7 @@ import pytest
 
 from conftest import FAST_CONFIG, V1_PLAN, write_folder
 from zap.cli import main
+from zap.data import SplitSettings, load_dataset, train_test_split
 
 
 @pytest.fixture
@@ -197,15 +198,21 @@ def test_suggest_converts_a_wall_budget_with_the_threads_and_device_zap_fit_woul
     from zap.finetune import threads as zthreads
     from zap.finetune.runner import resolve_device
 
-    probed = []
-    monkeypatch.setattr(zap.api, "budget_in_reference_seconds",
-                        lambda budget, clock, threads=1, device="cpu": probed.append((threads, device)) or (60.0, {}))
+    probed, files = [], []
+
+    def convert(budget, clock, threads=1, device="cpu", train=None, predicted=()):
+        files.append((len(train), [len(d) for d in predicted]))
+        return probed.append((threads, device)) or (60.0, {})
+
+    monkeypatch.setattr(zap.api, "budget_in_reference_seconds", convert)
     monkeypatch.setattr(zthreads, "allowed_cores", lambda: set(range(4)))
     monkeypatch.setattr(zthreads, "cpu_quota", lambda: None)
     monkeypatch.setattr(zthreads, "busy_cores", lambda: 1.0)  # one of four cores busy with other work
     device = resolve_device("auto").type  # what `zap fit` runs on by default
     assert main(["suggest", "digits", "--budget", "60"]) == 0
     assert probed == [(3, device)] == [(resolve_threads(None, "wall")[0], device)]
+    split = train_test_split(load_dataset("digits"), SplitSettings())  # the files fit decodes: its split's
+    assert files == [(len(split.train), [len(split.test)])]
     assert main(["suggest", "digits", "--budget", "60", "--threads", "1", "--device", "cpu"]) == 0
     assert probed[-1] == (1, "cpu")
     capsys.readouterr()

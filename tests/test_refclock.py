@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import FAST_CONFIG, injected_table, pattern
+from conftest import FAST_CONFIG, benchmark_script, injected_table, pattern
 from zap.data import SplitSettings, load_dataset, train_test_split
 from zap.finetune import Budget, run
 from zap.finetune.pricing import cannot_answer, first_answer_price
@@ -127,7 +127,9 @@ def test_fit_records_the_budget_in_reference_seconds(arrays):
     on_wall = ZAP(budget=2, clock="wall", config=FAST_CONFIG, test_ratio=0.3, max_test=100, threads=1).fit(arrays)
     probe = on_wall.summary()["clock_calibration"]
     assert probe["method"] == "device probe" and probe["steps"] >= 1 and probe["ref_per_wall"] > 0
-    assert on_wall.summary()["budget_ref_s"] == pytest.approx(2 * probe["ref_per_wall"], rel=1e-3)
+    usable = probe["decode"]["usable_wall_s"]  # the budget less decoding beyond the table's price
+    assert 0.9 * 2 <= usable <= 2  # arrays in memory decode at about the table's price
+    assert on_wall.summary()["budget_ref_s"] == pytest.approx(usable * probe["ref_per_wall"], rel=1e-3)
     assert on_wall.summary()["threads_choice"] is None and probe["threads"] == 1  # named: nothing chosen
 
 
@@ -333,3 +335,126 @@ def test_the_fit_set_is_counted_low_where_only_the_number_of_images_is_known():
         config = FAST_CONFIG | {"cv_valid_ratio": 0.2, "max_valid_count": 300}
         actual = n - len(stratified_holdout(labels, 0.2, 300, 1))
         assert fit_images_at_least(config, n, len(np.unique(labels))) <= actual
+
+
+def test_a_run_decodes_what_it_predicts_then_the_training_images_its_budget_reaches():
+    from zap.finetune.calibrate import expected_decodes
+
+    # 100 predicted images at 30 ms leave 7 s; each training image then costs 30 + 10 ms: 175 of 1000
+    assert expected_decodes(1000, 100, 0.03, 0.01, 10.0) == 275
+    assert expected_decodes(50, 100, 0.03, 0.01, 10.0) == 150  # a long budget reaches every training image
+    assert expected_decodes(1000, 500, 0.03, 0.01, 10.0) == 500  # predicting alone uses the budget up
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Two classes of 4 JPEGs of 3 megapixels each, as a phone camera's photos."""
+    from PIL import Image
+
+    root, rng = tmp_path_factory.mktemp("photos"), np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (root / cls).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)).save(root / cls / f"p{i}.jpg",
+                                                                                        quality=90)
+    return load_dataset(root)
+
+
+def test_decoding_large_photos_is_timed_and_priced_against_the_tables_decode(photos):
+    """The run decodes each photo through PixelCache at a reduced scale: tens of ms for a 3-MP JPEG, against
+    the table's price of about 0.1 ms (measured on small images). The probe times that code, on at most 8
+    images, and a table that prices decoding above what it cost leaves nothing to take off."""
+    from zap.finetune.calibrate import DECODE_PROBE_IMAGES, DeviceSpeed, probe_decoding
+
+    speed = DeviceSpeed(ref_per_wall=1.0, seconds=0.0, device="cpu", threads=1, steps=1)
+    table = default_cost_table() or injected_table()
+    decoding = probe_decoding(photos, [], table, speed, budget_wall=60.0, max_seconds=10.0)
+    assert decoding.sampled == DECODE_PROBE_IMAGES
+    assert decoding.wall_per_image > 10 * decoding.priced_per_image  # a photo is far dearer than its price
+    assert decoding.images == len(photos)  # 8 photos fit in 60 s: all of them decode
+    assert decoding.extra_wall_s == pytest.approx((decoding.wall_per_image - decoding.priced_per_image) * 8)
+    assert decoding.usable_wall_s == pytest.approx(60.0 - decoding.extra_wall_s)
+    generous = dataclasses.replace(table, decode=(10.0, 0.0))  # 10 s a decode: nothing beyond the price
+    assert probe_decoding(photos, [], generous, speed, budget_wall=60.0).extra_wall_s == 0.0
+    quick = probe_decoding(photos, [], table, speed, budget_wall=60.0, max_seconds=0.0)
+    assert quick.sampled == 1  # the time limit holds, after one image at least
+    short = probe_decoding(photos, [photos], table, speed, budget_wall=0.01)
+    assert short.usable_wall_s == pytest.approx(0.05 * 0.01)  # decoding alone would use it up: the floor
+    empty = probe_decoding(photos.subset([]), [], table, speed, budget_wall=60.0)
+    assert (empty.sampled, empty.extra_wall_s, empty.usable_wall_s) == (0, 0.0, 60.0)
+
+
+def test_the_probe_spreads_its_picks_over_every_dataset_it_is_given():
+    from zap.finetune.calibrate import _spread_picks
+
+    assert _spread_picks([3, 0, 2], 8) == [(0, 0), (0, 1), (0, 2), (2, 0), (2, 1)]
+    assert _spread_picks([100, 10], 3) == [(0, 0), (0, 54), (1, 9)]
+    assert _spread_picks([0, 0], 8) == []
+
+
+def test_the_wall_budget_of_a_photo_folder_is_converted_net_of_decoding(photos):
+    """Selection sees the reference seconds left for training: the wall budget less what decoding the photos
+    costs beyond the table's price, converted at the probe's rate; both are in `clock_calibration`."""
+    from zap.api import budget_in_reference_seconds
+
+    budget_ref, calibration = budget_in_reference_seconds(30, "wall", 1, "cpu", train=photos, predicted=[photos])
+    decode = calibration["decode"]
+    assert decode["images"] == 2 * len(photos) and decode["extra_wall_s"] > 0
+    assert decode["usable_wall_s"] == pytest.approx(30 - decode["extra_wall_s"], abs=2e-3)
+    assert budget_ref == pytest.approx(decode["usable_wall_s"] * calibration["ref_per_wall"], rel=1e-3)
+    plain, without = budget_in_reference_seconds(30, "wall", 1, "cpu")  # no files named: no decode probe
+    assert "decode" not in without and plain > 0
+
+
+def test_fit_gives_the_conversion_its_train_test_and_extra_images(arrays, monkeypatch):
+    """Every image the run will decode: the train split, the test split, and the unlabelled `extra` ones."""
+    import zap.api
+    from zap import ZAP
+
+    seen = []
+
+    def convert(budget, clock, threads=1, device="cpu", train=None, predicted=()):
+        seen.append((len(train), [len(d) for d in predicted]))
+        return 2.0, None
+
+    monkeypatch.setattr(zap.api, "budget_in_reference_seconds", convert)
+    model = ZAP(budget=2, clock="ref", config=FAST_CONFIG, test_ratio=0.3, max_test=100).fit(arrays,
+                                                                                           extra=arrays[0][:7])
+    assert seen == [(len(model.split_.train), [len(model.split_.test), 7])]
+
+
+def test_a_user_is_told_when_decoding_takes_a_tenth_of_the_budget():
+    from zap.finetune.calibrate import decoding_note
+
+    decode = {"images": 400, "wall_per_image": 0.03, "extra_wall_s": 11.4, "usable_wall_s": 48.6}
+    note = decoding_note({"decode": decode}, 60)
+    assert "400 of your images (30 ms each)" in note and "11 of the 60 wall-s" in note and "49 s left" in note
+    assert decoding_note({"decode": decode | {"extra_wall_s": 5.9}}, 60) is None  # under a tenth: no note
+    assert decoding_note(None, 60) is None and decoding_note({"method": "device probe"}, 60) is None
+    floor = decoding_note({"decode": decode | {"extra_wall_s": 90.0, "usable_wall_s": 3.0}}, 60)
+    assert "the floor" in floor and "3 s left" in floor
+    small = decoding_note({"decode": decode | {"wall_per_image": 0.0004}}, 60)  # small files on a fast device
+    assert "0.4 ms each" in small and "smaller files" not in small
+
+
+def test_the_fit_report_and_the_quiet_path_carry_the_decoding_note(capsys):
+    from zap.cli import _report_fit
+    from zap.html.fit import _run_notes
+
+    decode = {"images": 400, "wall_per_image": 0.03, "extra_wall_s": 11.4, "usable_wall_s": 48.6}
+    summary = {"threads": 1, "threads_choice": None, "budget_s": 60, "clock_calibration": {"decode": decode},
+               "status": "ok", "selection": {"warnings": []}}
+    assert _run_notes(summary).startswith("1 thread(s) · decoding about 400 of your images")
+    _report_fit(__import__("argparse").Namespace(quiet=True, out="runs/x", budget=60, clock="wall"), summary)
+    assert "note: decoding about 400 of your images" in capsys.readouterr().err
+
+
+def test_the_photo_budget_benchmark_writes_its_folders_and_reads_the_share_left(tmp_path, capsys):
+    with benchmark_script("photo_budget") as bench:
+        root = bench.write_folder(tmp_path / "photos", 0.01, n_images=20)
+        rows = [{"seed": 0, "megapixels": 0.01, "gross_ref_s": 10.0, "net_ref_s": 10.0, "achieved_ref_s": 8.0},
+                {"seed": 0, "megapixels": 12, "gross_ref_s": 10.0, "net_ref_s": 5.0, "achieved_ref_s": 4.0}]
+        bench.print_share_left(rows, 0.01, 12)
+    dataset = load_dataset(root)
+    assert len(dataset) == 20 and dataset.n_classes == 2 and dataset.load(0).shape == (86, 115, 3)
+    assert "| 0 | 0.50 | 0.50 |" in capsys.readouterr().out  # (4/10) / (8/10) measured, 5/10 predicted

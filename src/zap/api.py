@@ -17,8 +17,16 @@ from zap.data.dataset import ArrayDataset, FolderDataset, read_header
 from zap.data.loaders import OnCorrupt, images_from_array
 from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
+from zap.finetune.calibrate import (
+    DECODE_PROBE_SECONDS,
+    PROBE_SECONDS,
+    decoding_note,
+    probe,
+    probe_decoding,
+)
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
+from zap.finetune.refclock import default_cost_table
 from zap.finetune.refit import RefitError, refit
 from zap.finetune.runner import resolve_device
 from zap.finetune.threads import ThreadChoice, choose_threads, every_core, fewer_threads_note, usable_cores
@@ -108,25 +116,32 @@ def resolve_threads(threads: int | None, clock: str) -> tuple[int, dict[str, Any
     return choice.threads, choice.to_dict()
 
 
-def budget_in_reference_seconds(budget: float, clock: str, threads: int = 1,
-                                device: str = "cpu") -> tuple[float | None, dict[str, Any] | None]:
+def budget_in_reference_seconds(budget: float, clock: str, threads: int = 1, device: str = "cpu",
+                                train: ImageDataset | None = None, predicted: Sequence[ImageDataset] = (),
+                                ) -> tuple[float | None, dict[str, Any] | None]:
     """The budget in the meta-dataset's units, which is what selection compares, and how it was found: as
     given on the `ref` clock, one thread's CPU seconds counted as reference seconds on the `cpu` clock,
-    and on the wall clock through a short probe of this device and thread count (none for a step budget)."""
+    and on the wall clock through a short probe of this device and thread count (none for a step budget).
+    Given the run's `train` images and those it will `predict`, the wall-clock conversion also times decoding
+    a few of them: what that costs beyond the reference clock's price (large photos) is taken off the budget
+    before converting (`clock_calibration.decode`), since the run pays it in wall seconds. Selection, the
+    default rule and the first-answer check all see that net budget."""
     if clock == "ref":
         return float(budget), None
     if clock == "cpu":
         return float(budget), {"method": "one thread's CPU second counted as one reference second"}
     if clock != "wall":
         return None, None
-    from zap.finetune.calibrate import probe
-    from zap.finetune.refclock import default_cost_table
-
     table = default_cost_table()
     if table is None:
         return None, {"method": "none: this zap ships no cost table"}
-    speed = probe(table, threads, device)
-    return float(budget) * speed.ref_per_wall, speed.to_dict() | {"method": "device probe"}
+    if train is None:
+        speed = probe(table, threads, device)
+        return float(budget) * speed.ref_per_wall, speed.to_dict() | {"method": "device probe"}
+    speed = probe(table, threads, device, max_seconds=PROBE_SECONDS - DECODE_PROBE_SECONDS)
+    decoding = probe_decoding(train, predicted, table, speed, float(budget))
+    return decoding.usable_wall_s * speed.ref_per_wall, speed.to_dict() | {"method": "device probe",
+                                                                          "decode": decoding.to_dict()}
 
 
 class ZAP:
@@ -275,14 +290,14 @@ class ZAP:
         )
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
         self.threads_, self.threads_choice_ = resolve_threads(self.threads, self.clock)
-        self.budget_ref_, self.clock_calibration_ = self._budget_in_reference_seconds()
+        self.budget_ref_, self.clock_calibration_ = self._budget_in_reference_seconds(extra_images)
         self._follow_default_rule()
         self.candidates_: list[dict[str, Any]] = []  # a previous fit's are not this one's
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         n_predicted = len(self.split_.test) + (len(extra_images) if extra_images is not None else 0)
         self.pipeline_ = self._config(n_predicted)
-        threads_note = fewer_threads_note(self.threads_choice_)
-        lines = [f"note: {threads_note}"] * bool(threads_note) + selection_lines(self.selection_)
+        notes = [fewer_threads_note(self.threads_choice_), decoding_note(self.clock_calibration_, self.budget)]
+        lines = [f"note: {note}" for note in notes if note] + selection_lines(self.selection_)
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
         self.data_ = dataset  # what a refit trains on: all of it, and nothing the caller did not give
@@ -370,9 +385,11 @@ class ZAP:
                               "reference-s the default rule names no selector (it runs `recommended`); pass a "
                               "selector (--selector zap-hpo) or leave the strategy to auto")
 
-    def _budget_in_reference_seconds(self) -> tuple[float | None, dict[str, Any] | None]:
+    def _budget_in_reference_seconds(self, extra: ImageDataset | None) -> tuple[float | None, dict[str, Any] | None]:
         device = self.device if self.device != "auto" else ("cuda" if _cuda() else "cpu")
-        return budget_in_reference_seconds(self.budget, self.clock, self._threads(), device)
+        predicted = [d for d in (self.split_.test, extra) if d is not None]
+        return budget_in_reference_seconds(self.budget, self.clock, self._threads(), device,
+                                           train=self.split_.train, predicted=predicted)
 
     def refit(self) -> ZAP:
         """Retrain on all labelled data (the dataset `fit` was given, train and test): the CNN for the steps

@@ -100,8 +100,11 @@ def _report_fit(args: argparse.Namespace, summary: dict) -> int:
               f"{summary['alc']:.4f}, status interrupted)", file=sys.stderr)
         return 130
     if args.quiet:  # otherwise the estimator said it before training
-        threads = fewer_threads_note(summary.get("threads_choice"))
-        for warning in [threads] * bool(threads) + summary["selection"].get("warnings", []):
+        from zap.finetune.calibrate import decoding_note
+
+        notes = [fewer_threads_note(summary.get("threads_choice")),
+                 decoding_note(summary.get("clock_calibration"), summary["budget_s"])]
+        for warning in [n for n in notes if n] + summary["selection"].get("warnings", []):
             print(f"note: {warning}", file=sys.stderr)
     else:
         print(f"ALC {summary['alc']:.4f}  final NAUC {summary['final_nauc']:.4f}  accuracy "
@@ -128,12 +131,13 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     device = resolve_device(args.device).type
     _check_split_args(args)
     dataset = load_dataset(args.data, on_corrupt=args.on_corrupt)
-    train = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed)).train
-    meta = compute(train)
+    split = train_test_split(dataset, SplitSettings(args.test_ratio, args.max_test, args.seed))
+    meta = compute(split.train)
     threads, budget_ref = args.threads, None
-    if args.budget is not None:  # converted as `zap fit` converts it, with its threads and device
+    if args.budget is not None:  # converted as `zap fit` converts it, with its threads, device and files
         threads, _ = resolve_threads(args.threads, args.clock)
-        budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, threads, device)
+        budget_ref, _ = budget_in_reference_seconds(args.budget, args.clock, threads, device,
+                                                    train=split.train, predicted=[split.test])
     result = suggest(meta, args.selector, k=args.k, budget=args.budget, clock=args.clock, threads=threads,
                      device=device, objective=args.objective, budget_ref=budget_ref, fallback=not args.no_fallback)
     if args.json:

@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zap.data.dataset import ArrayDataset
+from zap.data.dataset import ArrayDataset, ImageDataset
 from zap.finetune import quick
 from zap.finetune.batches import PixelCache
 from zap.finetune.clock import Budget, Stopwatch
 from zap.finetune.refclock import CostTable
 from zap.finetune.runner import _Run, resolve_device
 from zap.finetune.threads import torch_threads
-from zap.pipelines import get_config
+from zap.pipelines import get_config, largest_input_side
 from zap.pipelines.zoo import ZOO, import_model_code
 
 SIZES = (32, 64, 128)
@@ -204,6 +204,7 @@ def machine() -> dict:
 
 # ------------------------------------------------------------------------- the user's device, in seconds
 PROBE_ARCHITECTURE, PROBE_SIZE, PROBE_BATCH, PROBE_WARMUP = "mobilenetv2", 32, 32, 2
+PROBE_SECONDS = 2.0  # the whole wall-clock conversion: the probe's steps, and decoding where files are given
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ class DeviceSpeed:
                 "probe": f"{PROBE_ARCHITECTURE} at {PROBE_SIZE} px, batch {PROBE_BATCH}"}
 
 
-def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: float = 2.0) -> DeviceSpeed:
+def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: float = PROBE_SECONDS) -> DeviceSpeed:
     """Time the runner's own training steps and a prediction pass on this device for at most about
     `max_seconds` (model building included), and price them on the reference clock. On a busy machine every
     step is slower, so the probe times fewer of them (one at least) instead of taking longer: it starts a step
@@ -257,6 +258,110 @@ def probe(table: CostTable, threads: int, device: str = "cpu", max_seconds: floa
         ref += table.predict_cost(PROBE_ARCHITECTURE, PROBE_SIZE, PROBE_BATCH)
     return DeviceSpeed(ref / wall, time.perf_counter() - started, str(state.device), threads, steps,
                        started - importing)
+
+
+# ------------------------------------------------------------------- the user's files, beyond the table
+DECODE_PROBE_SIDE = 64  # the middle of the candidates' input sides (32 to 128 px)
+DECODE_PROBE_IMAGES = 8
+DECODE_PROBE_SECONDS = 0.4  # taken from PROBE_SECONDS, so that the whole conversion stays inside them
+MIN_USABLE_SHARE = 0.05  # a budget that decoding alone would use up still selects, for a very short run
+DECODING_NOTE_SHARE = 0.1  # decoding beyond its price that takes this share of the budget is worth a note
+LARGE_FILE_DECODE_S = 0.005  # a decode this slow is the file's size, not the device
+
+
+@dataclass(frozen=True)
+class DecodeOverhead:
+    """What decoding the user's files costs on the wall clock beyond the reference clock's price for it.
+
+    The reference clock charges every decode one price for the input side, measured on small images. A
+    folder of camera photos costs far more to decode (tens of ms each even at a reduced scale), and on the
+    wall clock the run pays that out of the user's budget; the device probe, which times training steps on
+    images already in memory, does not see it. `images` is how many one run should decode: every image it
+    predicts, and the training images it reaches at the cheapest training pace (an upper estimate for one
+    run; refine's k runs each decode their own)."""
+
+    wall_per_image: float
+    priced_per_image: float
+    images: int
+    sampled: int
+    seconds: float
+    budget_wall: float
+
+    @property
+    def extra_wall_s(self) -> float:
+        """Wall seconds the run spends decoding that the reference clock does not count."""
+        return max(self.wall_per_image - self.priced_per_image, 0.0) * self.images
+
+    @property
+    def usable_wall_s(self) -> float:
+        return max(self.budget_wall - self.extra_wall_s, MIN_USABLE_SHARE * self.budget_wall)
+
+    def to_dict(self) -> dict:
+        return {"wall_per_image": round(self.wall_per_image, 6), "priced_per_image": round(self.priced_per_image, 6),
+                "images": self.images, "extra_wall_s": round(self.extra_wall_s, 3),
+                "usable_wall_s": round(self.usable_wall_s, 3), "sampled": self.sampled, "side": DECODE_PROBE_SIDE,
+                "seconds": round(self.seconds, 3)}
+
+
+def decoding_note(calibration: dict | None, budget: float) -> str | None:
+    """What to tell a user whose files take a noticeable part of the wall budget to decode (None otherwise):
+    the run ranks pipelines for less time than was asked, and where the files are large the fix is theirs."""
+    decode = (calibration or {}).get("decode")
+    if not decode or decode["extra_wall_s"] < DECODING_NOTE_SHARE * budget:
+        return None
+    floor = " (the floor: decoding alone would use the budget up)" if (
+        decode["usable_wall_s"] <= MIN_USABLE_SHARE * budget + 1e-6) else ""
+    note = (f"decoding about {decode['images']} of your images ({1000 * decode['wall_per_image']:.2g} ms each) "
+            f"costs about {decode['extra_wall_s']:.0f} of the {budget:g} wall-s beyond what the reference clock "
+            f"counts, so pipelines are ranked for the {decode['usable_wall_s']:.0f} s left{floor}")
+    if decode["wall_per_image"] >= LARGE_FILE_DECODE_S:
+        note += f"; no pipeline uses more than {largest_input_side()} px a side, so smaller files leave more time"
+    return note
+
+
+def expected_decodes(n_train: int, n_predicted: int, wall_per_image: float, train_wall_per_image: float,
+                     budget_wall: float) -> int:
+    """Images a run decodes within `budget_wall`: all it predicts (the first prediction decodes them), and
+    the training images its batches reach in what is left, one decode and one training pass each."""
+    left = max(budget_wall - wall_per_image * n_predicted, 0.0)
+    reached = left / max(wall_per_image + train_wall_per_image, 1e-9)
+    return n_predicted + int(min(n_train, reached))
+
+
+def _spread_picks(lengths: Sequence[int], n: int) -> list[tuple[int, int]]:
+    """Up to `n` (dataset, index) pairs spread evenly over the datasets laid end to end."""
+    total = sum(lengths)
+    if total == 0:
+        return []
+    ends = np.cumsum(lengths)
+    flat = np.unique(np.linspace(0, total - 1, min(n, total)).astype(int))
+    which = np.searchsorted(ends, flat, side="right")
+    return [(int(d), int(f - (ends[d] - lengths[d]))) for d, f in zip(which, flat, strict=True)]
+
+
+def probe_decoding(train: ImageDataset, predicted: Sequence[ImageDataset], table: CostTable,
+                   speed: DeviceSpeed, budget_wall: float,
+                   max_seconds: float = DECODE_PROBE_SECONDS) -> DecodeOverhead:
+    """Time the runner's own decoding (`PixelCache`, so a JPEG decodes at a reduced scale as in the run) on up
+    to 8 images spread over the data, and set it against the table's price in this device's wall seconds. As
+    the probe does, a decode starts only where it should end inside `max_seconds` (one at least). The mean,
+    not the median: a few huge files in a folder of small ones are what the run pays for. Nothing is warmed
+    up: the first read of a file is what the run pays too."""
+    datasets = [train, *predicted]
+    started, times = time.perf_counter(), []
+    for d, index in _spread_picks([len(x) for x in datasets], DECODE_PROBE_IMAGES):
+        if times and time.perf_counter() - started + float(np.mean(times)) > max_seconds:
+            break
+        start = time.perf_counter()
+        PixelCache(datasets[d], DECODE_PROBE_SIDE, max_bytes=0).batch([index])
+        times.append(time.perf_counter() - start)
+    if not times or speed.ref_per_wall <= 0:  # nothing to decode, or a table that prices nothing
+        return DecodeOverhead(0.0, 0.0, 0, len(times), time.perf_counter() - started, budget_wall)
+    wall_per_image = float(np.mean(times))
+    priced = table.decode_cost(DECODE_PROBE_SIDE, 1) / speed.ref_per_wall
+    train_pace = table.step_cost(PROBE_ARCHITECTURE, PROBE_SIZE, PROBE_BATCH, 0.0) / PROBE_BATCH / speed.ref_per_wall
+    images = expected_decodes(len(train), sum(len(x) for x in predicted), wall_per_image, train_pace, budget_wall)
+    return DecodeOverhead(wall_per_image, priced, images, len(times), time.perf_counter() - started, budget_wall)
 
 
 def _synchronize(device: torch.device) -> None:

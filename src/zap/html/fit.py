@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from zap.errors import ConfigError
+from zap.finetune.calibrate import decoding_note
 from zap.finetune.threads import fewer_threads_note
 from zap.html.page import (
     Raw,
@@ -335,7 +336,7 @@ def _time(estimator, summary: dict[str, Any]) -> str:
     body = table(["clock", "unit", "used", "budget", "of the budget"], rows, lambda i: rows[i][0].startswith(clock))
     events = Counter(e["event"].replace("_", " ") for e in estimator.result_.events)
     body += "<p class=\"muted\">" + esc(", ".join(f"{n} × {event}" for event, n in events.items())) + \
-        f" · {esc(_threads_note(summary))} · input {summary.get('input_size')} px</p>"
+        f" · {esc(_run_notes(summary))} · input {summary.get('input_size')} px</p>"
     predictions = [e for e in estimator.result_.events if e["event"] == "prediction"]
     if predictions:
         body += "<h3>Anytime predictions</h3>" + table(
@@ -345,6 +346,9 @@ def _time(estimator, summary: dict[str, Any]) -> str:
     return section("Time", body, "time")
 
 
-def _threads_note(summary: dict[str, Any]) -> str:
-    """The run's threads, and why fewer than the cores: the first question about a slow run."""
-    return fewer_threads_note(summary.get("threads_choice")) or f"{summary.get('threads')} thread(s)"
+def _run_notes(summary: dict[str, Any]) -> str:
+    """The run's threads and why fewer than the cores, and the budget decoding took: the first questions about
+    a slow run."""
+    threads = fewer_threads_note(summary.get("threads_choice")) or f"{summary.get('threads')} thread(s)"
+    decoding = decoding_note(summary.get("clock_calibration"), float(summary["budget_s"]))
+    return threads + (f" · {decoding}" if decoding else "")
