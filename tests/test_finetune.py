@@ -359,3 +359,47 @@ def test_the_quick_models_sample_keeps_every_class_three_times_where_it_can():
 def test_mixed_precision_is_refused_on_the_cpu(split):
     with pytest.raises(ConfigError, match="amp=True.*CUDA"):
         run(split.train, split.test, FAST_CONFIG, Budget(2, "steps"), device="cpu", amp=True)
+
+
+class CountingImages:
+    """Wraps a dataset and counts the images decoded from it, as a folder's reads would be."""
+
+    def __init__(self, dataset):
+        self.dataset, self.decoded = dataset, 0
+        self.n_channels, self.labels, self.n_classes = dataset.n_channels, dataset.labels, dataset.n_classes
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def load_scaled(self, index, min_side):
+        self.decoded += 1
+        return self.dataset.load_scaled(index, min_side)
+
+
+def test_runs_sharing_a_pixel_store_decode_each_image_once_and_compute_the_same(split):
+    """refine's candidates and tune's trials share decoded pixels: a second run at the same input size decodes
+    nothing, yet each run still charges its own first use of every image on the reference clock, so its
+    steps, times and predictions are those of a run on its own."""
+    from zap.finetune.batches import PixelCache, PixelStore
+
+    alone = run(split.train, split.test, FAST_CONFIG, Budget(3, "ref"), seed=1)
+    store = PixelStore()
+    first = run(split.train, split.test, FAST_CONFIG, Budget(3, "ref"), seed=1, pixels=store)
+    second = run(split.train, split.test, FAST_CONFIG, Budget(3, "ref"), seed=1, pixels=store)
+    def on_the_ref_clock(result):  # what a seed fixes; wall and CPU seconds are the machine's
+        return [(r["steps"], r["ref_s"], r["nauc"], r["accuracy"]) for r in result.curve.rows], result.elapsed["ref_s"]
+
+    assert on_the_ref_clock(first) == on_the_ref_clock(second) == on_the_ref_clock(alone)
+    channels = split.train.n_channels
+    assert store.nbytes == (len(split.train) + len(split.test)) * channels * 32 * 32  # two sets at 32 px, once
+
+    counted = CountingImages(split.train)
+    own, view = PixelCache(counted, 32), PixelCache(counted, 32, store=store)
+    own.batch([0, 1, 2])
+    assert counted.decoded == 3 and own.pop_decoded() == 3
+    view.batch([0, 1]), view.batch([1, 2])  # a new set to the store: decoded once, charged at first use
+    assert counted.decoded == 6 and view.pop_decoded() == 3
+    PixelCache(counted, 32, store=store).batch([0, 1, 2])  # another run's view: nothing decoded, all charged
+    assert counted.decoded == 6
+    tiny = PixelStore(max_bytes=10)  # too small to hold the set: each run keeps its own pixels
+    assert tiny.pixels(counted, 32, 3) is None and PixelCache(counted, 32, store=tiny).enabled and tiny.nbytes == 0

@@ -27,38 +27,87 @@ def input_size(resolution: int, max_size: int) -> int:
     return int(max(BASE, min(max_size, wanted)))
 
 
-class PixelCache:
-    """uint8 (C, S, S) tensors of a dataset's images at one input size, decoded on first use."""
+class _Pixels:
+    """uint8 (C, S, S) tensors of a dataset's images at one input size, each decoded on first use, held if the
+    whole set fits `max_bytes` (else decoded on every use)."""
 
-    def __init__(
-        self, dataset: ImageDataset, size: int, max_bytes: int = DEFAULT_CACHE_BYTES, channels: int | None = None
-    ):
-        self.dataset, self.size = dataset, size
-        self.channels = channels or dataset.n_channels
-        shape = (len(dataset), self.channels, size, size)
-        self.enabled = math.prod(shape) <= max_bytes
+    def __init__(self, dataset: ImageDataset, size: int, channels: int, max_bytes: int):
+        self.dataset, self.size, self.channels = dataset, size, channels
+        shape = (len(dataset), channels, size, size)
+        self.nbytes = math.prod(shape)
+        self.enabled = self.nbytes <= max_bytes
         self._store = torch.empty(shape if self.enabled else (0,), dtype=torch.uint8)
         self._filled = np.zeros(len(dataset) if self.enabled else 0, dtype=bool)
-        self._decoded = 0
-
-    def pop_decoded(self) -> int:
-        """Images decoded since the last call: what the reference clock charges for decoding."""
-        count, self._decoded = self._decoded, 0
-        return count
 
     def _decode(self, index: int) -> torch.Tensor:
-        self._decoded += 1
         array = resize_square(to_channels(self.dataset.load_scaled(index, self.size), self.channels), self.size)
         return torch.tensor(array.transpose(2, 0, 1))  # a copy: decoded arrays may be read-only
 
-    def batch(self, indices: np.ndarray | list[int]) -> torch.Tensor:
-        indices = np.asarray(indices, dtype=np.int64)
+    def batch(self, indices: np.ndarray) -> torch.Tensor:
         if not self.enabled:
             return torch.stack([self._decode(int(i)) for i in indices])
         for i in indices[~self._filled[indices]]:
             self._store[i] = self._decode(int(i))
             self._filled[i] = True
         return self._store[torch.from_numpy(indices)]
+
+
+class PixelStore:
+    """Decoded pixels shared by the runs of one process over the same image sets: refine's candidates and
+    tune's trials then decode a folder of photos once per input size, not once per run. Sets are keyed by
+    object (the store keeps them alive, so an id is never reused), and the store holds at most `max_bytes`
+    in all; a set past that is left to its run's own cache."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self._sets: dict[tuple[int, int, int], _Pixels] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self._sets.values() if p.enabled)
+
+    def pixels(self, dataset: ImageDataset, size: int, channels: int) -> _Pixels | None:
+        key = (id(dataset), size, channels)
+        if key not in self._sets:
+            pixels = _Pixels(dataset, size, channels, self.max_bytes - self.nbytes)
+            if not pixels.enabled:
+                return None
+            self._sets[key] = pixels
+        return self._sets[key]
+
+
+class PixelCache:
+    """One run's view of a dataset's pixels at its input size: its own, or a `PixelStore`'s shared ones.
+
+    The reference clock charges a run for each image the first time that run uses it, whoever decoded it,
+    so sharing pixels changes no run's steps or numbers, only its wall time."""
+
+    def __init__(
+        self, dataset: ImageDataset, size: int, max_bytes: int = DEFAULT_CACHE_BYTES, channels: int | None = None,
+        store: PixelStore | None = None,
+    ):
+        self.dataset, self.size = dataset, size
+        self.channels = channels or dataset.n_channels
+        shared = store.pixels(dataset, size, self.channels) if store is not None else None
+        self._pixels = shared or _Pixels(dataset, size, self.channels, max_bytes)
+        self.enabled = self._pixels.enabled
+        self._used = np.zeros(len(dataset) if self.enabled else 0, dtype=bool)
+        self._decoded = 0
+
+    def pop_decoded(self) -> int:
+        """Images decoded for this run since the last call: what the reference clock charges for decoding."""
+        count, self._decoded = self._decoded, 0
+        return count
+
+    def batch(self, indices: np.ndarray | list[int]) -> torch.Tensor:
+        indices = np.asarray(indices, dtype=np.int64)
+        if not self.enabled:
+            self._decoded += len(indices)
+        else:  # counted as a private cache decodes: an index twice in one batch twice
+            unused = ~self._used[indices]
+            self._decoded += int(unused.sum())
+            self._used[indices[unused]] = True
+        return self._pixels.batch(indices)
 
 
 class CachedImages(Dataset):

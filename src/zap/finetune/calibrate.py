@@ -278,7 +278,7 @@ class DecodeOverhead:
     wall clock the run pays that out of the user's budget; the device probe, which times training steps on
     images already in memory, does not see it. `images` is how many one run should decode: every image it
     predicts, and the training images it reaches at the cheapest training pace (an upper estimate for one
-    run; refine's k runs each decode their own)."""
+    run; refine's candidates share what they decode, `batches.PixelStore`)."""
 
     wall_per_image: float
     priced_per_image: float

@@ -28,7 +28,7 @@ from zap.data.dataset import ImageDataset
 from zap.data.split import stratified_holdout
 from zap.errors import ConfigError
 from zap.finetune import quick
-from zap.finetune.batches import CachedImages, InputTransform, PixelCache, endless, input_size, train_loader
+from zap.finetune.batches import CachedImages, InputTransform, PixelCache, PixelStore, endless, input_size, train_loader
 from zap.finetune.clock import Budget, Stopwatch
 from zap.finetune.refclock import CostTable, RunCosts, default_cost_table, run_costs
 from zap.finetune.schedules import EvalSchedule, LearningRate
@@ -160,8 +160,9 @@ class _Run:
     """The state of one run; `run()` below is its only entry point."""
 
     def __init__(self, train, test, cfg, budget, *, seed, device, extra, progress, stopwatch, costs,
-                 on_prediction=None, amp: bool | None = None, hold_out: bool = True):
+                 on_prediction=None, amp: bool | None = None, hold_out: bool = True, pixels: PixelStore | None = None):
         self.cfg, self.budget, self.seed, self.device = cfg, budget, seed, device
+        self.pixels = pixels
         self.hold_out = hold_out
         self.on_prediction: Callable[[LearningCurve], None] | None = on_prediction
         self.train, self.test, self.extra = train, test, extra
@@ -223,12 +224,12 @@ class _Run:
             self.fit_idx, self.valid_idx = fit_valid_split(labels, self.n_classes, self.cfg, self.seed)
         else:
             self.fit_idx, self.valid_idx = np.arange(len(labels)), np.empty(0, dtype=np.int64)
-        self.train_cache = PixelCache(self.train, self.size)
+        self.train_cache = PixelCache(self.train, self.size, store=self.pixels)
         images = CachedImages(self.train_cache, labels, self.fit_idx)
         self.loader = train_loader(images, int(self.cfg["batch_size"]), self.seed)
         self.batches = endless(self.loader)
-        self.test_cache = PixelCache(self.test, self.size) if self.test is not None else None
-        self.extra_cache = PixelCache(self.extra, self.size) if self.extra is not None else None
+        self.test_cache = PixelCache(self.test, self.size, store=self.pixels) if self.test is not None else None
+        self.extra_cache = PixelCache(self.extra, self.size, store=self.pixels) if self.extra is not None else None
 
     # ---------------------------------------------------------------------------------------- predict
     def _autocast(self):
@@ -517,6 +518,7 @@ def run(
     on_prediction: Callable[[LearningCurve], None] | None = None,
     amp: bool | None = None,
     hold_out: bool = True,
+    pixels: PixelStore | None = None,
 ) -> RunResult:
     """Fine-tune `config` on `train` within `budget`, predicting `test` (and `extra`) anytime.
 
@@ -527,7 +529,8 @@ def run(
     still raises). `on_prediction(curve)` is called after each prediction, on the clock (keep it short: a
     progress file, say). `amp`: float16 autocast on a GPU (default: on where the device is CUDA); the
     meta-dataset turns it off so that a GPU computes what the CPU does, up to rounding. `hold_out=False` fits
-    on every training image and validates nothing (a refit, whose length is already decided).
+    on every training image and validates nothing (a refit, whose length is already decided). `pixels`: decoded
+    images shared with other runs of this process over the same datasets (`PixelStore`).
     """
     if budget.clock == "cpu" and threads != 1:
         raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
@@ -537,7 +540,7 @@ def run(
     state = _Run(train, test, cfg, budget, seed=seed, device=resolve_device(device), extra=extra,
                  progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
                  costs=costs if costs is not None else default_cost_table(), on_prediction=on_prediction, amp=amp,
-                 hold_out=hold_out)
+                 hold_out=hold_out, pixels=pixels)
     stops = (KeyboardInterrupt,) if interruptible else ()  # an empty tuple catches nothing
     with torch_threads(threads):
         state.build()
@@ -583,13 +586,13 @@ class ResumableRun:
     def __init__(self, train: ImageDataset, test: ImageDataset | None, config: Mapping[str, Any], budget: Budget,
                  *, seed: int = 0, threads: int = 1, device: str = "auto", extra: ImageDataset | None = None,
                  costs: CostTable | None = None, wall_fn: Callable[[], float] = time.perf_counter,
-                 cpu_fn: Callable[[], float] = time.thread_time):
+                 cpu_fn: Callable[[], float] = time.thread_time, pixels: PixelStore | None = None):
         if budget.clock == "cpu" and threads != 1:
             raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
         self.threads = threads
         self.state = _Run(train, test, as_dict(complete(config)), budget, seed=seed, device=resolve_device(device),
                           extra=extra, progress=False, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
-                          costs=costs if costs is not None else default_cost_table())
+                          costs=costs if costs is not None else default_cost_table(), pixels=pixels)
         with torch_threads(threads):
             self.state.build()
         self._rng = torch.get_rng_state()

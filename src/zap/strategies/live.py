@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from zap.data.dataset import ImageDataset
+from zap.finetune.batches import PixelStore
 from zap.finetune.clock import Budget
 from zap.finetune.runner import Prediction, ResumableRun, RunResult, ctrl_c_raises
 from zap.metafeatures import MetaFeatures
@@ -115,8 +116,9 @@ def refine_fit(train: ImageDataset, test: ImageDataset | None, candidates: Seque
     makes the policy's predictor for these candidates. Ctrl-C stops where it is and keeps the answer standing.
     `on_prediction(curve)` gets the global answer's curve each time it changes (a progress file, say)."""
     chosen = list(candidates[: settings.k])
+    pixels = PixelStore()  # the candidates at one input size decode the images once between them
     runs = [ResumableRun(train, test, c["config"], budget, seed=seed, threads=threads, device=device, extra=extra,
-                         costs=costs) for c in chosen]
+                         costs=costs, pixels=pixels) for c in chosen]
     arms = [LiveArm(i, c.get("name") or c.get("pipeline_id", f"candidate {i}"), r)
             for i, (c, r) in enumerate(zip(chosen, runs, strict=True))]
     predict = predict_factory([c["config"] for c in chosen])

@@ -46,6 +46,7 @@ from zap.data.dataset import ImageDataset
 from zap.data.split import DEFAULT_MAX_TEST, DataSplit, SplitSettings, train_test_split
 from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
+from zap.finetune.batches import PixelStore
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
 from zap.finetune.pricing import PRICE_MARGIN, cannot_answer, first_answer_price
@@ -447,6 +448,7 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
     from smac.runhistory import TrialValue
 
     fit, valid = data
+    pixels = PixelStore()  # every trial trains on the same images: a trial at an input size seen before decodes none
     try:
         while len(search.trials) < n_trials and len(search.skipped) < n_trials:
             info = _ask(smac)
@@ -466,7 +468,7 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
                 smac.tell(info, TrialValue(cost=1.0, time=0.0), save=False)
                 continue
             result = run(fit, valid, config, Budget(amount, search.budget.clock), seed=seed, threads=threads,
-                         device=device, interruptible=interruptible)
+                         device=device, interruptible=interruptible, pixels=pixels)
             trial = search.record(config, origin, float(info.budget), amount, result)
             if result.status == "interrupted":
                 search.ended = "interrupted"
