@@ -376,30 +376,49 @@ class CountingImages:
         return self.dataset.load_scaled(index, min_side)
 
 
-def test_runs_sharing_a_pixel_store_decode_each_image_once_and_compute_the_same(split):
+def test_runs_sharing_a_pixel_store_decode_each_image_once_and_compute_the_same(split, monkeypatch):
     """refine's candidates and tune's trials share decoded pixels: a second run at the same input size decodes
     nothing, yet each run still charges its own first use of every image on the reference clock, so its
     steps, times and predictions are those of a run on its own."""
-    from zap.finetune.batches import PixelCache, PixelStore
+    from zap.data.dataset import SubsetDataset
+    from zap.finetune.batches import PixelStore
 
-    alone = run(split.train, split.test, FAST_CONFIG, Budget(3, "ref"), seed=1)
-    store = PixelStore()
-    first = run(split.train, split.test, FAST_CONFIG, Budget(3, "ref"), seed=1, pixels=store)
-    second = run(split.train, split.test, FAST_CONFIG, Budget(3, "ref"), seed=1, pixels=store)
+    decoded, load_scaled = [], SubsetDataset.load_scaled
+    monkeypatch.setattr(SubsetDataset, "load_scaled", lambda self, i, s: decoded.append(i) or load_scaled(self, i, s))
+
+    def decodes_of(**kwargs):
+        before = len(decoded)
+        result = run(split.train, split.test, FAST_CONFIG, Budget(3, "ref"), seed=1, **kwargs)
+        return result, len(decoded) - before
+
     def on_the_ref_clock(result):  # what a seed fixes; wall and CPU seconds are the machine's
         return [(r["steps"], r["ref_s"], r["nauc"], r["accuracy"]) for r in result.curve.rows], result.elapsed["ref_s"]
 
+    store = PixelStore()
+    (alone, n_alone), (first, n_first), (second, n_second) = decodes_of(), decodes_of(pixels=store), \
+        decodes_of(pixels=store)
+    assert n_alone == n_first > 0 and n_second == 0
     assert on_the_ref_clock(first) == on_the_ref_clock(second) == on_the_ref_clock(alone)
     channels = split.train.n_channels
     assert store.nbytes == (len(split.train) + len(split.test)) * channels * 32 * 32  # two sets at 32 px, once
 
-    counted = CountingImages(split.train)
-    own, view = PixelCache(counted, 32), PixelCache(counted, 32, store=store)
+
+def test_a_pixel_cache_charges_each_runs_first_use_whoever_decoded(split):
+    from zap.finetune.batches import PixelCache, PixelStore
+
+    counted, store = CountingImages(split.train), PixelStore()
+    own = PixelCache(counted, 32)
     own.batch([0, 1, 2])
     assert counted.decoded == 3 and own.pop_decoded() == 3
+    view = PixelCache(counted, 32, store=store)
     view.batch([0, 1]), view.batch([1, 2])  # a new set to the store: decoded once, charged at first use
     assert counted.decoded == 6 and view.pop_decoded() == 3
-    PixelCache(counted, 32, store=store).batch([0, 1, 2])  # another run's view: nothing decoded, all charged
-    assert counted.decoded == 6
+    other = PixelCache(counted, 32, store=store)  # another run's view: nothing decoded, every first use charged
+    other.batch([0, 1, 2, 2])
+    assert counted.decoded == 6 and other.pop_decoded() == 4  # an index twice in a batch: as a private cache
+    off = PixelCache(counted, 32, max_bytes=0, store=store)  # a run whose own cache is off never shares
+    off.batch([0, 0])
+    assert not off.enabled and counted.decoded == 8 and off.pop_decoded() == 2
     tiny = PixelStore(max_bytes=10)  # too small to hold the set: each run keeps its own pixels
-    assert tiny.pixels(counted, 32, 3) is None and PixelCache(counted, 32, store=tiny).enabled and tiny.nbytes == 0
+    assert tiny.pixels(counted, 32, counted.n_channels) is None and tiny.nbytes == 0
+    assert PixelCache(counted, 32, store=tiny).enabled

@@ -27,36 +27,41 @@ def input_size(resolution: int, max_size: int) -> int:
     return int(max(BASE, min(max_size, wanted)))
 
 
+def _nbytes(dataset: ImageDataset, size: int, channels: int) -> int:
+    return len(dataset) * channels * size * size
+
+
 class _Pixels:
-    """uint8 (C, S, S) tensors of a dataset's images at one input size, each decoded on first use, held if the
-    whole set fits `max_bytes` (else decoded on every use)."""
+    """uint8 (C, S, S) tensors of a dataset's images at one input size, held once decoded if the whole set
+    fits `max_bytes` (`enabled`; else each use decodes again)."""
 
     def __init__(self, dataset: ImageDataset, size: int, channels: int, max_bytes: int):
         self.dataset, self.size, self.channels = dataset, size, channels
-        shape = (len(dataset), channels, size, size)
-        self.nbytes = math.prod(shape)
+        self.nbytes = _nbytes(dataset, size, channels)
         self.enabled = self.nbytes <= max_bytes
+        shape = (len(dataset), channels, size, size)
         self._store = torch.empty(shape if self.enabled else (0,), dtype=torch.uint8)
         self._filled = np.zeros(len(dataset) if self.enabled else 0, dtype=bool)
 
-    def _decode(self, index: int) -> torch.Tensor:
+    def decode(self, index: int) -> torch.Tensor:
         array = resize_square(to_channels(self.dataset.load_scaled(index, self.size), self.channels), self.size)
         return torch.tensor(array.transpose(2, 0, 1))  # a copy: decoded arrays may be read-only
 
-    def batch(self, indices: np.ndarray) -> torch.Tensor:
-        if not self.enabled:
-            return torch.stack([self._decode(int(i)) for i in indices])
-        for i in indices[~self._filled[indices]]:
-            self._store[i] = self._decode(int(i))
-            self._filled[i] = True
-        return self._store[torch.from_numpy(indices)]
+    def fill(self, index: int) -> None:
+        if not self._filled[index]:
+            self._store[index] = self.decode(index)
+            self._filled[index] = True
+
+    def take(self, indices: np.ndarray) -> torch.Tensor:
+        return self._store[torch.from_numpy(indices)]  # a copy: no caller can write into the held pixels
 
 
 class PixelStore:
     """Decoded pixels shared by the runs of one process over the same image sets: refine's candidates and
     tune's trials then decode a folder of photos once per input size, not once per run. Sets are keyed by
     object (the store keeps them alive, so an id is never reused), and the store holds at most `max_bytes`
-    in all; a set past that is left to its run's own cache."""
+    in all, for as long as it lives; a set past that is left to its run's own cache. Not thread-safe: one
+    store per thread of runs."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES):
         self.max_bytes = max_bytes
@@ -64,23 +69,23 @@ class PixelStore:
 
     @property
     def nbytes(self) -> int:
-        return sum(p.nbytes for p in self._sets.values() if p.enabled)
+        return sum(p.nbytes for p in self._sets.values())
 
     def pixels(self, dataset: ImageDataset, size: int, channels: int) -> _Pixels | None:
         key = (id(dataset), size, channels)
         if key not in self._sets:
-            pixels = _Pixels(dataset, size, channels, self.max_bytes - self.nbytes)
-            if not pixels.enabled:
+            if _nbytes(dataset, size, channels) > self.max_bytes - self.nbytes:
                 return None
-            self._sets[key] = pixels
+            self._sets[key] = _Pixels(dataset, size, channels, self.max_bytes)
         return self._sets[key]
 
 
 class PixelCache:
     """One run's view of a dataset's pixels at its input size: its own, or a `PixelStore`'s shared ones.
 
-    The reference clock charges a run for each image the first time that run uses it, whoever decoded it,
-    so sharing pixels changes no run's steps or numbers, only its wall time."""
+    The reference clock charges a run for each image the first time that run uses it (every time, where the
+    run's cache is off), whoever decoded it. So on the reference and step clocks sharing changes no run's
+    steps or numbers; on the wall and CPU clocks the run that decodes an image first pays for it."""
 
     def __init__(
         self, dataset: ImageDataset, size: int, max_bytes: int = DEFAULT_CACHE_BYTES, channels: int | None = None,
@@ -88,7 +93,8 @@ class PixelCache:
     ):
         self.dataset, self.size = dataset, size
         self.channels = channels or dataset.n_channels
-        shared = store.pixels(dataset, size, self.channels) if store is not None else None
+        fits = _nbytes(dataset, size, self.channels) <= max_bytes  # a run whose own cache is off never shares
+        shared = store.pixels(dataset, size, self.channels) if store is not None and fits else None
         self._pixels = shared or _Pixels(dataset, size, self.channels, max_bytes)
         self.enabled = self._pixels.enabled
         self._used = np.zeros(len(dataset) if self.enabled else 0, dtype=bool)
@@ -100,14 +106,20 @@ class PixelCache:
         return count
 
     def batch(self, indices: np.ndarray | list[int]) -> torch.Tensor:
+        """Each image is counted just before it is decoded, so a decode that fails leaves the count where it
+        got to (an index twice in one batch, not yet used, counts twice)."""
         indices = np.asarray(indices, dtype=np.int64)
         if not self.enabled:
-            self._decoded += len(indices)
-        else:  # counted as a private cache decodes: an index twice in one batch twice
-            unused = ~self._used[indices]
-            self._decoded += int(unused.sum())
-            self._used[indices[unused]] = True
-        return self._pixels.batch(indices)
+            decoded = []
+            for i in indices:
+                self._decoded += 1
+                decoded.append(self._pixels.decode(int(i)))
+            return torch.stack(decoded)
+        for i in indices[~self._used[indices]]:
+            self._decoded += 1
+            self._pixels.fill(int(i))
+            self._used[i] = True
+        return self._pixels.take(indices)
 
 
 class CachedImages(Dataset):
