@@ -414,3 +414,14 @@ def test_a_slice_pauses_before_a_prediction_pass_it_could_not_finish(split, monk
     monkeypatch.setattr(_Run, "pass_crosses_pause", lambda self: False)
     over, curve = overshoots(split, table, config, budget, 0.5)
     assert max(over) > 2 * step and curve == whole
+
+
+def test_refines_candidates_share_one_pixel_store(arrays, monkeypatch):
+    """The candidates train on the same images, so they decode them once between them (`PixelStore`)."""
+    from zap.api import ZAP
+    from zap.strategies import live
+
+    stores, real = [], live.ResumableRun
+    monkeypatch.setattr(live, "ResumableRun", lambda *a, **kw: stores.append(kw.get("pixels")) or real(*a, **kw))
+    ZAP(budget=3.0, clock="ref", strategy="refine", refine_k=2, threads=1).fit(arrays)
+    assert len(stores) == 2 and stores[0] is not None and stores[0] is stores[1]

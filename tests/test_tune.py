@@ -392,3 +392,14 @@ def test_cli_end_to_end(tmp_path, capsys):
                                rtol=0, atol=1e-5)
     assert "trials in" in capsys.readouterr().out
     assert Path(out / "model" / "model.json").is_file()
+
+
+def test_the_trials_of_a_search_share_one_pixel_store(monkeypatch):
+    """Every trial trains on the same images, so they decode them once between them (`PixelStore`)."""
+    from zap.strategies import tune as tune_module
+
+    stores, real_run = [], tune_module.run
+    monkeypatch.setattr(tune_module, "run", lambda *a, **kw: stores.append(kw.get("pixels")) or real_run(*a, **kw))
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    tune(split.train, split.test, Budget(S, "ref"), init=GIVEN, k=2, seed=0, trial_budget=1.0)
+    assert len(stores) >= 2 and stores[0] is not None and all(s is stores[0] for s in stores)
