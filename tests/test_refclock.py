@@ -449,6 +449,23 @@ def test_the_fit_report_and_the_quiet_path_carry_the_decoding_note(capsys):
     assert "note: decoding about 400 of your images" in capsys.readouterr().err
 
 
+def test_the_three_places_print_the_same_time_notes_in_the_same_order(capsys):
+    from zap.cli import _report_fit
+    from zap.finetune.calibrate import run_notes
+    from zap.html.fit import _run_notes
+
+    decode = {"images": 400, "wall_per_image": 0.03, "extra_wall_s": 11.4, "usable_wall_s": 48.6}
+    choice = {"threads": 1, "cores": 2, "busy_cores": 1.0, "rule": "one per free core"}
+    notes = run_notes(choice, {"decode": decode}, 60)
+    assert len(notes) == 2 and notes[0].startswith("1 torch thread(s) on 2 cores") and "decoding" in notes[1]
+    assert run_notes(None, None, 60) == [] and run_notes(choice | {"threads": 2}, {"decode": decode}, 600) == []
+    summary = {"threads": 1, "threads_choice": choice, "budget_s": 60, "clock_calibration": {"decode": decode},
+               "status": "ok", "selection": {"warnings": []}}
+    assert _run_notes(summary) == " · ".join(notes)  # the report: no "1 thread(s)" when the note says it
+    _report_fit(__import__("argparse").Namespace(quiet=True, out="runs/x", budget=60, clock="wall"), summary)
+    assert capsys.readouterr().err.splitlines() == [f"note: {note}" for note in notes]
+
+
 def test_the_photo_budget_benchmark_writes_its_folders_and_reads_the_share_left(tmp_path, capsys):
     with benchmark_script("photo_budget") as bench:
         root = bench.write_folder(tmp_path / "photos", 0.01, n_images=20)

@@ -20,16 +20,16 @@ from zap.finetune import Budget, RunResult, run
 from zap.finetune.calibrate import (
     DECODE_PROBE_SECONDS,
     PROBE_SECONDS,
-    decoding_note,
     probe,
     probe_decoding,
+    run_notes,
 )
 from zap.finetune.clock import check_budget
 from zap.finetune.predictor import Predictor
 from zap.finetune.refclock import default_cost_table
 from zap.finetune.refit import RefitError, refit
 from zap.finetune.runner import resolve_device
-from zap.finetune.threads import ThreadChoice, choose_threads, every_core, fewer_threads_note, usable_cores
+from zap.finetune.threads import ThreadChoice, choose_threads, every_core, usable_cores
 from zap.metadataset.problem import check_objective
 from zap.metafeatures import MetaFeatures
 from zap.metafeatures import compute as compute_metafeatures
@@ -296,8 +296,8 @@ class ZAP:
         self.selection_: dict[str, Any] = {"selector": "fixed", "config": self._config_source()}
         n_predicted = len(self.split_.test) + (len(extra_images) if extra_images is not None else 0)
         self.pipeline_ = self._config(n_predicted)
-        notes = [fewer_threads_note(self.threads_choice_), decoding_note(self.clock_calibration_, self.budget)]
-        lines = [f"note: {note}" for note in notes if note] + selection_lines(self.selection_)
+        notes = run_notes(self.threads_choice_, self.clock_calibration_, self.budget)
+        lines = [f"note: {note}" for note in notes] + selection_lines(self.selection_)
         if self.progress and lines:  # before training: the whole run is what it chose
             print("\n".join(lines), file=sys.stderr, flush=True)
         self.data_ = dataset  # what a refit trains on: all of it, and nothing the caller did not give

@@ -100,11 +100,10 @@ def _report_fit(args: argparse.Namespace, summary: dict) -> int:
               f"{summary['alc']:.4f}, status interrupted)", file=sys.stderr)
         return 130
     if args.quiet:  # otherwise the estimator said it before training
-        from zap.finetune.calibrate import decoding_note
+        from zap.finetune.calibrate import run_notes
 
-        notes = [fewer_threads_note(summary.get("threads_choice")),
-                 decoding_note(summary.get("clock_calibration"), summary["budget_s"])]
-        for warning in [n for n in notes if n] + summary["selection"].get("warnings", []):
+        notes = run_notes(summary.get("threads_choice"), summary.get("clock_calibration"), summary["budget_s"])
+        for warning in notes + summary["selection"].get("warnings", []):
             print(f"note: {warning}", file=sys.stderr)
     else:
         print(f"ALC {summary['alc']:.4f}  final NAUC {summary['final_nauc']:.4f}  accuracy "

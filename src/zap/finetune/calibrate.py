@@ -33,7 +33,7 @@ from zap.finetune.batches import PixelCache
 from zap.finetune.clock import Budget, Stopwatch
 from zap.finetune.refclock import CostTable
 from zap.finetune.runner import _Run, resolve_device
-from zap.finetune.threads import torch_threads
+from zap.finetune.threads import fewer_threads_note, torch_threads
 from zap.pipelines import get_config, largest_input_side
 from zap.pipelines.zoo import ZOO, import_model_code
 
@@ -317,6 +317,13 @@ def decoding_note(calibration: dict | None, budget: float) -> str | None:
     if decode["wall_per_image"] >= LARGE_FILE_DECODE_S:
         note += f"; no pipeline uses more than {largest_input_side()} px a side, so smaller files leave more time"
     return note
+
+
+def run_notes(threads_choice: dict | None, calibration: dict | None, budget: float) -> list[str]:
+    """The notes about a run's time that fit prints before training, the `--quiet` path prints after it and
+    the report shows: fewer threads than cores, and a budget that decoding the user's files takes a part of.
+    One list, so the three places never say different things."""
+    return [note for note in (fewer_threads_note(threads_choice), decoding_note(calibration, budget)) if note]
 
 
 def expected_decodes(n_train: int, n_predicted: int, wall_per_image: float, train_wall_per_image: float,

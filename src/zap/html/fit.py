@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from zap.errors import ConfigError
-from zap.finetune.calibrate import decoding_note
+from zap.finetune.calibrate import run_notes
 from zap.finetune.threads import fewer_threads_note
 from zap.html.page import (
     Raw,
@@ -349,6 +349,7 @@ def _time(estimator, summary: dict[str, Any]) -> str:
 def _run_notes(summary: dict[str, Any]) -> str:
     """The run's threads and why fewer than the cores, and the budget decoding took: the first questions about
     a slow run."""
-    threads = fewer_threads_note(summary.get("threads_choice")) or f"{summary.get('threads')} thread(s)"
-    decoding = decoding_note(summary.get("clock_calibration"), float(summary["budget_s"]))
-    return threads + (f" · {decoding}" if decoding else "")
+    notes = run_notes(summary.get("threads_choice"), summary.get("clock_calibration"), float(summary["budget_s"]))
+    if fewer_threads_note(summary.get("threads_choice")) is None:
+        notes.insert(0, f"{summary.get('threads')} thread(s)")
+    return " · ".join(notes)
