@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FAST_CONFIG, V1_ARTIFACT, injected_table
+from conftest import FAST_CONFIG, V1_ARTIFACT, benchmark_script, injected_table
 from zap.data import SplitSettings, load_dataset, train_test_split
 from zap.errors import ArtifactError, ConfigError
 from zap.finetune import Budget, run
@@ -425,3 +425,25 @@ def test_refines_candidates_share_one_pixel_store(arrays, monkeypatch):
     monkeypatch.setattr(live, "ResumableRun", lambda *a, **kw: stores.append(kw.get("pixels")) or real(*a, **kw))
     ZAP(budget=3.0, clock="ref", strategy="refine", refine_k=2, threads=1).fit(arrays)
     assert len(stores) == 2 and stores[0] is not None and stores[0] is stores[1]
+
+
+def test_the_real_run_study_ranks_each_budget_at_its_nearest_level_and_pairs_per_core(capsys):
+    from synthetic import synthetic_artifact, synthetic_levels_artifact
+
+    with benchmark_script("refine_fit") as study:
+        assert study.by_level(synthetic_levels_artifact(), [10, 20, 30, 60, 600]) == {20.0: [10, 20, 30],
+                                                                                      60.0: [60, 600]}
+        assert study.by_level(synthetic_artifact(), [20, 60]) == {20.0: [20, 60]}  # one level: it serves all
+        row = {"budget": 60, "core": "c"}
+        runs = [row | {"dataset": "a", "seed": 0, "strategy": "zero-shot", "alc": 0.5, "final_nauc": 0.8},
+                row | {"dataset": "a", "seed": 0, "strategy": "refine", "alc": 0.6, "final_nauc": 0.8},
+                row | {"dataset": "a", "seed": 1, "strategy": "zero-shot", "alc": 0.5, "final_nauc": 0.8},
+                row | {"dataset": "a", "seed": 1, "strategy": "refine", "alc": 0.4, "final_nauc": 0.9},
+                row | {"dataset": "b", "strategy": "zero-shot", "alc": 0.3, "final_nauc": 0.7},  # v1: no seed
+                row | {"dataset": "b", "strategy": "refine", "alc": 0.5, "final_nauc": 0.7}]
+        study.print_table(runs)
+    lines = {tuple(line.split()[:3]): line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    alc = lines[("60", "refine", "alc")]
+    # a's two seeds average to a tie (+0.1, -0.1), b gains +0.2: 2 datasets, the mean gain 0.1, 1 of 2 ahead
+    assert alc[3:6] == ["0.400", "0.500", "+0.100"] and alc[-2] == "1/2"
+    assert lines[("60", "refine", "final_nauc")][5] == "+0.025"
