@@ -8,6 +8,7 @@ meta-features permuted across datasets, which is what "no information" looks lik
 (a core's variants are averaged first). Pure numpy: seconds.
 
     python benchmarks/metafeature_knn.py artifacts/metadataset/v1.json.gz --k 1 3 5 8 12 20
+    python benchmarks/metafeature_knn.py artifacts/metadataset/v2.json.gz --budget 60
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def main() -> None:
     parser.add_argument("artifact")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5, 8, 12, 20])
     parser.add_argument("--shuffle", type=int, default=20, help="permutations of the meta-features (0: none)")
+    parser.add_argument("--budget", type=float, default=None, help="the budget level (default: the lowest)")
     args = parser.parse_args()
-    problem = SelectionProblem.load(args.artifact)
+    problem = SelectionProblem.load(args.artifact, args.budget)
     x = np.log1p(problem.meta_features)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no cell: not scored anyway
