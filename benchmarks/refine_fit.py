@@ -76,7 +76,7 @@ def meta_train(payload: dict, problem: SelectionProblem, level: float, core: str
 
 
 def run_both(split, candidates: list[dict], budget: Budget, settings: RefineSettings, factory, seed: int, costs,
-             with_zero_shot: bool) -> list[tuple[str, object, dict]]:
+             with_zero_shot: bool, name: str = "refine") -> list[tuple[str, object, dict]]:
     """Zero-shot (unless it is stored) and refine on the same data, seed and clock."""
     done = []
     if with_zero_shot:
@@ -84,16 +84,27 @@ def run_both(split, candidates: list[dict], budget: Budget, settings: RefineSett
                                       threads=1, device="cpu", costs=costs), {}))
     refined = refine_fit(split.train, split.test, candidates, budget, settings, factory, seed=seed, threads=1,
                          device="cpu", costs=costs)
-    print(f"  {budget.amount:g} {budget.clock}-s: refine ALC {refined.result.alc:.3f} final "
+    print(f"  {budget.amount:g} {budget.clock}-s: {name} ALC {refined.result.alc:.3f} final "
           f"{refined.result.final_nauc:.3f} ({refined.trace.reason}; committed #{refined.trace.committed})", flush=True)
-    return [*done, ("refine", refined.result, {"refine": refined.summary()})]
+    return [*done, (name, refined.result, {"refine": refined.summary()})]
+
+
+def stored_runs(path: Path, artifact: str) -> list[dict]:
+    """The runs a previous call stored in `path`, which must have come from the same artifact: the resume key
+    has no artifact in it, so rows from two would mix unseen."""
+    if not path.exists():
+        return []
+    stored = json.loads(path.read_text())
+    if Path(stored["artifact"]).resolve() != Path(artifact).resolve():
+        raise SystemExit(f"{path} holds runs on {stored['artifact']}, not {artifact}: give another --json")
+    return stored["runs"]
 
 
 def main() -> None:
     args = parse_args()
     payload = load(Path(args.artifact))
     specs = {d["name"]: d for d in payload["protocol"]["datasets"]}
-    runs = json.loads(args.json.read_text())["runs"] if args.json.exists() else []
+    runs = stored_runs(args.json, args.artifact)
     settings = RefineSettings(k=args.k, slice_share=args.slice, look_share=args.look, min_gain=args.gain,
                               objective=args.objective)
 
@@ -105,6 +116,9 @@ def main() -> None:
         view = level_view(payload, level)
         problem = SelectionProblem.from_artifact(payload, level)
         clock, costs = view["protocol"]["clock"], cost_table_of(view)
+        if clock == "ref" and costs is None:
+            print(f"note: level {level:g} was measured with cost table {view['protocol'].get('cost_table')}, which "
+                  "the artifact does not carry and this zap does not ship: runs are priced with the shipped table")
         config_of = {c["id"]: c["config"] for c in view["candidates"]}
         for core, seed in itertools.product(args.cores, args.seeds):
             row = int(np.flatnonzero(problem.cores == core)[-1])
@@ -119,14 +133,17 @@ def main() -> None:
             print(f"{core} seed {seed} at level {level:g}: meta-trained in {time.perf_counter() - start:.0f} s; "
                   f"top-{args.k} {ids}", flush=True)
             for budget in budgets:
+                if measured(name, args.name, budget, seed):  # a run stopped between two budgets
+                    continue
+
                 def factory(configs, budget=budget, predictor=predictor, meta=meta):
                     return live_predict(predictor, meta, budget, configs, budget, args.objective)
 
                 done = run_both(split, [{"pipeline_id": i, "config": config_of[i]} for i in ids],
                                 Budget(budget, clock), settings, factory, seed, costs,
-                                not measured(name, "zero-shot", budget, seed))
+                                not measured(name, "zero-shot", budget, seed), args.name)
                 runs.extend({"dataset": name, "core": core, "budget": budget, "level": level, "clock": clock,
-                             "seed": seed, "strategy": args.name if strategy == "refine" else strategy,
+                             "seed": seed, "strategy": strategy,
                              "alc": result.alc, "final_nauc": result.final_nauc, "accuracy": result.accuracy,
                              "candidates": ids, "settings": settings.to_dict()} | extra
                             for strategy, result, extra in done)

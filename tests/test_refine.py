@@ -427,12 +427,27 @@ def test_refines_candidates_share_one_pixel_store(arrays, monkeypatch):
     assert len(stores) == 2 and stores[0] is not None and stores[0] is stores[1]
 
 
+def test_the_real_run_study_resumes_only_from_runs_on_the_same_artifact(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(V1_ARTIFACT.parents[2])  # the stored name is relative to the checkout, as the script runs
+
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"artifact": "artifacts/metadataset/v1.json.gz", "runs": [{"dataset": "a"}]}))
+    with benchmark_script("refine_fit") as study:
+        assert study.stored_runs(tmp_path / "none.json", "x.json.gz") == []
+        assert study.stored_runs(path, str(V1_ARTIFACT)) == [{"dataset": "a"}]  # the same file, another spelling
+        with pytest.raises(SystemExit, match="holds runs on artifacts/metadataset/v1.json.gz, not other.json.gz"):
+            study.stored_runs(path, "other.json.gz")
+
+
 def test_the_real_run_study_ranks_each_budget_at_its_nearest_level_and_pairs_per_core(capsys):
     from synthetic import synthetic_artifact, synthetic_levels_artifact
 
     with benchmark_script("refine_fit") as study:
-        assert study.by_level(synthetic_levels_artifact(), [10, 20, 30, 60, 600]) == {20.0: [10, 20, 30],
-                                                                                      60.0: [60, 600]}
+        # on the log scale 30 and 40 lie either side of sqrt(20 * 60) = 34.6 (on a linear one both go to 20)
+        assert study.by_level(synthetic_levels_artifact(), [10, 20, 30, 40, 60, 600]) == {20.0: [10, 20, 30],
+                                                                                          60.0: [40, 60, 600]}
         assert study.by_level(synthetic_artifact(), [20, 60]) == {20.0: [20, 60]}  # one level: it serves all
         row = {"budget": 60, "core": "c"}
         runs = [row | {"dataset": "a", "seed": 0, "strategy": "zero-shot", "alc": 0.5, "final_nauc": 0.8},
