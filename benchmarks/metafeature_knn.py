@@ -38,19 +38,19 @@ def knn_picks(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, k: i
 
 
 def loco_scores(problem: SelectionProblem, x: np.ndarray, k: int | None) -> np.ndarray:
-    """Per scored dataset (every candidate measured), the ALC of the pick (k=None: Single-best of the
-    training cores); NaN for the other datasets."""
+    """Per scored dataset (every candidate measured), the score of the pick on the problem's objective
+    (k=None: Single-best of the training cores); NaN for the other datasets."""
     scored = problem.complete_rows()
     out = np.full(problem.n_datasets, np.nan)
     for core in outer_folds(problem, "loco"):
         test = held_out_mask(problem, "loco", core) & scored
         train = ~held_out_mask(problem, "loco", core) & problem.measured_rows()
         if k is None:
-            picks = np.full(test.sum(), SingleBest().fit(x[train], problem.encodings, problem.alc[train],
+            picks = np.full(test.sum(), SingleBest().fit(x[train], problem.encodings, problem.perf[train],
                                                          problem.cores[train]).select(x[:1])[0])
         else:
-            picks = knn_picks(x[train], problem.alc[train], x[test], k)
-        out[test] = problem.alc[test][np.arange(test.sum()), picks]
+            picks = knn_picks(x[train], problem.perf[train], x[test], k)
+        out[test] = problem.perf[test][np.arange(test.sum()), picks]
     return out
 
 
