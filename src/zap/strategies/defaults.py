@@ -36,14 +36,15 @@ class Default:
                 "evidence": self.evidence}
 
 
-_V1_ONLY = ("provisional, from v1 alone (one level, 20 CPU-s): LOCO gave ZAP-HPO 0.10 of the Oracle-Single-best "
-            "gap, and in the user's regime (60 wall-s, 2 threads, 12 held-out cores) zero-shot tied `recommended` "
-            "(+0.007 ALC, p 0.91), docs/selectors.md; the user-regime study on v2 (benchmarks/user_regime.py) "
-            "sets the bands")
+_PROVISIONAL = ("provisional: the selectors train on v2's levels 20 and 60, but no band is measured in the user's "
+                "regime on v2 yet; on v1 (one level, 20 CPU-s) LOCO gave ZAP-HPO 0.10 of the Oracle-Single-best gap "
+                "and in the user's regime (60 wall-s, 2 threads, 12 held-out cores) zero-shot tied `recommended` "
+                "(+0.007 ALC, p 0.91), docs/selectors.md; the user-regime study on v2 (benchmarks/user_regime.py) "
+                "sets the bands")
 
 DEFAULT_BY_BUDGET: dict[str, tuple[Default, ...]] = {
-    "alc": (Default(0.0, "zero-shot", "zap-hpo", _V1_ONLY),),
-    "final": (Default(0.0, "zero-shot", "zap-hpo", _V1_ONLY),),
+    "alc": (Default(0.0, "zero-shot", "zap-hpo", _PROVISIONAL),),
+    "final": (Default(0.0, "zero-shot", "zap-hpo", _PROVISIONAL),),
 }
 
 
