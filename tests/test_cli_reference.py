@@ -56,13 +56,13 @@ def test_every_command_and_argument_is_on_the_page(reference, page):
 
 def test_page_does_not_depend_on_the_terminal_or_the_machine(reference, page, monkeypatch):
     """Catches usage lines wrapped at the terminal's width, and this checkout's path written as a default."""
-    from zap.resources import home
+    from zap.resources import SHIPPED_METADATASET, home
 
     for columns in ("40", "300"):
         monkeypatch.setenv("COLUMNS", columns)
         assert reference.render() == page
     assert str(home()) not in page
-    assert "`<zap home>/metadataset/v1`" in page  # `--plan`'s default, relative to the zap home
+    assert f"`<zap home>/metadataset/{SHIPPED_METADATASET}`" in page  # `--plan`'s default, relative to the home
 
 
 DOC_PAGES = ("cluster.md", "extending.md", "architecture.md")
