@@ -132,6 +132,8 @@ def test_a_multi_level_selector_falls_back_on_a_budget_outside_its_levels():
     assert any("1200 reference seconds, lies outside the meta-dataset's levels" in w for w in far.warnings)
     steps = suggest(meta, "zap-hpo", k=3, budget=5000, clock="steps", threads=1, budget_ref=None)
     assert "budget" not in steps.fallback["reason"]
+    assert "no budget in reference seconds (none given, or one of steps); ranked for the lowest level, 20 ref-s" \
+        in steps.warnings
 
 
 @pytest.mark.slow

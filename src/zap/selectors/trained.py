@@ -349,7 +349,7 @@ def _selector_input(context: dict, meta: MetaFeatures, budget_ref: float | None)
         return x, []
     levels = context["levels"]
     if budget_ref is None:
-        return with_budget(x, levels[0]), [f"the budget in reference seconds is not known (a step budget); "
+        return with_budget(x, levels[0]), [f"no budget in reference seconds (none given, or one of steps); "
                                            f"ranked for the lowest level, {levels[0]:g} ref-s"]
     notes = []
     if not levels[0] / 2 <= budget_ref <= levels[-1] * 2:
