@@ -98,7 +98,12 @@ def compute_all(specs_path: Path, wanted: set[str], cached: dict, backbone: str,
     torch.set_num_threads(1)
     model = create_model(backbone).eval()
     mean, std = normalization(backbone)
-    specs = [s for s in load_specs(specs_path) if s.name in wanted and s.name not in cached]
+    specs = load_specs(specs_path)
+    unknown = wanted - {s.name for s in specs}
+    if unknown:
+        raise SystemExit(f"{len(unknown)} of the artifact's datasets (e.g. {sorted(unknown)[0]}) are not in "
+                         f"{specs_path}; pass the artifact's own plan's datasets.json with --specs")
+    specs = [s for s in specs if s.name in wanted and s.name not in cached]
     for core_name in sorted({s.core for s in specs}):
         core, started = load_core(core_name), time.perf_counter()
         for spec in (s for s in specs if s.core == core_name):

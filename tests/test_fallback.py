@@ -72,13 +72,10 @@ def test_the_rule_round_trips_as_json_and_refuses_other_files(tmp_path):
 
 
 def _shipped_datasets() -> list[dict]:
-    import gzip
-    import json
-
+    from zap.metadataset.artifact import load
     from zap.resources import metadataset_artifact
 
-    with gzip.open(metadataset_artifact(), "rt") as handle:
-        return json.load(handle)["datasets"]
+    return load(metadataset_artifact())["datasets"]
 
 
 def test_suggest_puts_single_best_first_where_the_pick_has_no_grounds():
@@ -143,18 +140,14 @@ def test_a_one_level_selector_falls_back_on_a_budget_far_from_its_own(tmp_path):
     3 times (about the default 60 wall-s on 2 threads here) the pick stands unless the rule's own criteria say
     otherwise. The threads are in the reference seconds already, so 32 of them change nothing; a budget of
     steps is no time. They only warned before."""
-    import gzip
-    import json
-
     from conftest import V1_ARTIFACT
     from zap.cli import main
+    from zap.metadataset.artifact import load
     from zap.selectors.trained import suggest
 
     assert main(["meta-train", str(V1_ARTIFACT), "--selectors", "zap-hpo-regression", "--objective", "alc",
                  "--out", str(tmp_path)]) == 0
-    with gzip.open(V1_ARTIFACT, "rt") as handle:
-        datasets = json.load(handle)["datasets"]
-    meta, near = _kept_pick(datasets, tmp_path, "zap-hpo-regression", 60)
+    meta, near = _kept_pick(load(V1_ARTIFACT)["datasets"], tmp_path, "zap-hpo-regression", 60)
     assert not any("that compute" in w for w in near.warnings)
     far = suggest(meta, "zap-hpo-regression", k=3, folder=tmp_path, budget=600, clock="wall", threads=2,
                   budget_ref=1200)
