@@ -132,12 +132,12 @@ def level_rows(problem: SelectionProblem, probes: dict, ks: list[int], shuffles:
     sets, rng, rows = feature_sets(problem, probes), np.random.default_rng(0), []
     single = per_core(loco_scores(problem, sets["trivial (4)"], None), problem)
     for k in ks:
-        trivial = per_core(loco_scores(problem, sets["trivial (4)"], k), problem)
+        scores = {name: per_core(loco_scores(problem, x, k), problem) for name, x in sets.items()}
         for name, x in sets.items():
-            score = per_core(loco_scores(problem, x, k), problem)
+            score = scores[name]
             null = [per_core(loco_scores(problem, x[rng.permutation(len(x))], k), problem).mean()
                     for _ in range(shuffles)]
-            diff = score - trivial
+            diff = score - scores["trivial (4)"]
             rows.append([name, k, score.mean(), gap_closed(single.mean(), oracle.mean(), score.mean()),
                          float((score > single + 1e-12).mean()),
                          gap_closed(single.mean(), oracle.mean(), float(np.mean(null))) if null else None,
