@@ -12,6 +12,11 @@ first, as in `zap benchmark`. On a multi-level artifact (v2) each variant is the
 one fit per held-out group and seed on every level's training rows, with the log budget as a feature, scored
 at each level's budget among that level's candidates; the tables and `--json` (`levels`) are per level.
 
+With `--probe-features FILE` (the cache `probe_metafeatures.py` writes), a variant's option `probe=1`
+appends that study's three image-probe features to the four trivial meta-features (before the budget
+column): does a selector that sees how far frozen ImageNet features separate the classes pick better?
+`--groups` holds out only the named cores (a domain-spread subset when a full run costs too much).
+
 Columns: the mean over cores of the seed-averaged picks and its gap closed (Single-best 0, Oracle 1);
 the gap closed by each seed alone (mean and range: how far one shipped model can land from another);
 how often all seeds pick the same pipeline; and the paired core-level difference from the first variant
@@ -19,6 +24,9 @@ with its bootstrap 95 % interval and Wilcoxon p.
 
     python benchmarks/zap_hpo_variants.py artifacts/metadataset/v1.json.gz --seeds 0 1 2 --out DIR --pool 3 \\
         --variant paper --variant listwise:loss=listwise --variant regression:loss=regression,seeds=6
+    python benchmarks/zap_hpo_variants.py artifacts/metadataset/v2.json.gz --seeds 0 1 2 --pool 3 \\
+        --probe-features docs/data/probe_features_v2.json --variant regression:loss=regression \\
+        --variant regression-probe:loss=regression,probe=1 --out DIR
 """
 
 from __future__ import annotations
@@ -26,12 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from probe_metafeatures import PROBE_NAMES
 from zap.benchmark.loco import held_out_mask, outer_folds
 from zap.benchmark.stats import bootstrap_ci, core_means, gap_closed, markdown_table, wilcoxon_p
 from zap.metadataset.artifact import content_hash, level_hash, load
@@ -103,10 +112,29 @@ def stored_scores(cache: Path | None, key: dict, compute, budgets: list[float]) 
 
 
 def seeds_of(options: dict, default: list[int]) -> tuple[dict, list[int]]:
-    """A variant's ZapHPO options without its own `seeds=N`, and the seeds it runs."""
-    options = dict(options)
+    """A variant's ZapHPO options without its own `seeds=N` (nor the study's `probe`), and the seeds it runs."""
+    options = {k: v for k, v in options.items() if k != "probe"}
     n = options.pop("seeds", None)
     return options, default if n is None else list(range(int(n)))
+
+
+def with_probe_features(levels: Levels, probes: dict[str, dict]) -> Levels:
+    """The same levels with the probe features appended to each dataset's trivial meta-features."""
+    missing = sorted({d for _, p in levels for d in p.dataset_ids} - set(probes))
+    if missing:
+        raise SystemExit(f"--probe-features lacks {len(missing)} of this artifact's datasets (e.g. {missing[0]}); "
+                         "compute them with benchmarks/probe_metafeatures.py on this artifact")
+    return Levels({b: replace(p, meta_features=np.column_stack(
+        [p.meta_features, [[probes[d][name] for name in PROBE_NAMES] for d in p.dataset_ids]])) for b, p in levels})
+
+
+def variant_levels(levels: Levels, variants: dict[str, dict], probes: dict[str, dict] | None) -> dict[str, Levels]:
+    """Per variant the levels it learns from: with the probe features where it asks for them."""
+    asking = [name for name, options in variants.items() if options.get("probe")]
+    if asking and probes is None:
+        raise SystemExit(f"variant(s) {', '.join(asking)} ask for probe=1: give --probe-features FILE")
+    probed = with_probe_features(levels, probes) if asking else levels
+    return {name: probed if name in asking else levels for name in variants}
 
 
 def pooled(scores: np.ndarray, k: int) -> np.ndarray:
@@ -127,10 +155,12 @@ class LevelScores:
 
 def evaluate(levels: Levels, protocol: str, variants: dict[str, dict], seeds: list[int], epochs: int,
              cache: Path | None, max_groups: int | None = None, level: str = "",
+             groups: list[str] | None = None, probes: dict[str, dict] | None = None,
              ) -> dict[float, tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """Per level: held-out rows, per reference method its performance, per variant its scores."""
     out = {b: LevelScores(scored={v: [] for v in variants}) for b in levels.budgets}
-    for group in outer_folds(levels, protocol)[:max_groups]:
+    learns_from = variant_levels(levels, variants, probes)
+    for group in held_out_groups(levels, protocol, groups)[:max_groups]:
         train_rows, test_rows = {}, {}
         for budget, problem in levels:
             test = held_out_mask(problem, protocol, group)
@@ -141,15 +171,29 @@ def evaluate(levels: Levels, protocol: str, variants: dict[str, dict], seeds: li
             options, own_seeds = seeds_of(spec, seeds)
             per_seed = []
             for seed in own_seeds:
-                key = _fit_key(levels, name, options, group, seed, epochs, protocol, test_rows, level)
+                # the key holds `probe` only where it is set, so fits stored before the option still count
+                key = _fit_key(levels, name, options | ({"probe": 1} if spec.get("probe") else {}), group, seed,
+                               epochs, protocol, test_rows, level)
                 selector = ZapHPO(seed=seed, max_epochs=epochs, **options)
-                per_seed.append(stored_scores(cache, key, partial(fit_and_score, levels, selector, train_rows,
-                                                                  test_rows), levels.budgets))
+                per_seed.append(stored_scores(cache, key, partial(fit_and_score, learns_from[name], selector,
+                                                                  train_rows, test_rows), levels.budgets))
             for budget, problem in levels:
                 shape = (len(own_seeds), len(test_rows[budget]), len(problem.candidate_ids))
                 out[budget].scored[name].append(np.stack([s[budget] for s in per_seed]).reshape(shape))
     return {b: (np.array(o.rows, dtype=int), {k: np.array(v) for k, v in o.reference.items()},
                 {k: np.concatenate(v, axis=1) for k, v in o.scored.items()}) for b, o in out.items()}
+
+
+def held_out_groups(levels: Levels, protocol: str, wanted: list[str] | None) -> list[str]:
+    """The protocol's held-out groups, or those of them named in `wanted` (a name that is none is refused)."""
+    groups = outer_folds(levels, protocol)
+    if wanted is None:
+        return groups
+    unknown = sorted(set(wanted) - set(groups))
+    if unknown:
+        raise SystemExit(f"--groups: {', '.join(unknown)} not a held-out group of {protocol} here; "
+                         f"there are {', '.join(groups)}")
+    return [g for g in groups if g in wanted]
 
 
 def _reference(problem: SelectionProblem, train: SelectionProblem, rows: np.ndarray, into: LevelScores) -> None:
@@ -239,8 +283,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument("--max-groups", type=int, help="only the first N held-out groups (a smoke run)")
     parser.add_argument("--pool", type=int, default=0, help="also score models pooling this many seeds")
+    parser.add_argument("--groups", nargs="+", help="hold out only these cores (loco) or domains (lodo)")
+    parser.add_argument("--probe-features", type=Path,
+                        help="probe_metafeatures.py's cache: what a variant's probe=1 appends to the meta-features")
     args = parser.parse_args()
     variants = dict(parse_variant(v) for v in (args.variant or DEFAULT_VARIANTS))
+    probes = json.loads(args.probe_features.read_text())["features"] if args.probe_features else None
     payload = load(Path(args.artifact))
     levels, left_out = Levels.from_artifact(payload, args.objective).scorable()
     if not len(levels):
@@ -252,7 +300,8 @@ def main() -> None:
                                                   "feature)" if len(levels) == 1 else ""))
     # stored fits are keyed by what they learned from: with several levels, every level's cells
     results = evaluate(levels, args.protocol, variants, args.seeds, args.epochs, args.out, args.max_groups,
-                       level_hash(payload, levels.budgets[0]) if len(levels) == 1 else content_hash(payload))
+                       level_hash(payload, levels.budgets[0]) if len(levels) == 1 else content_hash(payload),
+                       args.groups, probes)
     summaries = {}
     for budget, problem in levels:
         rows, scores, scored = results[budget]
@@ -263,7 +312,8 @@ def main() -> None:
         print(table(summary))
     if args.json:
         settings = {"artifact": args.artifact, "protocol": args.protocol, "objective": args.objective,
-                    "seeds": args.seeds, "epochs": args.epochs, "pool": args.pool, "variants_options": variants}
+                    "seeds": args.seeds, "epochs": args.epochs, "pool": args.pool, "variants_options": variants,
+                    "groups": args.groups, "probe_features": None if probes is None else str(args.probe_features)}
         # one level (v1): the shape this study wrote before levels existed
         atomic_write_json(args.json, settings | (next(iter(summaries.values())) if len(summaries) == 1
                                                  else {"budget_aware": True, "levels": summaries}))

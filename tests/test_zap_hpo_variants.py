@@ -4,6 +4,7 @@ shipped, budget-aware model (one fit on every level, scored at each level's budg
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from conftest import benchmark_script
 from synthetic import synthetic_levels_artifact
@@ -77,3 +78,55 @@ def test_a_one_level_fit_keeps_the_key_and_file_it_had_before_levels(tmp_path):
         assert set(stored["key"]) == {"variant", "options", "group", "seed", "epochs", "protocol", "objective",
                                       "rows", "level"}
         assert isinstance(stored["scores"], list) and isinstance(stored["key"]["rows"], list)
+
+
+def _probes(levels: Levels, informative: bool) -> dict[str, dict]:
+    """Probe features per dataset: a deterministic function of the dataset's name."""
+    names = sorted({d for _, p in levels for d in p.dataset_ids})
+    return {d: {"probe_feature_acc": float(i % 5) if informative else 0.0, "probe_pixel_acc": 0.5,
+                "probe_gain": -float(i)} for i, d in enumerate(names)}
+
+
+def test_a_probe_variant_learns_from_the_probe_columns_and_its_fit_is_keyed_apart(tmp_path, monkeypatch):
+    import json
+
+    with benchmark_script("zap_hpo_variants") as study:
+        levels = Levels.from_artifact(synthetic_levels_artifact())
+        seen = {}
+        original = study.fit_and_score
+
+        def recorded(learns_from, selector, train_rows, test_rows):
+            seen.setdefault(id(learns_from), learns_from.lowest.meta_features.shape[1])
+            return original(learns_from, selector, train_rows, test_rows)
+
+        monkeypatch.setattr(study, "fit_and_score", recorded)
+        variants = {"plain": {}, "probed": {"probe": 1}}
+        results = study.evaluate(levels, "loco", variants, [0], 5, tmp_path, max_groups=1,
+                                 probes=_probes(levels, True))
+        assert sorted(seen.values()) == [4, 4 + len(study.PROBE_NAMES)]
+        probed = json.loads(next(tmp_path.glob("probed--*--s0.json")).read_text())
+        plain = json.loads(next(tmp_path.glob("plain--*--s0.json")).read_text())
+        assert probed["key"]["options"] == {"probe": 1} and plain["key"]["options"] == {}
+        assert not np.allclose(results[20.0][2]["probed"], results[20.0][2]["plain"])
+
+
+def test_probe_variants_are_refused_without_features_for_every_dataset(tmp_path):
+    with benchmark_script("zap_hpo_variants") as study:
+        levels = Levels.from_artifact(synthetic_levels_artifact())
+        with pytest.raises(SystemExit, match="--probe-features FILE"):
+            study.evaluate(levels, "loco", {"probed": {"probe": 1}}, [0], 3, None, max_groups=1)
+        probes = _probes(levels, False)
+        probes.pop(sorted(probes)[0])
+        with pytest.raises(SystemExit, match="lacks 1 of this artifact's datasets"):
+            study.evaluate(levels, "loco", {"probed": {"probe": 1}}, [0], 3, None, max_groups=1, probes=probes)
+
+
+def test_groups_hold_out_only_the_named_cores_and_refuse_unknown_ones(tmp_path):
+    with benchmark_script("zap_hpo_variants") as study:
+        levels = Levels.from_artifact(synthetic_levels_artifact())
+        last = sorted(set(levels.lowest.cores.tolist()))[-1]
+        results = study.evaluate(levels, "loco", {"paper": {}}, [0], 3, None, groups=[last])
+        rows = results[20.0][0]
+        assert set(levels.lowest.cores[rows]) == {last}
+        with pytest.raises(SystemExit, match="no-such-core"):
+            study.evaluate(levels, "loco", {"paper": {}}, [0], 3, None, groups=["no-such-core"])
