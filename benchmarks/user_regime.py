@@ -27,6 +27,9 @@ the Wilcoxon p.
     python benchmarks/user_regime.py --artifact artifacts/metadataset/v2.json.gz --work runs/user_regime \\
         --cores A B C D E F --budgets 30 120 --seeds 0 1 --json docs/data/user_regime_v2.json
     python benchmarks/user_regime.py ... --cores A B C --budgets 600 --seeds 0 --json ...   # the long budget
+
+`--prepare` makes each core's data and held-out selectors and stops: that part is compute, not a wall-clock
+measurement, so it can run beside other work and leave the idle machine only the runs.
 """
 
 from __future__ import annotations
@@ -78,6 +81,15 @@ def held_out_selectors(artifact: str, core: str, folder: Path) -> Path:
             meta_train(artifact, ("zap-hpo", "single-best"), folder, objective=objective, exclude_cores=(core,))
         done.write_text(core)
     return folder
+
+
+def prepare(payload: dict, problem: SelectionProblem, artifact: str, cores: list[str], work: Path) -> None:
+    """Every core's data and held-out selectors, made now (what the runs would otherwise make first)."""
+    for core in cores:
+        started = time.process_time()
+        held_out_data(payload, problem, core, work / "data")
+        held_out_selectors(artifact, core, work / "selectors" / core)
+        print(f"{core}: data and selectors ready in {work} ({time.process_time() - started:.0f} CPU-s)", flush=True)
 
 
 def estimator(method: str, budget: float, objective: str, seed: int, threads: int) -> ZAP:
@@ -201,6 +213,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, required=True, help="every run, rewritten after each (resumes)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="only make the cores' data and held-out selectors (fine on a busy machine), then stop")
     parser.add_argument("--no-share", action="store_true",
                         help="run single-best even where zap's run already picked its pipeline")
     args = parser.parse_args()
@@ -211,6 +225,9 @@ def main() -> None:
         parser.error(f"no core {', '.join(unknown)} in {args.artifact}")
     level = content_hash(payload)
     work = args.work / level
+    if args.prepare:
+        prepare(payload, problem, args.artifact, args.cores, work)
+        return
     stored = json.loads(args.json.read_text())["runs"] if args.json.exists() else []
     runs = [r for r in stored if (r.get("level"), r.get("threads")) == (level, args.threads)]
     if len(runs) < len(stored):

@@ -87,3 +87,20 @@ def test_single_best_pick_reads_the_held_out_selector_and_never_stops_the_study(
     assert ur.single_best_pick(model, "alc") == expected
     monkeypatch.setenv("ZAP_SELECTORS", str(tmp_path))  # no selector there: the run is simply not shared
     assert ur.single_best_pick(model, "alc") is None
+
+
+def test_prepare_makes_every_cores_data_and_selectors_and_runs_nothing(ur, tmp_path, monkeypatch):
+    from synthetic import write_synthetic_artifact
+
+    payload = write_synthetic_artifact(tmp_path / "a.json.gz")
+    cores = sorted({str(d["core"]) for d in payload["datasets"]})[:2]
+    made = []
+    monkeypatch.setattr(ur, "held_out_data", lambda payload, problem, core, folder: made.append(("data", core)))
+    monkeypatch.setattr(ur, "held_out_selectors", lambda artifact, core, folder: made.append(("selectors", core)))
+    monkeypatch.setattr(ur, "one_run", lambda *a: pytest.fail("--prepare must not run zap fit"))
+    monkeypatch.setattr("sys.argv", ["user_regime.py", "--artifact", str(tmp_path / "a.json.gz"), "--work",
+                                     str(tmp_path / "work"), "--cores", *cores, "--json", str(tmp_path / "r.json"),
+                                     "--prepare"])
+    ur.main()
+    assert made == [(kind, core) for core in cores for kind in ("data", "selectors")]
+    assert not (tmp_path / "r.json").exists()
