@@ -15,6 +15,7 @@ at each level's budget among that level's candidates; the tables and `--json` (`
 With `--probe-features FILE` (the cache `probe_metafeatures.py` writes), a variant's option `probe=1`
 appends that study's three image-probe features to the four trivial meta-features (before the budget
 column): does a selector that sees how far frozen ImageNet features separate the classes pick better?
+Stored fits are keyed by that option, not by the file's contents: give other probe features another `--out`.
 `--groups` holds out only the named cores (a domain-spread subset when a full run costs too much).
 
 Columns: the mean over cores of the seed-averaged picks and its gap closed (Single-best 0, Oracle 1);
