@@ -11,6 +11,8 @@
 #   variants     ZAP-HPO's loss and seed pooling by LOCO on v2 (issue 19 item 3; about 2 core-hours/level)
 #   replay       refine, zero-shot and a raced portfolio by replay, per level (about 1 core-hour a level)
 #   meta-train   the shipped selectors and refine's curve predictor, retrained on v2 (about 1 core-hour)
+#   user-prep    the user-regime study's held-out selectors and data (compute only: fine beside the build;
+#                6 cores x 2 objectives x zap-hpo and single-best, ZAP-HPO about 3 CPU-min a core by meta-train's times)
 #   user-regime  real `zap fit` runs at 30/120 wall-s (6 held-out cores x 2 seeds) and 600 wall-s (3 x 1):
 #                about 5 hours of the WHOLE machine; run it with nothing else running (wall-clock budgets)
 # Usage: bash scripts/finish-v2.sh STEP [STEP ...]     ARTIFACT=... to use another export
@@ -25,7 +27,7 @@ USER_CORES=(digits-opencv chars-greek emoji-group photo-patches clipart-food sta
 LONG_CORES=(chars-greek photo-patches clipart-food)
 # the reduced level-20 LOCO's held-out cores: one from each of 8 domains (the first 8 by name are all characters)
 LOCO_CORES=${LOCO_CORES:-chars-greek clipart-food digits-opencv emoji-group icons-oxygen photo-patches stamps-animals textures}
-[ $# -gt 0 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
 
 levels() {  # the artifact's complete budget levels, e.g. "20 60"
   $ZAP metadataset info "$ARTIFACT" --json | $PY -c 'import json, sys
@@ -61,12 +63,15 @@ for step in "$@"; do
       $PY benchmarks/strategy_plot.py --replay docs/data/refine_replay_v2-*.json --out docs/img/strategies_v2.png ;;
     meta-train)
       $ZAP meta-train "$ARTIFACT" --objective alc final --refine ;;
+    user-prep)
+      $PY benchmarks/user_regime.py --artifact "$ARTIFACT" --work runs/user_regime_v2 --cores "${USER_CORES[@]}" \
+        --json docs/data/user_regime_v2.json --prepare ;;
     user-regime)
       $PY benchmarks/user_regime.py --artifact "$ARTIFACT" --work runs/user_regime_v2 --cores "${USER_CORES[@]}" \
         --budgets 30 120 --seeds 0 1 --json docs/data/user_regime_v2.json
       $PY benchmarks/user_regime.py --artifact "$ARTIFACT" --work runs/user_regime_v2 --cores "${LONG_CORES[@]}" \
         --budgets 600 --seeds 0 --json docs/data/user_regime_v2_long.json ;;
-    *) echo "unknown step $step (diversity level20 benchmark variants replay meta-train user-regime)" >&2
+    *) echo "unknown step $step (diversity level20 benchmark variants replay meta-train user-prep user-regime)" >&2
        exit 2 ;;
   esac
 done
