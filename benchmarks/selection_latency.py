@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zap.metadataset.problem import with_budget
 from zap.metafeatures import MetaFeatures
 from zap.selectors import load_selector
-from zap.selectors.trained import TRAINABLE, selector_path, selectors_dir
+from zap.selectors.trained import TRAINABLE, selector_input, selector_path, selectors_dir
 
 TARGET_MS = 50.0
 
@@ -33,21 +32,21 @@ def trained_folder(folder: str | None) -> Path:
 
 
 def time_decisions(path: Path, repeats: int) -> tuple[float, list[float]]:
-    """Load time, then per decision the time to rank one dataset's row: on a selector trained on budget
-    levels the row carries the log budget too (a budget drawn between its lowest and highest level)."""
+    """Load time, then per decision the time to build the row `zap fit` builds (`selector_input`: on a
+    selector trained on budget levels, with the log budget, drawn between its lowest and highest level) and
+    rank it."""
     start = time.perf_counter()
     loaded = load_selector(path)
-    selector, levels = loaded.selector, loaded.context.get("levels") if loaded.context.get("budget_feature") else None
     load_ms = 1000 * (time.perf_counter() - start)
+    levels = loaded.context.get("levels") or [None]
     rng = np.random.default_rng(0)
     samples = []
     for _ in range(repeats):
         meta = MetaFeatures(int(rng.choice([1, 3])), int(rng.integers(2, 100)), int(rng.integers(50, 20000)),
                             int(rng.choice([16, 32, 64, 128])))
-        budget = None if levels is None else float(rng.uniform(min(levels), max(levels)))
+        budget = None if levels[0] is None else float(rng.uniform(min(levels), max(levels)))
         start = time.perf_counter()
-        x = meta.vector()[None, :] if budget is None else with_budget(meta.vector(), budget)
-        _ = selector.rank(x)[0].best
+        _ = loaded.selector.rank(selector_input(loaded.context, meta, budget)[0])[0].best
         samples.append(1000 * (time.perf_counter() - start))
     return load_ms, samples
 

@@ -204,7 +204,7 @@ def regime_warnings(context: dict, meta: MetaFeatures, budget: float | None = No
             warnings.append(f"{name} = {shown:g} lies outside the meta-dataset's range [{lo:g}, {hi:g}]; "
                             "the pick is an extrapolation")
     protocol = context["protocol"]
-    # a selector trained on budget levels ranks for the budget itself (`_selector_input` notes extrapolation)
+    # a selector trained on budget levels ranks for the budget itself (`selector_input` notes extrapolation)
     ratio = _compute_ratio(context, budget, threads, clock, budget_ref)
     if _outside_regime(ratio):
         in_ref = f", about {budget_ref:.0f} reference seconds," if budget_ref is not None and clock != "ref" else ""
@@ -246,7 +246,7 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     context = loaded.context
     _check_context(path, context, loaded.selector.n_features_)
     seen = as_pipelines_see(meta)
-    x, budget_notes = _selector_input(context, seen, budget_ref)
+    x, budget_notes = selector_input(context, seen, budget_ref)
     ranking = loaded.selector.rank(x)[0]
     candidates = context["candidates"]
     order = _at_level(ranking.top(len(candidates)), candidates, context, budget_ref)
@@ -341,7 +341,7 @@ def _fallback(folder: Path, objective: str, meta: MetaFeatures, pick: str, budge
     return decision.to_dict() | {"single_best": rule.single_best, "pick": pick}
 
 
-def _selector_input(context: dict, meta: MetaFeatures, budget_ref: float | None) -> tuple[np.ndarray, list[str]]:
+def selector_input(context: dict, meta: MetaFeatures, budget_ref: float | None) -> tuple[np.ndarray, list[str]]:
     """The selector's input row: the meta-features, and on a selector trained on budget levels the log
     budget in reference seconds; with a note when that budget is not known or lies outside the levels."""
     x = meta.vector()[None, :]
