@@ -25,13 +25,19 @@ from pathlib import Path
 from common import save_rows
 
 
-def _sample(plan, budget: float, cores: list[str] | None, n: int, device: str) -> list:
-    """`n` stored seed-0 cells, chosen by a hash of their key (the same cells on every machine)."""
+def _sample(plan, budget: float, cores: list[str] | None, n: int, device: str, stored_on: str | None = None) -> list:
+    """`n` stored seed-0 cells, chosen by a hash of their key (the same cells on every machine);
+    `stored_on` keeps only the cells that device computed (a CPU-against-CPU check leaves the GPU's out)."""
     from zap.metadataset.build import key_of, plan_tasks
 
     store = plan.store
+
+    def usable(record: dict | None) -> bool:
+        return (record is not None and record["status"] == "ok"
+                and stored_on in (None, record["provenance"].get("device", "cpu")))
+
     tasks = [t for t in plan_tasks(plan, store, [0], 0.0, 0, [budget], cores=cores, device=device)
-             if key_of(t) in store and store.records[key_of(t)]["status"] == "ok"]
+             if usable(store.records.get(key_of(t)))]
     tasks.sort(key=lambda t: zlib.crc32(f"{t.dataset.name}/{t.pipeline_id}".encode()))
     return tasks[:n]
 
@@ -51,9 +57,20 @@ def _row(task, stored: dict, twin: dict | None, again: dict) -> dict:
         "final_stored": stored["final_nauc"], "final_device": again.get("final_nauc"),
         "alc_seed1": twin["alc"] if twin else None,
         "seconds_device": again["provenance"]["seconds"], "seconds_stored": stored["provenance"]["seconds"],
+        "cpu_per_ref_device": _cpu_per_ref(again), "cpu_per_ref_stored": _cpu_per_ref(stored),
+        "loadavg_device": again["provenance"].get("loadavg_1m"),
+        "loadavg_stored": stored["provenance"].get("loadavg_1m"),
+        "cpu_device": again["provenance"].get("cpu"), "cpu_stored": stored["provenance"].get("cpu"),
         "device": again["provenance"].get("device"), "gpu": again["provenance"].get("gpu"),
         "torch_device": again["provenance"]["torch"], "torch_stored": stored["provenance"]["torch"],
     }
+
+
+def _cpu_per_ref(record: dict) -> float | None:
+    """Thread-CPU seconds a reference second cost in this record: how fast the machine was (1 is the
+    calibration machine, idle)."""
+    elapsed = record.get("elapsed") or {}
+    return elapsed["cpu_s"] / elapsed["ref_s"] if elapsed.get("ref_s") else None
 
 
 def _summary(rows: list[dict], wall: float, processes: int) -> None:
@@ -73,6 +90,9 @@ def _summary(rows: list[dict], wall: float, processes: int) -> None:
         print(f"  throughput: {len(rows) / wall * 60:.1f} cells/min with {processes} processes; a cell took "
               f"{statistics.median(r['seconds_device'] for r in ok):.1f} s here (median) vs "
               f"{statistics.median(r['seconds_stored'] for r in ok):.1f} s where it was stored")
+        speeds = [(r["cpu_per_ref_device"], r["cpu_per_ref_stored"]) for r in ok if r["cpu_per_ref_stored"]]
+        print(f"  CPU-s per ref-s: {statistics.median(d for d, _ in speeds):.2f} here, "
+              f"{statistics.median(s for _, s in speeds):.2f} where stored (medians)")
 
 
 def main() -> None:
@@ -82,6 +102,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
     parser.add_argument("--cores", nargs="+", help="only these cores (the ones whose data this machine holds)")
     parser.add_argument("--cells", type=int, default=32)
+    parser.add_argument("--stored-on", choices=["cpu", "cuda"], help="only cells that this device computed")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--cache", help="core dataset cache (default $ZAP_DATA or ~/.cache/zap/datasets)")
     parser.add_argument("--json", help="write every row here")
@@ -93,7 +114,7 @@ def main() -> None:
 
     resolve_device(args.device)
     plan = load_plan(Path(args.plan))
-    tasks = _sample(plan, args.budget, args.cores, args.cells, args.device)
+    tasks = _sample(plan, args.budget, args.cores, args.cells, args.device, args.stored_on)
     store = plan.store
     start = time.perf_counter()
     with mp.get_context("spawn").Pool(args.processes) as pool:

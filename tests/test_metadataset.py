@@ -676,3 +676,16 @@ def test_a_damaged_plan_is_refused_by_name(tmp_path):
         (plan / name).write_text(text)
         with pytest.raises(ArtifactError, match="is a damaged meta-dataset plan"):
             load_plan(plan)
+
+
+def test_the_pace_of_a_slower_cpu_is_its_own_cells_not_the_store_wide_mean():
+    from zap.metadataset.build import cost_per_budget_second
+
+    def cell(seconds: float, cpu: str | None) -> dict:
+        return {"budget": 20.0, "provenance": {"seconds": seconds} | ({"cpu": cpu} if cpu else {})}
+
+    fast = [cell(20.0, None) for _ in range(50)]  # records from before the CPU was recorded
+    slow = [cell(60.0, "slow") for _ in range(5)]
+    assert cost_per_budget_second(fast + slow) == pytest.approx((50 * 1.0 + 5 * 3.0) / 55)
+    assert cost_per_budget_second(slow, at_least=5) == pytest.approx(3.0)
+    assert cost_per_budget_second(slow[:4], at_least=5) is None and cost_per_budget_second([]) is None

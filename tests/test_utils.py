@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from zap.utils import atomic_path, atomic_write_json, name_seed, stable_hash
+from zap.utils import atomic_path, atomic_write_json, cpu_model, name_seed, stable_hash
 
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -34,3 +34,13 @@ def test_a_failed_rename_leaves_no_temporary_file(tmp_path):
     with pytest.raises(OSError):
         atomic_write_json(folder, {"a": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not list(folder.iterdir())
+
+
+def test_cpu_model_tells_apart_hosts_that_share_a_generic_name():
+    zen1 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n" \
+           "stepping\t: 2\n\nprocessor\t: 1\ncpu family\t: 99\nmodel name\t: other\n"
+    zen3 = zen1.replace("cpu family\t: 23", "cpu family\t: 25", 1)
+    assert cpu_model(zen1) == "AMD EPYC (family 23, model 1, stepping 2)"  # the first processor's fields
+    assert cpu_model(zen3) != cpu_model(zen1)
+    assert cpu_model("model name\t: Some CPU\n") == "Some CPU"
+    assert cpu_model("")  # no fields at all: still a name (platform's), never empty

@@ -698,8 +698,10 @@ def cmd_metadataset_status(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(payload)
     else:
+        here = payload["core_hours_left_here"]
+        pace = "" if here is None else f", {here} at this CPU's own pace"
         print(f"{payload['done']}/{payload['total']} cells done ({payload['missing']} missing, about "
-              f"{payload['core_hours_left']} core-hours left); {payload['n_datasets']} datasets x "
+              f"{payload['core_hours_left']} core-hours left{pace}); {payload['n_datasets']} datasets x "
               f"{payload['n_candidates']} candidates, protocol {payload['protocol_hash']}")
     return 0
 

@@ -1,11 +1,12 @@
 """Helpers that several layers share: a stable hash of JSON data, a seed derived from a name, JSON
-written atomically, and the bounds check of a scikit-learn estimator built from a file. It imports nothing
-from zap, so any module may use it without an import cycle."""
+written atomically, the bounds check of a scikit-learn estimator built from a file, and the CPU's name. It
+imports nothing from zap, so any module may use it without an import cycle."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,3 +119,24 @@ def _svm_out_of_bounds(svm: Any) -> str | None:
         if np.shape(getattr(svm, name)) not in ((0,), (pairs,)):
             return f"an SVM whose {name} has shape {np.shape(getattr(svm, name))}, not (0,) or ({pairs},)"
     return None
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name with its family, model and stepping numbers, read from `/proc/cpuinfo`.
+
+    A virtual machine often shows only a generic name ("AMD EPYC") for hosts of different generations, whose
+    speed differs by a factor of two or more; the numbers tell them apart. Elsewhere, whatever `platform`
+    knows."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    numbers = [f"{label} {fields[key]}" for label, key in (("family", "cpu family"), ("model", "model"),
+                                                           ("stepping", "stepping")) if fields.get(key)]
+    return f"{name} ({', '.join(numbers)})" if numbers else name

@@ -14,7 +14,6 @@ second buys there.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from zap.finetune.runner import _Run, resolve_device
 from zap.finetune.threads import fewer_threads_note, torch_threads
 from zap.pipelines import get_config, largest_input_side
 from zap.pipelines.zoo import ZOO, import_model_code
+from zap.utils import cpu_model
 
 SIZES = (32, 64, 128)
 FREEZES = (0.0, 0.25, 0.5)
@@ -192,11 +192,7 @@ def _fit_decode(per_size: dict[int, float]) -> tuple[float, float]:
 
 def machine() -> dict:
     """Where a calibration was measured."""
-    model = ""
-    with contextlib.suppress(OSError):
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
-    return {"cpu": model or platform.processor(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+    return {"cpu": cpu_model(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "threads": 1, "timer": "thread_time",
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "loadavg_1m_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}

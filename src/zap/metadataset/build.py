@@ -24,6 +24,7 @@ from zap.metadataset.plan import plan_cost_table
 from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store, TaskKey
 from zap.metadataset.task import Task, run_task
+from zap.utils import cpu_model
 
 if TYPE_CHECKING:
     from zap.metadataset.plan import Plan
@@ -32,6 +33,7 @@ IN_FLIGHT_PER_WORKER = 2
 # Before any cell is done, a cell is guessed to cost its budget plus this share: loading, the quick
 # model and the last prediction come on top of the budgeted training.
 UNMEASURED_CELL_COST = 1.3
+MIN_CELLS_FOR_PACE = 5  # cells measured on this CPU before its own pace replaces the store-wide one
 
 
 def key_of(task: Task) -> TaskKey:
@@ -200,22 +202,35 @@ def _known_cores(plan: Plan, cores: Iterable[str] | None) -> set[str] | None:
     return set(cores)
 
 
+def cost_per_budget_second(records: list[dict], at_least: int = 1) -> float | None:
+    """Worker seconds a cell took per second of its budget, averaged over `records` (None below `at_least`
+    of them). On the ref clock a budget is a fixed amount of compute, so this is the machine's speed: a slower
+    host of the same generic name takes two or three times longer for the same cells."""
+    if not records or len(records) < at_least:
+        return None
+    return statistics.mean(r["provenance"]["seconds"] / r["budget"] for r in records)
+
+
 def build_status(plan: Plan, seeds: Iterable[int] = (0,), extra_seed_share: float = 0.0,
                  extra_seed_top: int = 0, budgets: Iterable[float] | None = None,
                  extra_seed_by: Iterable[str] = ("alc",)) -> dict[str, Any]:
     """Where a build stands: cells done and missing, core-hours spent and left (each missing cell at its
-    budget times the mean cost per budget-second of the done cells), and the load beside the build."""
+    budget times the mean cost per budget-second of the done cells; `core_hours_left_here` at the pace of the
+    cells this CPU made, once it made enough), and the load beside the build."""
     store = plan.store
     budgets = list(budgets or plan.levels)
     keys = [key_of(t) for t in plan_tasks(plan, store, seeds, extra_seed_share, extra_seed_top, budgets,
                                           extra_seed_by=extra_seed_by)]
     done = [store.records[k] for k in keys if k in store]
-    per_budget_second = (statistics.mean(r["provenance"]["seconds"] / r["budget"] for r in done) if done
-                         else UNMEASURED_CELL_COST)
-    left = sum(k.budget for k in keys if k not in store) * per_budget_second / 3600
+    budget_left = sum(k.budget for k in keys if k not in store)
+    left = budget_left * (cost_per_budget_second(done) or UNMEASURED_CELL_COST) / 3600
+    here = cpu_model()
+    pace_here = cost_per_budget_second([r for r in done if r["provenance"].get("cpu") == here], MIN_CELLS_FOR_PACE)
     loads = [r["provenance"]["loadavg_1m"] for r in done if r["provenance"].get("loadavg_1m") is not None]
     return {"done": len(done), "total": len(keys), "missing": len(keys) - len(done),
             "failed_inside": sum(r["status"] != "ok" for r in done), "core_hours_left": round(left, 2),
+            "core_hours_left_here": None if pace_here is None else round(budget_left * pace_here / 3600, 2),
+            "cpu": here,
             "core_hours_spent": round(sum(r["provenance"]["seconds"] for r in done) / 3600, 2),
             "loadavg_1m_median": round(statistics.median(loads), 2) if loads else None,
             "loadavg_1m_p90": round(statistics.quantiles(loads, n=10)[-1], 2) if len(loads) > 1 else None,

@@ -27,6 +27,7 @@ from zap.finetune.refclock import CostTable
 from zap.finetune.runner import RUNNER_VERSION, resolve_device
 from zap.pipelines import as_dict, pipeline_id
 from zap.scoring import COLUMNS, curve_alc
+from zap.utils import cpu_model
 
 SCHEMA_VERSION = 1
 
@@ -56,7 +57,7 @@ def provenance(threads: int, device: str = "cpu") -> dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     gpu = {"gpu": torch.cuda.get_device_name()} if device == "cuda" else {}
     return {"host": socket.gethostname(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "threads": threads, "python": platform.python_version(),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "threads": threads, "python": platform.python_version(),
             "torch": torch.__version__, "timm": timm.__version__, "zap": __version__, "runner": RUNNER_VERSION,
             "loadavg_1m": load[0], "device": device} | gpu
 
