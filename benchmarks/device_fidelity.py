@@ -83,7 +83,7 @@ def _summary(rows: list[dict], wall: float, processes: int) -> None:
     for name, values in (("|ALC device - stored|", d_alc), ("|final NAUC device - stored|", d_final),
                          ("|ALC seed 1 - seed 0| (noise floor)", d_seed)):
         if values:
-            q = statistics.quantiles(values, n=10) if len(values) > 1 else values * 9
+            q = statistics.quantiles(values, n=10, method="inclusive") if len(values) > 1 else values * 9
             print(f"  {name:40s} median {statistics.median(values):.4f}  p90 {q[-1]:.4f}  max {max(values):.4f} "
                   f"(n={len(values)})")
     if ok:
