@@ -19,7 +19,10 @@ difference is 0 by construction rather than by the luck of two wall-clock runs (
 It saves the idle machine the duplicate runs; `--no-share` makes every run.
 
 Every run is appended to `--json` as it ends, with the load average beside it (a wall-clock budget
-measured beside other work is noise: run on an idle machine), and a rerun skips what is there. The table:
+measured beside other work is noise: run on an idle machine) and the CPU (`cpu`), and a rerun skips what is
+there. Hosts of one pool differ in speed by two to three times, so the runs of one comparison (a core,
+budget and seed) are made on one CPU: a resume on another makes the other CPU's runs of an unfinished
+comparison again. The table:
 per budget and objective, the mean over cores of ALC and of final accuracy, and zap's paired difference
 from each reference (the unit is the core, its seeds averaged first) with a bootstrap 95 % interval and
 the Wilcoxon p.
@@ -49,7 +52,7 @@ from zap.data.core import load_core
 from zap.metadataset.artifact import content_hash, load
 from zap.metadataset.problem import OBJECTIVES, SelectionProblem
 from zap.selectors.trained import meta_train
-from zap.utils import atomic_write_json
+from zap.utils import atomic_write_json, cpu_model
 
 METHODS = ("zap", "single-best", "recommended")
 REFERENCES = ("recommended", "single-best")
@@ -123,7 +126,7 @@ def one_run(data: Path, method: str, budget: float, objective: str, seed: int, t
     s = model.summary()
     run = {"alc": s["alc"], "accuracy": s["accuracy"], "final_nauc": s["final_nauc"], "status": s["status"],
            "pipeline_id": s["pipeline_id"], "answered_by": s["answered_by"], "budget_ref_s": s["budget_ref_s"],
-           "fallback": (s["selection"] or {}).get("fallback"), "loadavg_1m": load,
+           "fallback": (s["selection"] or {}).get("fallback"), "loadavg_1m": load, "cpu": cpu_model(),
            "process_s": time.perf_counter() - start}
     if method == "zap":
         run["single_best_pick"] = single_best_pick(model, objective)
@@ -153,6 +156,24 @@ def planned(cores: list[str], budgets: list[float], objectives: list[str], seeds
                 for objective in objectives:
                     for method in ("zap", "single-best"):
                         yield core, budget, objective, seed, method
+
+
+def group_of(run: dict) -> tuple:
+    """The runs one paired comparison is made of: every method and objective on one core, budget and seed."""
+    return run["level"], run["threads"], run["core"], float(run["budget"]), run["seed"]
+
+
+def runs_to_redo(runs: list[dict], here: str, objectives: list[str]) -> list[dict]:
+    """The stored runs of an unfinished group that another CPU made. A wall-clock budget buys two to three
+    times less compute on a slower host of the same generic name, so a group whose methods ran on two hosts
+    would compare their hosts, not their methods; a resume on another host makes such a group's runs again
+    here. A finished group stays, whichever host made it (each run says which in `cpu`)."""
+    per_group = len(list(planned(["core"], [0.0], objectives, [0])))
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(group_of(run), []).append(run)
+    return [run for members in groups.values() if len(members) < per_group
+            for run in members if run.get("cpu") != here]
 
 
 def key_of(run: dict) -> tuple:
@@ -232,6 +253,12 @@ def main() -> None:
     runs = [r for r in stored if (r.get("level"), r.get("threads")) == (level, args.threads)]
     if len(runs) < len(stored):
         parser.error(f"{args.json} holds runs of another artifact or thread count; give another --json")
+    redo = runs_to_redo(runs, cpu_model(), args.objectives)
+    if redo:
+        print(f"note: {len(redo)} runs of unfinished groups were made on another CPU "
+              f"({sorted({r.get('cpu') or 'unrecorded' for r in redo})}); they are made again on this one "
+              f"({cpu_model()})", flush=True)
+        runs = [r for r in runs if all(r is not other for other in redo)]
     done = {key_of(r) for r in runs}
     for core, budget, objective, seed, method in planned(args.cores, args.budgets, args.objectives, args.seeds):
         wanted = (level, args.threads, core, budget, objective, seed, method)

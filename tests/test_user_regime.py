@@ -104,3 +104,20 @@ def test_prepare_makes_every_cores_data_and_selectors_and_runs_nothing(ur, tmp_p
     ur.main()
     assert made == [(kind, core) for core in cores for kind in ("data", "selectors")]
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_resume_on_another_cpu_redoes_only_the_unfinished_comparison_it_left(ur):
+    def run(core, seed, objective, method, cpu):
+        return {"level": "L", "threads": 2, "core": core, "budget": 30.0, "seed": seed, "objective": objective,
+                "method": method, "cpu": cpu}
+
+    full = [run("a", 0, "any", "recommended", "fast")] + [run("a", 0, o, m, "fast") for o in ("alc", "final")
+                                                           for m in ("zap", "single-best")]
+    half = [run("a", 1, "any", "recommended", "fast"), run("a", 1, "alc", "zap", "slow"),
+            run("a", 1, "alc", "single-best", "fast")]
+    redo = ur.runs_to_redo(full + half, "slow", ["alc", "final"])
+    assert redo == [half[0], half[2]]  # the finished comparison stays; this CPU's own run of the other stays
+    assert ur.runs_to_redo(full + half, "fast", ["alc", "final"]) == [half[1]]
+    assert ur.runs_to_redo(half[:1], "slow", ["alc"]) == half[:1]  # one objective: a group of 3 runs
+    legacy = [{k: v for k, v in r.items() if k != "cpu"} for r in half]
+    assert len(ur.runs_to_redo(legacy, "fast", ["alc", "final"])) == 3  # no CPU recorded: not known to match
