@@ -20,7 +20,7 @@ It saves the idle machine the duplicate runs; `--no-share` makes every run.
 
 Every run is appended to `--json` as it ends, with the load average beside it (a wall-clock budget
 measured beside other work is noise: run on an idle machine) and the CPU (`cpu`), and a rerun skips what is
-there. Hosts of one pool differ in speed by two to three times, so the runs of one comparison (a core,
+there. Hosts of one pool differ in speed (docs/metadataset.md), so the runs of one comparison (a core,
 budget and seed) are made on one CPU: a resume on another makes the other CPU's runs of an unfinished
 comparison again. The table:
 per budget and objective, the mean over cores of ALC and of final accuracy, and zap's paired difference
@@ -164,8 +164,8 @@ def group_of(run: dict) -> tuple:
 
 
 def runs_to_redo(runs: list[dict], here: str, objectives: list[str]) -> list[dict]:
-    """The stored runs of an unfinished group that another CPU made. A wall-clock budget buys two to three
-    times less compute on a slower host of the same generic name, so a group whose methods ran on two hosts
+    """The stored runs of an unfinished group that another CPU made. A wall-clock budget buys less compute on a
+    slower host of the same generic name (docs/metadataset.md), so a group whose methods ran on two hosts
     would compare their hosts, not their methods; a resume on another host makes such a group's runs again
     here. A finished group stays, whichever host made it (each run says which in `cpu`)."""
     per_group = len(list(planned(["core"], [0.0], objectives, [0])))

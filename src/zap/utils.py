@@ -124,8 +124,8 @@ def _svm_out_of_bounds(svm: Any) -> str | None:
 def cpu_model(cpuinfo: str | None = None) -> str:
     """The CPU's model name with its family, model and stepping numbers, read from `/proc/cpuinfo`.
 
-    A virtual machine often shows only a generic name ("AMD EPYC") for hosts of different generations, whose
-    speed differs by a factor of two or more; the numbers tell them apart. Elsewhere, whatever `platform`
+    A virtual machine often shows only a generic name ("AMD EPYC") for hosts of different generations and
+    speeds (docs/metadataset.md, "A slower host"); the numbers tell them apart. Elsewhere, whatever `platform`
     knows."""
     if cpuinfo is None:
         try:

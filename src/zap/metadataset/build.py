@@ -205,7 +205,7 @@ def _known_cores(plan: Plan, cores: Iterable[str] | None) -> set[str] | None:
 def cost_per_budget_second(records: list[dict], at_least: int = 1) -> float | None:
     """Worker seconds a cell took per second of its budget, averaged over `records` (None below `at_least`
     of them). On the ref clock a budget is a fixed amount of compute, so this is the machine's speed: a slower
-    host of the same generic name takes two or three times longer for the same cells."""
+    host of the same generic name takes longer for the very same cells (docs/metadataset.md)."""
     if not records or len(records) < at_least:
         return None
     return statistics.mean(r["provenance"]["seconds"] / r["budget"] for r in records)
