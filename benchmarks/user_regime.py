@@ -258,7 +258,8 @@ def main() -> None:
         print(f"note: {len(redo)} runs of unfinished groups were made on another CPU "
               f"({sorted({r.get('cpu') or 'unrecorded' for r in redo})}); they are made again on this one "
               f"({cpu_model()})", flush=True)
-        runs = [r for r in runs if all(r is not other for other in redo)]
+        redone = {id(r) for r in redo}
+        runs = [r for r in runs if id(r) not in redone]
     done = {key_of(r) for r in runs}
     for core, budget, objective, seed, method in planned(args.cores, args.budgets, args.objectives, args.seeds):
         wanted = (level, args.threads, core, budget, objective, seed, method)
