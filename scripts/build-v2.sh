@@ -7,9 +7,11 @@
 #   3. level 20: every cell, then a second seed on a 10 % sample and on each dataset's 2 best cells by ALC
 #      and its 2 best by final NAUC (so that both objectives' Oracles can be re-run);
 #   4. SMAC at 60 ref-s on 7 cores, the best of level 20, level 60 the same way;
-#   5. export artifacts/metadataset/v2.json.gz (20 and 60 complete: v2 ships), then level 120 likewise.
+#   5. ship: export artifacts/metadataset/v2.json.gz once 20 and 60 are complete (v2 ships), only when
+#      it does not exist yet, so that restarting the build never rewrites the shipped artifact with a
+#      partial level 120; then level 120 likewise, and a final export with all three levels.
 # Usage: bash scripts/build-v2.sh [--commit] [STEP]   STEP: plan | hpo20 | level20 | hpo60 | level60 |
-#        export | hpo120 | level120 | all (default)   WORKERS=N (default: one per core)
+#        ship | export | hpo120 | level120 | all (default)   WORKERS=N (default: one per core)
 #        CORES="a b …": the level steps compute only these cores' cells (for example the cores whose data is
 #        too large to send to a GPU machine, which computes the others: docs/metadataset.md, "GPU cells")
 #        HPO_CORES="…" / HPO120_CORES="…": the cores the hpo60 / hpo120 steps tune on
@@ -88,13 +90,16 @@ run_step() {
     export)
       $ZAP metadataset export --plan "$PLAN" --seeds 0 1 --out "$ARTIFACT"
       $ZAP metadataset info "$ARTIFACT" --json > docs/data/metadataset_v2_info.json ;;
+    ship)
+      if [ -f "$ARTIFACT" ]; then echo "ship: $ARTIFACT exists; left as it is (run the export step to rewrite it)"
+      else run_step export; fi ;;
     *) echo "unknown step $1" >&2; exit 2 ;;
   esac
   commit_progress
 }
 
 if [ "$step" = all ]; then
-  for s in plan hpo20 level20 hpo60 level60 export hpo120 level120 export; do run_step "$s"; done
+  for s in plan hpo20 level20 hpo60 level60 ship hpo120 level120 export; do run_step "$s"; done
 else
   run_step "$step"
 fi

@@ -86,3 +86,16 @@ def test_the_check_catches_a_renamed_flag(tmp_path):
     (_, words), = commands(script)
     command, known = zap_options(words)
     assert command == "benchmark" and flags(words) - known == {"--max-fold"}
+
+
+def test_build_v2_ship_step_never_rewrites_a_shipped_artifact():
+    """A restart of the build must not overwrite the shipped v2 artifact with a partial level 120."""
+    artifact = ROOT / "artifacts" / "metadataset" / "v2.json.gz"
+    if not artifact.exists():
+        pytest.skip("no shipped v2 artifact in this checkout")
+    before = artifact.stat().st_mtime_ns, artifact.read_bytes()
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "build-v2.sh"), "ship"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "left as it is" in result.stdout
+    assert (artifact.stat().st_mtime_ns, artifact.read_bytes()) == before
