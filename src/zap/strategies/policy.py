@@ -51,9 +51,9 @@ class RefineSettings:
 
 # What `refine` does at each budget, declared once, per objective: (lowest budget in reference seconds, k).
 # Below an objective's first entry it looks at one candidate, i.e. it is zero-shot. The values are the
-# replay study's choice on v1 (20 CPU-s, the only level measured so far; docs/refine.md): every held-out
-# core chose k = 3 for ALC and k = 5 for the final NAUC. v2's levels will give the budgets where it pays.
-REFINE_K_BY_BUDGET: dict[str, tuple[tuple[float, int], ...]] = {"alc": ((0.0, 3),), "final": ((0.0, 5),)}
+# nested choice of the replay study on v2's levels 20 and 60 (docs/refine.md): the smallest k of the grid on
+# nearly every held-out core, for both objectives. Level 120 may add a band.
+REFINE_K_BY_BUDGET: dict[str, tuple[tuple[float, int], ...]] = {"alc": ((0.0, 2),), "final": ((0.0, 2),)}
 
 
 def settings_for_budget(budget_ref: float, objective: str = "alc", k: int | None = None) -> RefineSettings:
