@@ -112,6 +112,46 @@ def test_user_errors_are_one_clear_line(capsys, tmp_path, argv, message):
     assert message.replace("X", str(tmp_path / "o")) in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["benchmark", "/no/artifact.json.gz", "--json", "F/x.json"], "--json F/x.json: cannot write in F"),
+        (["benchmark", "/no/artifact.json.gz", "--out", "F/x"], "--out: cannot write in F/x"),
+        (["metadataset", "export", "--plan", "/no/plan", "--out", "F/x/y.json.gz"], "cannot write in F/x"),
+        (["metadataset", "diversity", "/no/artifact.json.gz", "--out", "F/x"], "--out: cannot write in F/x"),
+        (["metadataset", "report", "/no/artifact.json.gz", "--out", "F/x"], "cannot write in F/x"),
+        (["meta-train", "/no/artifact.json.gz", "--as-trials", "-5", "--out", "O"], "--as-trials"),
+        (["meta-train", "/no/artifact.json.gz", "--seed", "-1", "--out", "O"], "--seed"),
+        (["meta-train", "/no/artifact.json.gz", "--out", "F/x"], "--out: cannot write in F/x"),
+        (["metadataset", "build", "--plan", "/no/plan", "--workers", "-1"], "--workers"),
+        (["metadataset", "hpo", "--plan", "/no/plan", "--trials", "0"], "--trials"),
+        (["fit", "digits", "--budget", "5", "--out", "O", "--config", ""], "--config) is empty"),
+    ],
+)
+def test_outputs_and_counts_are_checked_before_any_work(capsys, tmp_path, argv, message):
+    """Found by a bad-input sweep (2026-12-03): each of these once did its work (or hung, for the worker count)
+    and failed only at the end, or quietly did something else. Every case names a missing artifact or plan, so
+    the check must come before they are read for the message to be the expected one."""
+    (tmp_path / "F").write_text("a file where a folder is needed")
+    paths = {"F": str(tmp_path / "F"), "O": str(tmp_path / "o")}
+    argv = [paths.get(a, a.replace("F/", paths["F"] + "/")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message.replace("F", paths["F"]).replace("O", paths["O"]) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["fit", "", "--budget", "5", "--out", "X"], ["suggest", ""],
+                                  ["metafeatures", ""], ["metadataset", "status", "--plan", ""],
+                                  ["metadataset", "info", "."], ["benchmark", "--json", ""]])
+def test_an_empty_path_or_a_folder_for_an_artifact_is_refused(capsys, argv):
+    """An empty DATA once read the current folder as the dataset; an artifact that is a folder failed deep inside."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "is empty: give a path" in err or "is a folder: give the artifact file" in err
+
+
 def test_a_file_that_is_no_artifact_is_named(capsys, tmp_path):
     bad = tmp_path / "v1.json.gz"
     bad.write_text("not gzip")

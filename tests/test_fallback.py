@@ -71,6 +71,17 @@ def test_the_rule_round_trips_as_json_and_refuses_other_files(tmp_path):
         load_fallback(tmp_path / "bad.json")
 
 
+@pytest.mark.parametrize("levels", [5, [1, 2], {"20": 5}, {"20": []}, {"x": {}}])
+def test_a_damaged_fallback_rule_is_named(tmp_path, levels):
+    """The right schema with a wrong shape (found by a sweep: `"levels": 5` raised an AttributeError)."""
+    from zap.selectors.fallback import FALLBACK_SCHEMA
+
+    path = tmp_path / "fallback.json"
+    path.write_text(json.dumps({"schema": FALLBACK_SCHEMA, "levels": levels}))
+    with pytest.raises(ArtifactError, match="not a zap fallback rule"):
+        load_fallback(path)
+
+
 def _shipped_datasets() -> list[dict]:
     from zap.metadataset.artifact import load
     from zap.resources import metadataset_artifact

@@ -189,6 +189,27 @@ def test_a_search_ends_after_eight_asks_in_a_row_with_no_room(monkeypatch):
     assert len(result.trials) == 1 and len(result.passed) == tuning.NO_ROOM_ASKS and result.ended == "no room"
 
 
+def test_a_search_ends_after_a_run_of_skips(monkeypatch):
+    """A skip costs no time: on the reference clock with a trial budget too small for any first answer, SMAC
+    would propose skips up to its trial cap (27 000 for `--budget 3 --trial-budget 0.001`, found by a sweep).
+    After the first trial every ask is made a skip here: the search ends at the run's cap."""
+    from zap.strategies import tune as tuning
+
+    real = tuning._Search.verdict
+
+    def verdict(self, config, origin, asked, amount):
+        if not self.trials:
+            return real(self, config, origin, asked, amount)
+        self.skipped.append({"pipeline_id": pipeline_id(config)})
+        return "skip"
+
+    monkeypatch.setattr(tuning._Search, "verdict", verdict)
+    split = train_test_split(dataset(), SplitSettings(0.2, 100, 0))
+    result = tune(split.train, split.test, Budget(S, "ref"), init=GIVEN, k=2, seed=0, trial_budget=1.0)
+    assert len(result.trials) == 1 and len(result.skipped) == tuning.MAX_SKIPS_IN_A_ROW
+    assert result.ended == "skip cap"
+
+
 def test_the_first_trial_runs_however_slow_and_a_late_answer_scores_zero():
     """The search's first answer always comes, so a slow first trial runs; its answer comes after its budget, so
     it scores 0 (as a skipped trial does), and the first trial that answers in time takes over."""

@@ -210,6 +210,9 @@ class ZAP:
             check_choice("selector", self.selector, (*TRAINABLE, AUTO))
         if not isinstance(self.config, str | Path | dict | None):
             raise ConfigError(f"config must be a pipeline name, a JSON file or a dict, got {self.config!r}")
+        if isinstance(self.config, str) and not self.config.strip():
+            raise ConfigError("config (--config) is empty: give a pipeline name (`zap zoo list`), a JSON file, or "
+                              "leave it out to let zap select")
         self._fixed_config(self.selector)  # a named pipeline, file or dict with a bad value fails here
 
     def _threads(self) -> int:

@@ -165,6 +165,7 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
     if args.exclude_cores and not args.out:
         raise ConfigError("--exclude-cores trains selectors that have not seen some cores: give them a folder of "
                           "their own with --out DIR, so they do not replace the selectors `zap fit` uses")
+    _check_meta_train_numbers(args)
     if args.refine and args.exclude_cores:
         raise ConfigError("--exclude-cores leaves cores out of the selectors' training; the refine predictor "
                           "(--refine) has no such option: train it in a separate `zap meta-train --refine`")
@@ -187,6 +188,18 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
                 continue
             print(f"{name} ({objective}): {item['path']} (spec {item['spec_hash']}, {item['seconds']:.1f} s)")
     return 0
+
+
+def _check_meta_train_numbers(args: argparse.Namespace) -> None:
+    """Before any selector is written: a bad `--as-trials` once failed after ZAP-HPO and the fallback rule had
+    already replaced their files, leaving the selectors folder half updated."""
+    from zap.api import check_range
+    from zap.report import check_out_dir
+
+    check_range("--seed", args.seed, 0, integer=True)
+    check_range("--as-trials", args.as_trials, 1, integer=True)
+    if args.out:
+        check_out_dir(Path(args.out), "--out")
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -241,6 +254,9 @@ def _check_seeds(args: argparse.Namespace) -> None:
 
     for seed in args.seeds:
         check_range("--seeds", seed, 0, integer=True)
+    args.seeds = list(dict.fromkeys(args.seeds))  # a level or seed named twice is one level or seed
+    if getattr(args, "budget", None):
+        args.budget = list(dict.fromkeys(args.budget))
     if hasattr(args, "extra_seed_share"):
         check_range("--extra-seed-share", args.extra_seed_share, 0, 1)
         check_range("--extra-seed-top", args.extra_seed_top, 0, integer=True)
@@ -262,8 +278,11 @@ def _benchmark_client(args: argparse.Namespace):
 
 def _benchmark_aslib(args: argparse.Namespace) -> int:
     from zap.benchmark.aslib import evaluate_scenario, read_scenario
+    from zap.report import check_out_file
     from zap.selectors.registry import create_selector
 
+    if args.json:
+        check_out_file(Path(args.json), "--json")
     scenario = read_scenario(args.aslib)
     settings = {"seed": args.seed, "max_epochs": args.hpo_epochs, "n_trials": args.as_trials}
     methods = {name: functools.partial(create_selector, name, **settings) for name in ASLIB_METHODS}
@@ -574,6 +593,7 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
     if args.device == "cuda" and resolve_device("auto").type != "cuda":  # say so before any work
         raise ConfigError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
     _check_seeds(args)
+    _check_workers(args)
     plan = load_plan(Path(args.plan))
     plan.check_runner()
     store = plan.store
@@ -589,10 +609,14 @@ def cmd_metadataset_build(args: argparse.Namespace) -> int:
 
 def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
     """SMAC on the first variant of every core that has no finished run yet, then refresh the candidates."""
+    from zap.api import check_range
     from zap.engine import EngineSpec
     from zap.metadataset import load_plan
     from zap.metadataset.hpo import tune_plan
 
+    _check_workers(args)
+    check_range("--trials", args.trials, 1, integer=True)
+    check_range("--min-candidates", args.min_candidates, 0, integer=True)
     spec = EngineSpec(cluster=args.cluster, workers=args.workers, scheduler=args.scheduler)
     plan = load_plan(Path(args.plan))
     plan.check_runner()
@@ -601,6 +625,14 @@ def cmd_metadataset_hpo(args: argparse.Namespace) -> int:
                      cores=args.cores)
     print(f"{done.n_runs} HPO runs; {done.added} new candidates, {done.n_candidates} in all")
     return 0
+
+
+def _check_workers(args: argparse.Namespace) -> None:
+    """`--workers` of build and hpo: a negative count once left a Dask cluster waiting for ever."""
+    from zap.api import check_range
+
+    if args.workers is not None:
+        check_range("--workers", args.workers, 1, integer=True)
 
 
 def _print_now(text: str) -> None:
@@ -630,9 +662,6 @@ def cmd_metadataset_export(args: argparse.Namespace) -> int:
 def cmd_metadataset_info(args: argparse.Namespace) -> int:
     from zap.metadataset.artifact import info, load
 
-    if Path(args.artifact).is_dir():
-        raise ConfigError(f"{args.artifact} is a folder; give the artifact file (.json.gz) a `zap metadataset export` "
-                          "wrote")
     summary = info(load(Path(args.artifact)))
     if args.json:
         _print_json(summary)
@@ -645,7 +674,10 @@ def cmd_metadataset_info(args: argparse.Namespace) -> int:
 def cmd_metadataset_diversity(args: argparse.Namespace) -> int:
     from zap.metadataset.artifact import budgets_of, load
     from zap.metadataset.diversity import level_report, plot_heatmap, plot_winners
+    from zap.report import check_out_dir
 
+    if args.out:
+        check_out_dir(Path(args.out), "--out")
     payload = load(Path(args.artifact))
     budgets = budgets_of(payload)
     levels = {}
@@ -733,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_fit_and_predict(sub) -> None:
     """`zap fit` and `zap predict`: what most users run."""
     fit = sub.add_parser("fit", help="fine-tune a pipeline on a labelled dataset within a time budget")
-    fit.add_argument("data", help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
+    fit.add_argument("data", type=path_arg, help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
     fit.add_argument("--budget", type=float, required=True,
                      help="time budget in seconds of --clock, in (0, 604800] (at most 7 days)")
     fit.add_argument("--config", help="named pipeline (recommended, autodl-default) or a JSON file; fixes the "
@@ -755,7 +787,7 @@ def _add_fit_and_predict(sub) -> None:
                      help="with --strategy refine: race this many of the top candidates, 1 to 5 (default: the rule "
                           "for the budget, docs/refine.md)")
     fit.add_argument("--test", help="folder of unlabelled images to predict anytime")
-    fit.add_argument("--out", required=True,
+    fit.add_argument("--out", type=path_arg, required=True,
                      help="output folder: new, empty or an earlier run's, which the complete run replaces whole")
     fit.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall",
                      help="budget clock: wall seconds (default), this thread's CPU seconds, or reference seconds "
@@ -783,7 +815,7 @@ def _add_fit_and_predict(sub) -> None:
 def _add_inspection(sub) -> None:
     """Commands that print what zap knows: meta-features, the search space, the model zoo."""
     meta = sub.add_parser("metafeatures", help="the four ZAP meta-features of a dataset's train split")
-    meta.add_argument("data")
+    meta.add_argument("data", type=path_arg)
     meta.add_argument("--json", action="store_true")
     _data_options(meta)
     meta.set_defaults(func=cmd_metafeatures)
@@ -855,27 +887,29 @@ def _add_metadataset(sub) -> None:
     from zap.resources import PLAN
 
     info = meta_sub.add_parser("info", help="what an exported artifact holds")
-    info.add_argument("artifact")
+    info.add_argument("artifact", type=artifact_arg)
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_metadataset_info)
     diversity = meta_sub.add_parser("diversity", help="winners, candidate correlation, Oracle vs Single-best "
                                                       "vs noise, heatmap")
-    diversity.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
-    diversity.add_argument("--out", help="folder for cost_matrix.png and winners.png")
+    diversity.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()))
+    diversity.add_argument("--out", type=path_arg, help="folder for cost_matrix.png and winners.png")
     diversity.add_argument("--json", action="store_true")
     diversity.set_defaults(func=cmd_metadataset_diversity)
     report = meta_sub.add_parser("report", help="a self-contained HTML report: cost-matrix heatmap, winners, "
                                                 "noise floor")
-    report.add_argument("artifact", nargs="?", default=str(metadataset_artifact()),
+    report.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()),
                         help="a meta-dataset artifact (default: the zap home's shipped one)")
-    report.add_argument("--out", default="reports/metadataset", help="folder for report.html (default %(default)s)")
+    report.add_argument("--out", type=path_arg, default="reports/metadataset",
+                        help="folder for report.html (default %(default)s)")
     report.set_defaults(func=cmd_metadataset_report)
     for name, func, text in (("build", cmd_metadataset_build, "compute the missing cells (resumable)"),
                              ("export", cmd_metadataset_export, "write the compact artifact for selectors"),
                              ("hpo", cmd_metadataset_hpo, "SMAC per core (first variant) -> candidates"),
                              ("status", cmd_metadataset_status, "cells done and core-hours left")):
         command = meta_sub.add_parser(name, help=text)
-        command.add_argument("--plan", default=str(HOME_PLAN), help=f"plan folder (default {PLAN} in the zap home)")
+        command.add_argument("--plan", type=path_arg, default=str(HOME_PLAN),
+                             help=f"plan folder (default {PLAN} in the zap home)")
         if name != "hpo":  # HPO seeds each dataset's SMAC run from the dataset's name
             command.add_argument("--seeds", type=int, nargs="+", default=[0],
                                  help="seeds of the full matrix (default 0)")
@@ -895,7 +929,7 @@ def _add_metadataset(sub) -> None:
                                       "add final so that the final-NAUC Oracle's re-run has a second seed too)")
         command.set_defaults(func=func)
         if name == "export":
-            command.add_argument("--out", default=str(metadataset_artifact()))
+            command.add_argument("--out", type=path_arg, default=str(metadataset_artifact()))
         if name == "hpo":
             command.add_argument("--trials", type=int, default=40, help="SMAC trials per dataset")
             command.add_argument("--min-candidates", type=int, default=32)
@@ -921,7 +955,7 @@ def _add_selection(sub) -> None:
     from zap.benchmark.loco import MAIN_METHODS
 
     suggest = sub.add_parser("suggest", help="the top-k pipelines for a dataset, zero-shot")
-    suggest.add_argument("data", help="image folder, .npz, or 'digits'")
+    suggest.add_argument("data", type=path_arg, help="image folder, .npz, or 'digits'")
     suggest.add_argument("--k", type=int, default=5, help="how many pipelines, at least 1 (default 5)")
     suggest.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE)
     suggest.add_argument("--budget", type=float, help="your time budget (of --clock): a selector trained on "
@@ -940,9 +974,10 @@ def _add_selection(sub) -> None:
     suggest.set_defaults(func=cmd_suggest)
 
     train = sub.add_parser("meta-train", help="train the selectors on a meta-dataset artifact")
-    train.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
+    train.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()))
     train.add_argument("--selectors", nargs="*", default=list(TRAINABLE), choices=TRAINABLE)
-    train.add_argument("--out", help="folder (default $ZAP_SELECTORS, or artifacts/selectors in the zap home)")
+    train.add_argument("--out", type=path_arg,
+                       help="folder (default $ZAP_SELECTORS, or artifacts/selectors in the zap home)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--as-trials", type=int, default=50, help="SMAC trials tuning ZAP-AS")
     train.add_argument("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
@@ -955,13 +990,15 @@ def _add_selection(sub) -> None:
     train.set_defaults(func=cmd_meta_train)
 
     bench = sub.add_parser("benchmark", help="leave-one-core-out benchmark of the selectors (or an ASlib scenario)")
-    bench.add_argument("artifact", nargs="?", default=str(metadataset_artifact()))
+    bench.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()))
     bench.add_argument("--aslib", help="an ASlib scenario folder instead of a meta-dataset")
-    bench.add_argument("--json", help="write {objective: {level: {method: {score, alc, nauc, rank, gap_closed, "
-                                      "gap_closed_rerun, beats_single_best}}}} here (the first protocol)")
+    bench.add_argument("--json", type=path_arg,
+                       help="write {objective: {level: {method: {score, alc, nauc, rank, gap_closed, "
+                            "gap_closed_rerun, beats_single_best}}}} here (the first protocol)")
     bench.add_argument("--objective", nargs="+", choices=OBJECTIVES, default=list(OBJECTIVES),
                        help="what selectors learn and picks are scored by: alc (anytime), final (final NAUC)")
-    bench.add_argument("--out", default="runs/benchmark", help="fold results (resumable), report.md, plots")
+    bench.add_argument("--out", type=path_arg, default="runs/benchmark",
+                       help="fold results (resumable), report.md, plots")
     bench.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                        help="leave one core out, one domain out, and one core out without the candidates tuned on "
                             "it (one repetition, no ablations, ZAP-AS configured as in the loco fold when loco "
@@ -997,7 +1034,7 @@ def _add_tune(sub) -> None:
     """`zap tune`: HPO on the user's data, warm-started with the zero-shot top-k."""
     tune = sub.add_parser("tune", help="SMAC3 multi-fidelity HPO on a labelled dataset within a time budget, "
                                        "starting from the zero-shot top-k")
-    tune.add_argument("data", help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
+    tune.add_argument("data", type=path_arg, help="image folder (one sub-folder per class), .npz with x/y, or 'digits'")
     tune.add_argument("--budget", type=float, required=True,
                       help="the whole search's time budget in seconds of --clock, in (0, 604800]")
     tune.add_argument("--clock", choices=["wall", "cpu", "ref"], default="wall",
@@ -1016,8 +1053,9 @@ def _add_tune(sub) -> None:
                       help="what trials are scored by on a validation split of the train data: alc (default) or "
                            "final (final NAUC); also picks the selector trained for it")
     tune.add_argument("--test", help="folder of unlabelled images the final model predicts")
-    tune.add_argument("--out", help="output folder: new, empty or an earlier run's, which the complete run replaces "
-                                    "whole (default: save nothing, print the result)")
+    tune.add_argument("--out", type=path_arg,
+                      help="output folder: new, empty or an earlier run's, which the complete run replaces "
+                           "whole (default: save nothing, print the result)")
     tune.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     tune.add_argument("--threads", type=int, help="torch threads, 1 to 1024 (default: one per core that other "
                          "work leaves free; 1 with --clock cpu)")
@@ -1026,6 +1064,22 @@ def _add_tune(sub) -> None:
     tune.add_argument("--quiet", action="store_true", help="no line per trial")
     _data_options(tune)
     tune.set_defaults(func=cmd_tune)
+
+
+def path_arg(text: str) -> str:
+    """A path argument: an empty one would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a path")
+    return text
+
+
+def artifact_arg(text: str) -> str:
+    """A meta-dataset artifact: a file, never empty or a folder (which would fail deep in the reader)."""
+    path_arg(text)
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: give the artifact file (.json.gz) a `zap metadataset "
+                                         "export` wrote")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

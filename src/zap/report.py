@@ -288,16 +288,18 @@ def check_writable(folder: Path, flag: str) -> None:
 
 
 def check_out_file(path: Path, flag: str) -> None:
-    """Refuse, before any work, an output file path that names a folder: it could only fail once the work is
-    done."""
+    """Refuse, before any work, an output file path that names a folder or lies where zap cannot write: either
+    could only fail once the work is done."""
     if Path(path).is_dir():
         raise ConfigError(f"{flag} {path} is a folder; give the path of a file to write")
+    check_writable(Path(path).parent, f"{flag} {path}")
 
 
 def check_out_dir(path: Path, flag: str) -> None:
-    """Refuse, before any work, an output folder path that names a file."""
+    """Refuse, before any work, an output folder path that names a file or lies where zap cannot write."""
     if Path(path).exists() and not Path(path).is_dir():
         raise ConfigError(f"{flag} {path} is an existing file; give a folder path")
+    check_writable(Path(path), flag)
 
 
 def check_out_folder(out: Path, reads: Sequence[Path] = ()) -> None:

@@ -148,10 +148,14 @@ def page(title: str, subtitle: str, sections: Iterable[str]) -> str:
 
 
 def check_out(out: Path) -> Path:
-    """The folder a report goes to, checked before any work: it may not exist yet, but cannot be a file."""
+    """The folder a report goes to, checked before any work: it may not exist yet, but cannot be a file or lie
+    where zap cannot write."""
+    from zap.report import check_writable
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; give a folder for report.html (it is created if missing)")
+    check_writable(out, f"--out {out}")
     return out
 
 

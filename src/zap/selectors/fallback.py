@@ -136,7 +136,7 @@ def load_fallback(path: Path) -> dict[float, LevelRule]:
         if payload.get("schema") != FALLBACK_SCHEMA:
             raise ValueError(f"schema {payload.get('schema')!r}, this zap reads {FALLBACK_SCHEMA}")
         return {float(b): LevelRule.from_dict(v) for b, v in payload["levels"].items()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # any damaged shape
         raise ArtifactError(f"{path} is not a zap fallback rule ({exc}); write it again with "
                             "`zap meta-train`") from None
 

@@ -66,6 +66,9 @@ TRIAL_SHARE = 0.25  # default T = S / 4: the largest trial takes a quarter of th
 MIN_TRIAL = {"wall": 3.0, "cpu": 3.0, "ref": 3.0, "steps": 9.0}  # the smallest default T, where S allows it
 INNER_VALID = 0.2  # share of `train` held out to score the trials
 MAX_K = 50
+# A skipped trial costs no time, so on the reference clock a trial budget too small for any first answer would
+# let SMAC propose skips until its trial cap (tens of thousands): the search ends after this many in a row.
+MAX_SKIPS_IN_A_ROW = 25
 OBJECTIVE_KEY = {"alc": "alc", "final": "final_nauc"}  # the inner-validation score each objective ranks by
 BACKSTOP_FACTOR = 4  # the loop's own cap: 4 x the trials the budget holds at the smallest fidelity
 NO_ROOM_ASKS = 8  # consecutive asks that cannot answer in what is left before the search ends "no room"
@@ -449,6 +452,7 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
 
     fit, valid = data
     pixels = PixelStore()  # every trial trains on the same images: a trial at an input size seen before decodes none
+    skips_in_a_row = 0
     try:
         while len(search.trials) < n_trials and len(search.skipped) < n_trials:
             info = _ask(smac)
@@ -466,7 +470,11 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
                 return "ok"
             if verdict == "skip":  # it could not answer by its budget: it scores 0, as a late trial does
                 smac.tell(info, TrialValue(cost=1.0, time=0.0), save=False)
+                skips_in_a_row += 1
+                if skips_in_a_row >= MAX_SKIPS_IN_A_ROW:
+                    break
                 continue
+            skips_in_a_row = 0
             result = run(fit, valid, config, Budget(amount, search.budget.clock), seed=seed, threads=threads,
                          device=device, interruptible=interruptible, pixels=pixels)
             trial = search.record(config, origin, float(info.budget), amount, result)
