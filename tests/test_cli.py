@@ -142,14 +142,21 @@ def test_outputs_and_counts_are_checked_before_any_work(capsys, tmp_path, argv, 
 
 @pytest.mark.parametrize("argv", [["fit", "", "--budget", "5", "--out", "X"], ["suggest", ""],
                                   ["metafeatures", ""], ["metadataset", "status", "--plan", ""],
-                                  ["metadataset", "info", "."], ["benchmark", "--json", ""]])
-def test_an_empty_path_or_a_folder_for_an_artifact_is_refused(capsys, argv):
-    """An empty DATA once read the current folder as the dataset; an artifact that is a folder failed deep inside."""
+                                  ["benchmark", "--json", ""], ["metadataset", "diversity", ""]])
+def test_an_empty_path_is_refused(capsys, argv):
+    """An empty DATA once read the current folder as the dataset."""
     with pytest.raises(SystemExit) as stop:
         main(argv)
     assert stop.value.code == 2
-    err = capsys.readouterr().err
-    assert "is empty: give a path" in err or "is a folder: give the artifact file" in err
+    assert "is empty: give a path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["metadataset", "info"], ["metadataset", "diversity"], ["metadataset", "report"],
+                                     ["benchmark"]])
+def test_a_folder_given_as_the_artifact_is_named(capsys, tmp_path, command):
+    """`diversity`, `report` and `benchmark` once said a folder "does not exist"; `load` now says what it is."""
+    assert main([*command, str(tmp_path)]) == 2
+    assert "is a folder; give the artifact file" in capsys.readouterr().err
 
 
 def test_a_file_that_is_no_artifact_is_named(capsys, tmp_path):

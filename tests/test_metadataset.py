@@ -689,3 +689,57 @@ def test_the_pace_of_a_slower_cpu_is_its_own_cells_not_the_store_wide_mean():
     assert cost_per_budget_second(fast + slow) == pytest.approx((50 * 1.0 + 5 * 3.0) / 55)
     assert cost_per_budget_second(slow, at_least=5) == pytest.approx(3.0)
     assert cost_per_budget_second(slow[:4], at_least=5) is None and cost_per_budget_second([]) is None
+
+
+def _mutate(payload: dict, change: str) -> None:
+    level = payload["levels"]["20"]["matrices"]["0"]
+    if change == "budgets":
+        payload["budgets"] = "abc"
+    elif change == "seeds":
+        payload["seeds"] = []
+    elif change == "unknown candidate":
+        payload["levels"]["20"]["candidates"][0] = "no-such-id"
+    elif change == "string cell":
+        level["alc"][0][0] = "0.5"
+    elif change == "ragged row":
+        level["alc"][1] = level["alc"][1][:-1]
+    elif change == "missing row":
+        level["final_nauc"] = level["final_nauc"][:-1]
+    elif change == "meta-feature":
+        payload["datasets"][0]["meta_features"]["n_classes"] = "four"
+    elif change == "no datasets":
+        payload["datasets"] = []
+    elif change == "infinite ALC":
+        level["alc"][0][0] = float("inf")
+    elif change == "missing level":
+        del payload["levels"]["60"]
+
+
+@pytest.mark.parametrize(("change", "place"), [
+    ("budgets", "budgets must be"), ("seeds", "seeds must be"), ("unknown candidate", "levels.20.candidates names"),
+    ("string cell", "levels.20.matrices.0.alc[0][0] is '0.5'"), ("ragged row", "levels.20.matrices.0.alc[1]"),
+    ("missing row", "levels.20.matrices.0.final_nauc must hold one row per dataset"),
+    ("meta-feature", "meta-feature(s) ['n_classes']"), ("no datasets", "datasets must be a non-empty list"),
+    ("infinite ALC", "alc[0][0] is inf"), ("missing level", "levels has no level 60"),
+])
+def test_an_artifact_with_bad_contents_is_refused_where_it_is_read(tmp_path, change, place):
+    """The right outer keys with bad contents (found by a sweep, 2026-12-03): each once failed deep inside a
+    reader, was accepted (an infinite ALC made the Oracle `inf`), or counted -192 cells."""
+    import gzip
+
+    from synthetic import synthetic_levels_artifact
+    from zap.errors import ArtifactError
+    from zap.metadataset.artifact import load
+
+    payload = synthetic_levels_artifact()
+    path = tmp_path / "good.json.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        json.dump(payload, handle)
+    assert load(path)["budgets"] == [20.0, 60.0]  # the unchanged artifact loads
+    _mutate(payload, change)
+    bad = tmp_path / "bad.json.gz"
+    with gzip.open(bad, "wt", encoding="utf-8") as handle:
+        json.dump(payload, handle)
+    with pytest.raises(ArtifactError, match="is not a usable meta-dataset artifact") as refused:
+        load(bad)
+    assert place in str(refused.value)

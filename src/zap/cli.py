@@ -887,18 +887,18 @@ def _add_metadataset(sub) -> None:
     from zap.resources import PLAN
 
     info = meta_sub.add_parser("info", help="what an exported artifact holds")
-    info.add_argument("artifact", type=artifact_arg)
+    info.add_argument("artifact", type=path_arg)
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_metadataset_info)
     diversity = meta_sub.add_parser("diversity", help="winners, candidate correlation, Oracle vs Single-best "
                                                       "vs noise, heatmap")
-    diversity.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()))
+    diversity.add_argument("artifact", type=path_arg, nargs="?", default=str(metadataset_artifact()))
     diversity.add_argument("--out", type=path_arg, help="folder for cost_matrix.png and winners.png")
     diversity.add_argument("--json", action="store_true")
     diversity.set_defaults(func=cmd_metadataset_diversity)
     report = meta_sub.add_parser("report", help="a self-contained HTML report: cost-matrix heatmap, winners, "
                                                 "noise floor")
-    report.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()),
+    report.add_argument("artifact", type=path_arg, nargs="?", default=str(metadataset_artifact()),
                         help="a meta-dataset artifact (default: the zap home's shipped one)")
     report.add_argument("--out", type=path_arg, default="reports/metadataset",
                         help="folder for report.html (default %(default)s)")
@@ -974,7 +974,7 @@ def _add_selection(sub) -> None:
     suggest.set_defaults(func=cmd_suggest)
 
     train = sub.add_parser("meta-train", help="train the selectors on a meta-dataset artifact")
-    train.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()))
+    train.add_argument("artifact", type=path_arg, nargs="?", default=str(metadataset_artifact()))
     train.add_argument("--selectors", nargs="*", default=list(TRAINABLE), choices=TRAINABLE)
     train.add_argument("--out", type=path_arg,
                        help="folder (default $ZAP_SELECTORS, or artifacts/selectors in the zap home)")
@@ -990,7 +990,7 @@ def _add_selection(sub) -> None:
     train.set_defaults(func=cmd_meta_train)
 
     bench = sub.add_parser("benchmark", help="leave-one-core-out benchmark of the selectors (or an ASlib scenario)")
-    bench.add_argument("artifact", type=artifact_arg, nargs="?", default=str(metadataset_artifact()))
+    bench.add_argument("artifact", type=path_arg, nargs="?", default=str(metadataset_artifact()))
     bench.add_argument("--aslib", help="an ASlib scenario folder instead of a meta-dataset")
     bench.add_argument("--json", type=path_arg,
                        help="write {objective: {level: {method: {score, alc, nauc, rank, gap_closed, "
@@ -1070,15 +1070,6 @@ def path_arg(text: str) -> str:
     """A path argument: an empty one would silently mean the current folder."""
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty: give a path")
-    return text
-
-
-def artifact_arg(text: str) -> str:
-    """A meta-dataset artifact: a file, never empty or a folder (which would fail deep in the reader)."""
-    path_arg(text)
-    if Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder: give the artifact file (.json.gz) a `zap metadataset "
-                                         "export` wrote")
     return text
 
 

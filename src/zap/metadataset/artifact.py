@@ -23,6 +23,7 @@ import numpy as np
 from zap.errors import ArtifactError
 from zap.finetune import quick
 from zap.finetune.refclock import CostTable, CostTableError, default_cost_table, load_cost_table
+from zap.metadataset.contents import ContentsError, check_contents
 from zap.metadataset.plan import COST_TABLE_FILE, NAMED_CANDIDATES, Plan, plan_cost_table
 from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
@@ -266,6 +267,8 @@ def _nullable(matrix: np.ndarray) -> list[list[float | None]]:
 
 def load(path: Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise ArtifactError(f"{path} is a folder; give the artifact file (.json.gz) a `zap metadataset export` wrote")
     if not path.is_file():
         raise ArtifactError(f"meta-dataset artifact {path} does not exist: give the path of one, or write it "
                             "from the committed records with `zap metadataset export --out PATH`")
@@ -289,6 +292,11 @@ def load(path: Path) -> dict:
     if lacking:
         raise ArtifactError(f"{path} is not a complete meta-dataset artifact: it lacks {lacking}; re-export it with "
                             "`zap metadataset export`")
+    try:
+        check_contents(payload, LEVELS_SCHEMA)
+    except ContentsError as error:
+        raise ArtifactError(f"{path} is not a usable meta-dataset artifact: {error}; re-export it with "
+                            "`zap metadataset export`") from None
     if "cost_table" in payload:
         try:
             cost_table_of(payload)
