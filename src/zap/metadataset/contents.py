@@ -26,7 +26,7 @@ def check_contents(payload: dict[str, Any], levels_schema: int) -> None:
     candidate_ids = _candidate_ids(payload.get("candidates"))
     seeds = _seeds(payload.get("seeds"))
     if payload["schema"] != levels_schema:
-        _matrices(payload.get("matrices"), "matrices", len(datasets), len(candidate_ids), seeds)
+        _matrices(payload.get("matrices"), "matrices", len(datasets), len(payload["candidates"]), seeds)
         return
     budgets = payload.get("budgets")
     if not (isinstance(budgets, list) and budgets and all(_positive(b) for b in budgets)):
