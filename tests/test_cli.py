@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import zap.cli
 from conftest import FAST_CONFIG, V1_PLAN, write_folder
 from zap.cli import main
 from zap.data import SplitSettings, load_dataset, train_test_split
@@ -81,6 +82,22 @@ def test_metafeatures_json(capsys, image_folder):
     values = json.loads(capsys.readouterr().out)
     assert list(values)[:4] == ["n_channels", "n_classes", "n_train", "resolution"]
     assert values["n_classes"] == 3 and values["resolution"] == 16
+
+
+def test_zaps_own_warnings_are_one_line_and_others_keep_their_form(capsys, image_folder):
+    """A skipped file is news for the user, said like zap's errors; Python's file:line header and source line
+    are for programmers. A library's warning keeps its usual form, and the hook ends with the command."""
+    import warnings
+
+    (image_folder / "class_0" / "broken.png").write_bytes(b"not a png")
+    assert main(["metafeatures", str(image_folder), "--on-corrupt", "skip"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("zap: warning: skipped 1 unreadable file(s)") and "broken.png" in err
+    assert "UserWarning" not in err and "loaders.py" not in err
+    assert warnings.showwarning is zap.cli._PYTHON_SHOWWARNING
+    with warnings.catch_warnings(record=True) as passed_on:  # Python's own display, here recording
+        zap.cli._say_zap_warning("from elsewhere", UserWarning, np.__file__, 1)
+    assert [str(w.message) for w in passed_on] == ["from elsewhere"] and not capsys.readouterr().err
 
 
 def test_space_and_zoo(capsys):

@@ -503,6 +503,11 @@ def test_a_multilevel_ref_plan_builds_each_level_over_its_own_candidates(tmp_pat
         assert facts["quick_first"] == (stored["curve"][0][COLUMNS.index("steps")] == 0)
     with pytest.raises(ValueError, match="budget levels"):
         level_view(payload, 60)
+    # a budget that rounds to a level's name is not that level, and the refusal does not round it either
+    with pytest.raises(ValueError, match=r"not 3\.0000001;"):
+        level_view(payload, 3.0000001)
+    with pytest.raises(ValueError, match=r"not 3\.0000001$"):
+        plan.level(3.0000001)
     _the_artifact_carries_its_cost_table(payload, tmp_path, machine={"cpu": "test machine"})
 
 

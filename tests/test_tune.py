@@ -369,6 +369,8 @@ def test_bad_settings_fail_before_any_work(settings, message):
     (["--budget", "2", "--clock", "ref", "--trial-budget", "-1"], "--trial-budget: the trial budget must be"),
     (["--budget", "10", "--clock", "cpu", "--threads", "2"], "threads=1"),
     (["--budget", "10", "--test-ratio", "1.5"], "test_ratio"),
+    (["--budget", "10", "--init", "default", "--k", "3"], "--k chooses the zero-shot initial design"),
+    (["--budget", "10", "--init", "default", "--k", "3", "--selector", "zap-as"], "--k and --selector choose"),
 ])
 def test_bad_cli_arguments_fail_before_the_data_is_read(args, message, tmp_path, capsys):
     out = tmp_path / "run"

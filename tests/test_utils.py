@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from zap.utils import atomic_path, atomic_write_json, cpu_model, name_seed, stable_hash
+from zap.utils import atomic_path, atomic_write_json, cpu_model, name_seed, number_text, stable_hash
 
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -44,3 +44,8 @@ def test_cpu_model_tells_apart_hosts_that_share_a_generic_name():
     assert cpu_model(zen3) != cpu_model(zen1)
     assert cpu_model("model name\t: Some CPU\n") == "Some CPU"
     assert cpu_model("")  # no fields at all: still a name (platform's), never empty
+
+
+def test_number_text_is_short_unless_shortness_hides_a_difference():
+    assert [number_text(v) for v in (20.0, 1.5, 60)] == ["20", "1.5", "60"]
+    assert number_text(20.0000001) == "20.0000001" and number_text(1e-300) == "1e-300"

@@ -21,10 +21,13 @@ from zap.metadataset.problem import OBJECTIVES
 from zap.resources import metadataset_artifact
 from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE
 from zap.strategies.defaults import AUTO
+from zap.strategies.tune import DEFAULT_K as DEFAULT_TUNE_K
 from zap.utils import atomic_write_json
 
 # zap's own errors only: a user's mistake prints one line; anything else is a bug and keeps its traceback
 USER_ERRORS = (ZapError,)
+ZAP_SOURCE = Path(__file__).resolve().parent
+_PYTHON_SHOWWARNING = warnings.showwarning
 OBJECTIVE_HELP = ("what the pick optimizes: alc (default: answering early, the AutoDL metric) or final (the final "
                   "accuracy of the model you keep); uses the selector trained for it")
 ASLIB_METHODS = ("zap-hpo", "zap-as", "autofolio-default")  # compared with the baselines by `benchmark --aslib`
@@ -296,6 +299,18 @@ def _benchmark_aslib(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ tune
 
 
+def _zero_shot_design_options(args: argparse.Namespace) -> None:
+    """--k and --selector shape the zero-shot initial design; with SMAC's own design they would be silently
+    ignored, so giving them there is refused. Otherwise their defaults are filled in."""
+    given = [flag for flag, value in (("--k", args.k), ("--selector", args.selector)) if value is not None]
+    if args.init == "default" and given:
+        raise ConfigError(f"{' and '.join(given)} choose{'s' if len(given) == 1 else ''} the zero-shot initial "
+                          "design, and --init default uses SMAC's own random one: leave "
+                          f"{'it' if len(given) == 1 else 'them'} out, or use --init zero-shot")
+    args.k = DEFAULT_TUNE_K if args.k is None else args.k
+    args.selector = DEFAULT_SELECTOR if args.selector is None else args.selector
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     """`zap tune`: SMAC3 multi-fidelity HPO on the data, its initial design the zero-shot top-k
     (`zap.strategies.tune`). Every argument is checked before the data is read. With --out the run is written
@@ -312,6 +327,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from zap.html import write_tune_report
     from zap.strategies.tune import check_settings, refit_incumbent, tune
 
+    _zero_shot_design_options(args)
     check_settings(args.budget, args.clock, args.init, args.k, args.objective, args.selector, args.trial_budget)
     check_threads(args.threads, args.clock)
     check_split(args.test_ratio, args.max_test, args.seed)
@@ -1042,13 +1058,14 @@ def _add_tune(sub) -> None:
                            "this thread's CPU seconds, or reference seconds (the same search on any machine)")
     tune.add_argument("--init", choices=["zero-shot", "default"], default="zero-shot",
                       help="SMAC's initial design: the selector's top-k (default) or SMAC's own random one")
-    tune.add_argument("--k", type=int, default=5, help="zero-shot configurations in the initial design, 1 to 50 "
-                                                      "(default 5)")
+    tune.add_argument("--k", type=int, help="zero-shot configurations in the initial design, 1 to 50 (default "
+                                           f"{DEFAULT_TUNE_K}); only with --init zero-shot")
     tune.add_argument("--trial-budget", type=float,
                       help="the largest trial's budget T, at most --budget (default: a quarter of it, at least 3 s); "
                            "trials run at T/9, T/3 and T")
-    tune.add_argument("--selector", default=DEFAULT_SELECTOR, choices=TRAINABLE,
-                      help=f"zero-shot selector whose top-k starts the search (default {DEFAULT_SELECTOR})")
+    tune.add_argument("--selector", choices=TRAINABLE,
+                      help=f"zero-shot selector whose top-k starts the search (default {DEFAULT_SELECTOR}); only "
+                           "with --init zero-shot")
     tune.add_argument("--objective", choices=OBJECTIVES, default="alc",
                       help="what trials are scored by on a validation split of the train data: alc (default) or "
                            "final (final NAUC); also picks the selector trained for it")
@@ -1073,9 +1090,24 @@ def path_arg(text: str) -> str:
     return text
 
 
+def _say_zap_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """zap's own warnings are for users (files skipped, run folders ignored): one line, like its errors, not
+    Python's file:line header and source line. Other libraries' warnings keep their usual form."""
+    if issubclass(category, UserWarning) and Path(filename).resolve().is_relative_to(ZAP_SOURCE):
+        print(f"zap: warning: {message}", file=file or sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.filterwarnings("ignore", message=".*NumPy array is not writable.*")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*NumPy array is not writable.*")
+        warnings.showwarning = _say_zap_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except BrokenPipeError:  # `zap ... | head`

@@ -35,6 +35,13 @@ def stable_hash(payload: Any, length: int = 16, *, default: Callable[[Any], Any]
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def number_text(value: float) -> str:
+    """A number as short as `:g` writes it, unless that hides a difference: a budget of 20.0000001 that a
+    message calls "20" reads as if it were one of the levels it was refused for."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
 def name_seed(name: str) -> int:
     """A seed in [0, 2**31) drawn from a name by CRC-32 of its UTF-8 bytes: names that differ get
     different seeds (anagrams too, unlike a sum of character codes), and every machine gets the same."""

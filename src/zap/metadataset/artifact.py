@@ -29,7 +29,7 @@ from zap.metadataset.store import TaskKey
 from zap.pipelines import encode, encoding_names, get_config, pipeline_id
 from zap.scoring import COLUMNS
 from zap.scoring.curve import CLOCK_COLUMN
-from zap.utils import atomic_path, stable_hash
+from zap.utils import atomic_path, number_text, stable_hash
 
 ARTIFACT_SCHEMA = 1  # one budget level
 LEVELS_SCHEMA = 2  # a budget axis: one candidate set and matrix per level
@@ -128,11 +128,12 @@ def level_view(payload: dict, budget: float | None = None) -> dict:
     if payload["schema"] == ARTIFACT_SCHEMA:
         if budget is not None and float(budget) != float(payload["protocol"]["budget"]):
             raise ArtifactError(f"this artifact has one budget level, {payload['protocol']['budget']:g} s, "
-                                f"not {float(budget):g}")
+                                f"not {number_text(float(budget))}")
         return payload
-    key = f"{float(budget if budget is not None else payload['budgets'][0]):g}"
-    if key not in payload["levels"]:
-        raise ArtifactError(f"this artifact has budget levels {payload['budgets']}, not {key}; "
+    wanted = float(budget if budget is not None else payload["budgets"][0])
+    key = next((k for k in payload["levels"] if float(k) == wanted), None)
+    if key is None:
+        raise ArtifactError(f"this artifact has budget levels {payload['budgets']}, not {number_text(wanted)}; "
                             "choose one of them with --budget")
     level = payload["levels"][key]
     by_id = {c["id"]: c for c in payload["candidates"]}

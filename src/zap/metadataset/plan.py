@@ -26,7 +26,7 @@ from zap.metadataset.protocol import Protocol
 from zap.metadataset.store import Store
 from zap.pipelines import as_dict, get_config, pipeline_id
 from zap.resources import plan_dir
-from zap.utils import atomic_write_json, stable_hash
+from zap.utils import atomic_write_json, number_text, stable_hash
 
 HOME_PLAN = plan_dir()  # the shipped meta-dataset's plan in the zap home ($ZAP_HOME, or an editable checkout)
 V1 = plan_dir("v1")  # v1's plan, whichever the home ships (it was the home's plan before v2)
@@ -53,7 +53,8 @@ class Plan:
         """The protocol of one budget level."""
         budget = float(budget)
         if budget not in self.levels:
-            raise ConfigError(f"the plan in {self.folder} has budget levels {list(self.levels)}, not {budget:g}")
+            raise ConfigError(f"the plan in {self.folder} has budget levels {list(self.levels)}, "
+                              f"not {number_text(budget)}")
         return self.protocol if budget == self.protocol.budget else self.protocol.at_budget(budget)
 
     def spec_hash(self) -> str:

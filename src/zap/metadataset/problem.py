@@ -15,6 +15,7 @@ import numpy as np
 from zap.errors import ConfigError
 from zap.metadataset.artifact import budgets_of, level_view, load
 from zap.metafeatures import MetaFeatures
+from zap.utils import number_text
 
 # What a selector optimizes: the anytime ALC (the AutoDL metric, rewards answering early) or the final
 # NAUC (the accuracy of the model a user keeps). The meta-dataset stores both for every cell.
@@ -189,7 +190,7 @@ class Levels:
                               f"{', '.join(f'{b:g}' for b in self.budgets)}")
         unknown = [b for b in wanted if b not in self.problems]
         if unknown:
-            raise ConfigError(f"budget level(s) {', '.join(f'{b:g}' for b in unknown)} are not levels of this "
+            raise ConfigError(f"budget level(s) {', '.join(number_text(b) for b in unknown)} are not levels of this "
                               f"artifact; it has {', '.join(f'{b:g}' for b in self.budgets)}")
         return Levels({b: self.problems[b] for b in wanted})
 

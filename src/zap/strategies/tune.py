@@ -66,6 +66,7 @@ TRIAL_SHARE = 0.25  # default T = S / 4: the largest trial takes a quarter of th
 MIN_TRIAL = {"wall": 3.0, "cpu": 3.0, "ref": 3.0, "steps": 9.0}  # the smallest default T, where S allows it
 INNER_VALID = 0.2  # share of `train` held out to score the trials
 MAX_K = 50
+DEFAULT_K = 5  # zero-shot configurations in the initial design
 # A skipped trial costs no time, so on the reference clock a trial budget too small for any first answer would
 # let SMAC propose skips until its trial cap (tens of thousands): the search ends after this many in a row.
 MAX_SKIPS_IN_A_ROW = 25
@@ -490,7 +491,7 @@ def _search(smac, search: _Search, n_trials: int, seed: int, threads: int, devic
 
 
 def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
-         init: str | Sequence[Mapping[str, Any]] = "zero-shot", k: int = 5, selector: str = DEFAULT_SELECTOR,
+         init: str | Sequence[Mapping[str, Any]] = "zero-shot", k: int = DEFAULT_K, selector: str = DEFAULT_SELECTOR,
          objective: str = "alc", seed: int = 0, threads: int = 1, device: str = "cpu",
          trial_budget: float | None = None, extra: ImageDataset | None = None, budget_ref: float | None = None,
          progress: Callable[[dict[str, Any]], None] | None = None, interruptible: bool = False) -> TuneResult:
