@@ -37,10 +37,11 @@ FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthChe
 @st.composite
 def image_batches(draw) -> tuple[np.ndarray, np.ndarray, str]:
     """Small valid image arrays: uint8 0..255 or floats in [0, 1]; (N, H, W), NHWC or NCHW, 1 or 3 channels.
-    NCHW images are kept at a width other than 1, 3 or 4: such a width reads as a channel axis (NHWC first)."""
+    NCHW and NHW images are kept at a width other than 1, 3 or 4: in NCHW such a width reads as a channel axis
+    (NHWC first), and an NHW array that narrow may be refused as a likely single H x W x C image."""
     n, h = draw(st.integers(1, 6)), draw(st.integers(1, 5))
     layout = draw(st.sampled_from(["NHW", "NHWC", "NCHW"]))
-    w = draw(st.integers(1, 6).filter(lambda v: layout != "NCHW" or v not in (1, 3, 4)))
+    w = draw(st.integers(1, 6).filter(lambda v: layout == "NHWC" or v not in (1, 3, 4)))
     c = draw(st.sampled_from([1, 3]))
     dtype = draw(st.sampled_from([np.uint8, np.float32, np.float64]))
     elements = (st.integers(0, 255) if dtype is np.uint8
@@ -70,6 +71,32 @@ def test_valid_arrays_give_uint8_nhwc_or_a_data_error(batch, data):
         return  # e.g. a class with a single image: refused with its reason
     assert len(dataset) == len(x) and dataset.images.dtype == np.uint8
     assert dataset.images.shape == images.shape and np.array_equal(dataset.labels, labels)
+
+
+PIXEL_DTYPES = {np.uint8: 255, np.uint16: 65535, np.int64: 255, np.float32: 1.0, np.float64: 1.0}
+
+
+@FAST
+@given(st.sampled_from(sorted(PIXEL_DTYPES, key=str)), st.data())
+def test_an_image_becomes_the_same_pixels_alone_or_in_a_batch(dtype, data):
+    """Pixels follow their dtype's convention, never the array's own maximum: an image predicted alone and the
+    same image beside others must reach the model as the same uint8 pixels."""
+    top = PIXEL_DTYPES[dtype]
+    elements = st.floats(0, 1, width=32 if dtype is np.float32 else 64) if top == 1.0 else st.integers(0, top)
+    x = data.draw(hnp.arrays(dtype, (3, 2, 2, 3), elements=elements))
+    batch = images_from_array(x)
+    for i in range(len(x)):
+        assert np.array_equal(images_from_array(x[i:i + 1])[0], batch[i])
+
+
+def test_pixels_above_the_dtypes_range_and_a_lone_channels_last_image_are_refused():
+    with pytest.raises(DataError, match=r"go up to 4095: .*scale them first, e\.g\. x \* 255 / 4095"):
+        images_from_array(np.full((2, 4, 4), 4095, dtype=np.int64))
+    with pytest.raises(DataError, match=r"reads as 16 grey images 3 px wide; .* add a batch axis \(x\[None\]\)"):
+        images_from_array(np.zeros((16, 16, 3), dtype=np.uint8))
+    assert images_from_array(np.zeros((5, 4, 4), dtype=np.uint8)).shape == (5, 4, 4, 1)  # square: grey images
+    sixteen_bit = np.array([[[0, 257, 65535]]], dtype=np.uint16).repeat(2, axis=0)[..., None]
+    assert images_from_array(sixteen_bit)[0, 0, :, 0].tolist() == [0, 1, 255]  # as PIL's 16-bit modes: / 257
 
 
 ANY_DTYPE = st.one_of(hnp.scalar_dtypes(), st.just(np.dtype(object)))

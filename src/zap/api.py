@@ -15,7 +15,7 @@ import numpy as np
 from zap.data import DataSplit, ImageDataset, SplitSettings, load_dataset, train_test_split, unlabelled_folder
 from zap.data.dataset import ArrayDataset, FolderDataset, read_header
 from zap.data.loaders import OnCorrupt, images_from_array
-from zap.errors import ConfigError
+from zap.errors import ConfigError, NotFittedError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.calibrate import (
     DECODE_PROBE_SECONDS,
@@ -54,9 +54,10 @@ def check_range(name: str, value: Any, low: float, high: float = math.inf, *, in
     it (a whole one if `integer`); a bool or a string is no number."""
     number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     inside = number and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
-    if not inside or (integer and not float(value).is_integer()):
+    # a whole number is an int (or numpy's): 2.0 would pass here and fail deep inside numpy or torch
+    if not inside or (integer and not isinstance(value, numbers.Integral)):
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
-        whole = " and be a whole number" if integer else ""
+        whole = " and be a whole number (an int)" if integer else ""
         raise ConfigError(f"{name} must lie in {interval}{whole}, got {value!r}")
 
 
@@ -108,7 +109,7 @@ def resolve_threads(threads: int | None, clock: str) -> tuple[int, dict[str, Any
     numbers for the same seed. One on the cpu clock, which counts one thread. `zap fit`, `zap tune`,
     `zap suggest` and `zap predict` share this, so that a wall budget converts to reference seconds alike."""
     if threads is not None:
-        return threads, None
+        return int(threads), None  # numpy's ints too: torch takes only int
     if clock == "cpu":
         choice = ThreadChoice(1, usable_cores(), None, "the cpu clock counts one thread's CPU time")
     else:
@@ -196,10 +197,16 @@ class ZAP:
         check_choice("on_corrupt", self.on_corrupt, ON_CORRUPT)
         check_objective(self.objective)
         check_choice("strategy", self.strategy, CHOICES_OR_AUTO)
-        check_choice("fallback", self.fallback, (True, False))
-        if self.strategy == "refine" and (self.config is not None or self.selector is None):
+        for name in ("fallback", "progress"):  # 1 == True would pass a plain membership test
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.strategy == "refine" and self.config is not None:
             raise ConfigError("strategy 'refine' races a selector's top candidates, but config fixes the pipeline; "
                               "drop config (--config) or use strategy 'zero-shot'")
+        if self.strategy == "refine" and self.selector is None:
+            raise ConfigError("strategy 'refine' races a selector's top candidates, but selector is None (the "
+                              f"default pipeline); give a selector ({AUTO!r} or one of {list(TRAINABLE)}) or use "
+                              "strategy 'zero-shot'")
         if self.refine_k is not None:
             check_range("refine_k", self.refine_k, 1, TOP_K, integer=True)
             if self.strategy != "refine":
@@ -208,6 +215,9 @@ class ZAP:
         resolve_device(self.device)  # an unknown device, or CUDA asked for where torch sees none
         if self.selector is not None:
             check_choice("selector", self.selector, (*TRAINABLE, AUTO))
+        if self.config is not None and self.selector not in (None, AUTO):
+            raise ConfigError(f"config fixes the pipeline, so selector {self.selector!r} would choose nothing: drop "
+                              "one of them")
         if not isinstance(self.config, str | Path | dict | None):
             raise ConfigError(f"config must be a pipeline name, a JSON file or a dict, got {self.config!r}")
         if isinstance(self.config, str) and not self.config.strip():
@@ -270,7 +280,7 @@ class ZAP:
 
         answering, priced_out = [], []
         for s in suggestions:
-            price = first_answer_price(self.split_.train, n_predicted, s.config, seed=self.seed,
+            price = first_answer_price(self.split_.train, n_predicted, s.config, seed=self.seed_,
                                        resolution=self.meta_features_.resolution)
             if cannot_answer(price, self.budget_ref_, self.clock):
                 priced_out.append({"pipeline_id": s.pipeline_id, "rank": s.rank, "first_answer_ref_s": price})
@@ -286,10 +296,14 @@ class ZAP:
         Ctrl-C during training stops it and `fit` returns what the run had, with `result_.status`
         "interrupted"; `on_prediction(curve)` is called after each prediction (a progress file, say)."""
         self._check_params()
+        if on_prediction is not None and not callable(on_prediction):
+            raise ConfigError(f"on_prediction must be a function of the learning curve, or None, got {on_prediction!r}")
+        self._forget_fit()  # a fit that fails half way leaves an unfitted estimator, never a mix of two fits
+        self.seed_ = int(self.seed)  # numpy's ints too: torch's generators and JSON take only int
         extra_images = as_images(extra, self.on_corrupt) if extra is not None else None  # a bad path fails first
         dataset = load_dataset(data, on_corrupt=self.on_corrupt)
         self.split_: DataSplit = train_test_split(
-            dataset, SplitSettings(self.test_ratio, self.max_test, self.seed)
+            dataset, SplitSettings(self.test_ratio, int(self.max_test), self.seed_)
         )
         self.meta_features_: MetaFeatures = compute_metafeatures(self.split_.train)
         self.threads_, self.threads_choice_ = resolve_threads(self.threads, self.clock)
@@ -314,7 +328,7 @@ class ZAP:
         else:
             self.result_: RunResult = run(
                 self.split_.train, self.split_.test, self.pipeline_, Budget(self.budget, self.clock),
-                seed=self.seed, threads=self._threads(), device=self.device, extra=extra_images,
+                seed=self.seed_, threads=self._threads(), device=self.device, extra=extra_images,
                 progress=self.progress, interruptible=True, on_prediction=on_prediction,
             )
         self.extra_ = extra_images
@@ -350,7 +364,7 @@ class ZAP:
                                         self.objective)
 
                 outcome = refine_fit(self.split_.train, self.split_.test, candidates, budget, settings, factory,
-                                     seed=self.seed, threads=self._threads(), device=self.device, extra=extra,
+                                     seed=self.seed_, threads=self._threads(), device=self.device, extra=extra,
                                      on_prediction=on_prediction)
                 self.refine_ = outcome.summary() | {"settings": settings.to_dict()}
                 self.pipeline_ = outcome.result.config
@@ -362,7 +376,7 @@ class ZAP:
             reason = f"at {budget_ref:.0f} reference-s the refine rule looks at one candidate only (k = 1)"
         self.refine_ = {"fallback": "zero-shot", "reason": reason}
         self.selection_.setdefault("warnings", []).append(f"refine ran as zero-shot: {reason}")
-        return run(self.split_.train, self.split_.test, self.pipeline_, budget, seed=self.seed,
+        return run(self.split_.train, self.split_.test, self.pipeline_, budget, seed=self.seed_,
                    threads=self._threads(), device=self.device, extra=extra, progress=self.progress,
                    interruptible=True, on_prediction=on_prediction)
 
@@ -394,6 +408,15 @@ class ZAP:
         return budget_in_reference_seconds(self.budget, self.clock, self._threads(), device,
                                            train=self.split_.train, predicted=predicted)
 
+    def _forget_fit(self) -> None:
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
+            delattr(self, name)
+
+    def _check_fitted(self) -> None:
+        """Before fit (or after a fit that failed) there is no model: say so, not an AttributeError."""
+        if not hasattr(self, "predictor_"):
+            raise NotFittedError("this ZAP estimator is not fitted (or its last fit failed): call fit(data) first")
+
     def refit(self) -> ZAP:
         """Retrain on all labelled data (the dataset `fit` was given, train and test): the CNN for the steps
         the run made, or the quick model when its answer stood (the CNN never validated better;
@@ -401,8 +424,9 @@ class ZAP:
         are the saved model's. Ctrl-C keeps the model standing (`refit_status_` "interrupted", and the
         summary's status with it); a refit that makes no usable model keeps it too (`refit_status_`
         "failed", `refit_error_` says why)."""
+        self._check_fitted()
         try:
-            predictor, steps = refit(self.data_, self.result_, self.pipeline_, seed=self.seed,
+            predictor, steps = refit(self.data_, self.result_, self.pipeline_, seed=self.seed_,
                                      threads=self._threads(), device=self.device, progress=self.progress)
             extra = predictor.predict_proba(self.extra_) if self.extra_ is not None else None
         except KeyboardInterrupt:
@@ -416,12 +440,15 @@ class ZAP:
         return self
 
     def predict_proba(self, x: Any) -> np.ndarray:
+        self._check_fitted()
         return self.predictor_.predict_proba(as_images(x, self.on_corrupt))
 
     def predict(self, x: Any) -> np.ndarray:
+        self._check_fitted()
         return self.classes_[self.predict_proba(x).argmax(axis=1)]
 
     def summary(self) -> dict[str, Any]:
+        self._check_fitted()
         r = self.result_
         return {
             "pipeline": r.config,
@@ -448,7 +475,7 @@ class ZAP:
             "selector": self.selection_["selector"],
             "selection": self.selection_,
             "config_source": self._config_source(),
-            "seed": self.seed,
+            "seed": self.seed_,
             "objective": self.objective,
             "strategy": self.strategy_,
             "default_rule": None if self.default_ is None else self.default_.to_dict() | {
@@ -460,6 +487,7 @@ class ZAP:
         """How the fit ended: "ok"; "late" (every prediction ended after the budget: ALC 0); "diverged";
         "interrupted" (Ctrl-C, in training or in the refit). `zap fit` adds "incomplete", the mark of a run
         folder still being written (see `zap.report.RunFolder`)."""
+        self._check_fitted()
         if self.result_.status != "ok":
             return self.result_.status
         if self.refit_status_ == "interrupted":
@@ -487,4 +515,6 @@ class ZAP:
         return str(self.config or DEFAULT_CONFIG)
 
     def save(self, folder: str | Path) -> Path:
+        """The model folder `zap predict` and `Predictor.load` read."""
+        self._check_fitted()
         return self.predictor_.save(folder)

@@ -16,6 +16,11 @@ class ConfigError(ZapError, ValueError):
     """A setting zap cannot use: a budget, clock, device, thread count, split, protocol or pipeline."""
 
 
+class NotFittedError(ZapError, AttributeError):
+    """An estimator asked for a model before `fit` made one (scikit-learn's NotFittedError derives from
+    AttributeError too)."""
+
+
 class ArtifactError(ZapError, ValueError):
     """A file zap should read is missing or is not what it should be: a meta-dataset plan or artifact, a
     saved model."""

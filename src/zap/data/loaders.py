@@ -411,6 +411,10 @@ def _as_array(values: object, what: str) -> np.ndarray:
 
 
 def _as_nhwc(x: np.ndarray) -> np.ndarray:
+    # grey images 1, 3 or 4 px wide, narrower than they are tall and than their count: far likelier one H x W x C
+    if x.ndim == 3 and x.shape[-1] in (1, 3, 4) and x.shape[-1] < min(x.shape[:2]):
+        raise DataError(f"an array of shape {x.shape} reads as {x.shape[0]} grey images {x.shape[-1]} px wide; "
+                        "if it is one image with channels last, add a batch axis (x[None])")
     if x.ndim == 3:
         return x[..., None]
     if x.ndim != 4:
@@ -447,10 +451,18 @@ def _as_uint8(x: np.ndarray) -> np.ndarray:
         raise DataError(f"images contain NaN or inf values (first at image #{bad}); clean or drop them")
     if values.min() < 0:
         raise DataError("images contain negative values: give uint8 pixels 0..255 or floats in [0, 1]")
-    scale = 255.0 if values.max() <= 1.0 and x.dtype.kind == "f" else 1.0
-    if values.max() * scale > 255:
-        scale = 255.0 / values.max()
-    return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    # One convention per dtype, never scaled by the array's own maximum: an image must become the same pixels
+    # whether it is predicted alone or beside a brighter one. 16-bit as PIL's 16-bit modes are read (/ 257).
+    if x.dtype == np.uint16:
+        return np.rint(values / 257.0).astype(np.uint8)
+    peak = float(values.max())
+    if x.dtype.kind == "f" and peak <= 1.0:
+        return np.rint(values * 255.0).astype(np.uint8)
+    if peak > 255:
+        raise DataError(f"pixel values go up to {peak:g}: zap reads {x.dtype} images as 0..255 (floats whose largest "
+                        f"value is at most 1 as 0..1, uint16 as 0..65535); scale them first, e.g. x * 255 / {peak:g}, "
+                        "with the same factor for every image")
+    return np.rint(values).astype(np.uint8)
 
 
 def _integer_labels(y: object) -> np.ndarray:

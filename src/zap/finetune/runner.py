@@ -228,8 +228,13 @@ class _Run:
         images = CachedImages(self.train_cache, labels, self.fit_idx)
         self.loader = train_loader(images, int(self.cfg["batch_size"]), self.seed)
         self.batches = endless(self.loader)
-        self.test_cache = PixelCache(self.test, self.size, store=self.pixels) if self.test is not None else None
-        self.extra_cache = PixelCache(self.extra, self.size, store=self.pixels) if self.extra is not None else None
+        # every split is seen with train's channels: a grey test folder for an RGB training set (or the reverse)
+        # is what a user has, and the quick model's flat pixels must be as wide as the ones it was fitted on
+        channels = self.train_cache.channels
+        self.test_cache = (PixelCache(self.test, self.size, channels=channels, store=self.pixels)
+                           if self.test is not None else None)
+        self.extra_cache = (PixelCache(self.extra, self.size, channels=channels, store=self.pixels)
+                            if self.extra is not None else None)
 
     # ---------------------------------------------------------------------------------------- predict
     def _autocast(self):

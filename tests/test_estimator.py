@@ -1,0 +1,60 @@
+"""The `ZAP` estimator's state: no model before fit, never a mix of two fits, and every split seen with the
+training images' channels (the quick model's flat pixels must be as wide as those it was fitted on)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import FAST_CONFIG, write_folder
+from zap import ZAP
+from zap.errors import NotFittedError
+
+QUICK_FIRST = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}  # a prediction right away
+
+
+def estimator(**settings) -> ZAP:
+    return ZAP(**({"budget": 2, "clock": "steps", "config": dict(QUICK_FIRST), "threads": 1} | settings))
+
+
+@pytest.mark.parametrize("call", ["predict", "predict_proba", "summary", "status", "refit", "save"])
+def test_an_unfitted_estimator_says_call_fit_first(call, tmp_path):
+    args = {"predict": (np.zeros((1, 8, 8), np.uint8),), "predict_proba": (np.zeros((1, 8, 8), np.uint8),),
+            "save": (tmp_path / "model",)}.get(call, ())
+    with pytest.raises(NotFittedError, match=r"not fitted .*call fit\(data\) first"):
+        getattr(ZAP(), call)(*args)
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_failed_second_fit_leaves_no_model_of_the_first(tmp_path):
+    first = write_folder(tmp_path / "first", n_classes=2)
+    model = estimator().fit(str(first))
+    assert model.summary()["status"] == "ok"
+
+    def broken(curve):
+        raise RuntimeError("the caller's progress file is gone")
+
+    with pytest.raises(RuntimeError, match="progress file"):
+        model.fit(str(write_folder(tmp_path / "second", n_classes=3)), on_prediction=broken)
+    with pytest.raises(NotFittedError):
+        model.summary()
+    with pytest.raises(NotFittedError):
+        model.save(tmp_path / "model")
+
+
+@pytest.mark.parametrize(("train_mode", "extra_mode"), [("L", "RGB"), ("RGB", "L")])
+def test_extra_images_with_other_channels_are_predicted_with_the_training_ones(tmp_path, train_mode, extra_mode):
+    """A grey training set with colour test images (or the reverse) is what users have; before, the quick
+    model refused the extra images' wider (or narrower) pixels a few seconds into the run."""
+    train = write_folder(tmp_path / "train", n_classes=2, mode=train_mode)
+    extra = write_folder(tmp_path / "extra", n_classes=2, per_class=3, mode=extra_mode)
+    model = estimator().fit(str(train), extra=sorted(str(p) for p in extra.rglob("*.png")))
+    assert model.summary()["status"] == "ok" and model.summary()["answered_by"] != "cnn"
+    assert model.result_.extra_predictions[-1].probabilities.shape == (6, 2)
+
+
+def test_numpy_integers_are_settings_and_the_summary_stays_json(tmp_path):
+    model = estimator(seed=np.int64(3), threads=np.int32(1), max_test=np.int64(5))
+    model.fit(str(write_folder(tmp_path / "data", n_classes=2)))
+    summary = json.loads(json.dumps(model.summary()))
+    assert summary["seed"] == 3 and summary["threads"] == 1
