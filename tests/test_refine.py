@@ -1,7 +1,9 @@
 """`refine`: pause-and-resume runs, the allocation policy on hand-made curves, replay, and the predictor."""
 
 import itertools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,6 +236,36 @@ def test_predictor_files_that_would_run_code_or_are_damaged_are_refused(tmp_path
         CurvePredictor.load(tmp_path / "junk.pt")
     with pytest.raises(ArtifactError, match="meta-train"):
         CurvePredictor.load(tmp_path / "missing.pt")
+
+
+def _tampered(saved: Path, out: Path, change) -> Path:
+    state = torch.load(saved, weights_only=True)
+    meta = json.loads(state["meta"])
+    change(meta, state)
+    state["meta"] = json.dumps(meta)
+    torch.save(state, out)
+    return out
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda meta, state: meta.pop("params"), "params must hold exactly"),
+    (lambda meta, state: meta["params"].update(extra=1), "params must hold exactly"),
+    (lambda meta, state: meta["params"].update(hidden=40_000), r"params.hidden is 40000, expected .*\[1, 4096\]"),
+    (lambda meta, state: meta["params"].update(hidden=8), r"members\[0\] does not hold the weights of a 3-8-2"),
+    (lambda meta, state: meta.update(n_in="x"), r"n_in is 'x'"),
+    (lambda meta, state: meta.pop("context"), "context is missing"),
+    (lambda meta, state: state.update(x_std=torch.zeros(3)), "x_std holds a spread <= 0"),
+    (lambda meta, state: state.update(x_mean=torch.zeros(5)), "x_mean is not 3 finite numbers"),
+    (lambda meta, state: state.update(members=[]), "members must be a list of 1 to n_members"),
+])
+def test_a_tampered_predictor_is_refused_before_any_network_is_built(tmp_path, change, message):
+    """Only tensors and JSON can be in the file (no code runs), but their values are the file's: every setting
+    is bounded and every array checked against the network its settings describe, as for selectors."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    saved = CurvePredictor(n_members=2, hidden=16, epochs=2, seed=0).fit(x, y).save(tmp_path / "p.pt", {})
+    with pytest.raises(ArtifactError, match=rf"not a usable zap curve predictor: {message}"):
+        CurvePredictor.load(_tampered(saved, tmp_path / "t.pt", change))
 
 
 # ------------------------------------------------------------------------------------------------- replay

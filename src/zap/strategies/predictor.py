@@ -130,18 +130,75 @@ class CurvePredictor:
             meta = json.loads(state["meta"])
         except Exception as exc:  # a damaged or foreign file, whatever torch or json make of it
             raise ArtifactError(f"{path} is not a zap curve predictor ({type(exc).__name__}: {exc})") from None
-        if meta.get("schema") != PREDICTOR_SCHEMA:
-            raise ArtifactError(f"{path} has curve-predictor schema {meta.get('schema')!r}; this zap reads "
+        if not isinstance(meta, dict) or meta.get("schema") != PREDICTOR_SCHEMA:
+            found = meta.get("schema") if isinstance(meta, dict) else None
+            raise ArtifactError(f"{path} has curve-predictor schema {found!r}; this zap reads "
                                 f"{PREDICTOR_SCHEMA}: train it again with `zap meta-train --refine`")
-        predictor = cls(**meta["params"])
-        predictor.n_in_, predictor.n_out_ = meta["n_in"], meta["n_out"]
-        predictor.x_mean_, predictor.x_std_ = state["x_mean"].numpy(), state["x_std"].numpy()
-        predictor.members_ = []
-        for weights in state["members"]:
-            member = _Member(predictor.n_in_, predictor.hidden, predictor.n_out_)
-            member.load_state_dict(weights)
-            predictor.members_.append(member.eval())
-        return predictor, meta["context"]
+        try:
+            return _restored(cls, state, meta)
+        except _Damaged as exc:
+            raise ArtifactError(f"{path} is not a usable zap curve predictor: {exc}; train it again with "
+                                "`zap meta-train --refine`") from None
+
+
+class _Damaged(Exception):
+    """What is wrong inside a saved predictor, before `load` names the file."""
+
+
+# A saved predictor's settings may size no network larger than these: a file's numbers must never decide an
+# allocation its weights do not back (the shipped one has 5 members of 64 units).
+LIMITS = {"n_members": 100, "hidden": 4096, "epochs": 100_000, "batch_size": 1 << 20, "seed": 2**32 - 1}
+MAX_FEATURES = 10_000
+
+
+def _whole(place: str, value: object, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _Damaged(f"{place} is {value!r}, expected a whole number in [{low}, {high}]")
+    return value
+
+
+def _restored(cls: type[CurvePredictor], state: dict, meta: dict) -> tuple[CurvePredictor, dict]:
+    """Every setting and array checked against what the settings imply, then the networks built."""
+    params, context = meta.get("params"), meta.get("context")
+    if not isinstance(params, dict) or set(params) != set(LIMITS) | {"lr", "weight_decay"}:
+        raise _Damaged(f"params must hold exactly {sorted(set(LIMITS) | {'lr', 'weight_decay'})}")
+    for name, high in LIMITS.items():
+        _whole(f"params.{name}", params[name], 0 if name == "seed" else 1, high)
+    for name in ("lr", "weight_decay"):
+        if not isinstance(params[name], float | int) or not np.isfinite(params[name]) or params[name] < 0:
+            raise _Damaged(f"params.{name} is {params[name]!r}, expected a finite number >= 0")
+    if not isinstance(context, dict):
+        raise _Damaged("context is missing or not a JSON object")
+    n_in = _whole("n_in", meta.get("n_in"), 1, MAX_FEATURES)
+    n_out = _whole("n_out", meta.get("n_out"), len(TARGETS), len(TARGETS))
+    predictor = cls(**params)
+    predictor.n_in_, predictor.n_out_ = n_in, n_out
+    predictor.x_mean_, predictor.x_std_ = (_vector(state, name, n_in) for name in ("x_mean", "x_std"))
+    if not (predictor.x_std_ > 0).all():
+        raise _Damaged("x_std holds a spread <= 0, which no fit writes")
+    members = state.get("members")
+    if not isinstance(members, list) or not 1 <= len(members) <= predictor.n_members:
+        raise _Damaged(f"members must be a list of 1 to n_members ({predictor.n_members}) weight sets")
+    with torch.device("meta"):  # the layers' shapes, with no memory spent on weights
+        shapes = {name: tuple(t.shape) for name, t in _Member(n_in, predictor.hidden, n_out).state_dict().items()}
+    predictor.members_ = []
+    for index, weights in enumerate(members):
+        found = ({name: tuple(t.shape) for name, t in weights.items() if isinstance(t, torch.Tensor)}
+                 if isinstance(weights, dict) else None)
+        if found != shapes or len(weights) != len(shapes):
+            raise _Damaged(f"members[{index}] does not hold the weights of a {n_in}-{predictor.hidden}-{n_out} "
+                           "network")
+        member = _Member(n_in, predictor.hidden, n_out)
+        member.load_state_dict(weights)
+        predictor.members_.append(member.eval())
+    return predictor, context
+
+
+def _vector(state: dict, name: str, length: int) -> np.ndarray:
+    tensor = state.get(name)
+    if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != (length,) or not torch.isfinite(tensor).all():
+        raise _Damaged(f"{name} is not {length} finite numbers")
+    return tensor.numpy()
 
 
 def predictor_path(folder: str | Path | None = None) -> Path:
