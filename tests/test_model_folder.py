@@ -358,7 +358,8 @@ def test_model_json_lacking_a_key_is_refused(key, quick_folder):
 
 @pytest.mark.parametrize(("key", "value"), [
     ("architecture", 3), ("class_names", "abc"), ("class_names", []), ("class_names", [1, 2, 3]),
-    ("input_size", "32"), ("input_size", 0), ("input_size", True), ("n_channels", 2), ("mean", [0.5, 0.5]),
+    ("input_size", "32"), ("input_size", 0), ("input_size", True), ("input_size", 1024), ("n_channels", 2),
+    ("mean", [0.5, 0.5]),
     ("std", [0.5, 0.0, 0.5]), ("config", []), ("pipeline_id", None), ("answered_by", "someone"),
     ("versions", {"torch": 2}), ("files", {"../../etc/passwd": "0" * 64}), ("files", {"model.pt": "xyz"}),
     ("schema_version", "2"), ("schema_version", 3),
@@ -366,6 +367,14 @@ def test_model_json_lacking_a_key_is_refused(key, quick_folder):
 def test_model_json_with_a_wrong_value_is_refused(key, value, quick_folder):
     write_meta(quick_folder, read_meta(quick_folder) | {key: value})
     refused(quick_folder, "model.json" if key != "schema_version" else "schema", FIX)
+
+
+def test_model_json_whose_channels_disagree_with_the_quick_model_is_refused(quick_folder):
+    """model.json is outside the checksums: its channel count must agree with the quick model it describes,
+    or predict would fail inside scikit-learn."""
+    meta = read_meta(quick_folder)
+    write_meta(quick_folder, meta | {"n_channels": 4 - meta["n_channels"]})  # 1 <-> 3
+    refused(quick_folder, "channel(s), but the quick model takes", FIX)
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\xff\xfe", ""])

@@ -48,6 +48,7 @@ from zap.errors import ArtifactError, ConfigError
 from zap.finetune import quick, quick_store
 from zap.finetune.batches import InputTransform, PixelCache
 from zap.finetune.runner import PREDICT_BATCH, RunResult
+from zap.pipelines.space import largest_input_side
 from zap.pipelines.zoo import ZooError, create_model
 from zap.resources import check_versions, versions
 from zap.utils import atomic_path, atomic_write_json
@@ -83,7 +84,8 @@ FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "architecture": ("a model name", lambda v: isinstance(v, str) and v != ""),
     "class_names": ("a non-empty list of strings", lambda v: isinstance(v, list) and v != []
                     and all(isinstance(c, str) for c in v)),
-    "input_size": ("a positive integer", lambda v: _is_int(v) and v > 0),
+    "input_size": (f"a whole number of pixels in [1, {largest_input_side()}]",
+                   lambda v: _is_int(v) and 0 < v <= largest_input_side()),
     "n_channels": ("1 or 3", lambda v: _is_int(v) and v in (1, 3)),
     "mean": ("a list of 3 numbers", _three_numbers),
     "std": ("a list of 3 positive numbers", lambda v: _three_numbers(v) and min(v) > 0),
@@ -167,6 +169,10 @@ class Predictor:
         files = _read_verified(folder, meta, needed)
         quick_model = quick_store.loads(files[QUICK_MODEL_FILE], str(folder / QUICK_MODEL_FILE)) \
             if quick_answered else None
+        width = meta["n_channels"] * quick.THUMBNAIL ** 2  # model.json is outside the checksums: it must agree
+        if quick_model is not None and getattr(quick_model, "n_features_in_", width) != width:
+            raise ArtifactError(f"{folder / META_FILE} says {meta['n_channels']} channel(s), but the quick model "
+                                f"takes {quick_model.n_features_in_} features, not {width}: {DAMAGED}")
         return cls._from_meta(meta, _network(folder, meta, files[WEIGHTS_FILE]), quick_model)
 
     @torch.no_grad()
