@@ -89,6 +89,36 @@ def _shipped_datasets() -> list[dict]:
     return load(metadataset_artifact())["datasets"]
 
 
+@pytest.mark.parametrize(("request_", "message"), [
+    ({"budget_ref": -5}, r"budget_ref must lie in \(0, inf\), got -5"),
+    ({"budget_ref": math.nan}, "budget_ref must lie in"),
+    ({"budget_ref": math.inf}, "budget_ref must lie in"),
+    ({"clock": "bogus"}, "clock must be one of"),
+    ({"budget": -10}, "budget must be a positive finite number"),
+    ({"threads": -1}, "threads must lie in"),
+    ({"device": "tpu"}, "device must be 'cpu'"),
+    ({"fallback": "no"}, "fallback must be True or False"),
+    ({"k": 2.0}, r"k must lie in \[1, inf\) and be a whole number"),
+])
+def test_suggest_refuses_a_request_that_means_nothing_before_reading_a_file(request_, message, tmp_path):
+    """Before, a negative or NaN budget_ref was fed to the model as log(-5) and a ranking came back."""
+    from zap.errors import ConfigError
+    from zap.metafeatures import MetaFeatures
+    from zap.selectors.trained import suggest
+
+    meta = MetaFeatures(n_channels=3, n_classes=4, n_train=100, resolution=32)
+    with pytest.raises(ConfigError, match=message):
+        suggest(meta, "zap-hpo", folder=tmp_path / "no-selectors", **request_)
+
+
+def test_suggest_takes_numpy_integers_for_k():
+    from zap.metafeatures import MetaFeatures
+    from zap.selectors.trained import suggest
+
+    meta = MetaFeatures.from_dict(_shipped_datasets()[0]["meta_features"])
+    assert len(suggest(meta, "single-best", k=np.int64(3), budget_ref=20).suggestions) == 3
+
+
 def test_suggest_puts_single_best_first_where_the_pick_has_no_grounds():
     """The shipped selectors: a dataset of the shipped meta-dataset whose ZAP-HPO pick is not Single-best, shown
     with 8-pixel images (outside the meta-dataset's 16-128 px), makes the rule fall back; without it the

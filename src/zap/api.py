@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -38,6 +37,7 @@ from zap.pipelines.space import complete
 from zap.scoring import LearningCurve
 from zap.selectors.trained import TRAINABLE, priced_out_warning, selection_lines
 from zap.strategies.defaults import AUTO, default_for
+from zap.utils import check_choice, check_range
 
 DEFAULT_CONFIG = "recommended"  # used when no selector is shipped (or `selector=None`)
 TOP_K = 5  # zero-shot suggestions kept in `selection_["top_k"]`, the first of them the pick
@@ -46,24 +46,6 @@ CHOICES_OR_AUTO = (*STRATEGIES, AUTO)
 MAX_THREADS = 1024
 MAX_SEED = 2**31 - 1  # every seed zap derives stays inside what numpy, torch and scikit-learn accept
 ON_CORRUPT = ("fail", "skip")
-
-
-def check_range(name: str, value: Any, low: float, high: float = math.inf, *, integer: bool = False,
-                low_open: bool = False, high_open: bool = False) -> None:
-    """A ConfigError naming the argument, the value and the interval unless `value` is a finite number inside
-    it (a whole one if `integer`); a bool or a string is no number."""
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    inside = number and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
-    # a whole number is an int (or numpy's): 2.0 would pass here and fail deep inside numpy or torch
-    if not inside or (integer and not isinstance(value, numbers.Integral)):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
-        whole = " and be a whole number (an int)" if integer else ""
-        raise ConfigError(f"{name} must lie in {interval}{whole}, got {value!r}")
-
-
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
 def check_threads(threads: Any, clock: str) -> None:

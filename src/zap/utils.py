@@ -1,19 +1,24 @@
 """Helpers that several layers share: a stable hash of JSON data, a seed derived from a name, JSON
-written atomically, the bounds check of a scikit-learn estimator built from a file, and the CPU's name. It
-imports nothing from zap, so any module may use it without an import cycle."""
+written atomically, the bounds check of a scikit-learn estimator built from a file, the CPU's name, and the
+range and choice checks of user settings. It imports only `zap.errors`, so any module may use it without an
+import cycle."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import platform
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zap.errors import ConfigError
 
 
 def canonical_json(payload: Any, *, default: Callable[[Any], Any] | None = None, compact: bool = True) -> str:
@@ -144,6 +149,24 @@ def cpu_model(cpuinfo: str | None = None) -> str:
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
     name = fields.get("model name") or platform.processor() or platform.machine()
-    numbers = [f"{label} {fields[key]}" for label, key in (("family", "cpu family"), ("model", "model"),
+    ids = [f"{label} {fields[key]}" for label, key in (("family", "cpu family"), ("model", "model"),
                                                            ("stepping", "stepping")) if fields.get(key)]
-    return f"{name} ({', '.join(numbers)})" if numbers else name
+    return f"{name} ({', '.join(ids)})" if ids else name
+
+
+def check_range(name: str, value: Any, low: float, high: float = math.inf, *, integer: bool = False,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """A ConfigError naming the argument, the value and the interval unless `value` is a finite number inside
+    it (a whole one if `integer`); a bool or a string is no number."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    inside = number and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+    # a whole number is an int (or numpy's): 2.0 would pass here and fail deep inside numpy or torch
+    if not inside or (integer and not isinstance(value, numbers.Integral)):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
+        whole = " and be a whole number (an int)" if integer else ""
+        raise ConfigError(f"{name} must lie in {interval}{whole}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")

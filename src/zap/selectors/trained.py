@@ -27,6 +27,7 @@ from zap.selectors.fallback import fallback_path, level_for, load_fallback, writ
 from zap.selectors.levels import level_selector, nearest_level
 from zap.selectors.registry import SHIPPED, create_selector
 from zap.selectors.store import SUFFIX
+from zap.utils import check_choice, check_range
 
 TRAINABLE = SHIPPED  # the registry's shipped selectors: what `zap meta-train` trains by default
 # What `zap fit`, `zap suggest` and `zap.ZAP` use unless told otherwise, by a rule
@@ -236,11 +237,10 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
     seconds (None: its lowest level, with a note). With `fallback`, Single-best of the budget's level comes
     first where the selector has no grounds to deviate from it (`zap.selectors.fallback`). Images larger
     than any pipeline's input are ranked as at that input (`as_pipelines_see`), with a note."""
-    from zap.errors import ConfigError
     from zap.pipelines import encode
 
-    if not isinstance(k, int) or k < 1:
-        raise ConfigError(f"k must be a whole number of suggestions, at least 1, got {k!r}")
+    _check_request(k, budget, clock, threads, device, budget_ref, fallback)
+    k = int(k)
     path = selector_path(selector, folder, objective)  # checked against this zap's encoding and the home's
     loaded = load_selector(path, encode=encode, expect_protocol=home_protocol_hash(path.parent))
     context = loaded.context
@@ -265,6 +265,26 @@ def suggest(meta: MetaFeatures, selector: str = "zap-hpo", k: int = 5, folder: s
              + regime_warnings(context, meta, budget, clock, threads, device, budget_ref))
     return SuggestResult(selector, meta, suggestions, notes, trained_on | {"objective": context.get("objective", "alc"),
                                                                            "levels": context.get("levels")}, decision)
+
+
+def _check_request(k: Any, budget: Any, clock: Any, threads: Any, device: Any, budget_ref: Any, fallback: Any) -> None:
+    """What `suggest` is asked, before any file is read: each of these changes the ranking or its notes, so a
+    value that means nothing (a negative budget, an unknown clock) must not rank quietly."""
+    from zap.errors import ConfigError
+    from zap.finetune.clock import CLOCKS, check_budget
+
+    check_range("k", k, 1, integer=True)
+    check_choice("clock", clock, CLOCKS)
+    if budget is not None:
+        check_budget(budget, clock)
+    if budget_ref is not None:
+        check_range("budget_ref", budget_ref, 0, low_open=True)
+    if threads is not None:
+        check_range("threads", threads, 1, integer=True)
+    if not isinstance(fallback, bool):
+        raise ConfigError(f"fallback must be True or False, got {fallback!r}")
+    if not (isinstance(device, str) and device.split(":")[0] in ("cpu", "cuda", "mps", "auto")):
+        raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {device!r}")
 
 
 def _at_level(order: list[tuple[int, float]], candidates: list[dict], context: dict[str, Any],
