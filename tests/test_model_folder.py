@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -447,3 +448,35 @@ def test_a_save_replaces_every_file_and_leaves_no_stale_or_temporary_one(quick_f
     predictor(images).save(quick_folder)  # the CNN answers now
     assert sorted(p.name for p in quick_folder.iterdir()) == ["model.json", "model.pt"]
     assert Predictor.load(quick_folder).quick_model is None
+
+
+def test_a_save_cut_short_can_be_saved_again_in_the_same_folder(quick_folder, images, monkeypatch):
+    """The folder a killed save left has no model.json but only zap's own files: saving again is allowed."""
+    def killed(model):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(quick_store, "dumps", killed)
+        with pytest.raises(KeyboardInterrupt):
+            predictor(images, fitted("RF", images)).save(quick_folder)
+    predictor(images).save(quick_folder)
+    assert Predictor.load(quick_folder).quick_model is None
+
+
+@pytest.mark.parametrize("where", ["", "a file", "a data folder", "unwritable"])
+def test_a_save_where_no_model_belongs_is_refused_before_writing(where, images, tmp_path):
+    """Before: an empty name saved into the current folder, a data folder took the model's files beside its
+    own, and a file or an unwritable place gave an OSError from deep inside the save."""
+    from zap.errors import ConfigError
+
+    target = {"": "", "a file": tmp_path / "x.txt", "a data folder": tmp_path / "data",
+              "unwritable": Path("/proc/zap-model")}[where]
+    if where == "a file":
+        target.write_text("mine")
+    if where == "a data folder":
+        (target / "class_0").mkdir(parents=True)
+    message = {"": "non-empty path", "a file": "is a file", "a data folder": "holds other things (class_0)",
+               "unwritable": "cannot save the model in /proc/zap-model"}[where]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        predictor(images).save(target)
+    assert where != "a data folder" or sorted(p.name for p in target.iterdir()) == ["class_0"]

@@ -137,8 +137,17 @@ class Predictor:
         }
 
     def save(self, folder: str | Path) -> Path:
-        """Write the folder as the module docstring says: files first, each atomically, `model.json` last."""
-        folder = Path(folder)
+        """Write the folder as the module docstring says: files first, each atomically, `model.json` last.
+        A new or empty folder, or one a model was saved in (its files are replaced)."""
+        folder = _save_folder(folder)
+        try:
+            self._write(folder)
+        except OSError as exc:
+            raise ConfigError(f"cannot save the model in {folder} ({exc.strerror or exc}); give a folder you can "
+                              "write to") from exc
+        return folder
+
+    def _write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / META_FILE).unlink(missing_ok=True)  # until the new one is written, the folder is incomplete
         buffer = io.BytesIO()
@@ -154,7 +163,6 @@ class Predictor:
         for stale in (QUICK_MODEL_FILE, *LEGACY_QUICK_MODEL_FILES):  # from an earlier fit into the same folder
             if stale not in files:
                 (folder / stale).unlink(missing_ok=True)
-        return folder
 
     @classmethod
     def load(cls, folder: str | Path) -> Predictor:
@@ -194,6 +202,23 @@ class Predictor:
 
     def predict(self, images: ImageDataset) -> np.ndarray:
         return np.asarray(self.class_names)[self.predict_proba(images).argmax(axis=1)]
+
+
+def _save_folder(folder: Any) -> Path:
+    """Where a model may be saved: never the current folder by an empty name, a file, or a folder of other
+    things (a data folder, say), whose files a save would sit among and a later save could replace."""
+    if not isinstance(folder, str | Path) or not str(folder).strip():
+        raise ConfigError(f"the model folder must be a non-empty path, got {folder!r}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a folder: give a new folder to save the model in")
+    ours = {name + tail for name in (META_FILE, WEIGHTS_FILE, QUICK_MODEL_FILE, *LEGACY_QUICK_MODEL_FILES)
+            for tail in ("", ".tmp")}  # with what a save killed half way left
+    others = sorted(p.name for p in folder.iterdir() if p.name not in ours) if folder.is_dir() else []
+    if others and not (folder / META_FILE).is_file():
+        raise ConfigError(f"{folder} holds other things ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
+                          " and no saved model: give a new or empty folder")
+    return folder
 
 
 def convert_legacy_folder(folder: str | Path, *, trust_pickle: bool = False) -> Path:
