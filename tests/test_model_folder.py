@@ -480,3 +480,19 @@ def test_a_save_where_no_model_belongs_is_refused_before_writing(where, images, 
     with pytest.raises(ConfigError, match=re.escape(message)):
         predictor(images).save(target)
     assert where != "a data folder" or sorted(p.name for p in target.iterdir()) == ["class_0"]
+
+
+def test_a_loaded_model_predicts_what_the_estimator_takes(quick_folder, images, arrays, tmp_path):
+    """A saved model used again from Python takes arrays, paths and folders, as `ZAP.predict` does; before, only
+    an ImageDataset, and an array failed with an AttributeError."""
+    from PIL import Image
+
+    loaded = Predictor.load(quick_folder)
+    x = arrays[0][:4]
+    for i, image in enumerate(x):
+        Image.fromarray(image.squeeze()).save(tmp_path / f"{i}.png")
+    from_array = loaded.predict_proba(x)
+    assert from_array.shape == (4, len(images.class_names))
+    assert np.allclose(loaded.predict_proba(sorted(map(str, tmp_path.glob("*.png")))), from_array)
+    assert np.allclose(loaded.predict_proba(images.subset(range(4))), from_array)
+    assert list(loaded.predict(x)) == [images.class_names[j] for j in from_array.argmax(axis=1)]

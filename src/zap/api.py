@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from zap.data import DataSplit, ImageDataset, SplitSettings, load_dataset, train_test_split, unlabelled_folder
-from zap.data.dataset import ArrayDataset, FolderDataset, read_header
-from zap.data.loaders import OnCorrupt, images_from_array
+from zap.data import DataSplit, ImageDataset, SplitSettings, as_images, load_dataset, train_test_split
+from zap.data.loaders import OnCorrupt
 from zap.errors import ConfigError, NotFittedError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.calibrate import (
@@ -62,19 +61,6 @@ def check_split(test_ratio: Any, max_test: Any, seed: Any) -> None:
     check_range("test_ratio", test_ratio, 0, 1, low_open=True, high_open=True)
     check_range("max_test", max_test, 1, integer=True)
     check_range("seed", seed, 0, MAX_SEED, integer=True)
-
-
-def as_images(x: Any, on_corrupt: OnCorrupt = "fail") -> ImageDataset:
-    """Images to predict: a folder or file path, a list of paths, a dataset, or an array (N, H, W[, C])."""
-    if isinstance(x, ImageDataset):
-        return x
-    if isinstance(x, str | Path):
-        return unlabelled_folder(x, on_corrupt=on_corrupt)
-    if isinstance(x, Sequence) and x and isinstance(x[0], str | Path):
-        paths = [Path(p) for p in x]
-        return FolderDataset(paths, np.full(len(paths), -1), [], [read_header(p) for p in paths], "images")
-    images = images_from_array(x)
-    return ArrayDataset(images, np.full(len(images), -1), [], name="images")
 
 
 def _cuda() -> bool:

@@ -10,10 +10,10 @@ import errno
 import os
 import stat
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -325,6 +325,20 @@ def _class_folders(walk: _Walk) -> list[Path]:
         hint = " (it holds loose files: move each class's images into a sub-folder named after it)" if loose else ""
         raise DataError(f"{walk.root} has no class sub-folders{hint}; expected {walk.root}/<class>/<image files>")
     return class_dirs
+
+
+def as_images(x: Any, on_corrupt: OnCorrupt = "fail") -> ImageDataset:
+    """Images to predict: a folder or file path, a list of paths, a dataset, or an array (N, H, W[, C]); what
+    every predict of zap's estimator and of a loaded model takes."""
+    if isinstance(x, ImageDataset):
+        return x
+    if isinstance(x, str | Path):
+        return unlabelled_folder(x, on_corrupt=on_corrupt)
+    if isinstance(x, Sequence) and x and isinstance(x[0], str | Path):
+        paths = [Path(p) for p in x]
+        return FolderDataset(paths, np.full(len(paths), -1), [], [read_header(p) for p in paths], "images")
+    images = images_from_array(x)
+    return ArrayDataset(images, np.full(len(images), -1), [], name="images")
 
 
 def unlabelled_folder(root: str | Path, on_corrupt: OnCorrupt = "fail", *, follow_links: bool = False) -> FolderDataset:

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zap.data.dataset import ImageDataset
+from zap.data import as_images
 from zap.errors import ArtifactError, ConfigError
 from zap.finetune import quick, quick_store
 from zap.finetune.batches import InputTransform, PixelCache
@@ -184,8 +184,10 @@ class Predictor:
         return cls._from_meta(meta, _network(folder, meta, files[WEIGHTS_FILE]), quick_model)
 
     @torch.no_grad()
-    def predict_proba(self, images: ImageDataset, device: str = "cpu") -> np.ndarray:
-        """Class probabilities (N, n_classes) for every image of `images`."""
+    def predict_proba(self, images: Any, device: str = "cpu") -> np.ndarray:
+        """Class probabilities (N, n_classes) for every image: a dataset, a folder or file, a list of paths, or
+        an array, as the estimator's predict takes them (`zap.data.as_images`)."""
+        images = as_images(images)
         model = self.model.to(device).eval()
         # Streams (each image is read once) in the channels the model was trained on.
         cache = PixelCache(images, self.input_size, max_bytes=0, channels=self.n_channels)
@@ -200,7 +202,7 @@ class Predictor:
                 out.append(model(transform(batch)).float().softmax(dim=1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, n_classes))
 
-    def predict(self, images: ImageDataset) -> np.ndarray:
+    def predict(self, images: Any) -> np.ndarray:
         return np.asarray(self.class_names)[self.predict_proba(images).argmax(axis=1)]
 
 
