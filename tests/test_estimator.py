@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import FAST_CONFIG, write_folder
-from zap import ZAP
+from zap import ZAP, Budget, run
 from zap.errors import NotFittedError
 
 QUICK_FIRST = FAST_CONFIG | {"first_simple_model": True, "simple_model": "LR"}  # a prediction right away
@@ -58,3 +58,66 @@ def test_numpy_integers_are_settings_and_the_summary_stays_json(tmp_path):
     model.fit(str(write_folder(tmp_path / "data", n_classes=2)))
     summary = json.loads(json.dumps(model.summary()))
     assert summary["seed"] == 3 and summary["threads"] == 1
+
+
+# ------------------------------------------------------------------------------ the library's entry points
+def _tiny():
+    from zap.data import from_arrays
+
+    x = np.random.default_rng(0).integers(0, 255, (12, 8, 8), dtype=np.uint8)
+    return from_arrays(x, np.arange(12) % 2)
+
+
+def _five_classes():
+    from zap.data import from_arrays
+
+    return from_arrays(np.zeros((10, 8, 8), np.uint8), np.arange(10) % 5)
+
+
+STEP = Budget(1, "steps")
+
+
+@pytest.mark.parametrize(("args", "settings", "message"), [
+    ((_tiny, None, "recommended", STEP), {}, "config must be a pipeline configuration"),
+    ((_tiny, None, QUICK_FIRST, 5), {}, r"budget must be a zap.Budget"),
+    ((lambda: np.zeros((4, 8, 8)), None, QUICK_FIRST, STEP), {}, "train must be a dataset"),
+    ((_tiny, None, QUICK_FIRST, STEP), {"seed": 2.5}, "seed must lie in"),
+    ((_tiny, None, QUICK_FIRST, STEP), {"threads": "2"}, "threads must lie in"),
+    ((_tiny, _five_classes, QUICK_FIRST, STEP), {}, "test's labels must be classes of train"),
+    ((_tiny, None, QUICK_FIRST, STEP), {"on_prediction": "log.txt"}, "on_prediction must be a function"),
+])
+def test_run_checks_what_it_is_given_by_name(args, settings, message):
+    from zap.errors import ConfigError
+
+    train, test, config, budget = args
+    with pytest.raises(ConfigError, match=message):
+        run(train(), test() if test else None, dict(config) if isinstance(config, dict) else config, budget,
+            **settings)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"seed": -1}, "seed must lie in"), ({"seed": 2.5}, "seed must lie in"), ({"max_test": 2.0}, "max_test"),
+    ({"max_test": "10"}, "max_test"), ({"test_ratio": "0.2"}, "test_ratio"),
+])
+def test_split_settings_check_themselves(settings, message):
+    from zap.data import SplitSettings
+    from zap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        SplitSettings(**settings)
+
+
+def test_split_and_load_name_what_they_were_given_instead(tmp_path):
+    from zap.data import DataError, SplitSettings, load_dataset, train_test_split
+    from zap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="splits a dataset .* got a ndarray"):
+        train_test_split(np.zeros((4, 8, 8)))
+    with pytest.raises(ConfigError, match="settings must be a SplitSettings"):
+        train_test_split(_tiny(), (0.2, 10, 0))
+    assert train_test_split(_tiny(), SplitSettings(0.25, np.int64(3), np.int64(1))).settings.max_test == 3
+    for source in (None, 123, [1, 2], {"x": 1}):
+        with pytest.raises(DataError, match=f"got a {type(source).__name__}"):
+            load_dataset(source)
+    with pytest.raises(DataError, match="class_names names the classes of"):
+        load_dataset(str(write_folder(tmp_path / "data", n_classes=2)), class_names=["a", "b"])

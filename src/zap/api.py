@@ -43,7 +43,6 @@ TOP_K = 5  # zero-shot suggestions kept in `selection_["top_k"]`, the first of t
 STRATEGIES = ("zero-shot", "refine")
 CHOICES_OR_AUTO = (*STRATEGIES, AUTO)
 MAX_THREADS = 1024
-MAX_SEED = 2**31 - 1  # every seed zap derives stays inside what numpy, torch and scikit-learn accept
 ON_CORRUPT = ("fail", "skip")
 
 
@@ -57,10 +56,9 @@ def check_threads(threads: Any, clock: str) -> None:
 
 
 def check_split(test_ratio: Any, max_test: Any, seed: Any) -> None:
-    """How the labelled test split is held out: a share in (0, 1), a cap of at least one image, a seed."""
-    check_range("test_ratio", test_ratio, 0, 1, low_open=True, high_open=True)
-    check_range("max_test", max_test, 1, integer=True)
-    check_range("seed", seed, 0, MAX_SEED, integer=True)
+    """How the labelled test split is held out: a share in (0, 1), a cap of at least one image, a seed
+    (`SplitSettings` checks them)."""
+    SplitSettings(test_ratio, max_test, seed)
 
 
 def _cuda() -> bool:

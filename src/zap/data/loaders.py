@@ -74,12 +74,18 @@ def load_dataset(
     exists). A silent swap of a user's data for a demo set would train on the wrong images.
     """
     check_on_corrupt(on_corrupt)
+    if class_names is not None and not isinstance(source, tuple):  # folders name their classes themselves
+        raise DataError("class_names names the classes of (x, y) arrays; a folder's sub-folders, an .npz's or a "
+                        "dataset's own names are its classes: drop class_names, or pass the arrays")
     if isinstance(source, ImageDataset):
         return source
     if isinstance(source, tuple):
         if len(source) != 2:
             raise DataError("in-memory data must be a pair (x, y) of images and labels")
         return from_arrays(source[0], source[1], class_names=class_names)
+    if not isinstance(source, str | os.PathLike):
+        raise DataError(f"data must be a folder or .npz path, a bundled name, an (x, y) pair of arrays or a "
+                        f"dataset, got a {type(source).__name__}")
     if isinstance(source, str) and source.startswith(BUNDLED_PREFIX):
         return _bundled(source[len(BUNDLED_PREFIX):])
     path = Path(source)

@@ -12,6 +12,7 @@ import numpy as np
 
 from zap.data.dataset import ImageDataset, SubsetDataset
 from zap.errors import ConfigError
+from zap.utils import check_range
 
 DEFAULT_TEST_RATIO = 0.2
 DEFAULT_MAX_TEST = 1000
@@ -43,6 +44,10 @@ def stratified_holdout(labels: np.ndarray, ratio: float, max_count: int, seed: i
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
 
 
+# every seed zap derives stays inside what numpy, torch and scikit-learn accept
+MAX_SEED = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class SplitSettings:
     """How the data layer holds out its labelled test split (the budget's learning curve is scored on it)."""
@@ -50,6 +55,15 @@ class SplitSettings:
     test_ratio: float = DEFAULT_TEST_RATIO
     max_test: int = DEFAULT_MAX_TEST
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Checked here, so a library caller's bad split fails with its name, not inside numpy; whole numbers
+        are kept as int (numpy's too) for the slicing and the JSON they go to."""
+        check_range("test_ratio", self.test_ratio, 0, 1, low_open=True, high_open=True)
+        check_range("max_test", self.max_test, 1, integer=True)
+        check_range("seed", self.seed, 0, MAX_SEED, integer=True)
+        object.__setattr__(self, "max_test", int(self.max_test))
+        object.__setattr__(self, "seed", int(self.seed))
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,11 @@ class DataSplit:
 
 
 def train_test_split(dataset: ImageDataset, settings: SplitSettings | None = None) -> DataSplit:
+    if not isinstance(dataset, ImageDataset):
+        raise ConfigError(f"train_test_split splits a dataset (zap.load_dataset gives one), got a "
+                          f"{type(dataset).__name__}")
+    if not isinstance(settings, SplitSettings | None):
+        raise ConfigError(f"settings must be a SplitSettings(test_ratio, max_test, seed), got {settings!r}")
     settings = settings or SplitSettings()
     test_idx = stratified_holdout(dataset.labels, settings.test_ratio, settings.max_test, settings.seed)
     train_mask = np.ones(len(dataset), dtype=bool)

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from zap.data.dataset import ImageDataset
-from zap.data.split import stratified_holdout
+from zap.data.split import MAX_SEED, stratified_holdout
 from zap.errors import ConfigError
 from zap.finetune import quick
 from zap.finetune.batches import CachedImages, InputTransform, PixelCache, PixelStore, endless, input_size, train_loader
@@ -37,6 +37,7 @@ from zap.metafeatures import compute as compute_metafeatures
 from zap.pipelines.space import as_dict, complete, pipeline_id
 from zap.pipelines.zoo import create_model, normalization
 from zap.scoring import LearningCurve, accuracy, curve_alc, nauc
+from zap.utils import check_range
 
 PREDICT_BATCH = 256
 
@@ -537,11 +538,9 @@ def run(
     on every training image and validates nothing (a refit, whose length is already decided). `pixels`: decoded
     images shared with other runs of this process over the same datasets (`PixelStore`).
     """
-    if budget.clock == "cpu" and threads != 1:
-        raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
-    if threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {threads}")
+    _check_run(train, test, extra, config, budget, seed, threads, on_prediction)
     cfg = as_dict(complete(config))
+    seed, threads = int(seed), int(threads)  # numpy's ints too: torch takes only int
     state = _Run(train, test, cfg, budget, seed=seed, device=resolve_device(device), extra=extra,
                  progress=progress, stopwatch=Stopwatch(budget, wall_fn, cpu_fn),
                  costs=costs if costs is not None else default_cost_table(), on_prediction=on_prediction, amp=amp,
@@ -561,6 +560,30 @@ def run(
         if state.best_state is not None:
             state.model.load_state_dict(state.best_state)
     return _result(state, alc_t0)
+
+
+def _check_run(train: Any, test: Any, extra: Any, config: Any, budget: Any, seed: Any, threads: Any,
+               on_prediction: Any) -> None:
+    """`run` is a library entry point: what it is given is checked by name before a model is built."""
+    if not isinstance(train, ImageDataset):
+        raise ConfigError(f"train must be a dataset (zap.load_dataset gives one), got a {type(train).__name__}")
+    for name, images in (("test", test), ("extra", extra)):
+        if images is not None and not isinstance(images, ImageDataset):
+            raise ConfigError(f"{name} must be a dataset or None, got a {type(images).__name__}")
+    if test is not None and len(test) and (test.labels.min() < 0 or test.labels.max() >= train.n_classes):
+        raise ConfigError(f"test's labels must be classes of train (0..{train.n_classes - 1}); unlabelled images go "
+                          "in extra")
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"config must be a pipeline configuration (a dict; zap.pipelines.get_config(name) gives "
+                          f"a named one), got {config!r}")
+    if not isinstance(budget, Budget):
+        raise ConfigError(f"budget must be a zap.Budget(amount, clock), got {budget!r}")
+    check_range("seed", seed, 0, MAX_SEED, integer=True)
+    check_range("threads", threads, 1, integer=True)
+    if budget.clock == "cpu" and threads != 1:
+        raise ConfigError("the 'cpu' clock counts this thread's CPU time only: run it with threads=1")
+    if on_prediction is not None and not callable(on_prediction):
+        raise ConfigError(f"on_prediction must be a function of the learning curve, or None, got {on_prediction!r}")
 
 
 def _result(state: _Run, alc_t0: float | None) -> RunResult:
