@@ -121,3 +121,11 @@ def test_split_and_load_name_what_they_were_given_instead(tmp_path):
             load_dataset(source)
     with pytest.raises(DataError, match="class_names names the classes of"):
         load_dataset(str(write_folder(tmp_path / "data", n_classes=2)), class_names=["a", "b"])
+
+
+@pytest.mark.parametrize("amount", ["5", None, True, [5]])
+def test_a_budget_is_a_number(amount):
+    from zap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the budget must be a positive finite number"):
+        Budget(amount)

@@ -356,6 +356,8 @@ def test_suggestions_outside_the_space_are_dropped_not_clipped():
     ({"objective": "loss"}, "objective"),
     ({"trial_budget": 20.0}, "must not exceed the budget"),
     ({"selector": "nope"}, "selector must be one of"),
+    ({"seed": -1}, "seed must lie in"),
+    ({"threads": 0}, "threads must lie in"),
 ])
 def test_bad_settings_fail_before_any_work(settings, message):
     with pytest.raises(ConfigError, match=message):

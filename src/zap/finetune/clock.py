@@ -53,7 +53,8 @@ class Budget:
     def __post_init__(self) -> None:
         if self.clock not in CLOCKS:
             raise ConfigError(f"unknown budget clock {self.clock!r}; use one of {CLOCKS}")
-        if not (self.amount > 0 and math.isfinite(self.amount)):
+        number = isinstance(self.amount, numbers.Real) and not isinstance(self.amount, bool)
+        if not (number and self.amount > 0 and math.isfinite(self.amount)):
             raise ConfigError(f"the budget must be a positive finite number, got {self.amount!r}")
 
 

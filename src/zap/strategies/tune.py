@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from zap.data.dataset import ImageDataset
-from zap.data.split import DEFAULT_MAX_TEST, DataSplit, SplitSettings, train_test_split
+from zap.data.split import DEFAULT_MAX_TEST, MAX_SEED, DataSplit, SplitSettings, train_test_split
 from zap.errors import ConfigError
 from zap.finetune import Budget, RunResult, run
 from zap.finetune.batches import PixelStore
@@ -58,6 +58,7 @@ from zap.pipelines.named import named_configs
 from zap.pipelines.space import complete
 from zap.scoring import LearningCurve, accuracy, curve_alc, nauc
 from zap.selectors.trained import DEFAULT_SELECTOR, TRAINABLE, selector_path, suggest
+from zap.utils import check_range
 
 INITS = ("zero-shot", "default")
 ETA = 3  # Hyperband's reduction factor: fidelities T/9, T/3, T; the first bracket starts 9 configurations
@@ -503,7 +504,12 @@ def tune(train: ImageDataset, test: ImageDataset | None, budget: Budget, *,
     outer test split, scored only by incumbents; `extra` images are predicted by the final incumbent.
     `progress(record)` is called after every trial, with its record, and for every trial skipped for its price,
     with a record that has `"skipped": True` (and no score)."""
+    if not isinstance(budget, Budget):
+        raise ConfigError(f"budget must be a zap.Budget(amount, clock), got {budget!r}")
     check_settings(budget.amount, budget.clock, init, k, objective, selector, trial_budget)
+    check_range("seed", seed, 0, MAX_SEED, integer=True)
+    check_range("threads", threads, 1, integer=True)
+    seed, threads = int(seed), int(threads)
     trial_budget = float(trial_budget or default_trial_budget(budget))
     inner = inner_split(train, seed)
     design = _design(init, k, selector, inner.train, budget, trial_budget, objective, threads, device, budget_ref)
