@@ -129,3 +129,19 @@ def test_a_budget_is_a_number(amount):
 
     with pytest.raises(ConfigError, match="the budget must be a positive finite number"):
         Budget(amount)
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({}, r"has artifact schema None"), ("artifacts/metadataset/v1.json.gz", "it is a str, not a JSON object"),
+    ("seeds", "seeds must be a non-empty list"),
+])
+def test_a_selection_problem_names_a_payload_it_cannot_read(payload, message):
+    """Before, `{}` was a KeyError, a path string a TypeError and empty seeds an IndexError."""
+    from synthetic import synthetic_levels_artifact
+    from zap.errors import ArtifactError
+    from zap.metadataset.problem import SelectionProblem
+
+    if payload == "seeds":
+        payload = synthetic_levels_artifact() | {"seeds": []}
+    with pytest.raises(ArtifactError, match=message):
+        SelectionProblem.from_artifact(payload)

@@ -122,6 +122,24 @@ def _matrices(store, protocol, datasets: list, candidates: list[dict], seeds: tu
     return matrices
 
 
+def check_shape(payload: object, where: str) -> None:
+    """The outer shape of an artifact's payload (an object of a known schema with its keys): what `load` checks
+    first, and what a library caller's payload is checked for where it is read without `load`."""
+    if not isinstance(payload, dict):
+        raise ArtifactError(f"{where} is not a meta-dataset artifact: it is a {type(payload).__name__}, not a JSON "
+                            "object; read the file `zap metadataset export` wrote with zap.metadataset.artifact.load")
+    if payload.get("schema") not in SCHEMAS:
+        raise ArtifactError(f"{where} has artifact schema {payload.get('schema')!r}, this zap reads "
+                            f"{list(SCHEMAS)}; re-export it with `zap metadataset export`")
+    lacking = [key for key in REQUIRED_KEYS[payload["schema"]] if key not in payload]
+    if lacking:
+        raise ArtifactError(f"{where} is not a complete meta-dataset artifact: it lacks {lacking}; re-export it "
+                            "with `zap metadataset export`")
+    if not (isinstance(payload["seeds"], list) and payload["seeds"]):
+        raise ArtifactError(f"{where} is not a usable meta-dataset artifact: seeds must be a non-empty list; "
+                            "re-export it with `zap metadataset export`")
+
+
 def level_view(payload: dict, budget: float | None = None) -> dict:
     """One budget level of an artifact in the schema-1 shape (its protocol, its candidates, its matrices);
     a schema-1 artifact is its own only level. `budget` None: the lowest level."""
@@ -283,16 +301,7 @@ def load(path: Path) -> dict:
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ArtifactError(f"{path} is not a meta-dataset artifact (gzipped JSON from `zap metadataset export`): "
                             f"{type(error).__name__}: {str(error)[:200]}") from None
-    if not isinstance(payload, dict):
-        raise ArtifactError(f"{path} is not a meta-dataset artifact: its JSON is a {type(payload).__name__}, not an "
-                            "object; give the file `zap metadataset export` wrote")
-    if payload.get("schema") not in SCHEMAS:
-        raise ArtifactError(f"{path} has artifact schema {payload.get('schema')!r}, this zap reads {list(SCHEMAS)}; "
-                            "re-export it with `zap metadataset export`")
-    lacking = [key for key in REQUIRED_KEYS[payload["schema"]] if key not in payload]
-    if lacking:
-        raise ArtifactError(f"{path} is not a complete meta-dataset artifact: it lacks {lacking}; re-export it with "
-                            "`zap metadataset export`")
+    check_shape(payload, str(path))
     try:
         check_contents(payload, LEVELS_SCHEMA)
     except ContentsError as error:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from zap.errors import ConfigError
-from zap.metadataset.artifact import budgets_of, level_view, load
+from zap.metadataset.artifact import budgets_of, check_shape, level_view, load
 from zap.metafeatures import MetaFeatures
 from zap.utils import number_text
 
@@ -92,6 +92,7 @@ class SelectionProblem:
     def from_artifact(cls, payload: dict, budget: float | None = None, objective: str = "alc") -> SelectionProblem:
         """The problem at one budget level of the artifact (`budget` None: its lowest)."""
         check_objective(objective)
+        check_shape(payload, "the payload given")
         payload = level_view(payload, budget)
         datasets, candidates = payload["datasets"], payload["candidates"]
         core_of = {d["id"]: d["core"] for d in datasets}
