@@ -145,3 +145,16 @@ def test_a_selection_problem_names_a_payload_it_cannot_read(payload, message):
         payload = synthetic_levels_artifact() | {"seeds": []}
     with pytest.raises(ArtifactError, match=message):
         SelectionProblem.from_artifact(payload)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((np.zeros((4, 8, 8)),), "computed on a dataset"), ((None, -1), "seed must lie in"),
+    ((None, 0, 0), "max_headers must lie in"), ((None, 0, 2.5), "max_headers must lie in"),
+])
+def test_metafeatures_name_what_they_cannot_use(args, message):
+    from zap.errors import ConfigError
+    from zap.metafeatures import compute
+
+    train = args[0] if args[0] is not None else _tiny()
+    with pytest.raises(ConfigError, match=message):
+        compute(train, *args[1:])

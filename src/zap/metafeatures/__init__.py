@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from zap.data.dataset import ImageDataset
+from zap.data.split import MAX_SEED
+from zap.errors import ConfigError
+from zap.utils import check_range
 
 FEATURE_NAMES: tuple[str, ...] = ("n_channels", "n_classes", "n_train", "resolution")
 MAX_HEADERS = 1000
@@ -50,7 +53,14 @@ class MetaFeatures:
 
 def compute(train: ImageDataset, seed: int = 0, max_headers: int = MAX_HEADERS) -> MetaFeatures:
     """Meta-features of a training split: headers only, at most `max_headers` of them (seeded sample)."""
+    if not isinstance(train, ImageDataset):
+        raise ConfigError(f"meta-features are computed on a dataset (zap.load_dataset gives one), got a "
+                          f"{type(train).__name__}")
+    check_range("seed", seed, 0, MAX_SEED, integer=True)
+    check_range("max_headers", max_headers, 1, integer=True)
     n = len(train)
+    if n == 0:
+        raise ConfigError("the training split holds no images: meta-features describe at least one")
     rng = np.random.default_rng(seed)
     sample = np.arange(n) if n <= max_headers else np.sort(rng.choice(n, size=max_headers, replace=False))
     headers = [train.header(int(i)) for i in sample]
