@@ -283,3 +283,33 @@ def test_suggest_converts_a_wall_budget_with_the_threads_and_device_zap_fit_woul
     if not __import__("torch").cuda.is_available():  # a device that is not there is refused before any work
         assert main(["suggest", "no-such-folder", "--budget", "60", "--device", "cuda"]) == 2
         assert "torch sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_hostile_class_names_are_drawn_as_text_and_never_run_as_formulas(tmp_path, fast_config):
+    """Folder names are the user's (or whoever sent the data): a `$...$` in one once crashed the run after
+    training (matplotlib parsed it as maths), and `=HYPERLINK(...)` in a CSV cell runs in a spreadsheet even
+    when quoted. Found by an output sweep, 2026-12-03."""
+    from PIL import Image
+
+    from conftest import pattern
+    from zap.report import spreadsheet_text
+
+    data = tmp_path / "math $\\undefinedcmd{x}$ data"
+    names = ["$x_$", '=HYPERLINK("e.vil?"&A1,"x")', "plain"]
+    for label, name in enumerate(names):
+        (data / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(pattern(label, i, 16)).save(data / name / f"img_{i}.png")
+    unlabelled = tmp_path / "unl"
+    unlabelled.mkdir()
+    Image.fromarray(pattern(0, 0, 16)).save(unlabelled / "@cmd.png")
+    out = tmp_path / "out"
+    assert main(["fit", str(data), "--budget", "2", "--clock", "cpu", "--config", str(fast_config),
+                 "--test", str(unlabelled), "--out", str(out), "--quiet"]) == 0
+    assert "$x_$" in (out / "report.html").read_text()
+    with open(out / "test_predictions.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["file", "predicted", "$x_$", "'" + names[1], "plain"]
+    assert rows[1][0].endswith("@cmd.png") and rows[1][1] in rows[0][2:]  # a path starts with "/": shown as is
+    assert [spreadsheet_text(t) for t in ("@cmd.png", "-1", "+x", "\tx", "a=b")] == ["'@cmd.png", "'-1", "'+x",
+                                                                                     "'\tx", "a=b"]

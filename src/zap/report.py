@@ -47,7 +47,7 @@ from zap.data.dataset import ImageDataset
 from zap.errors import ArtifactError, ConfigError
 from zap.finetune.clock import Budget
 from zap.scoring import AlcSpec, LearningCurve, time_transform
-from zap.utils import atomic_path, atomic_write_json
+from zap.utils import atomic_path, atomic_write_json, plain_text_plots
 
 PARTIAL, PREVIOUS = ".partial-", ".previous-"  # the suffixes, before the pid, of a run folder not in place
 SUMMARY, CURVE, MODEL = "summary.json", "learning_curve.csv", "model"
@@ -59,20 +59,30 @@ def image_names(images: ImageDataset) -> list[str]:
     return [str(p) for p in paths] if paths is not None else [f"#{i}" for i in range(len(images))]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula, quoted or not (OWASP's "CSV injection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """A file or class name as a CSV text cell a spreadsheet shows, never runs: names come from folders a user
+    may have been sent, and `=HYPERLINK(...)` is a legal folder name. The leading apostrophe is the usual
+    guard (docs/security.md)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def write_predictions(path: Path, names: list[str], probabilities: np.ndarray, class_names: list[str]) -> None:
     """CSV: file, predicted class name, one probability column per class (written whole or not at all)."""
+    shown = [spreadsheet_text(c) for c in class_names]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "predicted", *class_names])
+        writer.writerow(["file", "predicted", *shown])
         for name, row in zip(names, probabilities, strict=True):
-            writer.writerow([name, class_names[int(row.argmax())], *(f"{p:.6g}" for p in row)])
+            writer.writerow([spreadsheet_text(name), shown[int(row.argmax())], *(f"{p:.6g}" for p in row)])
 
 
+@plain_text_plots
 def plot_curve(curve: LearningCurve, budget: Budget, path: Path, title: str, t0: float | None = None) -> None:
     """NAUC and accuracy against the budget clock on the ALC's log axis, the scored area shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     spec = AlcSpec(budget.amount, t0)
@@ -94,13 +104,11 @@ def plot_curve(curve: LearningCurve, budget: Budget, path: Path, title: str, t0:
     plt.close(fig)
 
 
+@plain_text_plots
 def plot_refine(refine: dict[str, Any], budget: Budget, path: Path, title: str, t0: float | None = None) -> None:
     """What `refine` did: each candidate's own predictions (test NAUC, or validation where there is no test
     split) on the global clock, the answer standing in black, a dashed line wherever the budget moved to
     another candidate, and the commit."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     spec = AlcSpec(budget.amount, t0)

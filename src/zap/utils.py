@@ -5,6 +5,7 @@ import cycle."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -170,3 +171,18 @@ def check_range(name: str, value: Any, low: float, high: float = math.inf, *, in
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def plain_text_plots(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """Draw on the file backend with matplotlib's maths parsing off: class and folder names reach titles and
+    tick labels as typed, so a `$...$` in one is text, not a formula that fails to parse after the training
+    it reports on. The setting holds for the call only (a user's own plots keep theirs)."""
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn

@@ -20,6 +20,7 @@ from zap.benchmark.loco import collect, current_names, level_folds
 from zap.benchmark.report import RANKED
 from zap.errors import ConfigError
 from zap.html.page import cards, fmt, image, notes, page, png_uri, pyplot_uri, section, table, write_page
+from zap.utils import plain_text_plots
 
 HEADLINE = ("zap-hpo", "zap-as", "single-best", "oracle")
 COLOURS = {"single-best": "#e07b00", "oracle": "#2e8b57", "oracle-rerun": "#7fbf9a"}  # reference points
@@ -132,11 +133,9 @@ def _method_table(view: dict[str, dict[str, Any]]) -> str:
                  lambda i: rows[i][0] == "zap-hpo")
 
 
+@plain_text_plots
 def _score_figure(view: dict[str, dict[str, Any]], title: str, measure: str):
     """Mean score per method with its interval over repetitions, against Single-best and the Oracle."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     methods = [m for m in view if _score(view[m]) is not None]

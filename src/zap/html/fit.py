@@ -33,6 +33,7 @@ from zap.html.page import (
 )
 from zap.pipelines import as_pipelines_see
 from zap.selectors.trained import selection_lines
+from zap.utils import plain_text_plots
 
 MAX_MISCLASSIFIED = 24
 NEAREST_K = 5
@@ -261,10 +262,8 @@ def _hardest(matrix: np.ndarray, classes: list[str]) -> str:
     return "<h3>Hardest classes</h3>" + table(["class", "test images", "recall", "most often taken for"], rows)
 
 
+@plain_text_plots
 def _confusion_figure(matrix: np.ndarray, classes: list[str]):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 

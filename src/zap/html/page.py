@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from zap.errors import ConfigError
-from zap.utils import atomic_path
+from zap.utils import atomic_path, plain_text_plots
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d2733;
@@ -84,6 +84,7 @@ def figure_uri(draw: Callable[[Path], Any]) -> str:
         return png_uri(path.read_bytes())
 
 
+@plain_text_plots
 def pyplot_uri(fig) -> str:
     """A matplotlib figure as a data URI; the figure is closed."""
     import matplotlib.pyplot as plt

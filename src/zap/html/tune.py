@@ -27,6 +27,7 @@ from zap.html.page import (
     write_page,
 )
 from zap.scoring import LearningCurve
+from zap.utils import plain_text_plots
 
 ORIGIN_MARKERS = {"zero-shot": ("o", "#2e8b57"), "initial design": ("s", "#3b7dd8"), "random": ("^", "#e0a800"),
                   "model": ("D", "#c0392b")}
@@ -94,14 +95,12 @@ def _ends(trials: list[dict[str, Any]]) -> list[float]:
     return ends
 
 
+@plain_text_plots
 def _trials_figure(summary: dict[str, Any]) -> str:
     trials, objective, clock = summary["tune"]["trials"], summary["objective"], summary["clock"]
     scored = [(end, t) for end, t in zip(_ends(trials), trials, strict=True) if t["score"] is not None]
     if not scored:
         return section("Trials", notes(["no trial finished with a score"]), "trials-figure")
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
