@@ -357,3 +357,12 @@ def test_metadataset_report_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main(["metadataset", "report", str(V1_ARTIFACT), "--out", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_names_show_as_spelled_even_with_bidirectional_controls():
+    """U+202E (right-to-left override) makes "‮gnp.exe.png" display as another name; the report shows the code
+    point instead, in text and in attributes alike."""
+    from zap.html.page import esc
+
+    assert esc("\u202egnp.exe.png") == "&lt;U+202E&gt;gnp.exe.png"
+    assert esc('a\u2066"b') == "a&lt;U+2066&gt;&quot;b" and esc("naïve ✓") == "naïve ✓"

@@ -54,9 +54,14 @@ code { background: #eef2f6; padding: 1px 4px; border-radius: 3px; }
 """
 
 
+# Bidirectional overrides and isolates: in a name they make the page show other text than the file has
+# ("gnp.exe" reversed), so they are shown as their code points instead
+BIDI_CONTROLS = {code: f"<U+{code:04X}>" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
 def esc(value: Any) -> str:
-    """Any value as text safe inside an element or an attribute."""
-    return html.escape(str(value), quote=True)
+    """Any value as text safe inside an element or an attribute, shown as it is spelled."""
+    return html.escape(str(value).translate(BIDI_CONTROLS), quote=True)
 
 
 def fmt(value: Any, digits: int = 3) -> str:
