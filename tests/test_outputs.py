@@ -309,3 +309,16 @@ def test_ctrl_c_stops_a_run_even_where_a_library_replaced_the_sigint_handler(arr
         assert signal.getsignal(signal.SIGINT) is library_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_summary_json_is_strict_json_even_with_numbers_a_run_did_not_keep(tmp_path):
+    """Python writes NaN as a bare `NaN`, which is no JSON (a browser's JSON.parse refuses it): a clock a run
+    did not keep is written as null, in nested records too."""
+    import numpy as np
+
+    path = tmp_path / "summary.json"
+    report.write_json(path, {"alc": 0.5, "elapsed": {"ref_s": float("nan"), "wall_s": np.float32("inf")},
+                             "trace": [1.0, float("-inf")], "steps": np.int64(3)})
+    text = path.read_text()
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in summary.json")) == {
+        "alc": 0.5, "elapsed": {"ref_s": None, "wall_s": None}, "trace": [1.0, None], "steps": 3}

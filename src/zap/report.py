@@ -33,6 +33,7 @@ import errno
 import glob
 import itertools
 import json
+import math
 import os
 import shutil
 import sys
@@ -166,8 +167,19 @@ def write_anytime(out: Path, estimator) -> None:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """JSON that may hold numpy scalars and paths (a fit's summary)."""
-    atomic_write_json(path, payload, indent=2, default=_jsonable)
+    """JSON that may hold numpy scalars and paths (a fit's summary). A number that is not finite (a clock a
+    run did not keep) is written as null: Python's `NaN` literal is no JSON, and strict readers refuse it."""
+    atomic_write_json(path, _finite(payload), indent=2, default=_jsonable)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:
