@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from zap.data import SplitSettings, load_dataset, train_test_split, unlabelled_folder
+from zap.data import SplitSettings, as_images, load_dataset, train_test_split, unlabelled_folder
 from zap.errors import ConfigError, ZapError
 from zap.finetune.threads import fewer_threads_note
 from zap.metadataset.problem import OBJECTIVES
@@ -320,7 +320,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     far is saved, status "interrupted"; before any trial finished, nothing is, and --out is left as it was);
     2 bad input."""
     from zap import report
-    from zap.api import as_images, budget_in_reference_seconds, check_split, check_threads, resolve_threads
+    from zap.api import budget_in_reference_seconds, check_split, check_threads, resolve_threads
     from zap.data.loaders import check_out_not_inside
     from zap.finetune import Budget
     from zap.finetune.runner import resolve_device
