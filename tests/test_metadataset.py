@@ -653,7 +653,7 @@ def test_an_artifact_of_the_wrong_shape_is_refused_by_name(tmp_path):
 
     cases = {"list.json.gz": "[1, 2, 3]", "null.json.gz": "null", "keys.json.gz": '{"schema": 1}',
              "levels.json.gz": '{"schema": 2, "protocol": {}}', "deep.json.gz": "[" * 200_000}
-    messages = {"list.json.gz": "its JSON is a list", "null.json.gz": "its JSON is a NoneType",
+    messages = {"list.json.gz": "it is a list, not a JSON object", "null.json.gz": "it is a NoneType, not",
                 "keys.json.gz": "lacks ['protocol'", "levels.json.gz": "'budgets', 'levels']",
                 "deep.json.gz": "RecursionError"}
     for name, text in cases.items():
