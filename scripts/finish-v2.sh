@@ -5,6 +5,7 @@
 #   diversity    per-level Oracle, Single-best, re-run Oracle, noise floor, CNN share  (minutes)
 #   level20      a reduced LOCO at level 20 alone, both objectives: the first v2 selector figures, while
 #                level 60 builds (LOCO_CORES: 8 held-out cores from 8 domains, 1 repetition; about 1 core-hour)
+#   level60      the same reduced LOCO at level 60 alone, while level 120 builds (about 1 core-hour)
 #   benchmark    LOCO and LODO per level and objective, 3 repetitions -> docs/data/benchmark_v2.json
 #                (v1, one level and one objective, took 4.6 core-hours; ZAP-AS's tuning is 86 % of a v2
 #                level-20 fold, so it is tuned 8 times per protocol, level and objective, not once per fold)
@@ -27,7 +28,7 @@ USER_CORES=(digits-opencv chars-greek emoji-group photo-patches clipart-food sta
 LONG_CORES=(chars-greek photo-patches clipart-food)
 # the reduced level-20 LOCO's held-out cores: one from each of 8 domains (the first 8 by name are all characters)
 LOCO_CORES=${LOCO_CORES:-chars-greek clipart-food digits-opencv emoji-group icons-oxygen photo-patches stamps-animals textures}
-[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,19p' "$0"; exit 2; }
 
 levels() {  # the artifact's complete budget levels, e.g. "20 60"
   $ZAP metadataset info "$ARTIFACT" --json | $PY -c 'import json, sys
@@ -41,10 +42,12 @@ for step in "$@"; do
   case $step in
     diversity)
       $ZAP metadataset diversity "$ARTIFACT" --out docs/img/v2 --json > docs/data/metadataset_v2_diversity.json ;;
-    level20)
+    level20|level60)
+      level=${step#level}
       # shellcheck disable=SC2086
-      $ZAP benchmark "$ARTIFACT" --levels 20 --objective alc final --protocol loco --repetitions 1 --no-ablations \
-        --folds $LOCO_CORES --rerun-picks 0 --out "$BENCH-level20" --json docs/data/benchmark_v2_level20.json ;;
+      $ZAP benchmark "$ARTIFACT" --levels "$level" --objective alc final --protocol loco --repetitions 1 \
+        --no-ablations --folds $LOCO_CORES --rerun-picks 0 --out "$BENCH-$step" \
+        --json "docs/data/benchmark_v2_$step.json" ;;
     benchmark)
       $ZAP benchmark "$ARTIFACT" --objective alc final --protocol loco lodo --as-tunings 8 --out "$BENCH" \
         --json docs/data/benchmark_v2.json ;;

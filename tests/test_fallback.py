@@ -69,6 +69,10 @@ def test_the_rule_round_trips_as_json_and_refuses_other_files(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"schema": 9}))
     with pytest.raises(ArtifactError, match="not a zap fallback rule"):
         load_fallback(tmp_path / "bad.json")
+    assert sorted(load_fallback(path, expect_protocol="hash")) == [20.0, 60.0]
+    # a meta-train stopped half way: the rule of one meta-dataset beside a selector of another (a helper's sweep)
+    with pytest.raises(ArtifactError, match=r"protocol 'hash', the selector beside it on protocol 'other'.*again"):
+        load_fallback(path, expect_protocol="other")
 
 
 @pytest.mark.parametrize("levels", [5, [1, 2], {"20": 5}, {"20": []}, {"x": {}}])

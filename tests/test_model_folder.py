@@ -459,6 +459,8 @@ def test_a_save_cut_short_can_be_saved_again_in_the_same_folder(quick_folder, im
         patch.setattr(quick_store, "dumps", killed)
         with pytest.raises(KeyboardInterrupt):
             predictor(images, fitted("RF", images)).save(quick_folder)
+    (quick_folder / ".model.pt.4242-0a1b2c3d.tmp").write_bytes(b"half")  # what a SIGKILL mid-write leaves
+    (quick_folder / "model.pt.tmp").write_bytes(b"half")  # the same, from a zap before hidden temporary names
     predictor(images).save(quick_folder)
     assert Predictor.load(quick_folder).quick_model is None
 

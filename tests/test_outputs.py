@@ -147,7 +147,81 @@ def test_a_kill_between_the_two_renames_is_named_by_predict(run_dir, fitted, dat
     assert json.loads((folder.partial / "summary.json").read_text())["status"] == "ok"
     assert predicts(run_dir, data / "class_0", tmp_path) == 2
     err = capsys.readouterr().err
-    assert str(folder.partial) in err and str(previous) in err and "rename the one you want" in err
+    assert f"{folder.partial} (a complete run, status ok)" in err and "rename a complete run to" in err
+    assert f"{previous} (the run before the one being put in place, status ok)" in err
+
+
+def test_an_interrupted_run_never_replaces_a_complete_one(run_dir, fitted, tmp_path):
+    """Ctrl-C mid-training saves what the run had; over a complete earlier run that went in its place, and the
+    good run was lost (a helper's kill sweep). Now it goes beside it; over nothing, or over another
+    interrupted run, it takes DIR's place as before."""
+    before = snapshot(run_dir)
+    interrupted = fitted.summary() | {"status": "interrupted"}
+    for turn in range(2):  # the second replaces the first interrupted one, beside DIR
+        folder = RunFolder(run_dir)
+        folder.begin({})
+        write_run(folder.partial, fitted, interrupted | {"turn": turn})
+        assert folder.publish("interrupted") == run_dir.with_name("run.interrupted")
+    assert snapshot(run_dir) == before and leftovers(run_dir) == []
+    assert json.loads((run_dir.with_name("run.interrupted") / "summary.json").read_text())["turn"] == 1
+    fresh = RunFolder(tmp_path / "fresh")
+    fresh.begin({})
+    write_run(fresh.partial, fitted, interrupted)
+    assert fresh.publish("interrupted") == tmp_path / "fresh"
+
+
+def test_an_interrupted_run_never_replaces_what_is_not_a_run(run_dir, fitted):
+    """The name beside DIR holds a user's file: the interrupted run stays in its partial folder, which is named."""
+    beside = run_dir.with_name("run.interrupted")
+    beside.write_text("mine")
+    folder = RunFolder(run_dir)
+    folder.begin({})
+    write_run(folder.partial, fitted, fitted.summary() | {"status": "interrupted"})
+    assert folder.publish("interrupted") == folder.partial and beside.read_text() == "mine"
+
+
+def test_the_summary_turns_final_only_after_the_report(tmp_path, fitted):
+    """A kill after the summary and before report.html left a folder that said "ok" without its report."""
+    folder = RunFolder(tmp_path / "run")
+    folder.begin({})
+    seen = []
+
+    def report_file(out):
+        seen.append(json.loads((out / "summary.json").read_text())["status"])
+        raise OSError("killed while writing report.html")
+
+    with pytest.raises(OSError, match="killed"):
+        write_run(folder.partial, fitted, fitted.summary(), report=report_file)
+    assert seen == ["incomplete"]
+    assert json.loads((folder.partial / "summary.json").read_text())["status"] == "incomplete"
+
+
+def test_a_kill_while_the_old_run_is_deleted_leaves_no_complete_looking_run(run_dir, fitted, monkeypatch):
+    folder = RunFolder(run_dir)
+    folder.begin({})
+    write_run(folder.partial, fitted, fitted.summary() | {"run": "new"})
+    monkeypatch.setattr(report.shutil, "rmtree", lambda path: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(ArtifactError, match="killed"):
+        folder.publish()
+    assert json.loads((run_dir / "summary.json").read_text())["run"] == "new"
+    assert not (folder.partial / "summary.json").exists() and (folder.partial / "model").is_dir()  # the old run
+
+
+def test_ctrl_c_while_the_folders_move_is_held_until_they_have(run_dir, fitted, monkeypatch):
+    """A KeyboardInterrupt right after the exchange reached `zap fit`'s "DIR is as it was", which was false."""
+    exchange = report._exchange
+
+    def interrupted_midway(a, b):
+        os.kill(os.getpid(), signal.SIGINT)
+        return exchange(a, b)
+
+    folder = RunFolder(run_dir)
+    folder.begin({})
+    write_run(folder.partial, fitted, fitted.summary() | {"run": "new"})
+    monkeypatch.setattr(report, "_exchange", interrupted_midway)
+    with pytest.warns(UserWarning, match="let finish"):
+        assert folder.publish() == run_dir
+    assert json.loads((run_dir / "summary.json").read_text())["run"] == "new" and leftovers(run_dir) == []
 
 
 def test_predict_refuses_a_model_that_is_not_the_runs(run_dir, data, tmp_path, capsys):
@@ -322,3 +396,17 @@ def test_summary_json_is_strict_json_even_with_numbers_a_run_did_not_keep(tmp_pa
     text = path.read_text()
     assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in summary.json")) == {
         "alc": 0.5, "elapsed": {"ref_s": None, "wall_s": None}, "trace": [1.0, None], "steps": 3}
+
+
+def test_folders_left_by_killed_runs_are_named_and_kept(tmp_path, capsys):
+    """Each killed run leaves a folder about as large as a run, which nothing deletes: a later `zap fit --out`
+    names those whose process is gone, and leaves the live one (a run still writing) out of the count."""
+    from zap.cli import _note_stale_leftovers
+
+    out = tmp_path / "run"
+    dead, alive = out.with_name("run.partial-999999999"), out.with_name(f"run.partial-{os.getpid()}")
+    for folder in (dead, alive, out.with_name("run.interrupted")):
+        folder.mkdir()
+    assert report.stale_leftovers(out) == [dead]
+    _note_stale_leftovers(str(out))
+    assert "1 folder(s) beside" in capsys.readouterr().err and dead.is_dir() and alive.is_dir()

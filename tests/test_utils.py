@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from zap.utils import atomic_path, atomic_write_json, cpu_model, name_seed, number_text, stable_hash
+from zap.utils import atomic_path, atomic_write_json, cpu_model, is_atomic_tmp, name_seed, number_text, stable_hash
 
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -17,6 +17,19 @@ def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
     assert json.loads(path.read_text()) == {"a": 1} and list(tmp_path.iterdir()) == [path]
     atomic_write_json(path, {"b": [1, 2]}, indent=None)
     assert path.read_text() == '{"b": [1, 2]}\n'
+
+
+def test_each_atomic_write_has_its_own_hidden_temporary_name(tmp_path):
+    """Catches a fixed `name.tmp`: two writers of one file would rename each other's half-written file into
+    place, and a kill left a visible `name.tmp` beside the outputs (a helper's kill sweep)."""
+    path = tmp_path / "predictions.csv"
+    with atomic_path(path) as first, atomic_path(path) as second:
+        assert first != second and first.parent == tmp_path
+        assert first.name.startswith(".") and is_atomic_tmp(first.name, "predictions.csv")
+        first.write_text("a")
+        second.write_text("b")
+    assert path.read_text() == "a" and list(tmp_path.iterdir()) == [path]
+    assert not is_atomic_tmp("predictions.csv", "predictions.csv") and not is_atomic_tmp(".x.tmp", "predictions.csv")
 
 
 def test_hash_and_seed_depend_on_content_not_on_order_or_letters_alone():

@@ -61,15 +61,31 @@ def _fit(args: argparse.Namespace) -> int:
     estimator._check_params()
     check_out_not_inside(args.data, args.out)
     check_out_folder(Path(args.out), reads=[Path(p) for p in (args.data, args.test) if p and Path(p).exists()])
+    _note_stale_leftovers(args.out)
     folder = RunFolder(args.out)
-    folder.begin({"data": str(args.data), "budget_s": args.budget, "clock": args.clock})
     try:
+        folder.begin({"data": str(args.data), "budget_s": args.budget, "clock": args.clock})
         summary = _fit_and_write(estimator, args, folder)
     except BaseException:  # a bug, bad data, Ctrl-C while writing: the partial folder goes, --out stays as it was
         folder.discard()
         raise
-    folder.publish()
-    return _report_fit(args, summary)
+    return _report_fit(args, summary, folder.publish(summary["status"]))
+
+
+def _note_stale_leftovers(out: str) -> None:
+    from zap.report import stale_leftovers
+
+    stale = stale_leftovers(Path(out))
+    if stale:
+        _say(f"note: {len(stale)} folder(s) beside {out} are left from runs that were killed ({stale[0].name}"
+             f"{', ...' if len(stale) > 1 else ''}); zap leaves them as they are: look inside, then delete them")
+
+
+def _kept_note(asked: str, went: Path) -> str:
+    """For an interrupted run that did not take --out's place: why."""
+    if Path(os.path.realpath(asked)) == went:
+        return ""
+    return f"; {asked} still holds the earlier complete run, which an interrupted run does not replace"
 
 
 def _fit_estimator(args: argparse.Namespace):
@@ -91,16 +107,16 @@ def _fit_and_write(estimator, args: argparse.Namespace, folder) -> dict:
     if args.refit and estimator.status() != "interrupted":
         estimator.refit()
     summary = estimator.summary() | {"refit": estimator.refit_status_ == "ok", "data": str(args.data)}
-    write_run(folder.partial, estimator, summary)
-    write_fit_report(folder.partial, estimator, summary)
+    write_run(folder.partial, estimator, summary, report=lambda out: write_fit_report(out, estimator, summary))
     return summary
 
 
-def _report_fit(args: argparse.Namespace, summary: dict) -> int:
-    status, out = summary["status"], args.out
+def _report_fit(args: argparse.Namespace, summary: dict, out: Path) -> int:
+    """Say how the run ended; `out` is where its folder went (`RunFolder.publish`)."""
+    status = summary["status"]
     if status == "interrupted":
         print(f"zap: interrupted; saved what the run had to {out} ({summary['n_predictions']} prediction(s), ALC "
-              f"{summary['alc']:.4f}, status interrupted)", file=sys.stderr)
+              f"{summary['alc']:.4f}, status interrupted){_kept_note(args.out, out)}", file=sys.stderr)
         return 130
     if args.quiet:  # otherwise the estimator said it before training
         from zap.finetune.calibrate import run_notes
@@ -368,13 +384,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
             report.write_predictions(partial / "test_predictions.csv", report.image_names(extra),
                                      result.extra_probabilities, result.predictor.class_names)
         result.predictor.save(partial / report.MODEL)
-        report.write_json(partial / report.SUMMARY, summary)
-        write_tune_report(partial, json.loads((partial / report.SUMMARY).read_text()), result.curve)
+        write_tune_report(partial, report.json_ready(summary), result.curve)
+        report.write_json(partial / report.SUMMARY, summary)  # last: a final summary means every file is there
 
     folder = report.RunFolder(args.out) if args.out else None
     if folder:
-        folder.begin({"data": str(args.data), "budget_s": args.budget, "clock": args.clock, "strategy": "tune"})
+        _note_stale_leftovers(args.out)
     try:
+        if folder:
+            folder.begin({"data": str(args.data), "budget_s": args.budget, "clock": args.clock,
+                          "strategy": "tune"})
         result = tune(split.train, split.test, Budget(args.budget, args.clock), init=args.init, k=args.k,
                       selector=args.selector, objective=args.objective, seed=args.seed, threads=threads,
                       device=device, trial_budget=args.trial_budget, extra=extra, budget_ref=budget_ref,
@@ -399,15 +418,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
             folder.discard()
         _say(f"zap: interrupted before any trial finished; nothing saved{f', {args.out} is as it was' * bool(folder)}")
         return 130
-    if folder:
-        folder.publish()
+    went = folder.publish(result.status) if folder else None
     best = result.best
     print(f"{len(result.trials)} trials in {result.spent:.1f} of {args.budget:g} {args.clock}-s (init {args.init}); "
           f"incumbent trial {best['n']}: pipeline {best['pipeline_id']} ({best['config']['architecture']}) at "
           f"{best['budget']:.3g} {args.clock}-s, valid {args.objective} {best['score']:.4f}\n"
           f"test split: final NAUC {summary['final_nauc']:.4f}  accuracy {summary['accuracy']:.4f}  "
           f"ALC of the search {summary['alc']:.4f}"
-          + (f"\nwrote {args.out}/summary.json, report.html, learning_curve.csv/.png, model/" if folder else
+          + (f"\nwrote {went}/summary.json, report.html, learning_curve.csv/.png, model/" if folder else
              "\n(no --out: nothing saved)"))
     if result.skipped:
         _say(f"note: {len(result.skipped)} trial(s) not run: their first answer was priced past their budget "
@@ -428,7 +446,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         _say(f"note: --refit kept the incumbent's own model: {refit['error']}")
     if result.status == "interrupted":
         what = "the refit" if result.refit else f"the search after {len(result.trials)} trial(s)"
-        _say(f"zap: interrupted {what}; kept the incumbent's own model, status interrupted")
+        _say(f"zap: interrupted {what}; kept the incumbent's own model, status interrupted"
+             + (_kept_note(args.out, went) if folder else ""))
         return 130
     return 0
 

@@ -20,8 +20,11 @@ swapped by rename would be atomic too, but DIR would stop being a plain folder o
 
 What SIGKILL leaves, at any moment: DIR as it was (the previous complete run, or nothing) beside a folder
 named `.partial-<pid>` whose summary says "incomplete" (or, for the instant after the exchange, the old
-run under that name); or the new complete run in DIR. A `DIR.partial-*` or `DIR.previous-*` folder is never
-the current run: delete it once no `zap fit` of that pid runs.
+run under that name, its summary deleted first); or the new complete run in DIR. A `DIR.partial-*` or
+`DIR.previous-*` folder is never the current run: delete it once no `zap fit` of that pid runs.
+
+Ctrl-C mid-training saves what the run had, with status "interrupted". Such a run takes DIR's place only
+where DIR holds no complete run; over a complete one it goes to `DIR.interrupted`, and DIR stays as it was.
 """
 
 from __future__ import annotations
@@ -36,9 +39,12 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,8 @@ from zap.scoring import AlcSpec, LearningCurve, time_transform
 from zap.utils import atomic_path, atomic_write_json, plain_text_plots
 
 PARTIAL, PREVIOUS = ".partial-", ".previous-"  # the suffixes, before the pid, of a run folder not in place
+INTERRUPTED = ".interrupted"  # where an interrupted run goes when DIR holds a complete one (`RunFolder.publish`)
+FINAL_STATUSES = ("ok", "diverged", "late")  # a complete run's summary status; "interrupted" is a run cut short
 SUMMARY, CURVE, MODEL = "summary.json", "learning_curve.csv", "model"
 AT_FDCWD, RENAME_EXCHANGE = -100, 2  # from <fcntl.h> and <linux/fs.h>
 
@@ -193,10 +201,12 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------- run folders
 
 
-def write_run(folder: Path, estimator, summary: dict[str, Any]) -> None:
-    """Every file of a fitted `zap.ZAP` into `folder`, summary.json last, so a folder whose summary.json still
-    says "incomplete" may lack any of the others. A run interrupted before its first prediction saves no
-    model: it had none worth keeping."""
+def write_run(folder: Path, estimator, summary: dict[str, Any],
+              report: Callable[[Path], Any] | None = None) -> None:
+    """Every file of a fitted `zap.ZAP` into `folder`, then `report(folder)` (report.html), summary.json
+    last, so a folder whose summary.json still says "incomplete" may lack any of the others, and one whose
+    summary is final lacks none. A run interrupted before its first prediction saves no model: it had none
+    worth keeping."""
     result = estimator.result_
     result.curve.to_csv(folder / CURVE)
     plot_curve(result.curve, Budget(estimator.budget, estimator.clock), folder / "learning_curve.png",
@@ -208,7 +218,15 @@ def write_run(folder: Path, estimator, summary: dict[str, Any]) -> None:
         write_anytime(folder, estimator)
     if len(result.curve) or summary["status"] != "interrupted":
         estimator.save(folder / MODEL)
+    if report is not None:
+        report(folder)
     write_json(folder / SUMMARY, summary)
+
+
+def json_ready(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` as `write_json` writes it and a reader gets it back (numpy scalars as numbers, paths as
+    text, non-finite numbers as None): what a report made before the summary is written must show."""
+    return json.loads(json.dumps(_finite(payload), default=_jsonable))
 
 
 class RunFolder:
@@ -235,30 +253,84 @@ class RunFolder:
         with atomic_path(self.partial / CURVE) as tmp:
             curve.to_csv(tmp)
 
-    def publish(self) -> Path:
+    def publish(self, status: str | None = None) -> Path:
         """Put the complete partial folder in DIR's place: one rename, or one exchange and a delete, or (where
-        the exchange is missing) two renames and a delete. Where the system refuses, the complete run stays
-        in the partial folder, and the error names it."""
+        the exchange is missing) two renames and a delete; returns where the run went. A run of `status`
+        "interrupted" never replaces a complete earlier run (Ctrl-C must not lose it): it goes beside it, to
+        `DIR.interrupted`. Ctrl-C while the folders move is held until they have moved. Where the system
+        refuses, the complete run stays in the partial folder, and the error names it."""
+        target = self._target(status)
         try:
-            return self._swap()
+            with _interrupts_held():
+                return self._swap(target)
         except OSError as exc:
-            raise ArtifactError(f"could not put the run in place at {self.out} ({exc.strerror or exc}); the "
+            raise ArtifactError(f"could not put the run in place at {target} ({exc.strerror or exc}); the "
                                 f"complete run is in {self.partial}: move it there yourself") from exc
 
-    def _swap(self) -> Path:
-        if not os.path.lexists(self.out):
-            os.rename(self.partial, self.out)
-        elif _exchange(self.partial, self.out):
-            shutil.rmtree(self.partial)  # now the previous run
+    def _target(self, status: str | None) -> Path:
+        """DIR, or for an interrupted run over a complete one, `DIR.interrupted`; the partial folder itself
+        where that name holds something that is not a zap run (it is never replaced)."""
+        if status != "interrupted" or _status_of(self.out) not in FINAL_STATUSES:
+            return self.out
+        beside = self.out.with_name(self.out.name + INTERRUPTED)
+        mine = not beside.is_symlink() and (_status_of(beside) is not None or not _occupied(beside))
+        return beside if mine else self.partial
+
+    def _swap(self, target: Path) -> Path:
+        if target == self.partial:
+            return target
+        if not os.path.lexists(target):
+            os.rename(self.partial, target)
+        elif _exchange(self.partial, target):
+            _remove_run(self.partial)  # now the previous run
         else:
-            backup = self.out.with_name(f"{self.out.name}{PREVIOUS}{os.getpid()}")
-            os.rename(self.out, backup)
-            os.rename(self.partial, self.out)
-            shutil.rmtree(backup)
-        return self.out
+            backup = target.with_name(f"{target.name}{PREVIOUS}{os.getpid()}")
+            os.rename(target, backup)
+            os.rename(self.partial, target)
+            _remove_run(backup)
+        return target
 
     def discard(self) -> None:
         shutil.rmtree(self.partial, ignore_errors=True)
+
+
+def _status_of(folder: Path) -> str | None:
+    """A run folder's summary status; None where there is no readable summary."""
+    try:
+        summary = run_summary(folder) if folder.is_dir() else None
+    except ArtifactError:
+        return None
+    return None if summary is None else summary.get("status")
+
+
+def _occupied(path: Path) -> bool:
+    """Something is at `path`: a file, or a folder with anything in it."""
+    return os.path.lexists(path) and (not path.is_dir() or any(path.iterdir()))
+
+
+def _remove_run(folder: Path) -> None:
+    """Delete a run folder, its summary first: a kill during the delete leaves a folder no reader takes for a
+    complete run."""
+    (folder / SUMMARY).unlink(missing_ok=True)
+    shutil.rmtree(folder)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C held while the block runs, then let go as a warning: moving the folders takes milliseconds, and a
+    KeyboardInterrupt between the exchange and its report would say the old run is in place when the new one
+    is. Only the main thread can hold signals; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        warnings.warn("Ctrl-C came while the run was being put in place; it was let finish", stacklevel=3)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -283,6 +355,24 @@ def leftovers(out: Path) -> list[Path]:
     """Folders beside `out` that a killed `zap fit --out out` left (or a running one is writing)."""
     pattern = glob.escape(str(Path(os.path.realpath(out))))
     return sorted(Path(p) for suffix in (PARTIAL, PREVIOUS) for p in glob.glob(f"{pattern}{suffix}*"))
+
+
+def stale_leftovers(out: Path) -> list[Path]:
+    """The `leftovers` of `out` whose process no longer runs: what killed runs left, each about as large as a
+    run, which nothing deletes by itself. A folder whose name holds no pid is not counted."""
+    return [p for p in leftovers(out) if not _pid_alive(p.name.rsplit("-", 1)[-1])]
+
+
+def _pid_alive(text: str) -> bool:
+    if not text.isdigit():
+        return True  # not a name zap gave: not zap's to call stale
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or a number no pid can be
+    return True
 
 
 # ----------------------------------------------------------------------------------- checks before work
@@ -350,6 +440,19 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _leftover_kind(folder: Path) -> str:
+    """What a folder `leftovers` found holds, read from its summary."""
+    status = _status_of(folder)
+    if status in FINAL_STATUSES:
+        return (f"the run before the one being put in place, status {status}" if PREVIOUS in folder.name else
+                f"a complete run, status {status}")
+    if status == "interrupted":
+        return "a run interrupted by Ctrl-C"
+    if status == "incomplete":
+        return "a run that never finished"
+    return "no summary: a run being deleted, or not a zap run"
+
+
 def run_summary(folder: Path) -> dict[str, Any] | None:
     """The summary.json of a run folder, or None where there is none (a model folder, say)."""
     path = Path(folder) / SUMMARY
@@ -372,11 +475,9 @@ def model_folder(path: Path) -> Path:
     if (path / "model.json").exists():
         return path
     if not path.exists() and leftovers(path):
-        names = ", ".join(str(p) for p in leftovers(path))
-        raise ArtifactError(f"{path} does not exist, but {names} do: a `zap fit --out {path}` was killed while it "
-                            f"put its run in place, or is still running. A {PARTIAL}<pid> folder whose summary.json "
-                            f"says a final status is a complete run, a {PREVIOUS}<pid> one the run before it: "
-                            f"rename the one you want to {path}")
+        names = "; ".join(f"{p} ({_leftover_kind(p)})" for p in leftovers(path))
+        raise ArtifactError(f"{path} does not exist, but these do: {names}. A `zap fit --out {path}` was killed, "
+                            f"or is still running: rename a complete run to {path}, or run `zap fit` again")
     summary = run_summary(path)
     if summary is None:
         return path / MODEL if (path / MODEL).is_dir() else path

@@ -10,7 +10,9 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import platform
+import secrets
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,13 +56,23 @@ def name_seed(name: str) -> int:
     return zlib.crc32(name.encode()) % 2**31
 
 
+TMP_SUFFIX = ".tmp"
+
+
+def is_atomic_tmp(name: str, of: str) -> bool:
+    """Whether a file name is one `atomic_path` gives while it writes the file `of`."""
+    return name.startswith(f".{of}.") and name.endswith(TMP_SUFFIX)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside `path` to write to; it replaces `path` once the block ends without an
-    error, so a killed process leaves the old file or the new one, never half of one."""
+    error, so a killed process leaves the old file or the new one, never half of one. The temporary name is
+    hidden and this writer's own: two writers of one file never rename each other's half-written file into
+    place, and what a kill leaves is one stray hidden file, not a `path.tmp` that looks like an output."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
     try:
         yield tmp
         tmp.replace(path)

@@ -30,7 +30,7 @@ from zap.benchmark.rerun import rerun_section
 from zap.errors import ConfigError
 from zap.metadataset.artifact import level_hash
 from zap.metadataset.problem import OBJECTIVES, Levels, check_objective
-from zap.utils import atomic_write_json, stable_hash
+from zap.utils import atomic_path, atomic_write_json, stable_hash
 
 PROTOCOLS = ("loco", "lodo", "loco-dropown")
 REFERENCE_POINTS = ("single-best", "oracle")  # every run has them: the scale of the gap closed
@@ -189,5 +189,6 @@ def run_protocols(payload: dict, out: str | Path, options: BenchmarkOptions = Be
         sections.append(rerun_section(payload, by_level, out, options.rerun_picks, client, progress))
     text = "\n".join(sections)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(text)
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(text)
     return BenchmarkResult(runs, text)

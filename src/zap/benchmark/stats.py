@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from zap.utils import atomic_path
+
 # ============================================================================================ core means
 
 
@@ -349,5 +351,6 @@ def plot_critical_difference(mean_ranks: Mapping[str, float], cd: float, path: s
         fig.suptitle(title, fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     return path

@@ -14,14 +14,12 @@ second buys there.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,7 +33,7 @@ from zap.finetune.runner import _Run, resolve_device
 from zap.finetune.threads import fewer_threads_note, torch_threads
 from zap.pipelines import get_config, largest_input_side
 from zap.pipelines.zoo import ZOO, import_model_code
-from zap.utils import cpu_model
+from zap.utils import atomic_write_json, cpu_model
 
 SIZES = (32, 64, 128)
 FREEZES = (0.0, 0.25, 0.5)
@@ -379,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=2.0, help="timing per measured point")
     args = parser.parse_args(argv)
     table = Calibration(architectures=args.architectures, min_seconds=args.min_seconds).run()
-    Path(args.out).write_text(json.dumps(table.to_dict(), indent=1) + "\n")
+    atomic_write_json(args.out, table.to_dict())
     print(f"wrote {args.out}")
     return 0
 

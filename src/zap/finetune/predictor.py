@@ -51,7 +51,7 @@ from zap.finetune.runner import PREDICT_BATCH, RunResult
 from zap.pipelines.space import largest_input_side
 from zap.pipelines.zoo import ZooError, create_model
 from zap.resources import check_versions, versions
-from zap.utils import atomic_path, atomic_write_json
+from zap.utils import TMP_SUFFIX, atomic_path, atomic_write_json, is_atomic_tmp
 
 SCHEMA_VERSION = 2  # 2: checksums (`files`), the quick model in skops's format instead of a pickle
 READABLE_SCHEMAS = (1, 2)
@@ -214,13 +214,18 @@ def _save_folder(folder: Any) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder} is a file, not a folder: give a new folder to save the model in")
-    ours = {name + tail for name in (META_FILE, WEIGHTS_FILE, QUICK_MODEL_FILE, *LEGACY_QUICK_MODEL_FILES)
-            for tail in ("", ".tmp")}  # with what a save killed half way left
-    others = sorted(p.name for p in folder.iterdir() if p.name not in ours) if folder.is_dir() else []
+    ours = (META_FILE, WEIGHTS_FILE, QUICK_MODEL_FILE, *LEGACY_QUICK_MODEL_FILES)
+    others = sorted(p.name for p in folder.iterdir() if not _ours(p.name, ours)) if folder.is_dir() else []
     if others and not (folder / META_FILE).is_file():
         raise ConfigError(f"{folder} holds other things ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
                           " and no saved model: give a new or empty folder")
     return folder
+
+
+def _ours(name: str, ours: tuple[str, ...]) -> bool:
+    """A model folder's own file, or what a save killed half way left (today's hidden temporary name, or the
+    `name.tmp` of zap before it)."""
+    return any(name in (own, own + TMP_SUFFIX) or is_atomic_tmp(name, own) for own in ours)
 
 
 def convert_legacy_folder(folder: str | Path, *, trust_pickle: bool = False) -> Path:

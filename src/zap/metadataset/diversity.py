@@ -18,6 +18,7 @@ from scipy.stats import spearmanr
 
 from zap.finetune import quick
 from zap.metadataset.build import NOISE_SAMPLE_SHARE, in_sample
+from zap.utils import atomic_path
 
 # Two candidates are near copies when their ALCs differ, in root mean square over the datasets, by no
 # more than two runs of one candidate with different seeds do (sqrt(2) x the noise floor's per-run std):
@@ -209,7 +210,8 @@ def plot_heatmap(problem, path: str | Path) -> Path:
     ax.set_xticks([])
     fig.colorbar(image, ax=ax, label="ALC")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     return Path(path)
 
 
@@ -228,7 +230,8 @@ def plot_winners(problem, path: str | Path) -> Path:
     ax.set_ylabel("datasets won")
     ax.set_title(f"per-dataset winners: {len(counts)} distinct over {int(rows.sum())} datasets", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     return Path(path)
 
 

@@ -129,16 +129,26 @@ def write_fallback(levels: Levels, path: Path, protocol_hash: str) -> Path:
     return path
 
 
-def load_fallback(path: Path) -> dict[float, LevelRule]:
-    """The rule per budget level; plain JSON."""
+def load_fallback(path: Path, expect_protocol: str | None = None) -> dict[float, LevelRule]:
+    """The rule per budget level; plain JSON. `expect_protocol`: the protocol hash of the selector the rule
+    is used with. `zap meta-train` writes a folder's files one by one, so a run stopped half way (or files
+    copied from two trainings) leaves a rule from one meta-dataset beside a selector from another: refused
+    by name, never mixed."""
     try:
         payload = json.loads(Path(path).read_text())
         if payload.get("schema") != FALLBACK_SCHEMA:
             raise ValueError(f"schema {payload.get('schema')!r}, this zap reads {FALLBACK_SCHEMA}")
-        return {float(b): LevelRule.from_dict(v) for b, v in payload["levels"].items()}
+        rules = {float(b): LevelRule.from_dict(v) for b, v in payload["levels"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # any damaged shape
         raise ArtifactError(f"{path} is not a zap fallback rule ({exc}); write it again with "
                             "`zap meta-train`") from None
+    if expect_protocol is not None and payload.get("protocol_hash") != expect_protocol:
+        raise ArtifactError(
+            f"{path} was trained on the meta-dataset of protocol {payload.get('protocol_hash')!r}, the selector "
+            f"beside it on protocol {expect_protocol!r}: a `zap meta-train` into {Path(path).parent} stopped half "
+            "way, or the files come from two trainings. Run `zap meta-train ARTIFACT --out "
+            f"{Path(path).parent}` again")
+    return rules
 
 
 def level_for(rules: dict[float, LevelRule], budget_ref: float | None) -> LevelRule:

@@ -349,7 +349,7 @@ def _fallback(folder: Path, objective: str, meta: MetaFeatures, pick: str, budge
     path = fallback_path(folder, objective)
     if not path.is_file():
         return {"fell_back": False, "reason": f"no fallback rule at {path} (`zap meta-train` writes it)"}
-    rule = level_for(load_fallback(path), budget_ref)
+    rule = level_for(load_fallback(path, expect_protocol=context["protocol_hash"]), budget_ref)
     known = {c["id"] for c in context["candidates"]}
     if rule.single_best not in known:
         return {"fell_back": False, "reason": "the fallback rule's Single-best is not among this selector's candidates"}

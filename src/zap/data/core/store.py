@@ -35,7 +35,7 @@ def catalogue() -> dict[str, dict]:
 def write_catalogue(cache: Path) -> None:
     keep = ("n_images", "n_classes", "n_test", "resolution", "channels", "domain", "sha256")
     entries = {name: {k: e[k] for k in keep} for name, e in read_manifest(cache).items() if name in CORES}
-    CATALOGUE.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    atomic_write_json(CATALOGUE, entries, sort_keys=True)
 
 
 def default_cache() -> Path:
