@@ -410,3 +410,18 @@ def test_folders_left_by_killed_runs_are_named_and_kept(tmp_path, capsys):
     assert report.stale_leftovers(out) == [dead]
     _note_stale_leftovers(str(out))
     assert "1 folder(s) beside" in capsys.readouterr().err and dead.is_dir() and alive.is_dir()
+
+
+def test_zap_fit_says_where_an_interrupted_run_went(tmp_path, capsys):
+    from argparse import Namespace
+
+    from zap.cli import _report_fit
+
+    args = Namespace(quiet=True, out=str(tmp_path / "run"), budget=2, clock="cpu")
+    summary = {"status": "interrupted", "n_predictions": 1, "alc": 0.5}
+    assert _report_fit(args, summary, tmp_path / "run.interrupted") == 130
+    err = capsys.readouterr().err
+    assert f"saved what the run had to {tmp_path / 'run.interrupted'}" in err and "still holds the earlier" in err
+    assert _report_fit(args, summary, (tmp_path / "run").resolve()) == 130
+    err = capsys.readouterr().err
+    assert f"saved what the run had to {args.out} (" in err and "still holds" not in err

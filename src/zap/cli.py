@@ -81,13 +81,6 @@ def _note_stale_leftovers(out: str) -> None:
              f"{', ...' if len(stale) > 1 else ''}); zap leaves them as they are: look inside, then delete them")
 
 
-def _kept_note(asked: str, went: Path) -> str:
-    """For an interrupted run that did not take --out's place: why."""
-    if Path(os.path.realpath(asked)) == went:
-        return ""
-    return f"; {asked} still holds the earlier complete run, which an interrupted run does not replace"
-
-
 def _fit_estimator(args: argparse.Namespace):
     from zap.api import ZAP
 
@@ -111,12 +104,15 @@ def _fit_and_write(estimator, args: argparse.Namespace, folder) -> dict:
     return summary
 
 
-def _report_fit(args: argparse.Namespace, summary: dict, out: Path) -> int:
-    """Say how the run ended; `out` is where its folder went (`RunFolder.publish`)."""
+def _report_fit(args: argparse.Namespace, summary: dict, out: Path | None = None) -> int:
+    """Say how the run ended; `out` is where its folder went (`RunFolder.publish`; default --out)."""
     status = summary["status"]
+    went = out is not None and out != Path(os.path.realpath(args.out))
+    out = out if went else args.out  # as the user wrote it, where the run went there
     if status == "interrupted":
+        kept = f"; {args.out} still holds the earlier complete run, which an interrupted run does not replace"
         print(f"zap: interrupted; saved what the run had to {out} ({summary['n_predictions']} prediction(s), ALC "
-              f"{summary['alc']:.4f}, status interrupted){_kept_note(args.out, out)}", file=sys.stderr)
+              f"{summary['alc']:.4f}, status interrupted){kept * went}", file=sys.stderr)
         return 130
     if args.quiet:  # otherwise the estimator said it before training
         from zap.finetune.calibrate import run_notes
@@ -419,14 +415,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
         _say(f"zap: interrupted before any trial finished; nothing saved{f', {args.out} is as it was' * bool(folder)}")
         return 130
     went = folder.publish(result.status) if folder else None
+    beside = folder is not None and went != Path(os.path.realpath(args.out))  # an interrupted run, kept beside
     best = result.best
     print(f"{len(result.trials)} trials in {result.spent:.1f} of {args.budget:g} {args.clock}-s (init {args.init}); "
           f"incumbent trial {best['n']}: pipeline {best['pipeline_id']} ({best['config']['architecture']}) at "
           f"{best['budget']:.3g} {args.clock}-s, valid {args.objective} {best['score']:.4f}\n"
           f"test split: final NAUC {summary['final_nauc']:.4f}  accuracy {summary['accuracy']:.4f}  "
           f"ALC of the search {summary['alc']:.4f}"
-          + (f"\nwrote {went}/summary.json, report.html, learning_curve.csv/.png, model/" if folder else
-             "\n(no --out: nothing saved)"))
+          + (f"\nwrote {went if beside else args.out}/summary.json, report.html, learning_curve.csv/.png, model/"
+             if folder else "\n(no --out: nothing saved)"))
     if result.skipped:
         _say(f"note: {len(result.skipped)} trial(s) not run: their first answer was priced past their budget "
              "(summary.json: tune.skipped)")
@@ -447,7 +444,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if result.status == "interrupted":
         what = "the refit" if result.refit else f"the search after {len(result.trials)} trial(s)"
         _say(f"zap: interrupted {what}; kept the incumbent's own model, status interrupted"
-             + (_kept_note(args.out, went) if folder else ""))
+             + f"; saved to {went}, beside {args.out}, which holds an earlier complete run" * beside)
         return 130
     return 0
 
