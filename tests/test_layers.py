@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(members)
     ("strategies", {"strategies"}),  # refine, replay and tune: they start from a selector's top-k
     ("benchmark", {"benchmark"}),
     ("html/report", {"html", "report"}),
-    ("cli/api", {"cli", "api", "__init__"}),  # __init__: the package root, which re-exports the API
+    ("cli/api", {"cli", "api", "launch", "__init__"}),  # __init__: the package root, which re-exports the API
 ))
 
 # (importing module, imported module) -> why it is allowed. "to fix" marks a real violation kept for now.
@@ -103,7 +103,7 @@ def test_the_parser_finds_imports_of_every_kind():
     found = {(m, t) for m, t, _, _ in edges()}
     assert ("zap.metadataset.plan", "zap.data.core") in found  # top of the module
     assert ("zap.cli", "zap.engine") in found  # inside a function
-    assert ("zap", "zap.api") in found  # the root's re-export
+    assert ("zap.launch", "zap.cli") in found  # the entry point, guarded (the root re-exports by name, lazily)
     assert len(modules()) > 50
 
 

@@ -256,3 +256,26 @@ def test_fit_refuses_a_stale_selector_before_training(tmp_path, monkeypatch, cap
     out = tmp_path / "fit"
     assert main(["fit", "digits", "--budget", "1", "--selector", "single-best", "--out", str(out)]) == 2
     assert "zap meta-train" in capsys.readouterr().err and not (out / "summary.json").exists()
+
+
+def test_the_command_starts_light_and_a_ctrl_c_while_it_imports_is_one_line(monkeypatch, capsys):
+    """Importing torch and scikit-learn takes seconds on a busy machine; a Ctrl-C then printed a traceback from
+    inside an importer. The package root imports nothing heavy, and the entry point guards the import."""
+    import importlib.abc
+
+    from zap import launch
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["zap"] == "zap.launch:main"
+    probe = "import sys, zap, zap.launch; print(sorted({'torch', 'sklearn', 'zap.api'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+    class CtrlCWhileImporting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "zap.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "zap.cli")
+    monkeypatch.setattr(sys, "meta_path", [CtrlCWhileImporting(), *sys.meta_path])
+    assert launch.main(["--version"]) == 130
+    assert capsys.readouterr().err == "zap: interrupted while starting; nothing was done\n"
