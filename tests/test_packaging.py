@@ -279,3 +279,8 @@ def test_the_command_starts_light_and_a_ctrl_c_while_it_imports_is_one_line(monk
     monkeypatch.setattr(sys, "meta_path", [CtrlCWhileImporting(), *sys.meta_path])
     assert launch.main(["--version"]) == 130
     assert capsys.readouterr().err == "zap: interrupted while starting; nothing was done\n"
+    monkeypatch.undo()
+    probe = "import zap; print(zap.scoring.alc.__name__, zap.pipelines.encode.__name__, zap.ZAP.__name__)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout == "alc encode ZAP\n"
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        __import__("zap").nothing

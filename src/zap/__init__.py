@@ -17,11 +17,18 @@ __all__ = ["ZAP", "Budget", "__version__", "load_dataset", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'zap' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # once imported, an ordinary attribute
-    return value
+    """A re-exported name, or a subpackage (`zap.scoring.alc` after a plain `import zap`, as before)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # once imported, an ordinary attribute
+        return value
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"zap.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"zap.{name}":
+                raise
+    raise AttributeError(f"module 'zap' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
