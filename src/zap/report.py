@@ -327,8 +327,8 @@ def _interrupts_held() -> Iterator[None]:
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    finally:  # None: a handler set outside Python (a C library's), which cannot be put back; Python's own is
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
     if caught:
         warnings.warn("Ctrl-C came while the run was being put in place; it was let finish", stacklevel=3)
 
