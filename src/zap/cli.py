@@ -415,7 +415,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         _say(f"zap: interrupted before any trial finished; nothing saved{f', {args.out} is as it was' * bool(folder)}")
         return 130
     went = folder.publish(result.status) if folder else None
-    beside = folder is not None and went != Path(os.path.realpath(args.out))  # an interrupted run, kept beside
+    beside = folder is not None and went != folder.out  # an interrupted run, kept beside a complete one
     best = result.best
     print(f"{len(result.trials)} trials in {result.spent:.1f} of {args.budget:g} {args.clock}-s (init {args.init}); "
           f"incumbent trial {best['n']}: pipeline {best['pipeline_id']} ({best['config']['architecture']}) at "
